@@ -1,0 +1,1 @@
+"""Pure, Beam-free filters: each takes a record's fields and returns keep, or (False, reason)."""

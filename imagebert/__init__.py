@@ -1,0 +1,1 @@
+"""ImageBERT: model, data, pre-training and evaluation on lait corpus shards."""

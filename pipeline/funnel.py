@@ -1,0 +1,216 @@
+"""The funnel: every stage counts records in, out and dropped per reason.
+
+Counts travel as pipeline data, not only as Beam Metrics, so `_funnel.json` is the same
+on every runner (some, like Dask, cannot be queried for metrics after a run). A stage's
+DoFn subclasses :class:`StageDoFn` and writes only `run(element)`, yielding kept records
+or :class:`Reject` values; the base class counts both per bundle, bumps Beam Metrics
+as an extra view, and routes each reject to the `drops` output, from which `_rejects/`
+keeps a deterministic sample per reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
+
+# Stages in order of data flow; the funnel table follows this order.
+STAGES = [
+    "ReadCrawl", "ParsePages", "DetectDominantImage", "CleanText", "AcquireImages",
+    "FilterImages", "ScoreRelevance", "Aggregate", "WriteShards",
+]
+IN, OUT = "in", "out"
+DROPS, COUNTS = "drops", "counts"
+# Keys of a record copied into its reject entry when present (bytes never are).
+REJECT_KEYS = ("url", "page_url", "image_url", "text", "alt", "width", "height", "score",
+               "nsfw_score", "natural_score", "dominant_score", "warc_path", "warc_offset")
+
+
+@dataclass
+class Reject:
+    """A dropped record: why, and what a person needs to see it."""
+
+    reason: str
+    record: dict = field(default_factory=dict)
+    detail: str | None = None
+
+    def to_entry(self, stage: str) -> dict:
+        entry = {"stage": stage, "reason": self.reason}
+        entry.update({k: self.record[k] for k in REJECT_KEYS if self.record.get(k) is not None})
+        if self.detail:
+            entry["detail"] = self.detail[:500]
+        return entry
+
+
+class StageDoFn(beam.DoFn):
+    """Base DoFn of a funnel stage.
+
+    Subclasses set `stage` and implement `run(element, ...)`, a generator of kept records
+    and `Reject`s. `count_in` / `count_out` let a stage made of several DoFns count its
+    input in the first and its output in the last.
+    """
+
+    stage: str = ""
+
+    def __init__(self, count_in: bool = True, count_out: bool = True):
+        self.count_in = count_in
+        self.count_out = count_out
+
+    def run(self, element: Any, *args, **kwargs) -> Iterable[Any]:
+        raise NotImplementedError
+
+    def start_bundle(self) -> None:
+        self._counts: Counter = Counter()
+
+    def count(self, key: str, n: int = 1) -> None:
+        self._counts[key] += n
+
+    def process(self, element, *args, **kwargs) -> Iterator[Any]:
+        if self.count_in:
+            self._counts[IN] += 1
+        for result in self.run(element, *args, **kwargs):
+            if isinstance(result, Reject):
+                self._counts["dropped." + result.reason] += 1
+                yield TaggedOutput(DROPS, result.to_entry(self.stage))
+            else:
+                if self.count_out:
+                    self._counts[OUT] += 1
+                yield result
+
+    def finish_bundle(self) -> Iterator[Any]:
+        for key, n in self._counts.items():
+            Metrics.counter(self.stage, key).inc(n)
+            yield TaggedOutput(COUNTS, WindowedValue(((self.stage, key), n), MIN_TIMESTAMP, [GlobalWindow()]))
+        self._counts.clear()
+
+
+@dataclass
+class StageOutput:
+    """What applying one funnel DoFn gives: kept records, reject entries and counts."""
+
+    main: beam.PCollection
+    drops: beam.PCollection
+    counts: beam.PCollection
+
+
+def apply_stage(pcoll: beam.PCollection, label: str, dofn: StageDoFn, *args, **kwargs) -> StageOutput:
+    """`ParDo(dofn)` with the funnel's extra outputs split off."""
+    outputs = pcoll | label >> beam.ParDo(dofn, *args, **kwargs).with_outputs(DROPS, COUNTS, main="main")
+    return StageOutput(outputs.main, outputs[DROPS], outputs[COUNTS])
+
+
+class FunnelCollector:
+    """Gathers the drops and counts of every stage of one pipeline."""
+
+    def __init__(self) -> None:
+        self.drops: list[beam.PCollection] = []
+        self.counts: list[beam.PCollection] = []
+
+    def add(self, out: StageOutput) -> beam.PCollection:
+        self.drops.append(out.drops)
+        self.counts.append(out.counts)
+        return out.main
+
+
+def funnel_from_counts(counts: Iterable[tuple[tuple[str, str], int]]) -> dict:
+    """`{"stages": [{"name", "in", "out", "dropped": {reason: n}}]}` from summed counts."""
+    stages = {name: {"name": name, "in": 0, "out": 0, "dropped": {}} for name in STAGES}
+    for (stage, key), n in counts:
+        entry = stages.setdefault(stage, {"name": stage, "in": 0, "out": 0, "dropped": {}})
+        if key in (IN, OUT):
+            entry[key] += n
+        elif key.startswith("dropped."):
+            reason = key[len("dropped."):]
+            entry["dropped"][reason] = entry["dropped"].get(reason, 0) + n
+    for entry in stages.values():
+        entry["dropped"] = dict(sorted(entry["dropped"].items(), key=lambda kv: (-kv[1], kv[0])))
+    return {"stages": list(stages.values())}
+
+
+def reconcile(funnel: dict) -> list[str]:
+    """Problems with a funnel: a stage whose in != out + dropped, or whose in != previous out."""
+    problems = []
+    previous = None
+    for entry in funnel["stages"]:
+        dropped = sum(entry["dropped"].values())
+        if entry["in"] != entry["out"] + dropped:
+            problems.append(f"{entry['name']}: in {entry['in']} != out {entry['out']} + dropped {dropped}")
+        if previous is not None and previous["name"] != "ReadCrawl" and entry["in"] != previous["out"]:
+            problems.append(f"{entry['name']}: in {entry['in']} != {previous['name']} out {previous['out']}")
+        previous = entry
+    return problems
+
+
+def format_funnel(funnel: dict) -> str:
+    """The funnel as a plain-text table, one line per stage and one per drop reason."""
+    lines = [f"{'stage':<22}{'in':>10}{'out':>10}{'dropped':>10}  reasons"]
+    for entry in funnel["stages"]:
+        dropped = sum(entry["dropped"].values())
+        reasons = ", ".join(f"{r} {n}" for r, n in entry["dropped"].items())
+        lines.append(f"{entry['name']:<22}{entry['in']:>10}{entry['out']:>10}{dropped:>10}  {reasons}")
+    return "\n".join(lines)
+
+
+def _write_text(path: str, text: str) -> None:
+    with FileSystems.create(path) as f:
+        f.write(text.encode("utf-8"))
+
+
+class WriteFunnel(beam.PTransform):
+    """Sums all stages' counts and writes `OUTPUT/_funnel.json` from inside the pipeline."""
+
+    def __init__(self, output_dir: str):
+        super().__init__()
+        self.output_dir = output_dir
+
+    def _write(self, counts: list) -> str:
+        path = FileSystems.join(self.output_dir, "_funnel.json")
+        _write_text(path, json.dumps(funnel_from_counts(counts), indent=2) + "\n")
+        return path
+
+    def expand(self, counts: beam.PCollection) -> beam.PCollection:
+        return (
+            counts
+            | "SumPerKey" >> beam.CombinePerKey(sum)
+            | "ToList" >> beam.combiners.ToList()
+            | "Write" >> beam.Map(self._write)
+        )
+
+
+def _sample_key(entry: dict) -> str:
+    """Deterministic sampling order: the same run keeps the same rejects."""
+    return hashlib.sha1(json.dumps(entry, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class WriteRejects(beam.PTransform):
+    """Keeps up to `per_reason` reject entries per (stage, reason) in `OUTPUT/_rejects/STAGE.REASON.jsonl`."""
+
+    def __init__(self, output_dir: str, per_reason: int):
+        super().__init__()
+        self.output_dir = output_dir
+        self.per_reason = per_reason
+
+    def _write(self, keyed: tuple) -> str:
+        (stage, reason), entries = keyed
+        entries = sorted(entries, key=_sample_key)
+        path = FileSystems.join(self.output_dir, "_rejects", f"{stage}.{reason}.jsonl")
+        _write_text(path, "".join(json.dumps(e, ensure_ascii=False, default=str) + "\n" for e in entries))
+        return path
+
+    def expand(self, drops: beam.PCollection) -> beam.PCollection:
+        return (
+            drops
+            | "KeyByReason" >> beam.Map(lambda e: ((e["stage"], e["reason"]), e))
+            | "Sample" >> beam.combiners.Top.PerKey(self.per_reason, key=_sample_key)
+            | "Write" >> beam.Map(self._write)
+        )

