@@ -1,0 +1,91 @@
+"""Run the LAIT pipeline on WARC/ARC crawls and write Parquet shards.
+
+Examples:
+  lait run --input 'crawl/*.warc.gz' --output out/
+  lait run --input crawl.warc.gz --output out/ --no-fetch --min_image_side 200
+  lait run --input 'crawl/*.warc.gz' --output out/ --direct_num_workers 2 --direct_running_mode multi_processing
+  lait run --input 'gs://bucket/crawl/*.warc.gz' --output gs://bucket/out --runner dataflow \\
+      --project P --region R --temp_location gs://bucket/tmp --setup_file ./setup.py
+
+Flags not listed here pass through to Beam's PipelineOptions (--runner, --direct_num_workers,
+--project, ...). Without --runner the pipeline runs on Beam's in-process DirectRunner.
+Writes DIR/shard-NNNNN-of-NNNNN.parquet, DIR/_funnel.json, DIR/_rejects/ and DIR/_run_config.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline.cli import UsageError
+from pipeline.funnel import format_funnel, reconcile
+from pipeline.options import LaitOptions
+
+NAME = "run"
+HELP = "run the pipeline: WARC/ARC in, Parquet image-text shards out"
+ORDER = 20
+PASS_THROUGH = True
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    LaitOptions._add_argparse_args(parser)
+    parser.add_argument("--runner", default=None,
+                        help="Beam runner: direct (default), dask, dataflow, flink, spark, or a runner class name")
+
+
+def _beam_flags(args: argparse.Namespace, extra: list[str]) -> list[str]:
+    """Our parsed options back as flags, plus Beam's own, for one PipelineOptions."""
+    flags = list(extra)
+    for key, value in vars(args).items():
+        if key in ("command", "input") or value is None:
+            continue
+        if key == "fetch":
+            flags.append("--fetch" if value else "--no-fetch")
+        elif isinstance(value, bool):
+            if value:
+                flags.append(f"--{key}")
+        else:
+            flags.append(f"--{key}={value}")
+    flags += ["--input", *args.input]
+    return flags
+
+
+def main(args: argparse.Namespace, extra: list[str]) -> int:
+    if not args.input:
+        raise UsageError("--input is required: give one or more WARC/ARC files or glob patterns")
+    if not args.output:
+        raise UsageError("--output is required: a directory for the Parquet shards")
+    unknown = [flag for flag in extra if flag.startswith("--") and flag.split("=")[0].lstrip("-").replace("-", "_")
+               not in _known_beam_flags()]
+    if unknown:
+        raise UsageError(f"unknown option {unknown[0]}: see 'lait run --help' (Beam's own flags are passed through)")
+    from pipeline.run import run
+
+    funnel = run(PipelineOptions(_beam_flags(args, extra)))
+    print(format_funnel(funnel))
+    problems = reconcile(funnel)
+    for problem in problems:
+        print(f"warning: funnel does not reconcile: {problem}", file=sys.stderr)
+    rows = funnel["stages"][-1]["out"]
+    print(f"{rows} image-text pairs written to {args.output} in {funnel['seconds']} s")
+    return 0
+
+
+def _known_beam_flags() -> set[str]:
+    """Every flag any registered PipelineOptions class defines (Beam's and ours)."""
+    import apache_beam.options.pipeline_options as beam_options
+
+    try:  # registers DaskOptions (--dask_address, ...) when dask is installed
+        import apache_beam.runners.dask.dask_runner  # noqa: F401
+    except ImportError:
+        pass
+    parser = argparse.ArgumentParser(add_help=False)
+    for cls in beam_options.PipelineOptions.__subclasses__():
+        try:
+            cls._add_argparse_args(parser)
+        except argparse.ArgumentError:
+            continue
+    return {action.dest for action in parser._actions} | {
+        opt.lstrip("-").replace("-", "_") for action in parser._actions for opt in action.option_strings}

@@ -1,0 +1,91 @@
+"""Build and run the LAIT pipeline.
+
+    ReadCrawl -> ParsePages -> DetectDominantImage -> CleanText -> AcquireImages
+      -> FilterImages -> ScoreRelevance -> Aggregate -> WriteShards
+
+Each stage is one PTransform from its own module; every stage hands its drops and counts
+to a `FunnelCollector`, and the pipeline itself writes `_funnel.json` and `_rejects/`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipeline.acquire_images import AcquireImages
+from pipeline.aggregate import Aggregate
+from pipeline.clean_text import CleanText
+from pipeline.dominant_image import DetectDominantImage
+from pipeline.filter_images import FilterImages
+from pipeline.funnel import FunnelCollector, WriteFunnel, WriteRejects
+from pipeline.options import LaitOptions
+from pipeline.parse_pages import ParsePages
+from pipeline.read_crawl import ReadCrawl
+from pipeline.score_relevance import ScoreRelevance
+from pipeline.write_shards import WriteShards
+
+# Short names for runners; any other value is handed to Beam as it is.
+RUNNER_ALIASES = {
+    "direct": "DirectRunner",
+    "dask": "apache_beam.runners.dask.dask_runner.DaskRunner",
+    "dataflow": "DataflowRunner",
+    "flink": "FlinkRunner",
+    "spark": "SparkRunner",
+}
+OWN_FILES = ("_funnel.json", "_run_config.json")
+
+
+def build_pipeline(pipeline: beam.Pipeline, options: LaitOptions) -> None:
+    """Add every stage of the LAIT recipe to `pipeline`, reading `options.input`, writing `options.output`."""
+    funnel = FunnelCollector()
+    crawl = pipeline | "ReadCrawl" >> ReadCrawl(options.input, progress=options.progress)
+    funnel.add(crawl)
+    pages = funnel.add(crawl.pages | "ParsePages" >> ParsePages(options))
+    pairs = funnel.add(pages | "DetectDominantImage" >> DetectDominantImage(options))
+    pairs = funnel.add(pairs | "CleanText" >> CleanText(options))
+    pairs = funnel.add(pairs | "AcquireImages" >> AcquireImages(options, crawl.images))
+    pairs = funnel.add(pairs | "FilterImages" >> FilterImages(options))
+    pairs = funnel.add(pairs | "ScoreRelevance" >> ScoreRelevance(options))
+    pairs = funnel.add(pairs | "Aggregate" >> Aggregate(options))
+    funnel.add(pairs | "WriteShards" >> WriteShards(options.output, options.max_shard_bytes))
+    funnel.counts | "FlattenCounts" >> beam.Flatten() | "WriteFunnel" >> WriteFunnel(options.output)
+    (funnel.drops | "FlattenDrops" >> beam.Flatten()
+     | "WriteRejects" >> WriteRejects(options.output, options.rejects_per_reason))
+
+
+def clear_previous_output(output_dir: str) -> None:
+    """Delete what an earlier run wrote to `output_dir` (only lait's own files)."""
+    patterns = [FileSystems.join(output_dir, "shard-*.parquet"), FileSystems.join(output_dir, "_rejects", "*")]
+    patterns += [FileSystems.join(output_dir, name) for name in OWN_FILES]
+    stale = [m.path for result in FileSystems.match(patterns) for m in result.metadata_list]
+    if stale:
+        FileSystems.delete(stale)
+
+
+def save_run_config(options: LaitOptions) -> None:
+    config = {k: v for k, v in options.view_as(LaitOptions).get_all_options(drop_default=False).items()
+              if k in vars(options.view_as(LaitOptions))}
+    with FileSystems.create(FileSystems.join(options.output, "_run_config.json")) as f:
+        f.write((json.dumps(config, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def run(pipeline_options: PipelineOptions) -> dict:
+    """Run the pipeline to completion; returns the funnel read back from `_funnel.json`."""
+    options = pipeline_options.view_as(LaitOptions)
+    standard = pipeline_options.view_as(StandardOptions)
+    # Never Beam's default Prism runner: it downloads a binary.
+    standard.runner = RUNNER_ALIASES.get((standard.runner or "direct").lower(), standard.runner)
+    FileSystems.mkdirs(options.output) if not FileSystems.exists(options.output) else None
+    clear_previous_output(options.output)
+    started = time.time()
+    with beam.Pipeline(options=pipeline_options) as pipeline:
+        build_pipeline(pipeline, options)
+    save_run_config(options)
+    with FileSystems.open(FileSystems.join(options.output, "_funnel.json")) as f:
+        funnel = json.loads(f.read())
+    funnel["seconds"] = round(time.time() - started, 2)
+    return funnel

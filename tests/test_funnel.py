@@ -1,0 +1,43 @@
+"""The funnel's arithmetic and its table, on counts shaped like a real run's."""
+
+from pipeline.funnel import STAGES, Reject, format_funnel, funnel_from_counts, reconcile
+
+
+def _counts(stage, n_in, n_out, **dropped):
+    rows = [((stage, "in"), n_in), ((stage, "out"), n_out)]
+    rows += [((stage, f"dropped.{reason}"), n) for reason, n in dropped.items()]
+    return rows
+
+
+def test_funnel_sums_counts_from_several_bundles_in_stage_order():
+    counts = _counts("ParsePages", 60, 40, language=20) + _counts("ParsePages", 40, 30, language=8, parse_error=2)
+    counts += _counts("ReadCrawl", 130, 100, not_response=30)
+    funnel = funnel_from_counts(counts)
+    assert [s["name"] for s in funnel["stages"]] == STAGES
+    parse = funnel["stages"][1]
+    assert parse == {"name": "ParsePages", "in": 100, "out": 70, "dropped": {"language": 28, "parse_error": 2}}
+
+
+def test_reconcile_finds_lost_records_within_and_between_stages():
+    ok = funnel_from_counts(_counts("ReadCrawl", 10, 8, not_response=2) + _counts("ParsePages", 6, 5, language=1)
+                            + _counts("DetectDominantImage", 5, 5))
+    assert [p for p in reconcile(ok) if p.startswith(("ParsePages", "DetectDominantImage"))] == []
+    leaking = funnel_from_counts(_counts("ParsePages", 6, 4, language=1) + _counts("DetectDominantImage", 3, 3))
+    problems = reconcile(leaking)
+    assert any(p.startswith("ParsePages: in 6 != out 4 + dropped 1") for p in problems)
+    assert any(p.startswith("DetectDominantImage: in 3 != ParsePages out 4") for p in problems)
+
+
+def test_reject_entry_keeps_what_a_person_needs_and_never_bytes():
+    record = {"page_url": "https://a.example/p", "image_url": "https://a.example/i.jpg",
+              "image_bytes": b"\xff\xd8" * 1000, "text": "A red kite over a field"}
+    entry = Reject("too_small", record, "120x80").to_entry("FilterImages")
+    assert entry["stage"] == "FilterImages" and entry["reason"] == "too_small"
+    assert entry["image_url"] == record["image_url"] and entry["detail"] == "120x80"
+    assert "image_bytes" not in entry
+
+
+def test_table_lists_every_stage_and_reason():
+    table = format_funnel(funnel_from_counts(_counts("FilterImages", 9, 4, too_small=3, not_natural=2)))
+    line = next(line for line in table.splitlines() if line.startswith("FilterImages"))
+    assert line.split()[1:4] == ["9", "4", "5"] and "too_small 3" in line and "not_natural 2" in line
