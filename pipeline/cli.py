@@ -47,9 +47,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("apache_beam", "absl"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    # Beam logs chatty warnings on the root logger (e.g. about optional GCP clients) at import.
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    for ours in ("pipeline", "filters", "scoring", "imagebert"):
+        logging.getLogger(ours).setLevel(logging.INFO)
     parser, modules = build_parser()
     args, extra = parser.parse_known_args(argv)
     if not args.command:

@@ -66,7 +66,7 @@ class LaitOptions(PipelineOptions):
                            help="download images that the crawl does not hold (default)")
         fetch.add_argument("--no-fetch", "--no_fetch", dest="fetch", action="store_false",
                            help="use only image records from the crawl; others are dropped with reason not_in_crawl")
-        fetch.add_argument("--user_agent", default="lait/0.1 (+https://github.com/lait-project/lait)",
+        fetch.add_argument("--fetch_user_agent", default="lait/0.1 (+https://github.com/lait-project/lait)",
                            help="User-Agent for image and robots.txt requests")
         fetch.add_argument("--fetch_timeout", type=float, default=10.0,
                            help="connect and read timeout in seconds (default 10)")
