@@ -1,31 +1,38 @@
-"""Aggregate: one text per image, and no text shared by too many images.
+"""Aggregate: one text per image, near-duplicate images merged, shared texts dropped.
 
-Two groupings, both Beam GroupByKeys so nothing needs global state on a cluster:
-1. by normalised text: a text used by more than --max_images_per_text distinct images
-   drops all its pairs (`shared_text`);
-2. by image (SHA-1 of the bytes): the best-scored pair is kept with `n_pages` and
-   `n_texts`; the others are dropped as `duplicate_image`.
-The pure rules live in `filters.duplicates`.
+The LAIT recipe: an image found on several pages keeps only its best-scored text; if too
+many images share one description, all those pairs are removed. Every step is a Beam
+grouping, so nothing needs global state or all-pairs comparison on a cluster:
+
+1. Image identity. Exact copies share `image_sha1`. Near-duplicates (resized or re-encoded
+   copies) have perceptual hashes within --phash_distance bits; LSH banding turns that into
+   grouping keys (`filters.duplicates.phash_bands`), candidate pairs are verified inside each
+   bucket, and every image takes the smallest SHA-1 within two hops of its links as its
+   `image_id`.
+2. Shared text: pairs grouped by normalised text; a text used by more than
+   --max_images_per_text distinct images drops all its pairs (`shared_text`).
+3. Best text: pairs grouped by `image_id`; the best-scored pair is kept with `n_pages` and
+   `n_texts`, the others are dropped as `duplicate_image`.
 """
 
 from __future__ import annotations
 
 import apache_beam as beam
 
-from filters.duplicates import best_pair, normalize_text
+from filters.duplicates import best_pair, near_duplicate_links, normalize_text, phash_bands
 from pipeline.funnel import Reject, StageDoFn, StageOutput, apply_stage
 
 STAGE = "Aggregate"
 
 
-class KeyByTextFn(StageDoFn):
+class KeyByImageFn(StageDoFn):
     stage = STAGE
 
     def __init__(self):
         super().__init__(count_in=True, count_out=False)
 
     def run(self, pair: dict):
-        yield normalize_text(pair["text"]), pair
+        yield pair["image_sha1"], pair
 
 
 class DropSharedTextFn(StageDoFn):
@@ -38,12 +45,12 @@ class DropSharedTextFn(StageDoFn):
     def run(self, keyed: tuple):
         text, pairs = keyed
         pairs = list(pairs)
-        images = {p["image_sha1"] for p in pairs}
+        images = {p["image_id"] for p in pairs}
         for pair in pairs:
             if len(images) > self.max_images_per_text:
                 yield Reject("shared_text", pair, f"{len(images)} images share {text[:80]!r}")
             else:
-                yield pair["image_sha1"], pair
+                yield pair["image_id"], pair
 
 
 class BestPairPerImageFn(StageDoFn):
@@ -55,27 +62,83 @@ class BestPairPerImageFn(StageDoFn):
     def run(self, keyed: tuple):
         _, pairs = keyed
         kept, others = best_pair(list(pairs))
-        pages = {p["page_url"] for p in [kept, *others]}
-        texts = {normalize_text(p["text"]) for p in [kept, *others]}
-        yield {**kept, "n_pages": len(pages), "n_texts": len(texts)}
+        everyone = [kept, *others]
+        result = {k: v for k, v in kept.items() if k != "image_id"}
+        result["n_pages"] = len({p["page_url"] for p in everyone})
+        result["n_texts"] = len({normalize_text(p["text"]) for p in everyone})
+        yield result
         for other in others:
-            yield Reject("duplicate_image", other, f"kept text from {kept['page_url']}")
+            yield Reject("duplicate_image", other, f"kept the text from {kept['page_url']}")
+
+
+def _second_hop(joined: tuple):
+    """Every image whose first-hop representative is `rep` takes min(rep, rep's own representative)."""
+    rep, grouped = joined
+    own = min(grouped["own"], default=rep)
+    for member in grouped["members"]:
+        yield member, min(rep, own)
+
+
+def _with_image_id(joined: tuple):
+    _, grouped = joined
+    image_id = grouped["image_id"][0]
+    for pair in grouped["pairs"]:
+        yield {**pair, "image_id": image_id}
+
+
+class ImageIdentity(beam.PTransform):
+    """(sha1, pair) -> pairs with `image_id`: the representative SHA-1 of its near-duplicate group."""
+
+    def __init__(self, max_distance: int):
+        super().__init__()
+        self.max_distance = max_distance
+
+    def expand(self, keyed_pairs: beam.PCollection) -> beam.PCollection:
+        d = self.max_distance
+        images = (
+            keyed_pairs
+            | "ImageHashes" >> beam.Map(lambda kv: (kv[0], kv[1].get("image_phash") or ""))
+            | "DistinctImages" >> beam.Distinct()
+        )
+        links = (
+            images
+            | "BandKeys" >> beam.FlatMap(lambda im: [(band, im) for band in phash_bands(im[1], d)] if im[1] else [])
+            | "GroupByBand" >> beam.GroupByKey()
+            | "VerifyBucket" >> beam.FlatMap(lambda kv: near_duplicate_links(list(kv[1]), d))
+            | "BothWays" >> beam.FlatMap(lambda ab: [ab, ab[::-1]])
+        )
+        selves = images | "Self" >> beam.Map(lambda im: (im[0], im[0]))
+        first_hop = (links, selves) | "Neighbours" >> beam.Flatten() | "MinNeighbour" >> beam.CombinePerKey(min)
+        members = first_hop | "Invert" >> beam.Map(lambda kv: (kv[1], kv[0]))
+        image_ids = (
+            {"own": first_hop, "members": members}
+            | "JoinRepresentatives" >> beam.CoGroupByKey()
+            | "SecondHop" >> beam.FlatMap(_second_hop)
+        )
+        return (
+            {"pairs": keyed_pairs, "image_id": image_ids}
+            | "JoinImageIds" >> beam.CoGroupByKey()
+            | "WithImageId" >> beam.FlatMap(_with_image_id)
+        )
 
 
 class Aggregate(beam.PTransform):
-    """Pair records -> the best pair per image, minus texts shared by too many images."""
+    """Pair records -> the best pair per image, near-duplicates merged, shared texts dropped."""
 
     def __init__(self, options):
         super().__init__()
         self.max_images_per_text = options.max_images_per_text
+        self.phash_distance = options.phash_distance
 
     def expand(self, pairs: beam.PCollection) -> StageOutput:
-        by_text = apply_stage(pairs, "KeyByText", KeyByTextFn())
-        unshared = apply_stage(by_text.main | "GroupByText" >> beam.GroupByKey(), "DropSharedText",
+        keyed = apply_stage(pairs, "KeyByImage", KeyByImageFn())
+        identified = keyed.main | "ImageIdentity" >> ImageIdentity(self.phash_distance)
+        by_text = identified | "KeyByText" >> beam.Map(lambda p: (normalize_text(p["text"]), p))
+        unshared = apply_stage(by_text | "GroupByText" >> beam.GroupByKey(), "DropSharedText",
                                DropSharedTextFn(self.max_images_per_text))
         best = apply_stage(unshared.main | "GroupByImage" >> beam.GroupByKey(), "BestPerImage",
                            BestPairPerImageFn())
-        parts = (by_text, unshared, best)
+        parts = (keyed, unshared, best)
         drops = [p.drops for p in parts] | "FlattenDrops" >> beam.Flatten()
         counts = [p.counts for p in parts] | "FlattenCounts" >> beam.Flatten()
         return StageOutput(best.main, drops, counts)
