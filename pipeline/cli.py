@@ -70,4 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the package module so `UsageError` is one class for the commands and for us.
+    from pipeline.cli import main as package_main
+
+    sys.exit(package_main())

@@ -35,21 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Beam runner: direct (default), dask, dataflow, flink, spark, or a runner class name")
 
 
-def _beam_flags(args: argparse.Namespace, extra: list[str]) -> list[str]:
-    """Our parsed options back as flags, plus Beam's own, for one PipelineOptions."""
-    flags = list(extra)
-    for key, value in vars(args).items():
-        if key in ("command", "input") or value is None:
-            continue
-        if key == "fetch":
-            flags.append("--fetch" if value else "--no-fetch")
-        elif isinstance(value, bool):
-            if value:
-                flags.append(f"--{key}")
-        else:
-            flags.append(f"--{key}={value}")
-    flags += ["--input", *args.input]
-    return flags
+def pipeline_options(args: argparse.Namespace, extra: list[str]) -> PipelineOptions:
+    """Beam's own flags from `extra`, ours as already-parsed values (one PipelineOptions)."""
+    ours = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
+    return PipelineOptions(extra, **ours)
 
 
 def main(args: argparse.Namespace, extra: list[str]) -> int:
@@ -63,7 +52,7 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
         raise UsageError(f"unknown option {unknown[0]}: see 'lait run --help' (Beam's own flags are passed through)")
     from pipeline.run import run
 
-    funnel = run(PipelineOptions(_beam_flags(args, extra)))
+    funnel = run(pipeline_options(args, extra))
     print(format_funnel(funnel))
     problems = reconcile(funnel)
     for problem in problems:
