@@ -1,0 +1,712 @@
+"""Polite and safe HTTP fetching of images: :class:`ImageFetcher`.
+
+    >>> fetcher = ImageFetcher(user_agent="lait/0.1 (+https://github.com/lait-project/lait)")
+    >>> result = fetcher.fetch("https://example.com/cat.jpg")
+    >>> result.ok, result.reason, len(result.content or b"")
+
+`fetch` never raises: it returns a :class:`FetchResult` holding either the bytes, the
+final URL and the response headers, or a short reason code (`timeout`, `http_404`,
+`robots`, `noai`, `too_large`, `not_image`, `private_address`, ...) that the
+`AcquireImages` stage counts as a drop.
+
+What one fetch does, in order, for every hop (redirects are followed here, not by
+`requests`, so that each hop passes the same checks):
+
+1. only `http` and `https` (`bad_scheme`);
+2. the host is resolved and refused when any of its addresses is loopback, private,
+   link-local, multicast, reserved or otherwise not global (`private_address`), unless
+   `allow_private_networks`. The check is made before any connection, and again inside
+   the connection itself (the socket connects only to the addresses that were checked),
+   so a DNS answer that changes between the two (DNS rebinding) cannot slip through;
+3. robots.txt of the origin, fetched once and cached (`robots`); its `Crawl-delay`
+   raises the per-host delay (capped);
+4. the request, under a per-host concurrency limit and a per-host delay between request
+   starts; 429 and 5xx are retried with exponential backoff and jitter, honouring
+   `Retry-After` up to `max_retry_wait` (a server asking for longer is not retried and
+   its host is left alone for that long); refused or reset connections are retried too,
+   timeouts are not (a server that stalled once tends to stall again, at a full timeout
+   per try);
+5. from the headers alone, before any byte of the body: `X-Robots-Tag: noai` or
+   `noimageai` for all robots or for ours (`noai`), a Content-Type that says it is not an
+   image (`not_image`), a Content-Length above `max_bytes` (`too_large`);
+6. the body, read as a stream and abandoned as soon as it passes `max_bytes`
+   (`too_large`) or the whole fetch passes `total_timeout` (`timeout`); its magic bytes
+   must be those of a raster image format (`not_image`).
+
+Per-host politeness holds per `ImageFetcher` instance, which is thread-safe: one instance
+is meant to be shared by every thread of a worker process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.cookiejar
+import ipaddress
+import random
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.robotparser import RobotFileParser
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
+from urllib3.util import connection as urllib3_connection
+
+__all__ = ["FetchResult", "ImageFetcher", "PrivateAddressError", "image_problem", "sniff_image_format",
+           "x_robots_opt_out"]
+
+SCHEMES = ("http", "https")
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+# Content-Types that say nothing about the body: the magic bytes decide alone.
+GENERIC_CONTENT_TYPES = ("", "application/octet-stream", "binary/octet-stream", "application/binary")
+# X-Robots-Tag directives that opt an image out of AI training.
+OPT_OUT_DIRECTIVES = ("noai", "noimageai")
+# X-Robots-Tag directives that take a value after a colon (so "name:" is not a robot's name).
+VALUED_DIRECTIVES = ("unavailable_after", "max-snippet", "max-image-preview", "max-video-preview")
+# RFC 9309: crawlers must parse at least 500 KiB of robots.txt; we read no more.
+MAX_ROBOTS_BYTES = 512 * 1024
+CHUNK_BYTES = 64 * 1024
+# An unreachable robots.txt disallows its origin for this long, then is asked again.
+ROBOTS_RETRY_SECONDS = 120.0
+# Failures that say the host cannot be reached at all (an image there fails the same way).
+NETWORK_FAILURES = ("timeout", "connection_error", "dns_error", "ssl_error")
+# ISO BMFF brands of still images (AVIF, HEIF/HEIC).
+_FTYP_BRANDS = {b"avif", b"avis", b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1"}
+_ROBOT_PREFIX = re.compile(r"^([a-z0-9_*][a-z0-9_.*-]*)\s*:\s*(.*)$")
+
+
+def sniff_image_format(data: bytes) -> str | None:
+    """Raster image format named by the first bytes of `data`, or None.
+
+    Knows JPEG, PNG, GIF, WebP, BMP, TIFF, ICO, AVIF/HEIF and JPEG XL. SVG is not a raster
+    image and has no magic bytes: it is None here.
+    """
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data.startswith(b"BM") and len(data) >= 26:
+        return "bmp"
+    if data.startswith((b"II*\x00", b"MM\x00*")):
+        return "tiff"
+    if data.startswith(b"\x00\x00\x01\x00"):
+        return "ico"
+    if data[4:8] == b"ftyp" and data[8:12] in _FTYP_BRANDS:
+        return "heif" if data[8:12] not in (b"avif", b"avis") else "avif"
+    if data.startswith((b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")):
+        return "jxl"
+    return None
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def content_type_problem(content_type: str | None) -> str | None:
+    """Why a declared Content-Type rules out an image (a detail string), or None."""
+    media = _media_type(content_type)
+    if media in GENERIC_CONTENT_TYPES:
+        return None
+    if not media.startswith("image/"):
+        return f"Content-Type {media}"
+    if media == "image/svg+xml":
+        return "SVG is not a raster image"
+    return None
+
+
+def image_problem(content_type: str | None, body: bytes) -> str | None:
+    """Why `body` served with `content_type` is not an image (a detail string), or None.
+
+    Both must agree: the Content-Type must be an image type or say nothing
+    (`application/octet-stream`, absent), and the magic bytes must be a raster format's.
+    An image type that names another format (`image/png` on a JPEG) is accepted: both
+    say it is an image, and servers get the subtype wrong often.
+    """
+    problem = content_type_problem(content_type)
+    if problem:
+        return problem
+    if sniff_image_format(body) is None:
+        return f"magic bytes {body[:8]!r} are no image format's"
+    return None
+
+
+def x_robots_opt_out(values: Iterable[str], user_agent: str) -> str | None:
+    """The opt-out directive (`noai` / `noimageai`) that `X-Robots-Tag` values set for us, or None.
+
+    Each value is one header line; `robot: a, b` scopes `a` and `b` to that robot until the
+    line ends. A directive applies when it names no robot, `*`, or our product token (the
+    User-Agent up to its first `/`).
+    """
+    token = user_agent.split("/", 1)[0].strip().lower()
+    for value in values:
+        robot = None
+        for part in value.split(","):
+            part = part.strip().lower()
+            match = _ROBOT_PREFIX.match(part)
+            if match and match.group(1) not in VALUED_DIRECTIVES:
+                robot, part = match.group(1), match.group(2).strip()
+            if part in OPT_OUT_DIRECTIVES and robot in (None, "*", token):
+                return part
+    return None
+
+
+# ---------------------------------------------------------------- addresses
+
+class PrivateAddressError(Exception):
+    """A host resolves to an address the fetcher must not connect to.
+
+    Not an OSError on purpose: urllib3 and requests let it through unwrapped and unretried.
+    """
+
+
+def _address_is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
+        if embedded is not None and not _address_is_public(embedded):
+            return False
+    return address.is_global and not (address.is_multicast or address.is_reserved or address.is_loopback
+                                      or address.is_link_local or address.is_private or address.is_unspecified)
+
+
+class AddressPolicy:
+    """Which addresses a fetcher may connect to.
+
+    Parameters
+    ----------
+    allow_private_networks : bool or iterable of str, default=False
+        False: only global unicast addresses. True: any address. An iterable of networks
+        (`"127.0.0.1/32"`): global ones plus those.
+    """
+
+    def __init__(self, allow_private_networks: bool | Iterable[str] = False):
+        self.allow_all = allow_private_networks is True
+        networks = () if isinstance(allow_private_networks, bool) else allow_private_networks
+        self.networks = [ipaddress.ip_network(n, strict=False) for n in networks]
+
+    def allows(self, address: str) -> bool:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        return self.allow_all or _address_is_public(ip) or any(ip in n for n in self.networks)
+
+    def resolve(self, host: str, port: int) -> list[tuple]:
+        """`getaddrinfo` entries of `host`, all of them allowed, else PrivateAddressError.
+
+        Raises socket.gaierror when the name does not resolve.
+        """
+        infos = socket.getaddrinfo(host.strip("[]"), port, urllib3_connection.allowed_gai_family(),
+                                   socket.SOCK_STREAM)
+        refused = sorted({info[4][0] for info in infos if not self.allows(info[4][0])})
+        if refused:
+            raise PrivateAddressError(f"{host} resolves to {', '.join(refused)}")
+        return infos
+
+
+class _GuardedConnectionMixin:
+    """Connects only to addresses that `policy` allows, resolved once, here."""
+
+    policy: AddressPolicy
+
+    def _new_conn(self) -> socket.socket:
+        try:
+            infos = self.policy.resolve(self._dns_host, self.port)
+        except socket.gaierror as e:
+            raise NameResolutionError(self.host, self, e) from e
+        error: OSError | None = None
+        for _family, _type, _proto, _name, sockaddr in infos:
+            try:
+                # An IP literal: create_connection does no second lookup.
+                return urllib3_connection.create_connection(
+                    (sockaddr[0], self.port), self.timeout,
+                    source_address=self.source_address, socket_options=self.socket_options)
+            except TimeoutError as e:
+                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out. "
+                                                f"(connect timeout={self.timeout})") from e
+            except OSError as e:
+                error = e
+        raise NewConnectionError(self, f"Failed to establish a new connection: {error}")
+
+
+def _guarded_pool(pool_class: type, connection_class: type, policy: AddressPolicy) -> type:
+    connection = type("Guarded" + connection_class.__name__, (_GuardedConnectionMixin, connection_class),
+                      {"policy": policy})
+    return type("Guarded" + pool_class.__name__, (pool_class,), {"ConnectionCls": connection})
+
+
+class _GuardedAdapter(HTTPAdapter):
+    """A requests adapter whose connections go through an :class:`AddressPolicy`."""
+
+    def __init__(self, policy: AddressPolicy, **kwargs: Any):
+        self.policy = policy
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _guarded_pool(HTTPConnectionPool, HTTPConnection, self.policy),
+            "https": _guarded_pool(HTTPSConnectionPool, HTTPSConnection, self.policy),
+        }
+
+
+# ---------------------------------------------------------------- politeness
+
+class _HostGate:
+    """Per-host concurrency limit, delay between request starts, and cool-down."""
+
+    def __init__(self, concurrency: int, delay: float):
+        self.concurrency = concurrency
+        self.delay = delay
+        self._lock = threading.Lock()
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._next_start: dict[str, float] = {}
+        self._delays: dict[str, float] = {}
+        self._cool_until: dict[str, float] = {}
+
+    def set_delay(self, host: str, delay: float) -> None:
+        with self._lock:
+            self._delays[host] = max(self.delay, delay)
+
+    def hold_off(self, host: str, seconds: float) -> None:
+        """No request to `host` starts in the next `seconds`."""
+        with self._lock:
+            self._next_start[host] = max(self._next_start.get(host, 0.0), time.monotonic() + seconds)
+
+    def cool_down(self, host: str, seconds: float) -> None:
+        """Requests to `host` fail at once for `seconds` (it asked for a longer pause than we wait)."""
+        with self._lock:
+            self._cool_until[host] = max(self._cool_until.get(host, 0.0), time.monotonic() + seconds)
+
+    def cooling(self, host: str) -> float:
+        """Seconds left of `host`'s cool-down, 0 when none."""
+        with self._lock:
+            return max(0.0, self._cool_until.get(host, 0.0) - time.monotonic())
+
+    @contextmanager
+    def turn(self, host: str):
+        """Wait for a free slot and the host's delay; hold the slot while the body holds."""
+        with self._lock:
+            slot = self._slots.setdefault(host, threading.BoundedSemaphore(self.concurrency))
+        with slot:
+            with self._lock:
+                now = time.monotonic()
+                start = max(now, self._next_start.get(host, 0.0))
+                self._next_start[host] = start + self._delays.get(host, self.delay)
+            if start > now:
+                time.sleep(start - now)
+            yield
+
+
+# ---------------------------------------------------------------- results
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one fetch gave: the image, or why not.
+
+    Attributes
+    ----------
+    url : str
+        The URL asked for.
+    reason : str or None
+        None on success, else a short code: `timeout`, `connection_error`, `dns_error`,
+        `ssl_error`, `http_<status>`, `robots`, `noai`, `too_large`, `not_image`,
+        `private_address`, `bad_scheme`, `bad_url`, `bad_redirect`, `redirect_loop`,
+        `too_many_redirects`, `fetch_error`.
+    content, final_url, headers, status
+        The body, the URL it came from after redirects, its response headers and status.
+    detail : str or None
+        A human-readable explanation of a failure.
+    """
+
+    url: str
+    reason: str | None = None
+    content: bytes | None = None
+    final_url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    status: int | None = None
+    detail: str | None = None
+    image_format: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+@dataclass
+class _Failure:
+    reason: str
+    detail: str | None = None
+    status: int | None = None
+
+
+@dataclass
+class _Redirect:
+    location: str
+
+
+@dataclass
+class _Retry:
+    reason: str
+    status: int | None
+    wait: float | None  # Retry-After in seconds, None when absent
+    detail: str | None = None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds that a `Retry-After` header asks for (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _caused_by(error: BaseException, kind: type | tuple) -> bool:
+    """Whether `error` or anything it wraps (args, __cause__, __context__, urllib3 `reason`) is a `kind`."""
+    seen, stack = set(), [error]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, kind):
+            return True
+        stack += [x for x in (*getattr(e, "args", ()), e.__cause__, e.__context__, getattr(e, "reason", None))
+                  if isinstance(x, BaseException)]
+    return False
+
+
+def _strip_fragment(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+# ---------------------------------------------------------------- the fetcher
+
+class ImageFetcher:
+    """Downloads images politely and safely; every outcome is a :class:`FetchResult`.
+
+    Parameters
+    ----------
+    user_agent : str
+        Sent with every request; its product token (up to the first `/`) is the name
+        matched in robots.txt and `X-Robots-Tag`.
+    timeout : float or (float, float), default=10.0
+        Connect and read timeouts in seconds (one value for both, or a pair).
+    retries : int, default=2
+        Further tries after a 429, a 5xx or a refused/reset connection.
+    max_bytes : int, default=20 MiB
+        Larger bodies are abandoned: `too_large`.
+    per_host_concurrency : int, default=2
+        Requests in flight to one host from this instance.
+    per_host_delay : float, default=0.5
+        Seconds between the starts of two requests to one host.
+    respect_robots : bool, default=True
+        Read each origin's robots.txt once and obey it (RFC 9309: a 4xx robots.txt allows
+        everything; a 5xx or unreachable one disallows everything).
+    allow_private_networks : bool or iterable of str, default=False
+        Allow loopback/private/... addresses: all (True) or these networks (tests).
+    max_redirects : int, default=5
+        Redirects followed before `too_many_redirects`.
+    max_retry_wait : float, default=30.0
+        Longest wait before a retry; a longer `Retry-After` is not waited for.
+    backoff : float, default=0.5
+        First retry waits about this long, then twice as long each time.
+    total_timeout : float or None, default=None
+        Wall-clock budget of one fetch, redirects and retries included (default: six
+        read timeouts), so a server dripping bytes cannot hold a thread forever.
+    max_crawl_delay : float, default=10.0
+        Cap on a robots.txt `Crawl-delay`.
+    pool_size : int, default=10
+        Connections kept per host (at least `per_host_concurrency`).
+    """
+
+    def __init__(self, user_agent: str, timeout: float | tuple[float, float] = 10.0, retries: int = 2,
+                 max_bytes: int = 20 * 2**20, per_host_concurrency: int = 2, per_host_delay: float = 0.5,
+                 respect_robots: bool = True, allow_private_networks: bool | Iterable[str] = False,
+                 max_redirects: int = 5, max_retry_wait: float = 30.0, backoff: float = 0.5,
+                 total_timeout: float | None = None, max_crawl_delay: float = 10.0, pool_size: int = 10):
+        if per_host_concurrency < 1:
+            raise ValueError(f"per_host_concurrency must be at least 1, got {per_host_concurrency}")
+        if retries < 0 or max_redirects < 0 or max_bytes < 1:
+            raise ValueError("retries and max_redirects must be >= 0, max_bytes >= 1")
+        self.user_agent = user_agent
+        self.timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        self.retries = retries
+        self.max_bytes = max_bytes
+        self.respect_robots = respect_robots
+        self.max_redirects = max_redirects
+        self.max_retry_wait = max_retry_wait
+        self.backoff = backoff
+        self.total_timeout = total_timeout if total_timeout is not None else 6 * self.timeout[1]
+        self.max_crawl_delay = max_crawl_delay
+        self.policy = AddressPolicy(allow_private_networks)
+        self.gate = _HostGate(per_host_concurrency, per_host_delay)
+        self.session = self._make_session(max(pool_size, per_host_concurrency))
+        self._robots: dict[str, tuple[RobotFileParser, _Failure | None, float]] = {}
+        self._robots_locks: dict[str, threading.Lock] = {}
+        self._robots_lock = threading.Lock()
+
+    def _make_session(self, pool_size: int) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False  # no proxies or .netrc from the environment: the address checks must hold
+        session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))  # no cookies kept
+        session.headers.update({"User-Agent": self.user_agent, "Accept": "image/*;q=0.9,*/*;q=0.1"})
+        adapter = _GuardedAdapter(self.policy, pool_connections=100, pool_maxsize=pool_size, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> ImageFetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -------------------------------------------------------------- public
+
+    def fetch(self, url: str) -> FetchResult:
+        """Download the image at `url`. Never raises: failures are results with a `reason`."""
+        try:
+            return self._fetch(url)
+        except Exception as e:  # a bug or a library surprise must not kill a pipeline worker
+            return FetchResult(url, "fetch_error", detail=f"{type(e).__name__}: {e}")
+
+    def allowed_by_robots(self, url: str) -> bool:
+        """Whether robots.txt of `url`'s origin lets our User-Agent fetch it (fetched once per origin)."""
+        parser, _ = self._robots_for(url)
+        return parser.can_fetch(self.user_agent, url)
+
+    # -------------------------------------------------------------- one fetch
+
+    def _fetch(self, url: str) -> FetchResult:
+        deadline = time.monotonic() + self.total_timeout
+        outcome = self._follow(url, deadline, self._read_image, check_robots=self.respect_robots)
+        if isinstance(outcome, _Failure):
+            return FetchResult(url, outcome.reason, status=outcome.status, detail=outcome.detail)
+        return dataclasses.replace(outcome, url=url)
+
+    def _follow(self, url: str, deadline: float, read: Callable, check_robots: bool) -> Any:
+        """Fetch `url`, following redirects, each hop vetted; `read(response, url)` makes the result."""
+        visited: set[str] = set()
+        current = url
+        for _hop in range(self.max_redirects + 1):
+            problem = self._vet(current, check_robots)
+            if problem:
+                return problem
+            visited.add(_strip_fragment(current))
+            outcome = self._with_retries(current, deadline, read)
+            if not isinstance(outcome, _Redirect):
+                return outcome
+            current = _strip_fragment(urljoin(current, outcome.location))
+            if current in visited:
+                return _Failure("redirect_loop", f"{url} -> ... -> {current} again")
+        return _Failure("too_many_redirects", f"more than {self.max_redirects} redirects from {url}")
+
+    def _vet(self, url: str, check_robots: bool) -> _Failure | None:
+        """Scheme, address and robots.txt checks of one hop, before any connection to it."""
+        try:
+            parts = urlsplit(url)
+            host, port = parts.hostname, parts.port
+        except ValueError as e:
+            return _Failure("bad_url", str(e))
+        if parts.scheme.lower() not in SCHEMES:
+            return _Failure("bad_scheme", f"scheme {parts.scheme or '(none)'!r} in {url[:200]}")
+        if not host:
+            return _Failure("bad_url", f"no host in {url[:200]}")
+        try:
+            self.policy.resolve(host, port or (443 if parts.scheme.lower() == "https" else 80))
+        except PrivateAddressError as e:
+            return _Failure("private_address", str(e))
+        except (socket.gaierror, UnicodeError) as e:
+            return _Failure("dns_error", f"{host}: {e}")
+        if check_robots:
+            parser, unreachable = self._robots_for(url)
+            if unreachable:  # the host is down: say so, rather than `robots`
+                return _Failure(unreachable.reason, f"robots.txt unreachable: {unreachable.detail}")
+            if not parser.can_fetch(self.user_agent, url):
+                return _Failure("robots", f"robots.txt of {_origin(url)} disallows {parts.path or '/'}")
+        return None
+
+    def _with_retries(self, url: str, deadline: float, read: Callable) -> Any:
+        host = (urlsplit(url).hostname or "").lower()
+        for attempt in range(self.retries + 1):
+            cooling = self.gate.cooling(host)
+            if cooling:
+                return _Failure("http_429", f"{host} asked for a pause; {cooling:.0f} s left", 429)
+            outcome = self._exchange(url, host, deadline, read)
+            if not isinstance(outcome, _Retry):
+                return outcome
+            failure = _Failure(outcome.reason, outcome.detail, outcome.status)
+            if attempt == self.retries:
+                return failure
+            if outcome.wait is not None and outcome.wait > self.max_retry_wait:
+                self.gate.cool_down(host, outcome.wait)
+                failure.detail = f"Retry-After {outcome.wait:.0f} s is above the {self.max_retry_wait:.0f} s we wait"
+                return failure
+            wait = outcome.wait if outcome.wait is not None else self.backoff * 2**attempt * (0.5 + random.random())
+            wait = min(wait, self.max_retry_wait)
+            if time.monotonic() + wait >= deadline:
+                return failure
+            self.gate.hold_off(host, wait)  # the whole host waits, not only this request
+            time.sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _exchange(self, url: str, host: str, deadline: float, read: Callable) -> Any:
+        """One request and its response, inside the host's turn."""
+        with self.gate.turn(host):
+            if time.monotonic() >= deadline:
+                return _Failure("timeout", f"fetch took more than {self.total_timeout:g} s")
+            try:
+                response = self.session.get(url, stream=True, allow_redirects=False, timeout=self.timeout)
+            except PrivateAddressError as e:  # the address changed after _vet: DNS rebinding
+                return _Failure("private_address", str(e))
+            except requests.exceptions.RequestException as e:
+                return self._request_failure(e)
+            try:
+                return self._answer(response, url, deadline, read)
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as e:  # reading the body
+                return self._request_failure(e)
+            finally:
+                response.close()
+
+    def _answer(self, response: requests.Response, url: str, deadline: float, read: Callable) -> Any:
+        status = response.status_code
+        if status in REDIRECT_CODES:
+            location = response.headers.get("Location")
+            return _Redirect(location) if location else _Failure("bad_redirect", f"{status} without Location", status)
+        if status == 429 or status >= 500:
+            return _Retry(f"http_{status}", status, _retry_after(response.headers.get("Retry-After")))
+        if not 200 <= status < 300:
+            return _Failure(f"http_{status}", f"{status} {response.reason or ''}".strip(), status)
+        return read(response, url, deadline)
+
+    @staticmethod
+    def _request_failure(error: Exception) -> _Failure | _Retry:
+        """The reason code of a requests or urllib3 error; refused or reset connections are retried."""
+        detail = f"{type(error).__name__}: {error}"[:300]
+        if isinstance(error, requests.exceptions.Timeout) or _caused_by(error, (ReadTimeoutError, TimeoutError)):
+            return _Failure("timeout", detail)
+        if isinstance(error, requests.exceptions.SSLError):
+            return _Failure("ssl_error", detail)
+        if _caused_by(error, NameResolutionError):
+            return _Failure("dns_error", detail)
+        if isinstance(error, (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
+                              requests.exceptions.MissingSchema, requests.exceptions.InvalidHeader)):
+            return _Failure("bad_url", detail)
+        if isinstance(error, (requests.exceptions.ContentDecodingError, urllib3.exceptions.DecodeError)):
+            return _Failure("bad_encoding", detail)
+        if isinstance(error, (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                              urllib3.exceptions.ProtocolError)):
+            return _Retry("connection_error", None, None, detail)
+        return _Failure("fetch_error", detail)
+
+    def _read_body(self, response: requests.Response, deadline: float, limit: int, truncate: bool) -> bytes | _Failure:
+        """The body as a stream: cut at `limit` bytes (`truncate`) or abandoned (`too_large`).
+
+        `read1` returns what has arrived (decoded), so the deadline is checked even when a
+        server drips one byte at a time; `iter_content` would wait for whole chunks.
+        """
+        chunks, size = [], 0
+        while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                if truncate:
+                    return b"".join(chunks)[:limit]
+                return _Failure("too_large", f"body passed {limit} bytes")
+            if time.monotonic() > deadline:
+                return _Failure("timeout", f"body still coming after {self.total_timeout:g} s ({size} bytes)")
+        return b"".join(chunks)
+
+    def _read_image(self, response: requests.Response, url: str, deadline: float) -> FetchResult | _Failure:
+        headers = response.headers
+        opt_out = x_robots_opt_out(response.raw.headers.getlist("X-Robots-Tag"), self.user_agent)
+        if opt_out:
+            return _Failure("noai", f"X-Robots-Tag: {opt_out}", response.status_code)
+        content_type = headers.get("Content-Type")
+        problem = content_type_problem(content_type)
+        if problem:
+            return _Failure("not_image", problem, response.status_code)
+        length = headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            return _Failure("too_large", f"Content-Length {length} > {self.max_bytes}", response.status_code)
+        body = self._read_body(response, deadline, self.max_bytes, truncate=False)
+        if isinstance(body, _Failure):
+            body.status = response.status_code
+            return body
+        problem = image_problem(content_type, body)
+        if problem:
+            return _Failure("not_image", problem, response.status_code)
+        return FetchResult(url, content=body, final_url=url, headers=dict(headers), status=response.status_code,
+                           image_format=sniff_image_format(body))
+
+    # -------------------------------------------------------------- robots.txt
+
+    def _robots_for(self, url: str) -> tuple[RobotFileParser, _Failure | None]:
+        """The origin's parsed robots.txt, and the network failure that made it disallow-all, if any."""
+        origin = _origin(url)
+        with self._robots_lock:
+            cached = self._robots.get(origin)
+            if cached and cached[2] > time.monotonic():
+                return cached[0], cached[1]
+            lock = self._robots_locks.setdefault(origin, threading.Lock())
+        with lock:  # one thread fetches, the others of that origin wait for it
+            with self._robots_lock:
+                cached = self._robots.get(origin)
+                if cached and cached[2] > time.monotonic():
+                    return cached[0], cached[1]
+            parser, unreachable, expires = self._load_robots(origin)
+            delay = parser.crawl_delay(self.user_agent)
+            if delay:
+                self.gate.set_delay((urlsplit(origin).hostname or "").lower(), min(float(delay), self.max_crawl_delay))
+            with self._robots_lock:
+                self._robots[origin] = (parser, unreachable, expires)
+        return parser, unreachable
+
+    def _load_robots(self, origin: str) -> tuple[RobotFileParser, _Failure | None, float]:
+        """Parser, network failure (or None) and expiry time of one origin's robots.txt."""
+        parser = RobotFileParser(origin + "/robots.txt")
+        deadline = time.monotonic() + self.total_timeout
+        outcome = self._follow(origin + "/robots.txt", deadline, self._read_robots, check_robots=False)
+        if not isinstance(outcome, _Failure):
+            parser.parse(outcome.splitlines())
+            return parser, None, float("inf")
+        status = outcome.status or 0
+        # RFC 9309 2.3.1: unavailable (4xx) allows all; unreachable (5xx, network) disallows all,
+        # for a while: the host may come back.
+        if 400 <= status < 500 and status != 429:
+            parser.allow_all = True
+            return parser, None, float("inf")
+        parser.disallow_all = True
+        unreachable = outcome if outcome.reason in NETWORK_FAILURES else None
+        return parser, unreachable, time.monotonic() + ROBOTS_RETRY_SECONDS
+
+    def _read_robots(self, response: requests.Response, url: str, deadline: float) -> str | _Failure:
+        body = self._read_body(response, deadline, MAX_ROBOTS_BYTES, truncate=True)
+        return body if isinstance(body, _Failure) else body.decode("utf-8", errors="replace")
+

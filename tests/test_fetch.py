@@ -1,0 +1,347 @@
+"""ImageFetcher against a real HTTP server on 127.0.0.1 that stalls, throttles, loops and lies."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from pipeline.fetch import (
+    ImageFetcher,
+    PrivateAddressError,
+    _retry_after,
+    image_problem,
+    sniff_image_format,
+    x_robots_opt_out,
+)
+from tests.image_server import HTML, JPEG, PNG, ImageServer
+
+UA = "lait/0.1 (+https://github.com/lait-project/lait)"
+LOCAL = ["127.0.0.1/32"]  # the test server's address, and no other private one
+
+# Every socket.connect of this process while a test records (an audit hook, not a mock):
+# the proof that refused addresses are never connected to.
+_connects: list = []
+_recording = threading.Event()
+
+
+def _audit(event: str, args: tuple) -> None:
+    if event == "socket.connect" and _recording.is_set():
+        _connects.append(args[1])
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.fixture
+def connects():
+    _connects.clear()
+    _recording.set()
+    yield _connects
+    _recording.clear()
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = ImageServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def fresh_server():
+    srv = ImageServer().start()
+    yield srv
+    srv.stop()
+
+
+def fetcher(**kwargs) -> ImageFetcher:
+    defaults = dict(user_agent=UA, timeout=2.0, retries=0, per_host_delay=0.0, per_host_concurrency=4,
+                    allow_private_networks=LOCAL, backoff=0.05)
+    return ImageFetcher(**{**defaults, **kwargs})
+
+
+def timed(f: ImageFetcher, url: str):
+    start = time.monotonic()
+    result = f.fetch(url)
+    return result, time.monotonic() - start
+
+
+# ------------------------------------------------------------------ success
+
+def test_fetches_a_jpeg_with_our_user_agent(server):
+    result = fetcher().fetch(server.url("/img/cat.jpg"))
+    assert result.ok, result
+    assert result.content == JPEG
+    assert result.final_url == server.url("/img/cat.jpg")
+    assert result.status == 200 and result.image_format == "jpeg"
+    assert result.headers["Content-Type"] == "image/jpeg"
+    agents = [headers.get("User-Agent") for _, path, headers in server.log if path == "/img/cat.jpg"]
+    assert agents == [UA]
+
+
+def test_png_with_parameters_and_octet_stream_jpeg_are_images(server):
+    f = fetcher()
+    png = f.fetch(server.url("/png"))
+    assert png.ok and png.content == PNG and png.image_format == "png"
+    octet = f.fetch(server.url("/octet"))
+    assert octet.ok and octet.content == JPEG
+
+
+def test_redirect_is_followed_and_final_url_reported(server):
+    result = fetcher().fetch(server.url("/redirect?to=/img/moved.jpg&status=301"))
+    assert result.ok
+    assert result.final_url == server.url("/img/moved.jpg")
+    assert result.url == server.url("/redirect?to=/img/moved.jpg&status=301")
+
+
+# ------------------------------------------------------------------ timeouts and retries
+
+def test_stalling_server_times_out(server):
+    result, seconds = timed(fetcher(timeout=0.3), server.url("/stall"))
+    assert result.reason == "timeout"
+    assert seconds < 2
+
+
+def test_dripping_body_hits_the_total_timeout(server):
+    # Each byte comes within the read timeout; only the whole-fetch budget stops it.
+    result, seconds = timed(fetcher(timeout=1.0, total_timeout=0.6), server.url("/drip"))
+    assert result.reason == "timeout"
+    assert seconds < 2
+
+
+def test_429_with_retry_after_is_waited_for_then_succeeds(server):
+    result, seconds = timed(fetcher(retries=1), server.url("/flaky429/a"))
+    assert result.ok and result.content == JPEG
+    assert server.hits["/flaky429/a"] == 2
+    assert seconds >= 0.95  # Retry-After: 1
+
+
+def test_retry_after_above_the_cap_is_not_waited_and_the_host_cools_down(server):
+    f = fetcher(retries=3, max_retry_wait=2.0)
+    result, seconds = timed(f, server.url("/flaky429/b?after=3600"))
+    assert result.reason == "http_429" and "3600" in result.detail
+    assert seconds < 1 and server.hits["/flaky429/b"] == 1
+    # The host asked for an hour: this fetcher leaves it alone, without a request.
+    before = sum(server.hits.values())
+    assert f.fetch(server.url("/img/later.jpg")).reason == "http_429"
+    assert sum(server.hits.values()) == before
+
+
+def test_503_is_retried_with_backoff(server):
+    assert fetcher(retries=2).fetch(server.url("/flaky503/a")).ok
+    assert server.hits["/flaky503/a"] == 3
+    result = fetcher(retries=1).fetch(server.url("/always503"))
+    assert result.reason == "http_503" and result.status == 503
+    assert server.hits["/always503"] == 2
+
+
+def test_connection_refused_is_a_connection_error():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again before the fetch: nothing listens there
+    assert fetcher().fetch(f"http://127.0.0.1:{port}/x.jpg").reason == "connection_error"
+
+
+def test_unresolvable_host_is_a_dns_error():
+    assert fetcher().fetch("http://no-such-host.invalid/x.jpg").reason == "dns_error"
+
+
+# ------------------------------------------------------------------ redirects
+
+def test_redirect_loop_is_detected(server):
+    result = fetcher(max_redirects=10).fetch(server.url("/loop/a"))
+    assert result.reason == "redirect_loop"
+    assert server.hits["/loop/a"] == 1 and server.hits["/loop/b"] == 1
+
+
+def test_too_many_redirects(server):
+    result = fetcher(max_redirects=3).fetch(server.url("/chain/0"))
+    assert result.reason == "too_many_redirects"
+    assert server.hits["/chain/3"] == 1 and server.hits["/chain/4"] == 0
+
+
+def test_redirect_without_location(server):
+    assert fetcher().fetch(server.url("/no-location")).reason == "bad_redirect"
+
+
+@pytest.mark.parametrize("target", [
+    "http://10.0.0.1/x.jpg",
+    "http://192.168.1.1/",
+    "http://169.254.169.254/latest/meta-data/",  # cloud metadata service
+    "http://127.0.0.2/x.jpg",  # loopback, outside the network the tests allow
+    "http://[::1]/x.jpg",
+    "http://0x7f000002/x.jpg",  # 127.0.0.2 spelled as one hex number
+    "http://224.0.0.1/x.jpg",  # multicast
+])
+def test_redirect_to_a_private_address_is_refused_before_connecting(server, connects, target):
+    result = fetcher().fetch(server.url(f"/redirect?to={target}"))
+    assert result.reason == "private_address", result
+    assert connects and all(address[0] == "127.0.0.1" for address in connects), connects
+
+
+def test_redirect_to_another_scheme_is_refused(server):
+    assert fetcher().fetch(server.url("/redirect?to=ftp://127.0.0.1/x.jpg")).reason == "bad_scheme"
+    assert fetcher().fetch(server.url("/redirect?to=file:///etc/passwd")).reason == "bad_scheme"
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/x.jpg", "file:///etc/passwd", "data:image/png;base64,AAAA",
+                                 "javascript:alert(1)", "x.jpg"])
+def test_only_http_and_https(url, connects):
+    assert fetcher().fetch(url).reason == "bad_scheme"
+    assert connects == []
+
+
+def test_loopback_is_refused_unless_allowed(server, connects):
+    before = sum(server.hits.values())
+    strict = fetcher(allow_private_networks=False)
+    assert strict.fetch(server.url("/img/a.jpg")).reason == "private_address"
+    assert strict.fetch(f"http://localhost:{server.port}/img/a.jpg").reason == "private_address"
+    assert connects == [] and sum(server.hits.values()) == before
+    assert fetcher(allow_private_networks=True).fetch(server.url("/img/a.jpg")).ok
+
+
+def test_connection_guard_holds_even_when_the_first_check_is_bypassed(server, connects):
+    # What DNS rebinding would do: the address changes after the check. The session's own
+    # connections refuse it, whoever calls them.
+    strict = fetcher(allow_private_networks=False)
+    with pytest.raises(PrivateAddressError):
+        strict.session.get(server.url("/img/a.jpg"), timeout=1)
+    assert connects == []
+
+
+# ------------------------------------------------------------------ robots and opt-out
+
+def test_robots_txt_is_respected_and_fetched_once(fresh_server):
+    f = fetcher()
+    assert f.fetch(fresh_server.url("/private/secret.jpg")).reason == "robots"
+    assert fresh_server.hits["/private/secret.jpg"] == 0
+    for name in "abc":
+        assert f.fetch(fresh_server.url(f"/img/{name}.jpg")).ok
+    assert fresh_server.hits["/robots.txt"] == 1
+    # A robot named in robots.txt gets its own rules; ignoring robots.txt is an option.
+    assert fetcher(user_agent="otherbot/2.0").fetch(fresh_server.url("/img/a.jpg")).reason == "robots"
+    assert fetcher(respect_robots=False).fetch(fresh_server.url("/private/secret.jpg")).ok
+
+
+def test_robots_txt_is_fetched_once_under_concurrency(fresh_server):
+    f = fetcher(per_host_concurrency=8)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(f.fetch, [fresh_server.url(f"/img/{i}.jpg") for i in range(16)]))
+    assert all(r.ok for r in results)
+    assert fresh_server.hits["/robots.txt"] == 1
+
+
+@pytest.mark.parametrize(("status", "allowed"), [(404, True), (503, False)])
+def test_missing_robots_allows_and_unreachable_robots_disallows(status, allowed):
+    srv = ImageServer(robots_txt="", robots_status=status).start()
+    try:
+        result = fetcher().fetch(srv.url("/img/a.jpg"))
+        assert result.ok is allowed and (allowed or result.reason == "robots")
+    finally:
+        srv.stop()
+
+
+def test_crawl_delay_in_robots_slows_the_host_down():
+    srv = ImageServer(robots_txt="User-agent: *\nCrawl-delay: 5\nDisallow: /private/\n").start()
+    try:
+        f = fetcher(max_crawl_delay=0.3)  # capped: 5 s would be too slow for a test
+        start = time.monotonic()
+        for i in range(3):
+            assert f.fetch(srv.url(f"/img/{i}.jpg")).ok
+        assert time.monotonic() - start >= 0.55
+    finally:
+        srv.stop()
+
+
+def test_x_robots_tag_noai_is_honoured_before_the_body_is_read(server):
+    # The server sends headers, then holds the body for 10 s: reading it would time out.
+    result, seconds = timed(fetcher(timeout=3.0), server.url("/noai"))
+    assert result.reason == "noai" and seconds < 1.5
+    assert fetcher(timeout=3.0).fetch(server.url("/noimageai-for-us")).reason == "noai"
+    assert fetcher().fetch(server.url("/noai-for-other")).ok
+
+
+# ------------------------------------------------------------------ bodies
+
+def test_oversized_body_with_content_length_is_refused_unread(server):
+    result, seconds = timed(fetcher(max_bytes=100_000, timeout=3.0), server.url("/big-declared"))
+    assert result.reason == "too_large" and seconds < 1.5
+
+
+def test_oversized_body_without_content_length_is_cut_off(server):
+    result, seconds = timed(fetcher(max_bytes=200_000), server.url("/big-undeclared"))
+    assert result.reason == "too_large" and "200000" in result.detail
+    assert seconds < 2
+
+
+@pytest.mark.parametrize("path", ["/html-as-jpeg", "/jpeg-as-html", "/svg"])
+def test_content_type_and_magic_bytes_must_both_say_image(server, path):
+    assert fetcher().fetch(server.url(path)).reason == "not_image"
+
+
+def test_404(server):
+    result = fetcher().fetch(server.url("/missing.jpg"))
+    assert result.reason == "http_404" and result.status == 404 and result.content is None
+
+
+def test_never_raises_on_garbage():
+    f = fetcher()
+    for url in ["http://[::1", "http://exa mple.com/x.jpg", "", "http://:80/x.jpg"]:
+        assert not f.fetch(url).ok
+
+
+# ------------------------------------------------------------------ politeness
+
+def test_per_host_concurrency_limit(fresh_server):
+    f = fetcher(per_host_concurrency=2, respect_robots=False)
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(f.fetch, [fresh_server.url(f"/slow/{i}.jpg") for i in range(6)]))
+    assert all(r.ok for r in results)
+    assert fresh_server.max_in_flight == 2
+
+
+def test_per_host_delay_spaces_request_starts(fresh_server):
+    f = fetcher(per_host_delay=0.15, respect_robots=False)
+    with ThreadPoolExecutor(4) as pool:
+        assert all(r.ok for r in pool.map(f.fetch, [fresh_server.url(f"/img/{i}.jpg") for i in range(4)]))
+    starts = sorted(t for t, path, _ in fresh_server.log if path.startswith("/img/"))
+    assert all(b - a >= 0.13 for a, b in zip(starts, starts[1:])), starts
+
+
+# ------------------------------------------------------------------ pure helpers
+
+def test_sniff_image_format():
+    assert sniff_image_format(JPEG) == "jpeg" and sniff_image_format(PNG) == "png"
+    assert sniff_image_format(b"GIF89a" + b"\0" * 20) == "gif"
+    assert sniff_image_format(b"RIFF\x10\0\0\0WEBPVP8 ") == "webp"
+    assert sniff_image_format(b"\0\0\0\x1cftypavif\0\0\0\0") == "avif"
+    assert sniff_image_format(HTML) is None and sniff_image_format(b"") is None
+
+
+def test_image_problem_needs_type_and_bytes_to_agree():
+    assert image_problem("image/jpeg", JPEG) is None
+    assert image_problem("image/png", JPEG) is None  # both say image; servers mix subtypes up
+    assert image_problem(None, JPEG) is None
+    assert image_problem("image/jpeg", HTML) is not None
+    assert image_problem("text/html", JPEG) is not None
+
+
+def test_x_robots_opt_out_scoping():
+    assert x_robots_opt_out(["noai"], UA) == "noai"
+    assert x_robots_opt_out(["noindex, noimageai"], UA) == "noimageai"
+    assert x_robots_opt_out(["lait: noai"], UA) == "noai"
+    assert x_robots_opt_out(["otherbot: noai, noimageai"], UA) is None
+    assert x_robots_opt_out(["otherbot: noai", "noimageai"], UA) == "noimageai"
+    assert x_robots_opt_out(["unavailable_after: 25 Jun 2010 15:00:00 PST"], UA) is None
+    assert x_robots_opt_out([], UA) is None
+
+
+def test_retry_after_forms():
+    assert _retry_after("7") == 7.0
+    assert 50 < _retry_after(time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 60))) <= 60
+    assert _retry_after("soon") is None and _retry_after(None) is None
