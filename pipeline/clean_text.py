@@ -1,39 +1,48 @@
 """CleanText: choose and clean each image's description.
 
-First version: the figcaption, else the alt text, whitespace-normalised, within the word
-bounds. The Alt text issue replaces this with the full rule set.
+Thin Beam wiring over :mod:`filters.description` (which candidate wins: alt, figcaption,
+og:image:alt, title, context) and :mod:`filters.text_rules` (the named cleaning rules). A pair
+keeps its raw candidates and gains `text`, `text_source` and `text_language_score`; a pair
+with no usable description becomes a `Reject` whose reason is the rule that stopped its best
+candidate (`file_name`, `navigation`, `too_short`, `language`...), or `no_text`.
 """
 
 from __future__ import annotations
 
 import apache_beam as beam
 
+from filters.description import DescriptionChooser
+from filters.text_rules import TextCleaner
 from pipeline.funnel import Reject, StageDoFn, StageOutput, apply_stage
 
 
 class CleanTextFn(StageDoFn):
+    """Pair record -> the same record with its description, or a Reject."""
+
     stage = "CleanText"
 
-    def __init__(self, min_words: int, max_words: int):
+    def __init__(self, min_words: int, max_words: int, max_rare_word_ratio: float = 0.3,
+                 min_language_score: float = 0.5):
         super().__init__()
         self.min_words = min_words
         self.max_words = max_words
+        self.max_rare_word_ratio = max_rare_word_ratio
+        self.min_language_score = min_language_score
+
+    def setup(self) -> None:
+        # fastText and the vocabulary load once per worker, not per bundle.
+        cleaner = TextCleaner(min_words=self.min_words, max_words=self.max_words,
+                              max_rare_word_ratio=self.max_rare_word_ratio,
+                              min_language_score=self.min_language_score).load()
+        self.chooser = DescriptionChooser(cleaner)
 
     def run(self, pair: dict):
-        for source in ("figcaption", "alt", "title"):
-            text = " ".join((pair.get(source) or "").split())
-            if text:
-                break
+        description = self.chooser.choose(pair)
+        if description.kept:
+            yield {**pair, "text": description.text, "text_source": description.source,
+                   "text_language_score": description.language_score}
         else:
-            yield Reject("no_text", pair)
-            return
-        words = len(text.split())
-        if words < self.min_words:
-            yield Reject("too_short", pair, text)
-        elif words > self.max_words:
-            yield Reject("too_long", pair, text)
-        else:
-            yield {**pair, "text": text, "text_source": source}
+            yield Reject(description.reason, pair, description.detail)
 
 
 class CleanText(beam.PTransform):
@@ -41,7 +50,9 @@ class CleanText(beam.PTransform):
 
     def __init__(self, options):
         super().__init__()
-        self.dofn = CleanTextFn(options.min_words, options.max_words)
+        self.dofn = CleanTextFn(options.min_words, options.max_words,
+                                getattr(options, "max_rare_word_ratio", 0.3),
+                                getattr(options, "min_text_language_score", 0.5))
 
     def expand(self, pairs: beam.PCollection) -> StageOutput:
         return apply_stage(pairs, "Clean", self.dofn)

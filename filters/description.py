@@ -1,0 +1,159 @@
+"""Choose one image's description among its alt, figcaption, og:image:alt, title and context.
+
+Order and quality test (each candidate is cleaned and tested by :class:`TextCleaner`):
+
+1. ``alt``: written for this image, usually by the page's author; first when it passes.
+2. ``figcaption``: the visible caption of the enclosing ``<figure>``. It beats a passing alt
+   that is short (fewer than ``figcaption_over_alt_words`` words) when it is itself longer: a
+   figcaption is written for readers and says more than a short alt ("Starship" vs "SpaceX's
+   Starship on the launch pad at Boca Chica, Texas").
+3. ``og_image_alt``: the page's ``og:image:alt`` (present only when the image is the page's
+   meta image).
+4. ``title``: the image's tooltip; often a name or a headline, so it comes late.
+5. ``context``: the text around the image; only its leading sentence(s) are kept.
+
+A candidate identical to the page's title (after cleaning) fails with reason ``page_title``:
+a headline reused as alt text names the story, not what the picture shows. Identical raw
+texts are cleaned once. When every candidate fails, the reason is that of the candidate that
+got furthest through the rules (an English text that was too long says more than an empty
+alt), so the funnel counts what really stopped the pair.
+
+Examples
+--------
+>>> chooser = DescriptionChooser(TextCleaner(min_language_score=-1))
+>>> d = chooser.choose({"alt": "logo", "figcaption": "A man rides a bicycle past the Capitol in the rain"})
+>>> d.source, d.text
+('figcaption', 'A man rides a bicycle past the Capitol in the rain')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from filters.text_rules import CleanResult, TextCleaner
+
+SOURCES = ("alt", "figcaption", "og_image_alt", "title", "context")
+# Host labels that say nothing about the site's name.
+_GENERIC_HOST_LABELS = {"www", "m", "mobile", "amp", "edition", "en", "news", "blog", "blogs", "static", "cdn",
+                        "img", "images", "com", "org", "net", "co", "uk", "de", "edu", "gov", "io", "info"}
+
+
+@dataclass
+class Description:
+    """The chosen description of one image, or why there is none.
+
+    Attributes
+    ----------
+    text : str or None
+        The cleaned description (None when every candidate failed).
+    source : str or None
+        Which candidate won: alt, figcaption, og_image_alt, title or context.
+    language_score : float or None
+        fastText probability that `text` is English.
+    reason : str or None
+        When `text` is None: the reason code of the best failed candidate, or ``no_text``.
+    detail : str or None
+        When `text` is None: "source: cleaned text" of that candidate, for `_rejects/`.
+    tried : dict
+        Reason codes of the candidates that failed, by source.
+    """
+
+    text: str | None
+    source: str | None
+    language_score: float | None = None
+    reason: str | None = None
+    detail: str | None = None
+    tried: dict = field(default_factory=dict)
+
+    @property
+    def kept(self) -> bool:
+        return self.text is not None
+
+
+def site_names(page_url: str | None) -> tuple[str, ...]:
+    """Names a site goes by, from its host: "https://www.sfgate.com/x" -> ("sfgate",)."""
+    if not page_url or not isinstance(page_url, str):
+        return ()
+    try:
+        host = urlsplit(page_url).hostname or ""
+    except ValueError:
+        return ()
+    labels = [label for label in host.split(".") if label and label not in _GENERIC_HOST_LABELS]
+    return tuple(label.replace("-", "") for label in labels[-1:] if len(label) >= 3)
+
+
+class DescriptionChooser:
+    """Pick the best description of a pair record (see the module docstring for the order).
+
+    Parameters
+    ----------
+    cleaner : TextCleaner, optional
+        The rules (default: a `TextCleaner()` with its defaults).
+    order : tuple of str, default=SOURCES
+        Record keys tried, best first.
+    figcaption_over_alt_words : int, default=6
+        A passing figcaption with more words replaces a passing alt shorter than this (-1: never).
+    reject_page_title : bool, default=True
+        Fail a candidate that is the page's title.
+    """
+
+    def __init__(self, cleaner: TextCleaner | None = None, order: tuple[str, ...] = SOURCES,
+                 figcaption_over_alt_words: int = 6, reject_page_title: bool = True):
+        self.cleaner = cleaner if cleaner is not None else TextCleaner()
+        self.order = order
+        self.figcaption_over_alt_words = figcaption_over_alt_words
+        self.reject_page_title = reject_page_title
+
+    def choose(self, record: dict) -> Description:
+        """The description of `record` (keys alt, figcaption, og_image_alt, title, context, page_title, page_url)."""
+        names = site_names(record.get("page_url"))
+        page_title = self._page_title(record.get("page_title"), names)
+        results: dict[str, CleanResult] = {}
+        seen: dict[str, CleanResult] = {}
+        for source in self.order:
+            raw = record.get(source)
+            if raw is None or (isinstance(raw, str) and not raw.strip()):
+                continue
+            key = " ".join(raw.split()) if isinstance(raw, str) else repr(raw)
+            result = seen.get(key)
+            if result is None:
+                result = self.cleaner.clean(raw, source=source, site_names=names)
+                if result.kept and page_title and result.text.lower() == page_title:
+                    result = CleanResult(result.text, False, ["page_title"], result.language_score, result.edits)
+                seen[key] = result
+            results[source] = result
+            if result.kept and not self._figcaption_may_beat(source, result, record):
+                break
+        return self._pick(results)
+
+    def _figcaption_may_beat(self, source: str, result: CleanResult, record: dict) -> bool:
+        return (source == "alt" and self.figcaption_over_alt_words >= 0 and "figcaption" in self.order
+                and bool(record.get("figcaption"))
+                and len(result.text.split()) < self.figcaption_over_alt_words)
+
+    def _page_title(self, title: object, names: tuple[str, ...]) -> str | None:
+        if not self.reject_page_title or not isinstance(title, str) or not title.strip():
+            return None
+        # The title without its " | Site" tail, edited like a candidate (no rules).
+        text = self.cleaner.strip(title, names)
+        return text.lower() if text else None
+
+    def _pick(self, results: dict[str, CleanResult]) -> Description:
+        tried = {s: r.reasons[0] for s, r in results.items() if not r.kept}
+        passing = [s for s, r in results.items() if r.kept]
+        if passing:
+            source = passing[0]
+            if source == "alt" and "figcaption" in passing:
+                alt, fig = results["alt"].text, results["figcaption"].text
+                if len(fig.split()) > len(alt.split()):
+                    source = "figcaption"
+            best = results[source]
+            return Description(best.text, source, best.language_score, tried=tried)
+        if not results:
+            return Description(None, None, reason="no_text")
+        rank = {name: i for i, name in enumerate(self.cleaner.rule_names + ["page_title"])}
+        source = max(results, key=lambda s: (rank.get(results[s].reasons[0], -1), -self.order.index(s)))
+        best = results[source]
+        detail = f"{source}: {best.text}" if best.text else source
+        return Description(None, None, best.language_score, best.reasons[0], detail, tried)

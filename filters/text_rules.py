@@ -1,0 +1,687 @@
+"""Named rules that clean an image description and say why one is dropped.
+
+The LAIT recipe (ImageBERT, section 3): "a series of heuristic rules filter out bad spans and
+noisy words (spam/porn) in sentences and keep only sentences of normal length; finally discard
+sentences with a high ratio of out-of-vocabulary words". :class:`TextCleaner` makes each of
+those rules explicit, in the style of datatrove's ``C4QualityFilter``: every threshold is a
+keyword argument with its default (``-1`` disables a numeric rule), regexes are module
+constants, word lists are data files in ``filters/data/``, and a dropped text carries the
+reason code of the rule that dropped it.
+
+Edits (the text is changed, never dropped, by these):
+
+- ``repair``: mojibake repaired with ftfy (only when the text shows mojibake), HTML entities
+  decoded, Unicode NFKC, invisible characters removed, whitespace collapsed; input longer than
+  ``max_chars`` is cut first (a huge attribute cannot stall a worker).
+- ``dateline``: an agency dateline ("WASHINGTON, DC - NOVEMBER 19:", "FILE -").
+- ``label``: a leading label or counter ("Image:", "Photo 3 of 5:", "Fig. 2.", "2of4").
+- ``credit``: photo credits and copyright lines ("(AP Photo/Gene Puskar)", "Credit: STR/AFP",
+  "Photo by ...", "© DONG", trailing agency names from ``data/photo_credits.txt``).
+- ``url``, ``email``, ``file_name`` (``IMG_2041.JPG``), ``pixel_size`` (``1200x630``, ``640px``),
+  ``enlarge`` ("click to enlarge"), ``navigation`` (a "Click ..." / "Tap ..." sentence), ``stock_photo`` ("stock photo", "royalty-free"),
+  ``emoticon`` (``:grr:`` short codes), ``site_name`` (a trailing " | Site" or " - Photo"
+  segment, or the page's own site name).
+- ``sentences``: a text longer than ``max_words`` keeps its leading whole sentences up to
+  ``max_words`` (a news caption's first sentence describes the picture; the rest tells the story).
+
+Rules (reason codes, in the order they are tested):
+
+- ``empty``: nothing left (None, "", whitespace); ``not_text``: not a string.
+- ``mojibake``: still garbled after repair.
+- ``placeholder``: template leftovers (``{{alt}}``, ``${title}``, ``## sitename ##``) or a
+  generic default ("image", "Photo 2", "undefined", "OLYMPUS DIGITAL CAMERA"; ``data/placeholders.txt``).
+- ``file_name``: the whole text is a file name or slug ("IMG_2041.JPG", "hero-banner-2x",
+  "Vindman looking at Williams.jpeg", "Screen Shot 2011-08-13 at 4.55.35 PM").
+- ``rating``: rating stars ("4.5 out of 5 stars", "3 Sterne").
+- ``url``, ``email``, ``credit``...: the text was only boilerplate (the edit that emptied it).
+- ``site_name``: the whole text is the page's site name (a logo's alt).
+- ``licence``: a short licence badge ("Attribution-ShareAlike 4.0", "CC BY-NC").
+- ``logo``: a short text (``<= max_logo_words``) naming a logo, icon, badge or avatar.
+- ``navigation``: a short text (``<= max_navigation_words``) that starts with a call to action
+  ("Share on Facebook", "Click here to ...") or names a widget or social network.
+- ``symbols``: mostly digits or punctuation (letters < ``min_letter_ratio`` of characters).
+- ``all_caps``: shouting (upper-case share of cased letters >= ``max_caps_ratio``).
+- ``repeated_words``: repeated-token spam (distinct words < ``min_unique_word_ratio``).
+- ``too_short`` / ``too_long``: fewer than ``min_words`` or more than ``max_words`` words
+  (LAIT keeps "sentences of normal length"; its captions average about 13 words).
+- ``keyword_list``: SEO tag lists: at least ``keyword_min_words`` words with function words
+  under ``max_keyword_stopword_ratio`` ("queen news prince philip health latest ...").
+- ``title_case``: a headline or a list of names: at least ``title_case_min_words`` content
+  words and every one capitalised ("Patriots QB Tom Brady Speaks About Friendship").
+- ``spam_porn``: a word or phrase of the curated lexicon ``data/spam_porn_en.txt``, matched on
+  whole words after undoing common obfuscations (``p0rn``, ``p.o.r.n``, ``s e x y``).
+- ``rare_words``: the share of out-of-vocabulary words is above ``max_rare_word_ratio``.
+  Vocabulary: the ``vocabulary_size`` most frequent English words of ``wordfreq``; a
+  capitalised word, or a short all-caps word, counts as a proper noun or acronym and is never
+  rare (captions name people and places).
+- ``language``: fastText lid.176 gives the text's ``language`` a probability under
+  ``min_language_score`` (the description itself must be English, not only its page).
+
+Examples
+--------
+>>> cleaner = TextCleaner(min_language_score=-1)
+>>> cleaner.clean("Two cribs in a small nursery space (Photo: Jane Doe/AP)").text
+'Two cribs in a small nursery space'
+>>> cleaner.clean("Share on Facebook").reasons
+['navigation']
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).with_name("data")
+
+# ---------------------------------------------------------------- normalisation
+WHITESPACE = re.compile(r"\s+")
+INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff]")
+# UTF-8 read as Latin-1/cp1252: a lead byte (Â Ã â Å) followed by a continuation-byte character.
+MOJIBAKE = re.compile("[\u00c2-\u00df\u00e2-\u00ef][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e"
+                      "\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]|\ufffd")
+
+# ---------------------------------------------------------------- whole-text tests
+TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\$\{[^}]*\}|<%.*?%>|##[^#]*##|%%\w+%%|\[\[\w+\]\]|\[object \w+\]"
+                      r"|^\s*TODO\b")
+IMAGE_EXTENSION = r"(?:jpe?g|jpe|jfif|png|gif|webp|svg|bmp|tiff?|heic|avif|ico)"
+FILE_NAME_END = re.compile(r"\.\s?" + IMAGE_EXTENSION + r"\s*$", re.I)
+SLUG = re.compile(r"^[^\W_]+(?:[-_.]+[^\W_]+)*(?:[-_]+[^\W_]+)$")
+CAMERA_NAME = re.compile(r"^(?:IMG|DSC[NF]?|PICT|MVIMG|PXL|GOPR|VID|DCIM|P\d{6,})[ _-]?\d|"
+                         r"^screen ?shot[ _-]*\d{4}-\d\d-\d\d", re.I)
+RATING = re.compile(r"^\s*\d+(?:[.,]\d+)?\s*(?:(?:out\s+)?of\s+\d+\s*|/\s*\d+\s*)?(?:stars?|sterne?|étoiles?)\s*$", re.I)
+
+# ---------------------------------------------------------------- spans stripped
+DATELINE = re.compile(
+    r"^(?:FILE\s*[-–—:]\s*|[A-Z][A-Z.'’ ]{2,}(?:,\s*[A-Z][A-Z.'’ ]+)?\s*[-–—]\s*"
+    r"(?:(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*\.?\s+\d{1,2}(?:,\s*\d{4})?\s*:\s*)?)")
+LABEL = re.compile(
+    r"^(?:media caption\s+|(?:image|images|photo|photos|photograph|picture|pic|img|file|foto|bild|caption|image caption|gallery|"
+    r"slideshow|video|screenshot|thumbnail)(?:\s*\d+(?:\s*(?:of|/)\s*\d+)?)?\s*[:|–—]\s*"
+    r"|(?:fig(?:ure)?|abb|abbildung|image|photo|picture|slide)\.?\s*\d+(?:\s*(?:of|/)\s*\d+)?\s*[:.–—-]\s+"
+    r"|\d+\s*of\s*\d+(?=[A-Z\s])\s*"
+    r"|(?:image|photo|picture) may contain:?\s*)", re.I)
+CREDIT_PAREN = re.compile(
+    r"\s*[(\[][^()\[\]]{0,150}?(?:\b(?:photos?|fotos?|credits?|courtesy|images?|pictures?|source|quelle|bild|"
+    r"getty|reuters|afp|ap|epa|dpa|file|via|copyright|illustration by)\b|/|©)[^()\[\]]{0,150}?[)\]]", re.I)
+CREDIT_TAIL = re.compile(
+    r"(?:(?:Photo|Photos|Photograph|Image|Picture|Foto|Bild)\s*(?:credits?|courtesy)\b[:.…]*"
+    r"|(?:Photo|Photos|Photograph|Image|Picture|Foto|Fotos|Bild|Credits?|Source|Quelle|Screenshot|Illustration|"
+    r"PHOTO|IMAGE|CREDIT|FOTO)\s*(?::|\bby\b|\.\.\.|…)"
+    r"|Credit(?=[A-ZÀ-Þ])|\bProvided by\s+(?=[A-Z])|(?<=\S )Courtesy(?: of)?\s+(?=[A-Z])"
+    r"|\b(?:REUTERS|Reuters|AFP|EPA|AP Photo|AP)\s*/\s*(?=[A-Z])"
+    r"|\b(?:[Ss]ubmitted|[Ff]ile|[Hh]andout|[Ss]upplied|[Cc]ontributed) (?:photo|image|picture)s?\W*$).*$", re.S)
+# A sentence that asks the reader to act ("Click to verify.", "Tap here to see more.").
+CALL_TO_ACTION = re.compile(r"(?:^|(?<=[.!?] ))(?:Click|Tap|CLICK|TAP)\b[^.!?]*[.!?]?")
+# Creative Commons and other licence badges.
+LICENCE = re.compile(r"\b(?:attribution|creative commons|cc[ -]by|by-nc|by-sa|by-nd|share ?alike|noderivs|"
+                     r"some rights reserved|all rights reserved|public domain|gnu (?:free documentation|general public))",
+                     re.I)
+# "... on Friday. Ezra Acayan / Getty Images": a closing name-and-agency credit after the last sentence.
+SLASH_CREDIT = re.compile(r"(?<=[.!?])\s+(?:[A-Z][\w.'’-]*\s+){0,3}[A-Z][\w.'’-]*\s*/\s*[\w .'’&-]{1,40}$")
+COPYRIGHT = re.compile(r"(?:©|\([cC]\)|\bCopyright\b|\bcopyright\b)")
+URL = re.compile(r"(?:https?://|ftp://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|edu|gov|io|info|biz|tv)\b(?:/\S*)?",
+                 re.I)
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+FILE_NAME = re.compile(r"\b[\w-]+\.\s?" + IMAGE_EXTENSION + r"\b|\b(?:IMG|DSC[NF]?|PICT|MVIMG|PXL)[_-]?\d{3,}\b", re.I)
+PIXEL_SIZE = re.compile(r"\b\d{2,5}\s?[x×]\s?\d{2,5}(?:\s?px)?\b|\b\d{2,5}\s?px\b", re.I)
+ENLARGE = re.compile(
+    r"[(\[]?\s*(?:\b(?:click|tap)(?: here)?(?: on (?:the |this )?(?:image|photo|picture))?(?: to| for)?\s+"
+    r"(?:enlarge|zoom|expand|(?:view|see) (?:larger|full[- ]?size|the full image|gallery)|larger (?:image|version|view)|"
+    r"full[- ]?size(?: image)?)\b|\b(?:view larger|enlarge (?:image|photo|picture))\b|\[\+\])[^.)\]]{0,30}[)\]]?\.?",
+    re.I)
+STOCK_PHOTO = re.compile(r"\b(?:royalty[- ]free\s*)?(?:stock (?:photo(?:graph)?|image|picture|photography|footage)s?"
+                         r"|royalty[- ]free)\b", re.I)
+EMOTICON = re.compile(r":[a-z][a-z0-9_+-]*:", re.I)
+TRAILING_SEGMENT = re.compile(r"\s+([|–—-]|::)\s+((?:(?!\s[|–—-]\s).){1,80})$")
+TRAILING_LABELS = {"photo", "photos", "image", "images", "picture", "pictures", "video", "videos", "gallery",
+                   "slideshow", "stock photo", "file photo", "foto", "bild"}
+SEPARATORS_START = re.compile(r"^[\s\-–—|:;,.·•/»>]+")
+SEPARATORS_END = re.compile(r"[\s\-–—|:;,·•/«<(\[]+$")
+EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
+
+# ---------------------------------------------------------------- words
+WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[\"“‘(]?[A-Z0-9])")
+# A period after these does not end a sentence ("Lt. Col. Alexander Vindman", "Salem, Ore., to").
+ABBREVIATIONS = (
+    "Mr Mrs Ms Dr Prof Sr Jr St Mt Ft Lt Col Gen Gov Sen Rep Sgt Capt Cpl Pvt Adm Maj Cmdr Rev Hon Pres Supt Det "
+    "Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec No Nos Vol Fig Inc Corp Co Ltd vs Ave Blvd Rd Ala Ariz Ark "
+    "Calif Colo Conn Del Fla Ga Ill Ind Kan Ky La Md Mass Mich Minn Miss Mo Mont Neb Nev Okla Ore Pa Tenn Tex Va Vt "
+    "Wash Wis Wyo approx ca"
+)
+ABBREVIATION_END = re.compile(r"(?:\b(?:" + ABBREVIATIONS.replace(" ", "|") + r")|\b[A-Za-z]|\.[A-Za-z])\.$")
+LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
+OBFUSCATION_SEPARATORS = re.compile(r"[.\-_*'`~]+")
+LETTER_RUNS = re.compile(r"(\w)\1{2,}")
+TOKEN_EDGES = "\"'“”‘’()[]{}<>.,;:!?¡¿#*"
+
+
+def load_word_list(name: str) -> list[str]:
+    """Lines of `filters/data/NAME`, without comments, blank lines and `[section]` headers."""
+    return [w for w, _ in _read_sections(name)]
+
+
+def load_sections(name: str) -> dict[str, list[str]]:
+    """`{section: [entries]}` of a data file with `[section]` headers."""
+    sections: dict[str, list[str]] = {}
+    for entry, section in _read_sections(name):
+        sections.setdefault(section, []).append(entry)
+    return sections
+
+
+def _read_sections(name: str) -> list[tuple[str, str]]:
+    entries, section = [], ""
+    for line in (DATA_DIR / name).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+            continue
+        entries.append((line, section))
+    return entries
+
+
+@functools.lru_cache(maxsize=4)
+def english_vocabulary(size: int) -> frozenset[str]:
+    """The `size` most frequent English words of `wordfreq` (lower-case), plus the stopwords."""
+    import wordfreq
+
+    return frozenset(wordfreq.top_n_list("en", size)) | frozenset(load_word_list("stopwords_en.txt"))
+
+
+@functools.lru_cache(maxsize=1)
+def _lexicons() -> dict[str, Any]:
+    nav = load_sections("navigation_words.txt")
+    agencies = sorted(load_word_list("photo_credits.txt"), key=len, reverse=True)
+    names = "|".join(re.escape(a) for a in agencies)
+    lexicon = load_word_list("spam_porn_en.txt")
+    return {
+        "stopwords": frozenset(load_word_list("stopwords_en.txt")),
+        "placeholders": frozenset(load_word_list("placeholders.txt")),
+        "logo": frozenset(nav["logo"]),
+        "action": tuple(nav["action"]),
+        "call": tuple(nav["call"]),
+        "widget": frozenset(w for w in nav["widget"] if " " not in w),
+        "widget_phrases": tuple(w for w in nav["widget"] if " " in w),
+        "agencies": frozenset(agencies),
+        # ", Getty Images" / "AFP via Getty Images" / "/AP" at the end, or glued to the last word ("LondonReuters").
+        "agency_tail": re.compile(rf"(?:[\s,;/|–—-]+|(?<=[a-z]))(?:{names})(?:\s*(?:via|/|and)\s*(?:{names}))*"
+                                  r"(?:\s+Images)?\s*\.?\s*$"),
+        "spam_words": frozenset(w for w in lexicon if " " not in w),
+        "spam_phrases": frozenset(w for w in lexicon if " " in w),
+    }
+
+
+@dataclass
+class CleanResult:
+    """What :meth:`TextCleaner.clean` decided about one text.
+
+    Attributes
+    ----------
+    text : str or None
+        The cleaned text; None when nothing usable is left.
+    kept : bool
+        Whether every rule passed.
+    reasons : list of str
+        Reason codes of the rules that failed (the first one only unless `explain=True`).
+    language_score : float or None
+        fastText probability of the wanted language, when the language rule ran.
+    edits : list of str
+        Names of the edits that changed the text (``credit``, ``url``, ``sentences``...).
+    """
+
+    text: str | None
+    kept: bool
+    reasons: list[str] = field(default_factory=list)
+    language_score: float | None = None
+    edits: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"text": self.text if self.kept else None, "kept": self.kept, "reasons": list(self.reasons)}
+
+
+class TextCleaner:
+    """Clean one image description and keep it, or say which named rule drops it.
+
+    Parameters
+    ----------
+    min_words, max_words : int, default=3, 50
+        Word bounds (LAIT: "sentences of normal length", mean about 13 words). A longer text
+        first keeps its leading sentences up to `max_words`.
+    max_rare_word_ratio : float, default=0.3
+        Largest share of out-of-vocabulary words (-1 disables).
+    min_language_score : float, default=0.5
+        Smallest fastText probability of `language` (-1 disables; then fastText is not loaded).
+    language : str, default="en"
+    vocabulary_size : int, default=100_000
+        How many of wordfreq's most frequent English words form the vocabulary.
+    max_chars : int, default=4000
+        Input is cut to this many characters before any rule.
+    max_caps_ratio : float, default=0.8
+        `all_caps` drops texts whose cased letters are at least this share upper-case (-1 disables).
+    min_caps_letters : int, default=6
+        `all_caps` looks only at texts with at least this many cased letters.
+    min_letter_ratio : float, default=0.5
+        `symbols` drops texts whose letters are under this share of non-space characters.
+    min_unique_word_ratio : float, default=0.5
+        `repeated_words` drops texts (of 4+ words) whose distinct words are under this share.
+    keyword_min_words : int, default=7
+    max_keyword_stopword_ratio : float, default=0.1
+        `keyword_list` drops texts of `keyword_min_words`+ words with fewer function words (-1 disables).
+    title_case_min_words : int, default=4
+        `title_case` drops texts with at least this many content words, all capitalised (-1 disables).
+    max_logo_words, max_navigation_words : int, default=6, 6
+        Longest text that the `logo` and `navigation` rules look at.
+    language_identifier : object, optional
+        Anything with `score(text, language) -> float` (default: a
+        :class:`filters.language.LanguageIdentifier`, loaded on first use or by :meth:`load`).
+    """
+
+    def __init__(self, min_words: int = 3, max_words: int = 50, max_rare_word_ratio: float = 0.3,
+                 min_language_score: float = 0.5, language: str = "en", vocabulary_size: int = 100_000,
+                 max_chars: int = 4000, max_caps_ratio: float = 0.8, min_caps_letters: int = 6,
+                 min_letter_ratio: float = 0.5, min_unique_word_ratio: float = 0.5, keyword_min_words: int = 7,
+                 max_keyword_stopword_ratio: float = 0.1, title_case_min_words: int = 4,
+                 max_logo_words: int = 6, max_navigation_words: int = 6, language_identifier: Any = None):
+        self.min_words = min_words
+        self.max_words = max_words
+        self.max_rare_word_ratio = max_rare_word_ratio
+        self.min_language_score = min_language_score
+        self.language = language
+        self.vocabulary_size = vocabulary_size
+        self.max_chars = max_chars
+        self.max_caps_ratio = max_caps_ratio
+        self.min_caps_letters = min_caps_letters
+        self.min_letter_ratio = min_letter_ratio
+        self.min_unique_word_ratio = min_unique_word_ratio
+        self.keyword_min_words = keyword_min_words
+        self.max_keyword_stopword_ratio = max_keyword_stopword_ratio
+        self.title_case_min_words = title_case_min_words
+        self.max_logo_words = max_logo_words
+        self.max_navigation_words = max_navigation_words
+        self.language_identifier = language_identifier
+        self._lex = _lexicons()
+        self._vocabulary: frozenset[str] | None = None
+        self._rules = [
+            ("site_name", self._is_site_name), ("licence", self._is_licence), ("logo", self._is_logo), ("navigation", self._is_navigation),
+            ("placeholder", self._is_placeholder), ("symbols", self._is_symbols), ("all_caps", self._is_all_caps),
+            ("repeated_words", self._is_repeated), ("too_short", self._is_too_short), ("too_long", self._is_too_long),
+            ("spam_porn", self._is_spam_porn), ("language", self._is_foreign),
+            ("keyword_list", self._is_keyword_list), ("title_case", self._is_title_case),
+            ("rare_words", self._is_rare),
+        ]
+
+    # ------------------------------------------------------------ public API
+    def load(self) -> TextCleaner:
+        """Load the vocabulary and the language model now (a Beam DoFn calls this in `setup`)."""
+        if self.max_rare_word_ratio >= 0:
+            self._vocabulary = english_vocabulary(self.vocabulary_size)
+        if self.min_language_score >= 0 and self.language_identifier is None:
+            from filters.language import LanguageIdentifier
+
+            self.language_identifier = LanguageIdentifier()
+        return self
+
+    @property
+    def rule_names(self) -> list[str]:
+        """Reason codes in the order they are tested."""
+        return ["not_text", "empty", "mojibake", "placeholder", "file_name", "rating"] + [n for n, _ in self._rules]
+
+    def clean(self, text: Any, source: str | None = None, site_names: tuple[str, ...] = (),
+              explain: bool = False) -> CleanResult:
+        """Clean `text` and test it.
+
+        Parameters
+        ----------
+        text : any
+            The raw description; None, non-strings and huge strings are handled.
+        source : str, optional
+            Where it came from (alt, title, figcaption, og_image_alt, context); a `context`
+            text is cut to its leading sentences like an over-long caption.
+        site_names : tuple of str
+            Names of the page's site (e.g. ``("sfgate",)`` from the host), for `site_name`.
+        explain : bool, default=False
+            Run every rule and list all failures (the CLI); otherwise stop at the first.
+        """
+        if text is None:
+            return CleanResult(None, False, ["empty"])
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        if not isinstance(text, str):
+            return CleanResult(None, False, ["not_text"])
+        edits: list[str] = []
+        text = self._normalise(text, edits)
+        if not text:
+            return CleanResult(None, False, ["empty"], edits=edits)
+        if MOJIBAKE.search(text):
+            return CleanResult(None, False, ["mojibake"], edits=edits)
+        whole = self._whole_text_reason(text)
+        if whole:
+            return CleanResult(None, False, [whole], edits=edits)
+        text = self._strip_spans(text, edits, site_names)
+        if not text:
+            return CleanResult(None, False, [edits[-1] if edits else "empty"], edits=edits)
+        text = self._keep_sentences(text, edits, source)
+        words = text.split()
+        reasons: list[str] = []
+        self._score = None
+        for name, rule in self._rules:
+            if rule(text, words, site_names):
+                reasons.append(name)
+                if not explain:
+                    break
+        return CleanResult(text, not reasons, reasons, self._score, edits)
+
+    def strip(self, text: Any, site_names: tuple[str, ...] = ()) -> str | None:
+        """`text` after the edits only (repair, credits, URLs, trailing site names...), no rules."""
+        if not isinstance(text, str):
+            return None
+        edits: list[str] = []
+        return self._strip_spans(self._normalise(text, edits), edits, site_names) or None
+
+    def language_score(self, text: str) -> float:
+        """fastText probability that `text` is in `self.language`."""
+        if self.language_identifier is None:
+            self.load()
+        return self.language_identifier.score(text, self.language)
+
+    # ------------------------------------------------------------ edits
+    def _normalise(self, text: str, edits: list[str]) -> str:
+        original = text
+        text = text[: self.max_chars]
+        if not text.isascii():
+            if MOJIBAKE.search(text):
+                import ftfy
+
+                text = ftfy.fix_text(text)
+            text = INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+        if "&" in text:
+            text = html.unescape(text)
+        text = " ".join(text.split())
+        if text != " ".join(original.split()):
+            edits.append("repair")
+        return text
+
+    def _whole_text_reason(self, text: str) -> str | None:
+        if TEMPLATE.search(text):
+            return "placeholder"
+        if FILE_NAME_END.search(text) or CAMERA_NAME.search(text) or (" " not in text and SLUG.match(text)):
+            return "file_name"
+        if RATING.match(text):
+            return "rating"
+        return None
+
+    def _strip_spans(self, text: str, edits: list[str], site_names: tuple[str, ...]) -> str:
+        def sub(pattern: re.Pattern, name: str, replacement: str = " ") -> None:
+            nonlocal text
+            new = pattern.sub(replacement, text)
+            if new != text:
+                edits.append(name)
+                text = new
+
+        sub(DATELINE, "dateline", "")
+        sub(LABEL, "label", "")
+        if "(" in text or "[" in text:
+            sub(CREDIT_PAREN, "credit")
+        match = CREDIT_TAIL.search(text)
+        if match:
+            text = text[: match.start()]
+            edits.append("credit")
+        if "/" in text:
+            sub(SLASH_CREDIT, "credit", "")
+        match = COPYRIGHT.search(text)
+        if match:
+            # A copyright mark ends the text ("... © DONG"); at the start it owns one name.
+            text = text[: match.start()] if match.start() > 0 else re.sub(r"^\S+\s*\S*", "", text, count=1)
+            edits.append("credit")
+        if "@" in text:
+            sub(EMAIL, "email")
+        if "." in text or "/" in text:
+            sub(URL, "url")
+            sub(FILE_NAME, "file_name")
+        sub(PIXEL_SIZE, "pixel_size")
+        sub(ENLARGE, "enlarge")
+        if "lick" in text or "ap" in text or "LICK" in text or "AP" in text:
+            sub(CALL_TO_ACTION, "navigation")
+        sub(STOCK_PHOTO, "stock_photo")
+        if ":" in text:
+            sub(EMOTICON, "emoticon")
+        text = self._tidy(text)
+        for _ in range(2):  # "headline - Photo | Site" has two trailing segments
+            text = self._strip_trailing(text, edits, site_names)
+        return text
+
+    def _strip_trailing(self, text: str, edits: list[str], site_names: tuple[str, ...]) -> str:
+        match = self._lex["agency_tail"].search(text)
+        if match and match.start() > 0:
+            text = self._tidy(text[: match.start()])
+            edits.append("credit")
+        match = TRAILING_SEGMENT.search(text)
+        if match:
+            separator, segment = match.groups()
+            n_words = len(segment.split())
+            squashed = _squash(segment)
+            if n_words <= 5 and (
+                segment.lower().strip(" .") in TRAILING_LABELS
+                or (separator == "|" and n_words <= 4)
+                or "/" in segment
+                or any(name and name in squashed for name in site_names)
+            ):
+                text = self._tidy(text[: match.start()])
+                edits.append("site_name")
+        return text
+
+    @staticmethod
+    def _tidy(text: str) -> str:
+        if "(" in text or "[" in text:
+            text = EMPTY_BRACKETS.sub(" ", text)
+        text = SEPARATORS_END.sub("", SEPARATORS_START.sub("", text))
+        return " ".join(text.split())
+
+    def _keep_sentences(self, text: str, edits: list[str], source: str | None) -> str:
+        """Leading whole sentences up to `max_words` words (the text itself when it fits)."""
+        limit = self.max_words if self.max_words >= 0 else None
+        n_words = text.count(" ") + 1
+        if limit is None or (n_words <= limit and source != "context"):
+            return text
+        kept, total = [], 0
+        for sentence in split_sentences(text):
+            size = sentence.count(" ") + 1
+            if kept and total + size > limit:
+                break
+            kept.append(sentence)
+            total += size
+            if source == "context" and total >= self.min_words:
+                break
+        new = " ".join(kept)
+        if new != text:
+            edits.append("sentences")
+        return new
+
+    # ------------------------------------------------------------ rules: True means "drop"
+    def _is_site_name(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
+        if not site_names or len(words) > 5:
+            return False
+        squashed = _squash(text)
+        squashed = squashed.removeprefix("the")
+        return any(name and (squashed == name or squashed == name.removeprefix("the")) for name in site_names)
+
+    def _is_licence(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
+        return len(words) <= self.max_logo_words and bool(LICENCE.search(text))
+
+    def _is_logo(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
+        if self.max_logo_words < 0 or len(words) > self.max_logo_words:
+            return False
+        lowered = text.lower()
+        tokens = re.split(r"[\W_]+", lowered)
+        if any(t in self._lex["logo"] for t in tokens) or "logo" in lowered:
+            return True
+        # "jdoe's picture", "avatar for user X": profile pictures.
+        return lowered.endswith(("'s picture", "’s picture", "'s avatar", "profile picture", "profile photo"))
+
+    def _is_navigation(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
+        lowered = text.lower()
+        if lowered.startswith(self._lex["call"]) and any(lowered.startswith(a + " ") for a in self._lex["call"]):
+            return True
+        if self.max_navigation_words < 0 or len(words) > self.max_navigation_words:
+            return False
+        if lowered.startswith(self._lex["action"]):
+            if any(lowered == a or lowered.startswith(a + " ") for a in self._lex["action"]):
+                return True
+        tokens = re.split(r"[^\w+]+", lowered)
+        if any(t in self._lex["widget"] for t in tokens):
+            return True
+        return any(p in lowered for p in self._lex["widget_phrases"])
+
+    def _is_placeholder(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
+        if len(words) > 4:
+            return False
+        key = " ".join(re.sub(r"[\d#_()\[\].,:;!?\-–—]+", " ", text.lower()).split())
+        return key in self._lex["placeholders"] or not key
+
+    def _is_symbols(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
+        if self.min_letter_ratio < 0:
+            return False
+        chars = len(text) - text.count(" ")
+        letters = sum(ch.isalpha() for ch in text)
+        return letters < self.min_letter_ratio * chars
+
+    def _is_all_caps(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
+        if self.max_caps_ratio < 0:
+            return False
+        upper = sum(ch.isupper() for ch in text)
+        lower = sum(ch.islower() for ch in text)
+        cased = upper + lower
+        return cased >= self.min_caps_letters and upper >= self.max_caps_ratio * cased
+
+    def _is_repeated(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
+        if self.min_unique_word_ratio < 0 or len(words) < 4:
+            return False
+        lowered = [w.lower().strip(TOKEN_EDGES) for w in words]
+        return len(set(lowered)) < self.min_unique_word_ratio * len(lowered)
+
+    def _is_too_short(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
+        return self.min_words >= 0 and len(words) < self.min_words
+
+    def _is_too_long(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
+        return self.max_words >= 0 and len(words) > self.max_words
+
+    def _content_words(self, words: list[str]) -> tuple[list[str], int]:
+        """Alphabetic words that are not function words, and the number of function words."""
+        stop = self._lex["stopwords"]
+        content, n_stop = [], 0
+        for w in words:
+            w = w.strip(TOKEN_EDGES)
+            if not w or not w[0].isalpha():
+                continue
+            if w.lower() in stop:
+                n_stop += 1
+            elif len(w) > 1:
+                content.append(w)
+        return content, n_stop
+
+    def _is_foreign(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
+        if self.min_language_score < 0:
+            return False
+        self._score = self.language_score(text)
+        return self._score < self.min_language_score
+
+    def _is_keyword_list(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
+        if self.max_keyword_stopword_ratio < 0 or len(words) < self.keyword_min_words:
+            return False
+        content, n_stop = self._content_words(words)
+        return n_stop < self.max_keyword_stopword_ratio * len(words)
+
+    def _is_title_case(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
+        if self.title_case_min_words < 0 or len(words) < self.title_case_min_words:
+            return False
+        content, _ = self._content_words(words)
+        return len(content) >= self.title_case_min_words and all(w[0].isupper() for w in content)
+
+    def _is_spam_porn(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
+        return bool(spam_porn_matches(text, self._lex))
+
+    def _is_rare(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
+        if self.max_rare_word_ratio < 0:
+            return False
+        ratio = self.rare_word_ratio(text)
+        return ratio > self.max_rare_word_ratio
+
+    def rare_word_ratio(self, text: str) -> float:
+        """Share of the words of `text` that are out of vocabulary (proper nouns never are)."""
+        if self._vocabulary is None:
+            self._vocabulary = english_vocabulary(self.vocabulary_size)
+        vocabulary = self._vocabulary
+        tokens = WORD.findall(text)
+        if not tokens:
+            return 0.0
+        rare = 0
+        for token in tokens:
+            lowered = token.lower()
+            if lowered in vocabulary:
+                continue
+            if "'" in lowered or "’" in lowered:
+                if re.split(r"['’]", lowered, maxsplit=1)[0] in vocabulary:
+                    continue
+            if token[0].isupper() and (token[1:].islower() or not token[1:]):
+                continue  # a proper noun: "Tsitsipas", "Pidhaine"
+            if token.isupper() and len(token) <= 5:
+                continue  # an acronym: "NHL", "KC"
+            rare += 1
+        return rare / len(tokens)
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text.lower())
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split on ., ! or ? followed by a capital or digit, except after abbreviations ("Lt. Col.", "U.S.")."""
+    pieces = SENTENCE_BREAK.split(text)
+    sentences: list[str] = []
+    for piece in pieces:
+        if sentences and ABBREVIATION_END.search(sentences[-1]):
+            sentences[-1] += " " + piece
+        else:
+            sentences.append(piece)
+    return sentences
+
+
+def _deobfuscate(token: str) -> str:
+    token = OBFUSCATION_SEPARATORS.sub("", token.translate(LEET))
+    return LETTER_RUNS.sub(r"\1", token)
+
+
+def spam_porn_matches(text: str, lexicon: dict | None = None) -> list[str]:
+    """Lexicon entries found in `text` (whole words, after undoing obfuscations)."""
+    lex = lexicon or _lexicons()
+    words, phrases = lex["spam_words"], lex["spam_phrases"]
+    raw = [t.strip(TOKEN_EDGES) for t in text.lower().split()]
+    tokens = []
+    for t in raw:
+        if not t:
+            continue
+        if t in words:
+            tokens.append(t)
+            continue
+        tokens.append(_deobfuscate(t) if not t.isalpha() or LETTER_RUNS.search(t) else t)
+    found = [t for t in tokens if t in words]
+    # "s e x y": a run of single letters spells a word.
+    run: list[str] = []
+    for t in tokens + [""]:
+        if len(t) == 1:
+            run.append(t)
+            continue
+        if len(run) >= 3 and "".join(run) in words:
+            found.append("".join(run))
+        run = []
+    if phrases:
+        found += [f"{a} {b}" for a, b in zip(tokens, tokens[1:]) if f"{a} {b}" in phrases]
+        found += [f"{a} {b} {c}" for a, b, c in zip(tokens, tokens[1:], tokens[2:]) if f"{a} {b} {c}" in phrases]
+    return found
