@@ -82,6 +82,8 @@ class LaitOptions(PipelineOptions):
                            help="do not read robots.txt (it is respected by default)")
         fetch.add_argument("--allow_private_networks", action="store_true", default=False,
                            help="allow fetching from loopback/private addresses (off by default; for tests)")
+        fetch.add_argument("--fetch_threads", type=int, default=16,
+                           help="downloads in flight per worker, across hosts (default 16)")
 
         image = parser.add_argument_group("FilterImages")
         image.add_argument("--min_image_side", type=int, default=300,
