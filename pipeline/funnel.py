@@ -25,6 +25,8 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
+from pipeline.thumbnails import thumbnail_base64
+
 # Stages in order of data flow; the funnel table follows this order.
 STAGES = [
     "ReadCrawl", "ParsePages", "DetectDominantImage", "CleanText", "AcquireImages",
@@ -48,6 +50,9 @@ class Reject:
     def to_entry(self, stage: str) -> dict:
         entry = {"stage": stage, "reason": self.reason}
         entry.update({k: self.record[k] for k in REJECT_KEYS if self.record.get(k) is not None})
+        if self.record.get("image_bytes"):
+            # Kept only until WriteRejects has sampled; it then becomes a small thumbnail.
+            entry["image_bytes"] = self.record["image_bytes"]
         if self.detail:
             entry["detail"] = self.detail[:500]
         return entry
@@ -152,12 +157,16 @@ def reconcile(funnel: dict) -> list[str]:
     return problems
 
 
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
 def format_funnel(funnel: dict) -> str:
     """The funnel as a plain-text table, one line per stage and one per drop reason."""
     lines = [f"{'stage':<22}{'in':>10}{'out':>10}{'dropped':>10}  reasons"]
     for entry in funnel["stages"]:
         dropped = sum(entry["dropped"].values())
-        reasons = ", ".join(f"{r} {n}" for r, n in entry["dropped"].items())
+        reasons = ", ".join(f"{r} {n} ({_percent(n, entry['in'])})" for r, n in entry["dropped"].items())
         lines.append(f"{entry['name']:<22}{entry['in']:>10}{entry['out']:>10}{dropped:>10}  {reasons}")
     return "\n".join(lines)
 
@@ -190,7 +199,16 @@ class WriteFunnel(beam.PTransform):
 
 def _sample_key(entry: dict) -> str:
     """Deterministic sampling order: the same run keeps the same rejects."""
-    return hashlib.sha1(json.dumps(entry, sort_keys=True, default=str).encode()).hexdigest()
+    described = {k: v for k, v in entry.items() if k != "image_bytes"}
+    return hashlib.sha1(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _with_thumbnail(entry: dict) -> dict:
+    entry = dict(entry)
+    thumbnail = thumbnail_base64(entry.pop("image_bytes", None))
+    if thumbnail:
+        entry["thumbnail"] = thumbnail
+    return entry
 
 
 class WriteRejects(beam.PTransform):
@@ -203,7 +221,7 @@ class WriteRejects(beam.PTransform):
 
     def _write(self, keyed: tuple) -> str:
         (stage, reason), entries = keyed
-        entries = sorted(entries, key=_sample_key)
+        entries = [_with_thumbnail(e) for e in sorted(entries, key=_sample_key)]
         path = FileSystems.join(self.output_dir, "_rejects", f"{stage}.{reason}.jsonl")
         _write_text(path, "".join(json.dumps(e, ensure_ascii=False, default=str) + "\n" for e in entries))
         return path

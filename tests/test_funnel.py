@@ -1,6 +1,12 @@
 """The funnel's arithmetic and its table, on counts shaped like a real run's."""
 
-from pipeline.funnel import STAGES, Reject, format_funnel, funnel_from_counts, reconcile
+import base64
+import io
+
+from PIL import Image
+from sklearn.datasets import load_sample_image
+
+from pipeline.funnel import STAGES, Reject, _with_thumbnail, format_funnel, funnel_from_counts, reconcile
 
 
 def _counts(stage, n_in, n_out, **dropped):
@@ -28,13 +34,19 @@ def test_reconcile_finds_lost_records_within_and_between_stages():
     assert any(p.startswith("DetectDominantImage: in 3 != ParsePages out 4") for p in problems)
 
 
-def test_reject_entry_keeps_what_a_person_needs_and_never_bytes():
+def test_reject_entry_keeps_what_a_person_needs_and_a_thumbnail_not_bytes():
+    photo = io.BytesIO()
+    Image.fromarray(load_sample_image("flower.jpg")).save(photo, "JPEG")
     record = {"page_url": "https://a.example/p", "image_url": "https://a.example/i.jpg",
-              "image_bytes": b"\xff\xd8" * 1000, "text": "A red kite over a field"}
+              "image_bytes": photo.getvalue(), "text": "A red flower", "candidates": [1, 2]}
     entry = Reject("too_small", record, "120x80").to_entry("FilterImages")
     assert entry["stage"] == "FilterImages" and entry["reason"] == "too_small"
     assert entry["image_url"] == record["image_url"] and entry["detail"] == "120x80"
-    assert "image_bytes" not in entry
+    assert "candidates" not in entry
+    written = _with_thumbnail(entry)
+    assert "image_bytes" not in written
+    with Image.open(io.BytesIO(base64.b64decode(written["thumbnail"]))) as thumb:
+        assert max(thumb.size) == 128
 
 
 def test_table_lists_every_stage_and_reason():

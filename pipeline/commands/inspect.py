@@ -1,46 +1,55 @@
-"""Look at a corpus written by `lait run`: its size, funnel and some rows.
+"""Look at a corpus written by `lait run`: summary, funnel, samples, rejects, an HTML report.
 
 Examples:
-  lait inspect out/
-  lait inspect out/ --sample 5
+  lait inspect out/                                   # shards, rows, funnel, distributions, domains
+  lait inspect out/ --sample 5 --where 'score < 0.3'  # rows matching a filter on columns
+  lait inspect out/ --rejects too_small               # dropped examples of one reason
+  lait inspect out/ --html report.html                # self-contained report with thumbnails
+  lait inspect out/ --json                            # the summary as JSON
+
+--where takes comparisons of columns with numbers or quoted strings, joined by
+and / or / not: 'width > 800 and text_source == "figcaption"'.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
-import os
-
-import pyarrow.dataset as ds
 
 from pipeline.cli import UsageError
-from pipeline.funnel import format_funnel
+from pipeline.inspect import CorpusError, format_summary, read_rejects, sample_rows, summarize, write_html_report
 
 NAME = "inspect"
-HELP = "summarise a corpus directory: shards, rows, funnel, sample rows"
+HELP = "summarise a corpus: funnel, distributions, samples, rejects, HTML report"
 ORDER = 30
-SAMPLE_COLUMNS = ["text", "image_url", "page_url", "width", "height", "score", "text_source"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", help="output directory of 'lait run'")
-    parser.add_argument("--sample", type=int, default=0, metavar="N", help="print the first N rows")
+    parser.add_argument("--sample", type=int, default=0, metavar="N", help="print N rows (text, URLs, scores)")
+    parser.add_argument("--where", metavar="EXPR", help="only rows matching EXPR, e.g. 'score < 0.3'")
+    parser.add_argument("--rejects", metavar="REASON", help="print dropped examples of REASON (or STAGE.REASON)")
+    parser.add_argument("--html", metavar="FILE", help="write a self-contained HTML report to FILE")
+    parser.add_argument("--max_rows", type=int, default=200, help="kept pairs shown in the HTML report (default 200)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def main(args: argparse.Namespace, extra: list[str]) -> int:
-    shards = sorted(glob.glob(os.path.join(args.directory, "shard-*.parquet")))
-    if not shards:
-        raise UsageError(f"no shard-*.parquet files in {args.directory}: run 'lait run --output {args.directory}' first")
-    dataset = ds.dataset(shards, format="parquet")
-    size = sum(os.path.getsize(path) for path in shards)
-    print(f"{len(shards)} shards, {dataset.count_rows()} rows, {size / 2**20:.1f} MiB")
-    funnel_path = os.path.join(args.directory, "_funnel.json")
-    if os.path.exists(funnel_path):
-        with open(funnel_path) as f:
-            print(format_funnel(json.load(f)))
-    if args.sample:
-        table = dataset.head(args.sample, columns=SAMPLE_COLUMNS)
-        for row in table.to_pylist():
-            print(json.dumps(row, ensure_ascii=False))
+    try:
+        if args.rejects:
+            for entry in read_rejects(args.directory, args.rejects, args.sample or None):
+                entry.pop("thumbnail", None)
+                print(json.dumps(entry, ensure_ascii=False))
+        elif args.sample or args.where:
+            for row in sample_rows(args.directory, args.sample or 10, args.where):
+                print(json.dumps(row, ensure_ascii=False))
+        elif args.html:
+            report = write_html_report(args.directory, args.html, max_rows=args.max_rows)
+            print(f"wrote {report['path']}: {report['kept_shown']} kept pairs, {report['rejects_shown']} "
+                  f"rejects, {report['bytes'] / 2**20:.1f} MiB")
+        else:
+            summary = summarize(args.directory)
+            print(json.dumps(summary) if args.json else format_summary(summary))
+    except CorpusError as error:
+        raise UsageError(str(error)) from None
     return 0

@@ -1,0 +1,33 @@
+"""Export a corpus to other formats.
+
+Example:
+  lait export out/ --format webdataset --output wds/   # wds/00000.tar: KEY.jpg, KEY.txt, KEY.json
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from pipeline.cli import UsageError
+from pipeline.export import export_webdataset
+from pipeline.inspect import CorpusError
+
+NAME = "export"
+HELP = "export a corpus as WebDataset tar shards"
+ORDER = 35
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("directory", help="output directory of 'lait run'")
+    parser.add_argument("--format", choices=["webdataset"], default="webdataset", help="output format")
+    parser.add_argument("--output", required=True, help="directory for the tar shards")
+    parser.add_argument("--samples_per_shard", type=int, default=10_000, help="pairs per tar (default 10000)")
+
+
+def main(args: argparse.Namespace, extra: list[str]) -> int:
+    try:
+        result = export_webdataset(args.directory, args.output, args.samples_per_shard)
+    except CorpusError as error:
+        raise UsageError(str(error)) from None
+    print(f"wrote {result['samples']} pairs in {result['shards']} tar shards to {result['output']}")
+    return 0
