@@ -1,0 +1,48 @@
+"""The `lait` command line: help for every command and option, one-line errors for mistakes."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+from pipeline.options import LaitOptions
+
+LAIT = [sys.executable, "-m", "pipeline.cli"]
+
+
+def lait(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*LAIT, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_help_lists_every_command():
+    from pipeline.cli import build_parser
+
+    _, modules = build_parser()
+    result = lait("--help")
+    assert result.returncode == 0
+    for name in modules:
+        assert name in result.stdout
+
+
+def test_run_help_documents_every_option():
+    parser = argparse.ArgumentParser()
+    LaitOptions._add_argparse_args(parser)
+    result = lait("run", "--help")
+    assert result.returncode == 0
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            assert action.option_strings[0] in result.stdout
+            assert action.help, f"{action.option_strings[0]} has no help text"
+
+
+def test_missing_input_is_a_one_line_error(tmp_path):
+    result = lait("run", "--input", str(tmp_path / "nothing-*.warc.gz"), "--output", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "nothing-*.warc.gz" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_misspelt_option_is_a_one_line_error(tmp_path):
+    result = lait("run", "--input", "x.warc.gz", "--output", str(tmp_path), "--min_imag_side", "200")
+    assert result.returncode == 2 and "--min_imag_side" in result.stderr and "Traceback" not in result.stderr
