@@ -42,6 +42,7 @@ import hashlib
 import html
 import importlib.util
 import io
+import itertools
 import json
 import os
 import re
@@ -50,6 +51,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from functools import cache, lru_cache
+from urllib.parse import quote
 
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
@@ -173,7 +175,10 @@ def _draw_logo(g: Graphic) -> Image.Image:
     w, h = g.size
     draw.rectangle([4, 4, h - 4, h - 4], fill=g.colour)
     draw.text((h // 2, h // 2), g.label[:1], font=_font(h // 2), fill="white", anchor="mm")
-    draw.text((h + 8, h // 2), g.label, font=_font(h // 3), fill=g.colour, anchor="lm")
+    size = h // 2
+    while size > 8 and draw.textlength(g.label, font=_font(size)) > w - h - 14:
+        size -= 1
+    draw.text((h + 8, h // 2), g.label, font=_font(size), fill=g.colour, anchor="lm")
     return im
 
 
@@ -186,8 +191,9 @@ def _draw_banner(g: Graphic) -> Image.Image:
                  fill=(255, 200, 0))
     headline, _, action = g.label.partition("|")
     draw.text((12, h * 0.3), headline, font=_font(max(12, min(h // 3, 26))), fill="white", anchor="lm")
-    draw.rectangle([12, h * 0.62, 12 + 9 * len(action), h * 0.9], fill="white")
-    draw.text((16, h * 0.76), action, font=_font(max(10, min(h // 6, 14))), fill=g.colour, anchor="lm")
+    font = _font(max(10, min(h // 6, 14)))
+    draw.rectangle([12, h * 0.62, 20 + draw.textlength(action, font=font), h * 0.9], fill="white")
+    draw.text((16, h * 0.76), action, font=font, fill=g.colour, anchor="lm")
     return im
 
 
@@ -415,8 +421,24 @@ def _img(url: str, alt: str, size: tuple[int, int], extra: str = "") -> str:
     return f'<img src="{_esc(url)}" alt="{_esc(alt)}" width="{size[0]}" height="{size[1]}"{extra}>'
 
 
-def _paragraphs(texts: list[str]) -> str:
-    return "\n".join(f"<p>{_esc(t)}</p>" for t in texts)
+def _text(text: str) -> str:
+    """Escape text content the way most CMSs do: &, < and > only."""
+    return html.escape(text, quote=False)
+
+
+def _summary(text: str, limit: int = 150) -> str:
+    """`text` cut at a word boundary, for meta descriptions."""
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+def _display_date(iso: str) -> str:
+    """'2024-03-14' -> '14 March 2024', whatever the machine's locale."""
+    year, month, day = (int(part) for part in iso.split("-"))
+    return f"{day} {_MONTHS[month - 1]} {year}"
 
 
 @dataclass
@@ -447,9 +469,9 @@ class Article:
 def _render(b: _CrawlBuilder, a: Article, charset: str = "utf-8") -> str:
     site = a.site
     b.image(site.logo_url, site.logo)
-    head = [f'<meta charset="{charset}">', f"<title>{_esc(a.title)} | {_esc(site.name)}</title>",
+    head = [f'<meta charset="{charset}">', f"<title>{_text(a.title)} | {_text(site.name)}</title>",
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f'<meta name="description" content="{_esc(a.description or a.body[0][:150])}">',
+            f'<meta name="description" content="{_esc(a.description or _summary(a.body[0]))}">',
             '<meta property="og:type" content="article">',
             f'<meta property="og:title" content="{_esc(a.title)}">',
             f'<meta property="og:url" content="{_esc(a.url)}">',
@@ -463,7 +485,7 @@ def _render(b: _CrawlBuilder, a: Article, charset: str = "utf-8") -> str:
              "<script>window.dataLayer = window.dataLayer || []; dataLayer.push({'section': 'article'});</script>"]
     if a.head_extra:
         head.append(a.head_extra)
-    nav = "".join(f'<li><a href="{site.origin}/{item.lower()}/">{_esc(item)}</a></li>' for item in site.nav)
+    nav = "".join(f'<li><a href="{site.origin}/{item.lower()}/">{_text(item)}</a></li>' for item in site.nav)
     parts = [f'<!DOCTYPE html>\n<html lang="{site.lang}">\n<head>\n' + "\n".join(head) + "\n</head>\n<body>",
              f'<header class="site-header"><a href="{site.origin}/" class="logo-link">'
              f'<img class="site-logo" src="{site.logo_url}" alt="{_esc(site.name)} logo" width="220" height="60"></a>'
@@ -473,17 +495,17 @@ def _render(b: _CrawlBuilder, a: Article, charset: str = "utf-8") -> str:
         b.image(url, banner)
         parts.append('<div class="ad-slot ad-leaderboard"><a href="https://ads.example-adnetwork.com/click?c=sunfly&amp;s='
                      f'{site.key}" rel="sponsored">{_img(url, "Advertisement", banner.size)}</a></div>')
-    parts.append(f'<main>\n<article>\n<h1>{_esc(a.title)}</h1>')
+    parts.append(f'<main>\n<article>\n<h1>{_text(a.title)}</h1>')
     if a.author:
         slug = re.sub(r"[^a-z]+", "-", a.author.lower()).strip("-")
         avatar_url = b.image(f"{site.origin}/static/authors/{slug}-64.png", Graphic("avatar", (64, 64), colour=site.colour))
         avatar = _img(avatar_url, a.author, (48, 48), ' class="avatar"')
         parts.append(f'<div class="byline">{avatar} '
-                     f'By <a rel="author" href="{site.origin}/authors/{slug}">{_esc(a.author)}</a> '
-                     f'<time datetime="{a.date}">{a.date}</time></div>')
+                     f'By <a rel="author" href="{site.origin}/authors/{slug}">{_text(a.author)}</a> '
+                     f'<time datetime="{a.date}">{_display_date(a.date)}</time></div>')
     if a.lead:
         parts.append(a.lead)
-    body = [f"<p>{_esc(p)}</p>" if not p.startswith("<") else p for p in a.body]
+    body = [f"<p>{_text(p)}</p>" if not p.startswith("<") else p for p in a.body]
     if a.ads and len(body) > 2:
         url, banner = _ADS["rectangle"]
         b.image(url, banner)
@@ -494,17 +516,17 @@ def _render(b: _CrawlBuilder, a: Article, charset: str = "utf-8") -> str:
         icons = []
         for url, (icon, name) in _SOCIAL.items():
             b.image(url, icon)
-            icons.append(f'<a href="https://share.example-social.com/?u={_esc(a.url)}">{_img(url, name, (32, 32))}</a>')
-        parts.append(f'<aside class="share"><span>{_esc(site.share)}</span> {" ".join(icons)}</aside>')
+            icons.append(f'<a href="https://share.example-social.com/?u={quote(a.url, safe="")}">{_img(url, name, (32, 32))}</a>')
+        parts.append(f'<aside class="share"><span>{_text(site.share)}</span> {" ".join(icons)}</aside>')
     if a.related:
         items = []
         for title, url, photo in a.related:
             thumb = _thumb(photo)
             thumb_url = b.image(f"{site.origin}/static/thumbs/{url.rstrip('/').rsplit('/', 1)[-1]}-160.jpg", thumb)
-            items.append(f'<li><a href="{_esc(url)}">{_img(thumb_url, title, thumb.dimensions)}<span>{_esc(title)}</span></a></li>')
-        parts.append(f'<section class="related"><h2>{_esc(site.related_title)}</h2><ul>{"".join(items)}</ul></section>')
+            items.append(f'<li><a href="{_esc(url)}">{_img(thumb_url, title, thumb.dimensions)}<span>{_text(title)}</span></a></li>')
+        parts.append(f'<section class="related"><h2>{_text(site.related_title)}</h2><ul>{"".join(items)}</ul></section>')
     links = " · ".join(f'<a href="{site.origin}/{name.lower()}">{name}</a>' for name in ("Privacy", "Terms", "Contact"))
-    parts.append(f"</main>\n<footer><p>{_esc(site.footer)}</p><p>{links}</p></footer>")
+    parts.append(f"</main>\n<footer><p>{_text(site.footer)}</p><p>{links}</p></footer>")
     if a.pixel:
         page_id = hashlib.sha1(a.url.encode()).hexdigest()[:10]
         url = b.image(f"https://pixel.example-analytics.com/collect.gif?site={site.key}&page={page_id}", Graphic("pixel", (1, 1), format="GIF"))
@@ -516,8 +538,8 @@ def _render(b: _CrawlBuilder, a: Article, charset: str = "utf-8") -> str:
 def _figure(img_html: str, caption: str | None, credit: str | None = None) -> str:
     cap = ""
     if caption:
-        credit_html = f' <span class="credit">{_esc(credit)}</span>' if credit else ""
-        cap = f"<figcaption>{_esc(caption)}{credit_html}</figcaption>"
+        credit_html = f' <span class="credit">{_text(credit)}</span>' if credit else ""
+        cap = f"<figcaption>{_text(caption)}{credit_html}</figcaption>"
     return f'<figure class="lead-image">{img_html}{cap}</figure>'
 
 
@@ -704,7 +726,7 @@ def _kept_articles(b: _CrawlBuilder) -> None:
           "image": {"@type": "ImageObject", "url": url, "width": 480, "height": 480, "caption": caption},
           "publisher": {"@type": "Organization", "name": NEWS.name, "logo": {"@type": "ImageObject", "url": NEWS.logo_url}}}
     lead = ('<figure class="lead-image"><div class="js-image" data-image-id="88412" style="aspect-ratio: 1 / 1"></div>'
-            f"<figcaption>{_esc(caption)}</figcaption></figure>")
+            f"<figcaption>{_text(caption)}</figcaption></figure>")
     article = Article(
         NEWS, path, "Inside the dahlia flower",
         ["What looks like a single dahlia flower is in fact a crowd of hundreds of tiny flowers, called florets, "
@@ -1236,76 +1258,87 @@ def _warc_date(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class _WarcOut:
+    """Writes records with fixed dates and URL-derived IDs, one gzip member each (warcio's WARCWriter)."""
+
+    def __init__(self, stream, filename: str):
+        from warcio.warcwriter import WARCWriter
+
+        self.writer = WARCWriter(stream, gzip=True, warc_version="1.1")
+        self.ticks = itertools.count()
+        self.counts = {"pages": 0, "images": 0, "other": 0, "records": 0}
+        info = b"software: lait sample-crawl\r\nformat: WARC File Format 1.1\r\ndescription: lait sample crawl\r\n"
+        self._write("", "warcinfo", {"WARC-Filename": filename}, CRAWL_START, payload=info,
+                    warc_content_type="application/warc-fields")
+
+    def tick(self) -> datetime:
+        return CRAWL_START + timedelta(seconds=3 * next(self.ticks))
+
+    def _write(self, url: str, kind: str, headers: dict, when: datetime, **record_kw) -> None:
+        payload = record_kw.pop("payload", None)
+        if payload is not None:
+            record_kw.update(payload=io.BytesIO(payload), length=len(payload))
+        headers = {"WARC-Record-ID": _record_id(kind, url or headers.get("WARC-Filename", "")),
+                   "WARC-Date": _warc_date(when), **headers}
+        self.writer.write_record(self.writer.create_warc_record(url, kind, warc_headers_dict=headers, **record_kw))
+        self.counts["records"] += 1
+
+    def request(self, url: str, when: datetime) -> None:
+        from warcio.statusandheaders import StatusAndHeaders
+
+        host = url.split("/")[2]
+        target = url.split(host, 1)[1] or "/"
+        http = StatusAndHeaders(f"GET {target} HTTP/1.1", [("Host", host), ("User-Agent", "ExampleBot/1.0"),
+                                                           ("Accept", "text/html,*/*;q=0.8")], is_http_request=True)
+        self._write(url, "request", {}, when, http_headers=http)
+
+    def response(self, url: str, mime: str, payload: bytes, kind: str, extra_headers=(), when=None) -> None:
+        from warcio.statusandheaders import StatusAndHeaders
+
+        when = when or self.tick()
+        headers = [("Date", format_datetime(when, usegmt=True)), ("Server", "nginx"), ("Content-Type", mime),
+                   ("Content-Length", str(len(payload))), *extra_headers]
+        http = StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1")
+        self._write(url, "response", {}, when, payload=payload, http_headers=http)
+        self.counts[kind] += 1
+
+
 def write_sample_crawl(path: str) -> dict:
     """Write the sample crawl to `path` (a .warc.gz, one gzip member per record).
+
+    Each page's response record is followed by the image records it is the first to use;
+    every tenth page also gets its request record, as crawlers write them.
 
     Returns
     -------
     dict
-        ``{"path", "pages", "images", "records", "bytes"}``: HTML page records, image records,
-        all records (with warcinfo, requests, CSS, robots.txt) and the file size.
+        ``{"path", "pages", "images", "other", "records", "bytes"}``: HTML page records, image
+        records, other responses (CSS, robots.txt), all records (with warcinfo and requests)
+        and the file size.
     """
-    from warcio.statusandheaders import StatusAndHeaders
-    from warcio.warcwriter import WARCWriter
-
     crawl = _crawl()
-    clock = iter(CRAWL_START + timedelta(seconds=3 * i) for i in range(100_000))
-    counts = {"pages": 0, "images": 0, "other": 0, "records": 0}
-
-    def response(writer, url: str, mime: str, payload: bytes, kind: str, extra_headers=(), when=None) -> None:
-        when = when or next(clock)
-        headers = [("Date", format_datetime(when, usegmt=True)), ("Server", "nginx"), ("Content-Type", mime),
-                   ("Content-Length", str(len(payload))), *extra_headers]
-        http = StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1")
-        record = writer.create_warc_record(url, "response", payload=io.BytesIO(payload), length=len(payload),
-                                           http_headers=http, warc_headers_dict={
-                                               "WARC-Record-ID": _record_id("response", url),
-                                               "WARC-Date": _warc_date(when)})
-        writer.write_record(record)
-        counts[kind] = counts.get(kind, 0) + 1
-        counts["records"] += 1
-
-    def request(writer, url: str, when: datetime) -> None:
-        host = url.split("/")[2]
-        target = url[len("https://") + len(host):] or "/"
-        http = StatusAndHeaders(f"GET {target} HTTP/1.1", [("Host", host), ("User-Agent", "ExampleBot/1.0"),
-                                                           ("Accept", "text/html,*/*;q=0.8")], is_http_request=True)
-        record = writer.create_warc_record(url, "request", http_headers=http, warc_headers_dict={
-            "WARC-Record-ID": _record_id("request", url), "WARC-Date": _warc_date(when)})
-        writer.write_record(record)
-        counts["records"] += 1
-
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "wb") as out:
-        writer = WARCWriter(out, gzip=True, warc_version="1.1")
-        info = b"software: lait sample-crawl\r\nformat: WARC File Format 1.1\r\ndescription: lait sample crawl\r\n"
-        writer.write_record(writer.create_warc_record("", "warcinfo", payload=io.BytesIO(info), length=len(info),
-                                                      warc_content_type="application/warc-fields",
-                                                      warc_headers_dict={
-                                                          "WARC-Record-ID": _record_id("warcinfo", os.path.basename(path)),
-                                                          "WARC-Date": _warc_date(CRAWL_START),
-                                                          "WARC-Filename": os.path.basename(path)}))
-        counts["records"] += 1
+    partial = f"{path}.part"  # renamed when complete, so a crash never leaves a truncated crawl behind
+    with open(partial, "wb") as stream:
+        out = _WarcOut(stream, os.path.basename(path))
         written: set[str] = set()
         for index, page in enumerate(crawl.pages):
-            when = next(clock)
-            if index % 10 == 0:  # a few request records, as real crawlers write them
-                request(writer, page.url, when)
-            response(writer, page.url, page.content_type, page.html.encode(page.encoding), "pages",
-                     [("Cache-Control", "max-age=300")], when)
+            when = out.tick()
+            if index % 10 == 0:
+                out.request(page.url, when)
+            out.response(page.url, page.content_type, page.html.encode(page.encoding), "pages",
+                         [("Cache-Control", "max-age=300")], when)
             for url in page.images:
                 if url not in written:
                     written.add(url)
                     payload = _rendered(url)
-                    image = crawl.images[url]
-                    response(writer, url, _MIME[image.format], payload, "images",
-                             [("ETag", f'"{hashlib.sha1(payload).hexdigest()[:16]}"'),
-                              ("Cache-Control", "public, max-age=31536000")])
+                    out.response(url, _MIME[crawl.images[url].format], payload, "images",
+                                 [("ETag", f'"{hashlib.sha1(payload).hexdigest()[:16]}"'),
+                                  ("Cache-Control", "public, max-age=31536000")])
         for url, mime, payload in _extra_records():
-            response(writer, url, mime, payload, "other")
-    counts["bytes"] = os.path.getsize(path)
-    counts["path"] = path
-    return counts
+            out.response(url, mime, payload, "other")
+    os.replace(partial, path)
+    return {"path": path, **out.counts, "bytes": os.path.getsize(path)}
 
 
 @cache
