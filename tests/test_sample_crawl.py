@@ -88,8 +88,9 @@ def test_promised_image_records_are_there_and_missing_ones_are_not(crawl):
                 ctype, body = records[url]
                 assert ctype.startswith("image/"), url
                 Image.open(io.BytesIO(body)).verify()
-    assert set(sample_crawl.not_in_crawl_images()) == {
-        e["image_url"] for e in EXPECTED if e["outcome"] == "not_in_crawl"}
+    missing = sample_crawl.not_in_crawl_images()
+    assert set(missing) == {e["image_url"] for e in EXPECTED if e["outcome"] == "not_in_crawl"}
+    assert all(min(Image.open(io.BytesIO(data)).size) >= 320 for data in missing.values())
 
 
 def test_expected_image_url_is_referenced_by_its_page(crawl):
@@ -171,6 +172,9 @@ def test_windows_1252_page_is_encoded_as_declared(crawl):
     with pytest.raises(UnicodeDecodeError):
         body.decode("utf-8")
     assert entry["text"] in body.decode("cp1252")
+    assert sample_crawl.expected_text_matches(entry, entry["text"].replace("’", "'"))  # ftfy may uncurl quotes
+    mojibake = entry["text"].encode("utf-8").decode("cp1252", "replace")
+    assert not sample_crawl.expected_text_matches(entry, mojibake)
 
 
 def test_expected_outcomes_are_consistent():
