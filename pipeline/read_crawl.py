@@ -384,33 +384,41 @@ def iter_crawl_records(path: str, opener: Callable[[str], BinaryIO] = _open) -> 
 # ---------------------------------------------------------------- Beam wiring
 
 class _Progress:
-    """One updating stderr line, at most every `interval` seconds; silent when stderr is not a terminal."""
+    """One updating stderr line, at most every `interval` seconds; silent when stderr is not a terminal.
+
+    Per process: with several worker processes each shows the files it read.
+    """
 
     def __init__(self, total_files: int, enabled: bool, interval: float = 0.5):
         self.total_files = total_files
         self.enabled = enabled and sys.stderr.isatty()
         self.interval = interval
         self.files = self.pages = 0
-        self.started = self.shown = time.monotonic()
-        self.dirty = False
+        self.started = self.shown = None
+        self.open_line = False
 
     def update(self, pages: int = 0, files: int = 0) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if self.started is None:
+            self.started = self.shown = now
         self.pages += pages
         self.files += files
-        now = time.monotonic()
-        if self.enabled and (now - self.shown >= self.interval or self.files == self.total_files):
+        done = self.files == self.total_files
+        if now - self.shown >= self.interval or done:
             self.shown = now
-            rate = self.pages / max(now - self.started, 1e-9)
+            rate = self.pages / max(now - self.started, 1e-3)
             sys.stderr.write(f"\rReadCrawl: files {self.files}/{self.total_files}, pages {self.pages}, "
-                             f"{rate:.1f} pages/s\x1b[K")
+                             f"{rate:.1f} pages/s\x1b[K" + ("\n" if done else ""))
             sys.stderr.flush()
-            self.dirty = True
+            self.open_line = not done
 
     def close(self) -> None:
-        if self.dirty:
+        if self.open_line:
             sys.stderr.write("\n")
             sys.stderr.flush()
-            self.dirty = False
+            self.open_line = False
 
 
 class ReadCrawlFilesFn(StageDoFn):

@@ -1,0 +1,224 @@
+"""Foundation bench: ReadCrawl, ReadCrawl+ParsePages and `lait run` end to end (prints one JSON object).
+
+    python bench/bench_pipeline.py                  # shared WARC files x5 for the stage figures
+    python bench/bench_pipeline.py --repeat 1 --no-e2e
+
+Input: every file under ../shared/data/warc (141 real WARC/ARC files, 11 MB, many broken),
+linked `--repeat` times into a temporary folder so the stage figures are not all start-up;
+and the sample crawl from `lait sample-crawl` when that command exists. Figures:
+
+- `reader`: `iter_crawl_records` in a plain loop (no Beam): records/s, pages/s, MB/s.
+- `read_crawl`, `read_crawl_parse_pages`: the stages in a Beam pipeline on the in-process
+  DirectRunner, wall time from pipeline construction to the end of the run.
+- `e2e`: `lait run --no-fetch` as a subprocess, in-process DirectRunner and
+  `--direct_num_workers 2 --direct_running_mode multi_processing`, pages = ParsePages in.
+
+Peak memory is the largest summed resident memory of the process tree (the bench or the
+`lait run` subprocess and its worker processes), sampled every 0.1 s, plus `ru_maxrss`.
+Every figure also comes per CPU second (user + system time of the process tree), which
+holds on a busy machine where wall-clock rates do not; `load_average` says how busy it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import apache_beam as beam
+import psutil
+from apache_beam.options.pipeline_options import PipelineOptions
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from pipeline.options import LaitOptions  # noqa: E402
+from pipeline.parse_pages import ParsePages  # noqa: E402
+from pipeline.read_crawl import ReadCrawl, iter_crawl_records  # noqa: E402
+
+SHARED_WARC = Path(os.environ.get("LAIT_SHARED", ROOT.parent / "shared")) / "data" / "warc"
+MIB = 2**20
+
+
+class PeakMemory:
+    """Samples the summed resident memory of a process and its children."""
+
+    def __init__(self, pid: int | None = None, interval: float = 0.1):
+        self.process = psutil.Process(pid)
+        self.interval, self.peak = interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            total = 0
+            try:
+                for proc in [self.process, *self.process.children(recursive=True)]:
+                    try:
+                        total += proc.memory_info().rss
+                    except psutil.Error:
+                        pass
+            except psutil.Error:
+                pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def link_inputs(folder: Path, repeat: int) -> list[str]:
+    """Every shared WARC/ARC file linked `repeat` times into `folder`, flat, with distinct names."""
+    sources = sorted(p for p in SHARED_WARC.rglob("*") if p.is_file() and p.name != "README.md")
+    paths = []
+    for copy in range(repeat):
+        for i, source in enumerate(sources):
+            link = folder / f"c{copy}-{i:03d}-{source.name}"
+            link.symlink_to(source)
+            paths.append(str(link))
+    return paths
+
+
+def input_megabytes(paths: list[str]) -> float:
+    return sum(os.path.getsize(p) for p in paths) / 1e6
+
+
+def _cpu_self() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cpu_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _rates(pages: int, seconds: float, cpu: float) -> dict:
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "pages_per_s": round(pages / seconds, 1),
+            "pages_per_cpu_s": round(pages / cpu, 1)}
+
+
+def bench_reader(paths: list[str]) -> dict:
+    records = pages = images = 0
+    cpu = _cpu_self()
+    started = time.perf_counter()
+    for path in paths:
+        for item in iter_crawl_records(path):
+            records += 1
+            if isinstance(item, dict):
+                pages += item["kind"] == "page"
+                images += item["kind"] == "image"
+    seconds, cpu = time.perf_counter() - started, _cpu_self() - cpu
+    return {"files": len(paths), "mb": round(input_megabytes(paths), 1), "records": records, "pages": pages,
+            "images": images, **_rates(pages, seconds, cpu), "records_per_cpu_s": round(records / cpu),
+            "mb_per_cpu_s": round(input_megabytes(paths) / cpu, 1)}
+
+
+def _write_count(path: str, n: int) -> None:
+    Path(path).write_text(str(n))
+
+
+def bench_stages(paths: list[str], parse: bool, out: Path) -> dict:
+    """ReadCrawl (and ParsePages) on the in-process DirectRunner; pages/s over the whole run."""
+    options = PipelineOptions(["--runner=DirectRunner"])
+    counted = out / ("parsed" if parse else "pages")
+    cpu = _cpu_self()
+    started = time.perf_counter()
+    with PeakMemory() as memory:
+        with beam.Pipeline(options=options) as pipeline:
+            crawl = pipeline | "ReadCrawl" >> ReadCrawl(paths, progress=False)
+            result = crawl.pages
+            if parse:
+                result = (crawl.pages | "ParsePages" >> ParsePages(options.view_as(LaitOptions))).main
+            (crawl.pages | "CountPages" >> beam.combiners.Count.Globally()
+             | "WritePages" >> beam.Map(lambda n: _write_count(str(out / "pages"), n)))
+            if parse:
+                (result | "CountParsed" >> beam.combiners.Count.Globally()
+                 | "WriteParsed" >> beam.Map(lambda n: _write_count(str(counted), n)))
+    seconds, cpu = time.perf_counter() - started, _cpu_self() - cpu
+    pages = int((out / "pages").read_text())
+    figures = {"files": len(paths), "pages": pages, **_rates(pages, seconds, cpu), "peak_rss_mib": round(memory.peak / MIB)}
+    if parse:
+        figures["pages_parsed_kept"] = int(counted.read_text())
+    return figures
+
+
+def bench_lait_run(inputs: list[str], out: Path, workers: int) -> dict:
+    """`lait run --no-fetch` in a subprocess; pages/s = pages read (ParsePages in) / wall seconds."""
+    command = [sys.executable, "-m", "pipeline.cli", "run", "--input", *inputs, "--output", str(out),
+               "--no-fetch", "--progress", "false"]
+    if workers > 1:
+        command += ["--direct_num_workers", str(workers), "--direct_running_mode", "multi_processing"]
+    cpu = _cpu_children()
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with PeakMemory(process.pid) as memory:
+        stdout, stderr = process.communicate()
+    seconds, cpu = time.perf_counter() - started, _cpu_children() - cpu  # includes its worker processes
+    if process.returncode != 0:
+        return {"workers": workers, "error": (stderr or stdout).strip().splitlines()[-1:]}
+    funnel = json.loads((out / "_funnel.json").read_text())
+    stages = {s["name"]: s for s in funnel["stages"]}
+    pages = stages["ParsePages"]["in"]
+    return {"workers": workers, "pages": pages, "rows": stages["WriteShards"]["out"],
+            **_rates(pages, seconds, cpu), "peak_rss_mib": round(memory.peak / MIB)}
+
+
+def sample_crawl(folder: Path) -> tuple[str | None, str | None]:
+    """The sample crawl's path, or None and why not."""
+    path = folder / "sample.warc.gz"
+    result = subprocess.run([sys.executable, "-m", "pipeline.cli", "sample-crawl", str(path)], cwd=ROOT,
+                            capture_output=True, text=True)
+    if result.returncode != 0 or not path.exists():
+        return None, ((result.stderr or result.stdout).strip().splitlines() or ["lait sample-crawl failed"])[-1]
+    return str(path), None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5, help="times the shared files are read by the stage benches")
+    parser.add_argument("--no-e2e", dest="e2e", action="store_false", help="skip the `lait run` figures")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    if not SHARED_WARC.is_dir():
+        sys.exit(f"needs the shared WARC files in {SHARED_WARC}")
+    report = {"bench": "pipeline", "cores": os.cpu_count(), "runner": "DirectRunner",
+              "load_average_before": round(os.getloadavg()[0], 1)}
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "once").mkdir()
+        (tmp / "repeated").mkdir()
+        once = link_inputs(tmp / "once", 1)
+        repeated = link_inputs(tmp / "repeated", args.repeat)
+        report["input"] = {"shared_files": len(once), "shared_mb": round(input_megabytes(once), 1),
+                           "repeat": args.repeat}
+        report["reader"] = bench_reader(repeated)
+        report["read_crawl"] = bench_stages(repeated, parse=False, out=tmp)
+        report["read_crawl_parse_pages"] = bench_stages(repeated, parse=True, out=tmp)
+        if args.e2e:
+            report["e2e"] = {"shared_warc": [bench_lait_run(once, tmp / f"e2e-shared-{w}", w) for w in (1, 2)]}
+            sample, why = sample_crawl(tmp)
+            if sample:
+                report["e2e"]["sample_crawl"] = [bench_lait_run([sample], tmp / f"e2e-sample-{w}", w) for w in (1, 2)]
+            else:
+                report["e2e"]["sample_crawl"] = {"skipped": why}
+    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    report["load_average_after"] = round(os.getloadavg()[0], 1)
+    report["ru_maxrss_mib"] = {"bench": round(usage[0] / 1024), "largest_child": round(usage[1] / 1024)}
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
