@@ -1,0 +1,92 @@
+"""`lait run` end to end on the sample crawl and on a real crawl from another project's tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pyarrow.dataset as ds
+import pytest
+
+from pipeline.funnel import STAGES, reconcile
+from pipeline.sample_crawl import EXPECTED, expected_text_matches, write_sample_crawl
+from pipeline.schema import CORPUS_SCHEMA
+from tests.conftest import shared_path
+
+LAIT = [sys.executable, "-m", "pipeline.cli"]
+
+
+def lait_run(*args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([*LAIT, "run", *args], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sample")
+    crawl = root / "sample.warc.gz"
+    write_sample_crawl(str(crawl))
+    result = lait_run("--input", str(crawl), "--output", str(root / "corpus"), "--no-fetch")
+    rows = ds.dataset(str(root / "corpus"), format="parquet").to_table().to_pylist()
+    funnel = json.loads((root / "corpus" / "_funnel.json").read_text())
+    return {"dir": root / "corpus", "rows": rows, "funnel": funnel, "stdout": result.stdout}
+
+
+def _expected(outcome: str) -> list[dict]:
+    return [e for e in EXPECTED if e["outcome"] == outcome]
+
+
+def test_funnel_reconciles_and_is_printed(sample_run):
+    funnel = sample_run["funnel"]
+    assert [s["name"] for s in funnel["stages"]] == STAGES
+    assert reconcile(funnel) == []
+    assert funnel["stages"][-1]["out"] == len(sample_run["rows"])
+    assert "ReadCrawl" in sample_run["stdout"] and "WriteShards" in sample_run["stdout"]
+
+
+def test_good_article_photos_are_kept_with_their_descriptions(sample_run):
+    by_page = {row["page_url"]: row for row in sample_run["rows"]}
+    kept = _expected("kept")
+    found = [e for e in kept if e["page_url"] in by_page and by_page[e["page_url"]]["image_url"] in e["image_urls"]]
+    described = [e for e in found if expected_text_matches(e, by_page[e["page_url"]]["text"])]
+    assert len(found) >= len(kept) - 4, [e["case"] for e in kept if e not in found]
+    assert len(described) >= len(found) - 2
+
+
+def test_logos_icons_ads_and_pixels_never_become_rows(sample_run):
+    photos = {url for e in EXPECTED for url in e["image_urls"]}
+    clutter = [row["image_url"] for row in sample_run["rows"] if row["image_url"] not in photos]
+    assert clutter == []
+    assert all(row["width"] > 300 and row["height"] > 300 for row in sample_run["rows"])
+
+
+def test_foreign_pages_shared_captions_and_duplicates_are_dropped(sample_run):
+    pages = {row["page_url"] for row in sample_run["rows"]}
+    for outcome in ("language", "shared_text", "no_image", "not_in_crawl", "too_small"):
+        assert not pages & {e["page_url"] for e in _expected(outcome)}, outcome
+    dropped = {s["name"]: s["dropped"] for s in sample_run["funnel"]["stages"]}
+    assert dropped["ParsePages"]["language"] == len(_expected("language"))
+    assert dropped["Aggregate"]["shared_text"] == len(_expected("shared_text"))
+    assert dropped["AcquireImages"]["not_in_crawl"] >= len(_expected("not_in_crawl"))
+
+
+def test_shards_follow_the_schema_and_rejects_explain_drops(sample_run):
+    dataset = ds.dataset(str(sample_run["dir"]), format="parquet")
+    assert dataset.schema.equals(CORPUS_SCHEMA)
+    assert all(row["image_sha1"] and row["image_bytes"] and row["text"] for row in sample_run["rows"])
+    rejects = sorted(p.name for p in (sample_run["dir"] / "_rejects").iterdir())
+    assert "ParsePages.language.jsonl" in rejects and "Aggregate.shared_text.jsonl" in rejects
+    entry = json.loads((sample_run["dir"] / "_rejects" / "ParsePages.language.jsonl").read_text().splitlines()[0])
+    assert entry["stage"] == "ParsePages" and entry["reason"] == "language" and entry["url"].startswith("http")
+
+
+def test_real_crawl_from_another_project_gives_readable_shards(tmp_path):
+    warc = shared_path("warc", "archivesunleashed+aut", "src", "test", "resources", "warc", "example.warc.gz")
+    lait_run("--input", str(warc), "--output", str(tmp_path / "out"))
+    funnel = json.loads((tmp_path / "out" / "_funnel.json").read_text())
+    assert reconcile(funnel) == []
+    assert funnel["stages"][0]["in"] > 800 and funnel["stages"][1]["in"] > 50
+    table = ds.dataset(str(tmp_path / "out"), format="parquet").to_table()
+    assert table.num_rows == funnel["stages"][-1]["out"]
