@@ -467,72 +467,96 @@ class Article:
 
 
 def _render(b: _CrawlBuilder, a: Article, charset: str = "utf-8") -> str:
-    site = a.site
-    b.image(site.logo_url, site.logo)
-    head = [f'<meta charset="{charset}">', f"<title>{_text(a.title)} | {_text(site.name)}</title>",
+    """The page's HTML: head, masthead with logo and nav, ads, article, share icons, related, footer, pixel."""
+    parts = [f'<!DOCTYPE html>\n<html lang="{a.site.lang}">\n<head>\n{_head(a, charset)}\n</head>\n<body>',
+             _masthead(b, a.site), f"<main>\n<article>\n<h1>{_text(a.title)}</h1>"]
+    if a.ads:
+        parts.insert(2, _ad(b, "leaderboard", a.site))
+    if a.author:
+        parts.append(_byline(b, a))
+    if a.lead:
+        parts.append(a.lead)
+    body = [f"<p>{_text(p)}</p>" if not p.startswith("<") else p for p in a.body]
+    if a.ads and len(body) > 2:
+        body.insert(2, _ad(b, "rectangle", a.site))
+    parts += body + ["</article>"]
+    if a.social:
+        parts.append(_share(b, a))
+    if a.related:
+        parts.append(_related(b, a))
+    links = " · ".join(f'<a href="{a.site.origin}/{name.lower()}">{name}</a>' for name in ("Privacy", "Terms", "Contact"))
+    parts.append(f"</main>\n<footer><p>{_text(a.site.footer)}</p><p>{links}</p></footer>")
+    if a.pixel:
+        page_id = hashlib.sha1(a.url.encode()).hexdigest()[:10]
+        url = b.image(f"https://pixel.example-analytics.com/collect.gif?site={a.site.key}&page={page_id}",
+                      Graphic("pixel", (1, 1), format="GIF"))
+        parts.append(f'<img src="{_esc(url)}" width="1" height="1" alt="" style="display:none">')
+    parts.append("</body>\n</html>\n")
+    return "\n".join(parts)
+
+
+def _head(a: Article, charset: str) -> str:
+    head = [f'<meta charset="{charset}">', f"<title>{_text(a.title)} | {_text(a.site.name)}</title>",
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             f'<meta name="description" content="{_esc(a.description or _summary(a.body[0]))}">',
             '<meta property="og:type" content="article">',
             f'<meta property="og:title" content="{_esc(a.title)}">',
             f'<meta property="og:url" content="{_esc(a.url)}">',
-            f'<meta property="og:site_name" content="{_esc(site.name)}">']
+            f'<meta property="og:site_name" content="{_esc(a.site.name)}">']
     if a.og_image:
         head.append(f'<meta property="og:image" content="{_esc(a.og_image)}">')
     if a.og_image_alt:
         head.append(f'<meta property="og:image:alt" content="{_esc(a.og_image_alt)}">')
     head += [f'<link rel="canonical" href="{_esc(a.url)}">',
-             f'<link rel="stylesheet" href="{site.origin}/static/css/site.css">',
+             f'<link rel="stylesheet" href="{a.site.origin}/static/css/site.css">',
              "<script>window.dataLayer = window.dataLayer || []; dataLayer.push({'section': 'article'});</script>"]
     if a.head_extra:
         head.append(a.head_extra)
+    return "\n".join(head)
+
+
+def _masthead(b: _CrawlBuilder, site: Site) -> str:
+    b.image(site.logo_url, site.logo)
     nav = "".join(f'<li><a href="{site.origin}/{item.lower()}/">{_text(item)}</a></li>' for item in site.nav)
-    parts = [f'<!DOCTYPE html>\n<html lang="{site.lang}">\n<head>\n' + "\n".join(head) + "\n</head>\n<body>",
-             f'<header class="site-header"><a href="{site.origin}/" class="logo-link">'
-             f'<img class="site-logo" src="{site.logo_url}" alt="{_esc(site.name)} logo" width="220" height="60"></a>'
-             f'\n<nav class="main-nav"><ul>{nav}</ul></nav></header>']
-    if a.ads:
-        url, banner = _ADS["leaderboard"]
-        b.image(url, banner)
-        parts.append('<div class="ad-slot ad-leaderboard"><a href="https://ads.example-adnetwork.com/click?c=sunfly&amp;s='
-                     f'{site.key}" rel="sponsored">{_img(url, "Advertisement", banner.size)}</a></div>')
-    parts.append(f'<main>\n<article>\n<h1>{_text(a.title)}</h1>')
-    if a.author:
-        slug = re.sub(r"[^a-z]+", "-", a.author.lower()).strip("-")
-        avatar_url = b.image(f"{site.origin}/static/authors/{slug}-64.png", Graphic("avatar", (64, 64), colour=site.colour))
-        avatar = _img(avatar_url, a.author, (48, 48), ' class="avatar"')
-        parts.append(f'<div class="byline">{avatar} '
-                     f'By <a rel="author" href="{site.origin}/authors/{slug}">{_text(a.author)}</a> '
-                     f'<time datetime="{a.date}">{_display_date(a.date)}</time></div>')
-    if a.lead:
-        parts.append(a.lead)
-    body = [f"<p>{_text(p)}</p>" if not p.startswith("<") else p for p in a.body]
-    if a.ads and len(body) > 2:
-        url, banner = _ADS["rectangle"]
-        b.image(url, banner)
-        body.insert(2, f'<div class="ad-slot ad-mpu">{_img(url, "Advertisement", banner.size)}</div>')
-    parts += body
-    parts.append("</article>")
-    if a.social:
-        icons = []
-        for url, (icon, name) in _SOCIAL.items():
-            b.image(url, icon)
-            icons.append(f'<a href="https://share.example-social.com/?u={quote(a.url, safe="")}">{_img(url, name, (32, 32))}</a>')
-        parts.append(f'<aside class="share"><span>{_text(site.share)}</span> {" ".join(icons)}</aside>')
-    if a.related:
-        items = []
-        for title, url, photo in a.related:
-            thumb = _thumb(photo)
-            thumb_url = b.image(f"{site.origin}/static/thumbs/{url.rstrip('/').rsplit('/', 1)[-1]}-160.jpg", thumb)
-            items.append(f'<li><a href="{_esc(url)}">{_img(thumb_url, title, thumb.dimensions)}<span>{_text(title)}</span></a></li>')
-        parts.append(f'<section class="related"><h2>{_text(site.related_title)}</h2><ul>{"".join(items)}</ul></section>')
-    links = " · ".join(f'<a href="{site.origin}/{name.lower()}">{name}</a>' for name in ("Privacy", "Terms", "Contact"))
-    parts.append(f"</main>\n<footer><p>{_text(site.footer)}</p><p>{links}</p></footer>")
-    if a.pixel:
-        page_id = hashlib.sha1(a.url.encode()).hexdigest()[:10]
-        url = b.image(f"https://pixel.example-analytics.com/collect.gif?site={site.key}&page={page_id}", Graphic("pixel", (1, 1), format="GIF"))
-        parts.append(f'<img src="{_esc(url)}" width="1" height="1" alt="" style="display:none">')
-    parts.append("</body>\n</html>\n")
-    return "\n".join(parts)
+    return (f'<header class="site-header"><a href="{site.origin}/" class="logo-link">'
+            f'<img class="site-logo" src="{site.logo_url}" alt="{_esc(site.name)} logo" width="220" height="60"></a>'
+            f'\n<nav class="main-nav"><ul>{nav}</ul></nav></header>')
+
+
+def _ad(b: _CrawlBuilder, slot: str, site: Site) -> str:
+    url, banner = _ADS[slot]
+    b.image(url, banner)
+    click = f"https://ads.example-adnetwork.com/click?slot={slot}&amp;site={site.key}"
+    return (f'<div class="ad-slot ad-{slot}"><a href="{click}" rel="sponsored">'
+            f'{_img(url, "Advertisement", banner.size)}</a></div>')
+
+
+def _byline(b: _CrawlBuilder, a: Article) -> str:
+    slug = re.sub(r"[^a-z]+", "-", a.author.lower()).strip("-")
+    avatar_url = b.image(f"{a.site.origin}/static/authors/{slug}-64.png",
+                         Graphic("avatar", (64, 64), colour=a.site.colour))
+    avatar = _img(avatar_url, a.author, (48, 48), ' class="avatar"')
+    return (f'<div class="byline">{avatar} By <a rel="author" href="{a.site.origin}/authors/{slug}">'
+            f'{_text(a.author)}</a> <time datetime="{a.date}">{_display_date(a.date)}</time></div>')
+
+
+def _share(b: _CrawlBuilder, a: Article) -> str:
+    icons = []
+    for url, (icon, name) in _SOCIAL.items():
+        b.image(url, icon)
+        icons.append(f'<a href="https://share.example-social.com/?u={quote(a.url, safe="")}">'
+                     f"{_img(url, name, (32, 32))}</a>")
+    return f'<aside class="share"><span>{_text(a.site.share)}</span> {" ".join(icons)}</aside>'
+
+
+def _related(b: _CrawlBuilder, a: Article) -> str:
+    items = []
+    for title, url, photo in a.related:
+        thumb = _thumb(photo)
+        thumb_url = b.image(f"{a.site.origin}/static/thumbs/{url.rstrip('/').rsplit('/', 1)[-1]}-160.jpg", thumb)
+        items.append(f'<li><a href="{_esc(url)}">{_img(thumb_url, title, thumb.dimensions)}'
+                     f"<span>{_text(title)}</span></a></li>")
+    return f'<section class="related"><h2>{_text(a.site.related_title)}</h2><ul>{"".join(items)}</ul></section>'
 
 
 def _figure(img_html: str, caption: str | None, credit: str | None = None) -> str:

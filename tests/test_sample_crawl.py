@@ -52,6 +52,8 @@ def page_text(body: bytes) -> str:
 def test_two_writes_give_identical_bytes(crawl, tmp_path):
     path, summary, _ = crawl
     again = tmp_path / "sample.warc.gz"
+    sample_crawl._rendered.cache_clear()  # render and encode every image again
+    sample_crawl._sample_photo.cache_clear()
     assert write_sample_crawl(str(again))["bytes"] == summary["bytes"]
     assert again.read_bytes() == path.read_bytes()
 
@@ -134,13 +136,18 @@ def test_photos_have_the_sizes_stated(crawl):
             assert min(size) >= 320, entry["page_url"]
 
 
+def decoded(photo) -> Image.Image:
+    """The photo as the pipeline sees it: encoded (JPEG/PNG/WebP) and decoded again."""
+    return Image.open(io.BytesIO(photo.render()))
+
+
 def test_distinct_photos_are_far_apart_and_copies_are_near():
-    hashes = {key: phash(photo.image()) for key, photo in PHOTOS.items()}
+    hashes = {key: phash(decoded(photo)) for key, photo in PHOTOS.items()}
     distances = {(a, b): int((hashes[a] != hashes[b]).sum()) for a, b in itertools.combinations(hashes, 2)}
     close = {pair: d for pair, d in distances.items() if d <= 10}
     assert not close, close
     for key, (original, photo) in COPIES.items():
-        assert int((phash(photo.image()) != hashes[original]).sum()) <= 4, key
+        assert int((phash(decoded(photo)) != hashes[original]).sum()) <= 4, key
 
 
 def test_language_mix(crawl):
@@ -203,3 +210,14 @@ def test_command_writes_the_file_and_reports_bad_paths(tmp_path, capsys):
     assert lait_main(["sample-crawl", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("lait sample-crawl: error:") == 2 and "Traceback" not in err
+
+
+def test_aggregate_sees_the_same_groups_with_the_pipeline_phash():
+    """Aggregate merges by filters.image_hashes.phash within --phash_distance (4): copies merge, photos do not."""
+    from filters.image_hashes import hamming_distance
+    from filters.image_hashes import phash as pipeline_phash
+
+    hashes = {key: pipeline_phash(decoded(photo)) for key, photo in PHOTOS.items()}
+    assert min(hamming_distance(hashes[a], hashes[b]) for a, b in itertools.combinations(hashes, 2)) > 10
+    for key, (original, photo) in COPIES.items():
+        assert hamming_distance(pipeline_phash(decoded(photo)), hashes[original]) <= 4, key
