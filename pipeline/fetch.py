@@ -440,13 +440,16 @@ class ImageFetcher:
         Cap on a robots.txt `Crawl-delay`.
     pool_size : int, default=10
         Connections kept per host (at least `per_host_concurrency`).
+    verify : bool or str, default=True
+        TLS certificate verification: on, off, or the path of a CA bundle to trust.
     """
 
     def __init__(self, user_agent: str, timeout: float | tuple[float, float] = 10.0, retries: int = 2,
                  max_bytes: int = 20 * 2**20, per_host_concurrency: int = 2, per_host_delay: float = 0.5,
                  respect_robots: bool = True, allow_private_networks: bool | Iterable[str] = False,
                  max_redirects: int = 5, max_retry_wait: float = 30.0, backoff: float = 0.5,
-                 total_timeout: float | None = None, max_crawl_delay: float = 10.0, pool_size: int = 10):
+                 total_timeout: float | None = None, max_crawl_delay: float = 10.0, pool_size: int = 10,
+                 verify: bool | str = True):
         if per_host_concurrency < 1:
             raise ValueError(f"per_host_concurrency must be at least 1, got {per_host_concurrency}")
         if retries < 0 or max_redirects < 0 or max_bytes < 1:
@@ -461,6 +464,7 @@ class ImageFetcher:
         self.backoff = backoff
         self.total_timeout = total_timeout if total_timeout is not None else 6 * self.timeout[1]
         self.max_crawl_delay = max_crawl_delay
+        self.verify = verify
         self.policy = AddressPolicy(allow_private_networks)
         self.gate = _HostGate(per_host_concurrency, per_host_delay)
         self.session = self._make_session(max(pool_size, per_host_concurrency))
@@ -472,6 +476,7 @@ class ImageFetcher:
         session = requests.Session()
         session.trust_env = False  # no proxies or .netrc from the environment: the address checks must hold
         session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))  # no cookies kept
+        session.verify = self.verify
         session.headers.update({"User-Agent": self.user_agent, "Accept": "image/*;q=0.9,*/*;q=0.1"})
         adapter = _GuardedAdapter(self.policy, pool_connections=100, pool_maxsize=pool_size, max_retries=0)
         session.mount("http://", adapter)

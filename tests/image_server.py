@@ -9,7 +9,9 @@ types and 404s.
 
 from __future__ import annotations
 
+import gzip
 import io
+import ssl
 import threading
 import time
 from collections import Counter
@@ -42,12 +44,15 @@ def make_png(size: tuple[int, int] = (32, 32)) -> bytes:
 
 JPEG = make_jpeg()
 PNG = make_png()
+# 20 MB of zeros after a JPEG header, gzip-compressed to about 20 KB: a decompression bomb.
+GZIP_BOMB = gzip.compress(JPEG[:20] + bytes(20 * 2**20), compresslevel=9)
 
 
 class ImageServer:
     """Serves the test routes on 127.0.0.1 (`base` is its URL); `stop()` ends every stall."""
 
-    def __init__(self, robots_txt: str = ROBOTS_TXT, robots_status: int = 200, slow_seconds: float = 0.2):
+    def __init__(self, robots_txt: str = ROBOTS_TXT, robots_status: int = 200, slow_seconds: float = 0.2,
+                 tls: tuple[str, str] | None = None):
         self.robots_txt = robots_txt
         self.robots_status = robots_status
         self.slow_seconds = slow_seconds
@@ -79,6 +84,11 @@ class ImageServer:
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.base = f"http://127.0.0.1:{self.port}"
+        if tls:  # (certificate file, key file): serve HTTPS
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.base = f"https://localhost:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def start(self) -> ImageServer:
@@ -189,6 +199,8 @@ class ImageServer:
                 if self.released.is_set():
                     return
                 h.wfile.write(b"\0" * 65536)
+        elif path == "/gzip-bomb":
+            self.send(h, 200, GZIP_BOMB, "image/jpeg", {"Content-Encoding": "gzip"})
         elif path == "/html-as-jpeg":
             self.send(h, 200, HTML, "image/jpeg")
         elif path == "/jpeg-as-html":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import socket
 import sys
 import threading
@@ -284,6 +286,11 @@ def test_content_type_and_magic_bytes_must_both_say_image(server, path):
     assert fetcher().fetch(server.url(path)).reason == "not_image"
 
 
+def test_gzip_bomb_is_cut_off_after_max_bytes_of_decoded_body(server):
+    result, seconds = timed(fetcher(max_bytes=2**20), server.url("/gzip-bomb"))
+    assert result.reason == "too_large" and seconds < 2
+
+
 def test_404(server):
     result = fetcher().fetch(server.url("/missing.jpg"))
     assert result.reason == "http_404" and result.status == 404 and result.content is None
@@ -293,6 +300,47 @@ def test_never_raises_on_garbage():
     f = fetcher()
     for url in ["http://[::1", "http://exa mple.com/x.jpg", "", "http://:80/x.jpg"]:
         assert not f.fetch(url).ok
+
+
+# ------------------------------------------------------------------ TLS
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    """A self-signed certificate for localhost and 127.0.0.1 (cryptography comes with apache-beam)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+def test_https_verifies_the_host_name_while_connecting_to_the_checked_address(tls_files):
+    srv = ImageServer(tls=tls_files).start()
+    try:
+        loopback = ["127.0.0.1/32", "::1/128"]  # localhost may resolve to both
+        untrusted = fetcher(allow_private_networks=loopback).fetch(srv.url("/img/a.jpg"))
+        assert untrusted.reason == "ssl_error"  # self-signed: refused by default
+        trusted = fetcher(allow_private_networks=loopback, verify=tls_files[0]).fetch(srv.url("/img/a.jpg"))
+        assert trusted.ok and trusted.content == JPEG, trusted
+        assert trusted.final_url.startswith("https://localhost:")
+    finally:
+        srv.stop()
 
 
 # ------------------------------------------------------------------ politeness
