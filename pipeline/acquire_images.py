@@ -35,6 +35,7 @@ import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
 from filters.urls import normalize_url
+from pipeline.cli import UsageError
 from pipeline.fetch import ImageFetcher, content_type_problem, image_problem, x_robots_opt_out
 from pipeline.funnel import Reject, StageDoFn, StageOutput, apply_stage
 
@@ -55,6 +56,19 @@ def fetcher_settings(options) -> dict:
         "respect_robots": not options.ignore_robots,
         "allow_private_networks": options.allow_private_networks,
     }
+
+
+def check_options(options) -> None:
+    """Raise UsageError for an `AcquireImages` option no fetcher could work with (here, not on a worker)."""
+    minimums = {"fetch_threads": 1, "per_host_concurrency": 1, "max_image_bytes": 1, "fetch_retries": 0,
+                "per_host_delay": 0}
+    for name, minimum in minimums.items():
+        if getattr(options, name) < minimum:
+            raise UsageError(f"--{name} must be at least {minimum}, got {getattr(options, name)}")
+    if not options.fetch_timeout > 0:
+        raise UsageError(f"--fetch_timeout must be above 0 seconds, got {options.fetch_timeout}")
+    if not (options.fetch_user_agent or "").strip():
+        raise UsageError("--fetch_user_agent must not be empty: sites need to know who fetches")
 
 
 def crawl_image_problem(record: dict, max_bytes: int, user_agent: str) -> tuple[str, str] | None:
@@ -180,8 +194,7 @@ class AcquireImages(beam.PTransform):
 
     def __init__(self, options, crawl_images: beam.PCollection):
         super().__init__()
-        if options.fetch_threads < 1:
-            raise ValueError(f"--fetch_threads must be at least 1, got {options.fetch_threads}")
+        check_options(options)
         self.crawl_images = crawl_images
         self.batch_size = BATCH_PER_THREAD * options.fetch_threads
         self.dofn = AcquireFn(options.fetch, fetcher_settings(options), options.fetch_threads, Shared())

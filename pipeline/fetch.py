@@ -47,6 +47,7 @@ import re
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -442,6 +443,9 @@ class ImageFetcher:
         Connections kept per host (at least `per_host_concurrency`).
     verify : bool or str, default=True
         TLS certificate verification: on, off, or the path of a CA bundle to trust.
+    robots_cache_size : int, default=10000
+        Origins whose robots.txt is kept; the least recently used is dropped (and fetched
+        again if its host comes back).
     """
 
     def __init__(self, user_agent: str, timeout: float | tuple[float, float] = 10.0, retries: int = 2,
@@ -449,7 +453,7 @@ class ImageFetcher:
                  respect_robots: bool = True, allow_private_networks: bool | Iterable[str] = False,
                  max_redirects: int = 5, max_retry_wait: float = 30.0, backoff: float = 0.5,
                  total_timeout: float | None = None, max_crawl_delay: float = 10.0, pool_size: int = 10,
-                 verify: bool | str = True):
+                 verify: bool | str = True, robots_cache_size: int = 10_000):
         if per_host_concurrency < 1:
             raise ValueError(f"per_host_concurrency must be at least 1, got {per_host_concurrency}")
         if retries < 0 or max_redirects < 0 or max_bytes < 1:
@@ -468,7 +472,8 @@ class ImageFetcher:
         self.policy = AddressPolicy(allow_private_networks)
         self.gate = _HostGate(per_host_concurrency, per_host_delay)
         self.session = self._make_session(max(pool_size, per_host_concurrency))
-        self._robots: dict[str, tuple[RobotFileParser, _Failure | None, float]] = {}
+        self.robots_cache_size = robots_cache_size
+        self._robots: OrderedDict[str, tuple[RobotFileParser, _Failure | None, float]] = OrderedDict()
         self._robots_locks: dict[str, threading.Lock] = {}
         self._robots_lock = threading.Lock()
 
@@ -678,6 +683,7 @@ class ImageFetcher:
         with self._robots_lock:
             cached = self._robots.get(origin)
             if cached and cached[2] > time.monotonic():
+                self._robots.move_to_end(origin)
                 return cached[0], cached[1]
             lock = self._robots_locks.setdefault(origin, threading.Lock())
         with lock:  # one thread fetches, the others of that origin wait for it
@@ -691,6 +697,10 @@ class ImageFetcher:
                 self.gate.set_delay((urlsplit(origin).hostname or "").lower(), min(float(delay), self.max_crawl_delay))
             with self._robots_lock:
                 self._robots[origin] = (parser, unreachable, expires)
+                self._robots.move_to_end(origin)
+                while len(self._robots) > self.robots_cache_size:  # bounded: a worker may meet millions of hosts
+                    self._robots.popitem(last=False)
+                self._robots_locks.pop(origin, None)  # later callers find the cache filled
         return parser, unreachable
 
     def _load_robots(self, origin: str) -> tuple[RobotFileParser, _Failure | None, float]:

@@ -10,6 +10,7 @@ import pytest
 from apache_beam.testing.util import assert_that
 
 from pipeline.acquire_images import AcquireImages, crawl_image_problem
+from pipeline.cli import UsageError
 from pipeline.funnel import funnel_from_counts, reconcile
 from pipeline.options import LaitOptions
 from tests.image_server import HTML, JPEG, ImageServer, make_jpeg
@@ -126,3 +127,10 @@ def test_crawl_records_pass_the_same_checks_as_downloads():
     assert crawl_image_problem(crawl_image("u", JPEG, "t", x_robots_tag="noimageai"), 10**6, UA)[0] == "noai"
     assert crawl_image_problem(crawl_image("u", HTML, "t"), 10**6, UA)[0] == "not_image"
     assert crawl_image_problem(crawl_image("u", JPEG, "t", content_type="text/html"), 10**6, UA)[0] == "not_image"
+
+
+@pytest.mark.parametrize("flags", [["--fetch_threads", "0"], ["--per_host_concurrency", "0"],
+                                   ["--fetch_timeout", "0"], ["--max_image_bytes", "-1"], ["--fetch_user_agent", " "]])
+def test_bad_options_are_a_usage_error_at_construction(flags):
+    with pytest.raises(UsageError, match="--"):
+        AcquireImages(LaitOptions(flags), None)

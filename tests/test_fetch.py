@@ -238,6 +238,14 @@ def test_robots_txt_is_fetched_once_under_concurrency(fresh_server):
     assert fresh_server.hits["/robots.txt"] == 1
 
 
+def test_robots_cache_is_bounded(fresh_server):
+    f = fetcher(robots_cache_size=1, allow_private_networks=["127.0.0.1/32", "::1/128"])
+    origins = [fresh_server.base, f"http://localhost:{fresh_server.port}"]  # two origins, one server
+    for origin in [*origins, origins[0], origins[0]]:
+        assert f.fetch(origin + "/img/a.jpg").ok
+    assert fresh_server.hits["/robots.txt"] == 3  # the first origin was evicted once, then cached
+
+
 @pytest.mark.parametrize(("status", "allowed"), [(404, True), (503, False)])
 def test_missing_robots_allows_and_unreachable_robots_disallows(status, allowed):
     srv = ImageServer(robots_txt="", robots_status=status).start()
