@@ -151,8 +151,9 @@ class AcquireFn(StageDoFn):
                 to_fetch.append((key, pairs))
         if not to_fetch:
             return
-        # A URL as a page wrote it, not the key: normalising re-quotes, which a server may not treat alike.
-        futures = {self.pool.submit(self.fetcher.fetch, min(p["image_url"] for p in pairs)): pairs
+        # A URL as a page wrote it, not the key (normalising re-quotes, which a server may not
+        # treat alike), with that page as the Referer.
+        futures = {self.pool.submit(self.fetcher.fetch, *min((p["image_url"], p.get("page_url") or "") for p in pairs)): pairs
                    for _, pairs in to_fetch}
         for future in as_completed(futures):
             result, pairs = future.result(), futures[future]

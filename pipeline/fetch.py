@@ -403,6 +403,17 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
+def _referer_header(page_url: str | None, target: str) -> str | None:
+    """The Referer a browser sends for `target` from `page_url` (strict-origin-when-cross-origin)."""
+    if not page_url or urlsplit(page_url).scheme.lower() not in SCHEMES:
+        return None
+    if urlsplit(page_url).scheme.lower() == "https" and urlsplit(target).scheme.lower() != "https":
+        return None  # never leak an https page to plain http
+    if _origin(page_url) == _origin(target):
+        return _strip_fragment(page_url)
+    return _origin(page_url) + "/"
+
+
 # ---------------------------------------------------------------- the fetcher
 
 class ImageFetcher:
@@ -482,7 +493,8 @@ class ImageFetcher:
         session.trust_env = False  # no proxies or .netrc from the environment: the address checks must hold
         session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))  # no cookies kept
         session.verify = self.verify
-        session.headers.update({"User-Agent": self.user_agent, "Accept": "image/*;q=0.9,*/*;q=0.1"})
+        session.headers.update({"User-Agent": self.user_agent,
+                                "Accept": "image/avif,image/webp,image/jpeg,image/png,image/*;q=0.8,*/*;q=0.1"})
         adapter = _GuardedAdapter(self.policy, pool_connections=100, pool_maxsize=pool_size, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -499,10 +511,14 @@ class ImageFetcher:
 
     # -------------------------------------------------------------- public
 
-    def fetch(self, url: str) -> FetchResult:
-        """Download the image at `url`. Never raises: failures are results with a `reason`."""
+    def fetch(self, url: str, referer: str | None = None) -> FetchResult:
+        """Download the image at `url`. Never raises: failures are results with a `reason`.
+
+        `referer`, the page that shows the image, is sent as browsers send it
+        (strict-origin-when-cross-origin): sites that refuse hotlinking accept their own pages.
+        """
         try:
-            return self._fetch(url)
+            return self._fetch(url, referer)
         except Exception as e:  # a bug or a library surprise must not kill a pipeline worker
             return FetchResult(url, "fetch_error", detail=f"{type(e).__name__}: {e}")
 
@@ -513,14 +529,14 @@ class ImageFetcher:
 
     # -------------------------------------------------------------- one fetch
 
-    def _fetch(self, url: str) -> FetchResult:
+    def _fetch(self, url: str, referer: str | None) -> FetchResult:
         deadline = time.monotonic() + self.total_timeout
-        outcome = self._follow(url, deadline, self._read_image, check_robots=self.respect_robots)
+        outcome = self._follow(url, deadline, self._read_image, check_robots=self.respect_robots, referer=referer)
         if isinstance(outcome, _Failure):
             return FetchResult(url, outcome.reason, status=outcome.status, detail=outcome.detail)
         return dataclasses.replace(outcome, url=url)
 
-    def _follow(self, url: str, deadline: float, read: Callable, check_robots: bool) -> Any:
+    def _follow(self, url: str, deadline: float, read: Callable, check_robots: bool, referer: str | None = None) -> Any:
         """Fetch `url`, following redirects, each hop vetted; `read(response, url)` makes the result."""
         visited: set[str] = set()
         current = url
@@ -529,7 +545,7 @@ class ImageFetcher:
             if problem:
                 return problem
             visited.add(_strip_fragment(current))
-            outcome = self._with_retries(current, deadline, read)
+            outcome = self._with_retries(current, deadline, read, _referer_header(referer, current))
             if not isinstance(outcome, _Redirect):
                 return outcome
             current = _strip_fragment(urljoin(current, outcome.location))
@@ -562,13 +578,13 @@ class ImageFetcher:
                 return _Failure("robots", f"robots.txt of {_origin(url)} disallows {parts.path or '/'}")
         return None
 
-    def _with_retries(self, url: str, deadline: float, read: Callable) -> Any:
+    def _with_retries(self, url: str, deadline: float, read: Callable, referer: str | None) -> Any:
         host = (urlsplit(url).hostname or "").lower()
         for attempt in range(self.retries + 1):
             cooling = self.gate.cooling(host)
             if cooling:
                 return _Failure("http_429", f"{host} asked for a pause; {cooling:.0f} s left", 429)
-            outcome = self._exchange(url, host, deadline, read)
+            outcome = self._exchange(url, host, deadline, read, referer)
             if not isinstance(outcome, _Retry):
                 return outcome
             failure = _Failure(outcome.reason, outcome.detail, outcome.status)
@@ -586,13 +602,15 @@ class ImageFetcher:
             time.sleep(wait)
         raise AssertionError("unreachable")
 
-    def _exchange(self, url: str, host: str, deadline: float, read: Callable) -> Any:
+    def _exchange(self, url: str, host: str, deadline: float, read: Callable, referer: str | None) -> Any:
         """One request and its response, inside the host's turn."""
         with self.gate.turn(host):
             if time.monotonic() >= deadline:
                 return _Failure("timeout", f"fetch took more than {self.total_timeout:g} s")
             try:
-                response = self.session.get(url, stream=True, allow_redirects=False, timeout=self.timeout)
+                headers = {"Referer": referer} if referer else None
+                response = self.session.get(url, stream=True, allow_redirects=False, timeout=self.timeout,
+                                            headers=headers)
             except PrivateAddressError as e:  # the address changed after _vet: DNS rebinding
                 return _Failure("private_address", str(e))
             except requests.exceptions.RequestException as e:

@@ -93,6 +93,8 @@ def test_each_image_is_acquired_once_from_the_crawl_or_over_http(server):
     # Two pages, one download; same for the 404.
     assert server.hits["/img/fetched.jpg"] == 1 and server.hits["/missing.jpg"] == 1
     assert server.hits["/private/hidden.jpg"] == 0
+    # Sent as a browser would from the page (pages.invalid), cross-origin: the origin only.
+    assert [h.get("Referer") for _, path, h in server.log if path == "/img/fetched.jpg"] == ["http://pages.invalid/"]
 
     reasons = Counter(d["reason"] for d in drops)
     assert reasons == {"http_404": 2, "robots": 1, "noai": 1, "dns_error": 1, "bad_url": 1}

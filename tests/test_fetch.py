@@ -101,6 +101,18 @@ def test_redirect_is_followed_and_final_url_reported(server):
     assert result.url == server.url("/redirect?to=/img/moved.jpg&status=301")
 
 
+def test_referer_is_sent_as_a_browser_would(server):
+    f = fetcher()
+    page = server.url("/gallery/page.html?id=3#top")
+    assert f.fetch(server.url("/img/r1.jpg"), referer=page).ok
+    same_origin = [h.get("Referer") for _, path, h in server.log if path == "/img/r1.jpg"]
+    assert same_origin == [server.url("/gallery/page.html?id=3")]  # no fragment
+    assert f.fetch(server.url("/img/r2.jpg"), referer="http://news.invalid/story/1?x=2").ok
+    assert [h.get("Referer") for _, path, h in server.log if path == "/img/r2.jpg"] == ["http://news.invalid/"]
+    assert f.fetch(server.url("/img/r3.jpg"), referer="https://secure.invalid/a").ok  # https page, http image
+    assert [h.get("Referer") for _, path, h in server.log if path == "/img/r3.jpg"] == [None]
+
+
 # ------------------------------------------------------------------ timeouts and retries
 
 def test_stalling_server_times_out(server):
