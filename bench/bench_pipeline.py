@@ -4,7 +4,7 @@
     python bench/bench_pipeline.py --repeat 1 --no-e2e
 
 Input: every file under ../shared/data/warc (141 real WARC/ARC files, 11 MB, many broken),
-linked `--repeat` times into a temporary folder so the stage figures are not all start-up;
+linked `--repeat` times into a temporary folder so the figures are not all start-up;
 and the sample crawl from `lait sample-crawl` when that command exists. Figures:
 
 - `reader`: `iter_crawl_records` in a plain loop (no Beam): records/s, pages/s, MB/s.
@@ -188,7 +188,7 @@ def sample_crawl(folder: Path) -> tuple[str | None, str | None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=5, help="times the shared files are read by the stage benches")
+    parser.add_argument("--repeat", type=int, default=5, help="times each shared file is read (default 5)")
     parser.add_argument("--no-e2e", dest="e2e", action="store_false", help="skip the `lait run` figures")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
@@ -208,7 +208,7 @@ def main() -> None:
         report["read_crawl"] = bench_stages(repeated, parse=False, out=tmp)
         report["read_crawl_parse_pages"] = bench_stages(repeated, parse=True, out=tmp)
         if args.e2e:
-            report["e2e"] = {"shared_warc": [bench_lait_run(once, tmp / f"e2e-shared-{w}", w) for w in (1, 2)]}
+            report["e2e"] = {"shared_warc": [bench_lait_run(repeated, tmp / f"e2e-shared-{w}", w) for w in (1, 2)]}
             sample, why = sample_crawl(tmp)
             if sample:
                 report["e2e"]["sample_crawl"] = [bench_lait_run([sample], tmp / f"e2e-sample-{w}", w) for w in (1, 2)]

@@ -18,6 +18,7 @@ Reject reasons: `not_response` (warcinfo, request, metadata, continuation...), `
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -35,7 +36,7 @@ from fastwarc.warc import ArchiveIterator as FastArchiveIterator
 from warcio.archiveiterator import ArchiveIterator as WarcioArchiveIterator
 
 from pipeline.cli import UsageError
-from pipeline.funnel import COUNTS, DROPS, IN, Reject, StageDoFn
+from pipeline.funnel import IN, Reject, StageDoFn, apply_stage
 
 __all__ = ["CrawlOutput", "ReadCrawl", "iter_crawl_records", "decode_body"]
 
@@ -463,6 +464,11 @@ class CrawlOutput:
         return self.pages
 
 
+def _is_folder(path: str) -> bool:
+    # Object stores have no folders to match; a local folder path matches itself.
+    return "://" not in path and os.path.isdir(path)
+
+
 def expand_patterns(patterns: list[str]) -> list[str]:
     """Every file the glob patterns match, sorted, once; UsageError for a pattern that matches nothing."""
     if isinstance(patterns, str):
@@ -471,6 +477,9 @@ def expand_patterns(patterns: list[str]) -> list[str]:
         raise UsageError("no --input given: name WARC/ARC files or glob patterns")
     files: set[str] = set()
     for pattern, result in zip(patterns, FileSystems.match(list(patterns)), strict=True):
+        if _is_folder(pattern):
+            raise UsageError(f"--input {pattern!r} is a folder: name the crawl files in it, "
+                             f"e.g. '{pattern.rstrip('/')}/*.warc.gz'")
         if not result.metadata_list:
             raise UsageError(f"--input {pattern!r} matches no file: check the path, "
                              "and quote glob patterns so that the shell does not expand them")
@@ -503,11 +512,6 @@ class ReadCrawl(beam.PTransform):
         self.progress = progress
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> CrawlOutput:
-        outputs = (
-            pbegin
-            | "ListFiles" >> beam.Create(self.files)
-            | "SpreadFiles" >> beam.Reshuffle()
-            | "ReadFiles" >> beam.ParDo(ReadCrawlFilesFn(len(self.files), self.progress)).with_outputs(
-                IMAGES, DROPS, COUNTS, main="pages")
-        )
-        return CrawlOutput(outputs.pages, outputs[IMAGES], outputs[DROPS], outputs[COUNTS])
+        files = pbegin | "ListFiles" >> beam.Create(self.files) | "SpreadFiles" >> beam.Reshuffle()
+        read = apply_stage(files, "ReadFiles", ReadCrawlFilesFn(len(self.files), self.progress), outputs=(IMAGES,))
+        return CrawlOutput(read.main, read.extra[IMAGES], read.drops, read.counts)

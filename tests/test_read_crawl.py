@@ -162,6 +162,8 @@ def test_unreadable_path_is_a_read_error_not_a_crash(tmp_path):
 def test_a_glob_that_matches_nothing_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="matches no file"):
         ReadCrawl([str(tmp_path / "*.warc.gz")])
+    with pytest.raises(UsageError, match="is a folder"):
+        ReadCrawl([str(tmp_path)])
 
 
 def _readme_rows(readme: Path) -> dict[str, tuple[int, int, str, str, str]]:
