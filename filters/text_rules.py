@@ -44,10 +44,6 @@ Rules (reason codes, in the order they are tested):
 - ``repeated_words``: repeated-token spam (distinct words < ``min_unique_word_ratio``).
 - ``too_short`` / ``too_long``: fewer than ``min_words`` or more than ``max_words`` words
   (LAIT keeps "sentences of normal length"; its captions average about 13 words).
-- ``keyword_list``: SEO tag lists: at least ``keyword_min_words`` words with function words
-  under ``max_keyword_stopword_ratio`` ("queen news prince philip health latest ...").
-- ``title_case``: a headline or a list of names: at least ``title_case_min_words`` content
-  words and every one capitalised ("Patriots QB Tom Brady Speaks About Friendship").
 - ``spam_porn``: a word or phrase of the curated lexicon ``data/spam_porn_en.txt``, matched on
   whole words after undoing common obfuscations (``p0rn``, ``p.o.r.n``, ``s e x y``).
 - ``rare_words``: the share of out-of-vocabulary words is above ``max_rare_word_ratio``.
@@ -56,6 +52,10 @@ Rules (reason codes, in the order they are tested):
   rare (captions name people and places).
 - ``language``: fastText lid.176 gives the text's ``language`` a probability under
   ``min_language_score`` (the description itself must be English, not only its page).
+- ``keyword_list``: SEO tag lists: at least ``keyword_min_words`` words with function words
+  under ``max_keyword_stopword_ratio`` ("queen news prince philip health latest ...").
+- ``title_case``: a headline or a list of names: at least ``title_case_min_words`` content
+  words and every one capitalised ("Patriots QB Tom Brady Speaks About Friendship").
 
 Examples
 --------
@@ -140,8 +140,9 @@ EMOTICON = re.compile(r":[a-z][a-z0-9_+-]*:", re.I)
 TRAILING_SEGMENT = re.compile(r"\s+([|–—-]|::)\s+((?:(?!\s[|–—-]\s).){1,80})$")
 TRAILING_LABELS = {"photo", "photos", "image", "images", "picture", "pictures", "video", "videos", "gallery",
                    "slideshow", "stock photo", "file photo", "foto", "bild"}
-SEPARATORS_START = re.compile(r"^[\s\-–—|:;,.·•/»>]+")
-SEPARATORS_END = re.compile(r"[\s\-–—|:;,·•/«<(\[]+$")
+SEPARATOR_CHARS_START = " \t\n-–—|:;,.·•/»>"
+SEPARATOR_CHARS_END = " \t\n-–—|:;,·•/«<(["
+DIGIT = re.compile(r"\d")
 EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
 
 # ---------------------------------------------------------------- words
@@ -154,11 +155,26 @@ ABBREVIATIONS = (
     "Calif Colo Conn Del Fla Ga Ill Ind Kan Ky La Md Mass Mich Minn Miss Mo Mont Neb Nev Okla Ore Pa Tenn Tex Va Vt "
     "Wash Wis Wyo approx ca"
 )
-ABBREVIATION_END = re.compile(r"(?:\b(?:" + ABBREVIATIONS.replace(" ", "|") + r")|\b[A-Za-z]|\.[A-Za-z])\.$")
 LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
 OBFUSCATION_SEPARATORS = re.compile(r"[.\-_*'`~]+")
 LETTER_RUNS = re.compile(r"(\w)\1{2,}")
+LETTER_RUN_HINTS = tuple(ch * 3 for ch in "abcdefghijklmnopqrstuvwxyz")
+OBFUSCATED = re.compile(r"[^\W\d_][\d@$!*.\-_'`~]+[^\W_]|[\d@$][^\W\d_]")
+SPACED_LETTERS = re.compile(r"(?:^|\s)\w(?:\W{1,2}\w){2,}(?:\s|$)")
 TOKEN_EDGES = "\"'“”‘’()[]{}<>.,;:!?¡¿#*"
+ABBREVIATION_SET = frozenset(ABBREVIATIONS.split())
+
+# Cheap substring tests that let most texts skip a slow regex (the rules cost microseconds).
+CREDIT_HINTS = ("hoto", "mage", "icture", "oto", "Bild", "redit", "ource", "Quelle", "creenshot", "llustration",
+                "PHOTO", "IMAGE", "CREDIT", "FOTO", "ourtesy", "Provided", "REUTERS", "Reuters", "AFP", "EPA", "AP",
+                "ubmitted", "andout", "upplied", "ontributed")
+URL_HINTS = ("://", "www.", ".com", ".org", ".net", ".edu", ".gov", ".io", ".info", ".biz", ".tv")
+FILE_HINTS = (".jp", ".png", ".gif", ".webp", ".svg", ".bmp", ".tif", ".heic", ".avif", ".ico", ".jfif",
+              "img", "dsc", "pict", "pxl")
+PIXEL_HINTS = ("px", "×") + tuple(f"{d}x" for d in range(10)) + tuple(f"{d} x" for d in range(10))
+ENLARGE_HINTS = ("click", "tap", "enlarge", "larger", "[+]")
+LICENCE_HINTS = ("attribution", "creative commons", "cc", "by-", "alike", "noderivs", "rights reserved",
+                 "public domain", "gnu")
 
 
 def load_word_list(name: str) -> list[str]:
@@ -210,11 +226,13 @@ def _lexicons() -> dict[str, Any]:
         "widget": frozenset(w for w in nav["widget"] if " " not in w),
         "widget_phrases": tuple(w for w in nav["widget"] if " " in w),
         "agencies": frozenset(agencies),
+        "agency_endings": tuple(agencies) + tuple(a + " Images" for a in agencies),
         # ", Getty Images" / "AFP via Getty Images" / "/AP" at the end, or glued to the last word ("LondonReuters").
         "agency_tail": re.compile(rf"(?:[\s,;/|–—-]+|(?<=[a-z]))(?:{names})(?:\s*(?:via|/|and)\s*(?:{names}))*"
                                   r"(?:\s+Images)?\s*\.?\s*$"),
         "spam_words": frozenset(w for w in lexicon if " " not in w),
         "spam_phrases": frozenset(w for w in lexicon if " " in w),
+        "spam_phrase_firsts": frozenset(w.split()[0] for w in lexicon if " " in w),
     }
 
 
@@ -278,6 +296,8 @@ class TextCleaner:
         `title_case` drops texts with at least this many content words, all capitalised (-1 disables).
     max_logo_words, max_navigation_words : int, default=6, 6
         Longest text that the `logo` and `navigation` rules look at.
+    language_chars : int, default=300
+        fastText reads at most this many leading characters (cut at a word).
     language_identifier : object, optional
         Anything with `score(text, language) -> float` (default: a
         :class:`filters.language.LanguageIdentifier`, loaded on first use or by :meth:`load`).
@@ -288,7 +308,8 @@ class TextCleaner:
                  max_chars: int = 4000, max_caps_ratio: float = 0.8, min_caps_letters: int = 6,
                  min_letter_ratio: float = 0.5, min_unique_word_ratio: float = 0.5, keyword_min_words: int = 7,
                  max_keyword_stopword_ratio: float = 0.1, title_case_min_words: int = 4,
-                 max_logo_words: int = 6, max_navigation_words: int = 6, language_identifier: Any = None):
+                 max_logo_words: int = 6, max_navigation_words: int = 6, language_chars: int = 300,
+                 language_identifier: Any = None):
         self.min_words = min_words
         self.max_words = max_words
         self.max_rare_word_ratio = max_rare_word_ratio
@@ -296,6 +317,7 @@ class TextCleaner:
         self.language = language
         self.vocabulary_size = vocabulary_size
         self.max_chars = max_chars
+        self.language_chars = language_chars
         self.max_caps_ratio = max_caps_ratio
         self.min_caps_letters = min_caps_letters
         self.min_letter_ratio = min_letter_ratio
@@ -308,13 +330,13 @@ class TextCleaner:
         self.language_identifier = language_identifier
         self._lex = _lexicons()
         self._vocabulary: frozenset[str] | None = None
+        self._content_cache: tuple = (None, None)
         self._rules = [
             ("site_name", self._is_site_name), ("licence", self._is_licence), ("logo", self._is_logo), ("navigation", self._is_navigation),
             ("placeholder", self._is_placeholder), ("symbols", self._is_symbols), ("all_caps", self._is_all_caps),
             ("repeated_words", self._is_repeated), ("too_short", self._is_too_short), ("too_long", self._is_too_long),
-            ("spam_porn", self._is_spam_porn), ("language", self._is_foreign),
+            ("spam_porn", self._is_spam_porn), ("rare_words", self._is_rare), ("language", self._is_foreign),
             ("keyword_list", self._is_keyword_list), ("title_case", self._is_title_case),
-            ("rare_words", self._is_rare),
         ]
 
     # ------------------------------------------------------------ public API
@@ -359,7 +381,7 @@ class TextCleaner:
         text = self._normalise(text, edits)
         if not text:
             return CleanResult(None, False, ["empty"], edits=edits)
-        if MOJIBAKE.search(text):
+        if not text.isascii() and MOJIBAKE.search(text):
             return CleanResult(None, False, ["mojibake"], edits=edits)
         whole = self._whole_text_reason(text)
         if whole:
@@ -386,15 +408,32 @@ class TextCleaner:
         return self._strip_spans(self._normalise(text, edits), edits, site_names) or None
 
     def language_score(self, text: str) -> float:
-        """fastText probability that `text` is in `self.language`."""
+        """fastText probability that `text` is in `self.language`.
+
+        One top-1 prediction on the already normalised line; when another language is on top,
+        the wanted one has at most 0.5, so with a threshold of 0.5 or more it reads 0.0 and
+        only a lower threshold pays for the full top-5 lookup.
+        """
         if self.language_identifier is None:
             self.load()
+        model = getattr(self.language_identifier, "model", None)
+        if model is None or not hasattr(model, "predict"):
+            return self.language_identifier.score(text, self.language)
+        if len(text) > self.language_chars:  # fastText's cost grows with length; the start decides
+            text = text[: self.language_chars].rsplit(" ", 1)[0]
+        labels, probs = model.predict(text, k=1)
+        if labels and labels[0] == "__label__" + self.language:
+            return min(float(probs[0]), 1.0)
+        if self.min_language_score >= 0.5:
+            return 0.0
         return self.language_identifier.score(text, self.language)
 
     # ------------------------------------------------------------ edits
     def _normalise(self, text: str, edits: list[str]) -> str:
+        text = " ".join(text[: self.max_chars].split())
+        if text.isascii() and "&" not in text:
+            return text
         original = text
-        text = text[: self.max_chars]
         if not text.isascii():
             if MOJIBAKE.search(text):
                 import ftfy
@@ -404,7 +443,7 @@ class TextCleaner:
         if "&" in text:
             text = html.unescape(text)
         text = " ".join(text.split())
-        if text != " ".join(original.split()):
+        if text != original:
             edits.append("repair")
         return text
 
@@ -425,31 +464,41 @@ class TextCleaner:
                 edits.append(name)
                 text = new
 
-        sub(DATELINE, "dateline", "")
-        sub(LABEL, "label", "")
+        for pattern, name in ((DATELINE, "dateline"), (LABEL, "label")):
+            match = pattern.match(text)
+            if match and match.end():
+                text = text[match.end():]
+                edits.append(name)
         if "(" in text or "[" in text:
             sub(CREDIT_PAREN, "credit")
-        match = CREDIT_TAIL.search(text)
-        if match:
-            text = text[: match.start()]
-            edits.append("credit")
+        if _has_any(text, CREDIT_HINTS):
+            match = CREDIT_TAIL.search(text)
+            if match:
+                text = text[: match.start()]
+                edits.append("credit")
         if "/" in text:
             sub(SLASH_CREDIT, "credit", "")
-        match = COPYRIGHT.search(text)
+        lowered = text.lower()
+        match = COPYRIGHT.search(text) if "©" in text or "(c)" in lowered or "copyright" in lowered else None
         if match:
             # A copyright mark ends the text ("... © DONG"); at the start it owns one name.
             text = text[: match.start()] if match.start() > 0 else re.sub(r"^\S+\s*\S*", "", text, count=1)
             edits.append("credit")
         if "@" in text:
             sub(EMAIL, "email")
-        if "." in text or "/" in text:
+        # URLs and file names have a dot or slash inside a word; most captions only end with one.
+        inner_dot = "/" in text or "." in text[:-1].replace(". ", "")
+        if inner_dot and _has_any(lowered, URL_HINTS):
             sub(URL, "url")
+        if (inner_dot or "img" in lowered or "dsc" in lowered) and _has_any(lowered, FILE_HINTS):
             sub(FILE_NAME, "file_name")
-        sub(PIXEL_SIZE, "pixel_size")
-        sub(ENLARGE, "enlarge")
-        if "lick" in text or "ap" in text or "LICK" in text or "AP" in text:
+        if DIGIT.search(text) and _has_any(lowered, PIXEL_HINTS):
+            sub(PIXEL_SIZE, "pixel_size")
+        if _has_any(lowered, ENLARGE_HINTS):
+            sub(ENLARGE, "enlarge")
             sub(CALL_TO_ACTION, "navigation")
-        sub(STOCK_PHOTO, "stock_photo")
+        if "stock" in lowered or "royalty" in lowered:
+            sub(STOCK_PHOTO, "stock_photo")
         if ":" in text:
             sub(EMOTICON, "emoticon")
         text = self._tidy(text)
@@ -458,10 +507,13 @@ class TextCleaner:
         return text
 
     def _strip_trailing(self, text: str, edits: list[str], site_names: tuple[str, ...]) -> str:
-        match = self._lex["agency_tail"].search(text)
-        if match and match.start() > 0:
-            text = self._tidy(text[: match.start()])
-            edits.append("credit")
+        if text.rstrip(" .").endswith(self._lex["agency_endings"]):
+            match = self._lex["agency_tail"].search(text)
+            if match and match.start() > 0:
+                text = self._tidy(text[: match.start()])
+                edits.append("credit")
+        if not _has_any(text, (" | ", " - ", " – ", " — ", " :: ")):
+            return text
         match = TRAILING_SEGMENT.search(text)
         if match:
             separator, segment = match.groups()
@@ -479,10 +531,9 @@ class TextCleaner:
 
     @staticmethod
     def _tidy(text: str) -> str:
-        if "(" in text or "[" in text:
+        if "()" in text or "[]" in text or "( " in text or "[ " in text:
             text = EMPTY_BRACKETS.sub(" ", text)
-        text = SEPARATORS_END.sub("", SEPARATORS_START.sub("", text))
-        return " ".join(text.split())
+        return " ".join(text.lstrip(SEPARATOR_CHARS_START).rstrip(SEPARATOR_CHARS_END).split())
 
     def _keep_sentences(self, text: str, edits: list[str], source: str | None) -> str:
         """Leading whole sentences up to `max_words` words (the text itself when it fits)."""
@@ -513,7 +564,9 @@ class TextCleaner:
         return any(name and (squashed == name or squashed == name.removeprefix("the")) for name in site_names)
 
     def _is_licence(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
-        return len(words) <= self.max_logo_words and bool(LICENCE.search(text))
+        if len(words) > self.max_logo_words or not _has_any(text.lower(), LICENCE_HINTS):
+            return False
+        return bool(LICENCE.search(text))
 
     def _is_logo(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
         if self.max_logo_words < 0 or len(words) > self.max_logo_words:
@@ -549,14 +602,16 @@ class TextCleaner:
         if self.min_letter_ratio < 0:
             return False
         chars = len(text) - text.count(" ")
-        letters = sum(ch.isalpha() for ch in text)
+        letters = sum(map(str.isalpha, text))
         return letters < self.min_letter_ratio * chars
 
     def _is_all_caps(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
         if self.max_caps_ratio < 0:
             return False
-        upper = sum(ch.isupper() for ch in text)
-        lower = sum(ch.islower() for ch in text)
+        upper = sum(map(str.isupper, text))
+        if upper < self.min_caps_letters:
+            return False
+        lower = sum(map(str.islower, text))
         cased = upper + lower
         return cased >= self.min_caps_letters and upper >= self.max_caps_ratio * cased
 
@@ -574,6 +629,8 @@ class TextCleaner:
 
     def _content_words(self, words: list[str]) -> tuple[list[str], int]:
         """Alphabetic words that are not function words, and the number of function words."""
+        if self._content_cache[0] is words:
+            return self._content_cache[1]
         stop = self._lex["stopwords"]
         content, n_stop = [], 0
         for w in words:
@@ -584,6 +641,7 @@ class TextCleaner:
                 n_stop += 1
             elif len(w) > 1:
                 content.append(w)
+        self._content_cache = (words, (content, n_stop))
         return content, n_stop
 
     def _is_foreign(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
@@ -637,6 +695,13 @@ class TextCleaner:
         return rare / len(tokens)
 
 
+def _has_any(text: str, needles: tuple[str, ...]) -> bool:
+    for needle in needles:
+        if needle in text:
+            return True
+    return False
+
+
 def _squash(text: str) -> str:
     return re.sub(r"[\W_]+", "", text.lower())
 
@@ -646,11 +711,20 @@ def split_sentences(text: str) -> list[str]:
     pieces = SENTENCE_BREAK.split(text)
     sentences: list[str] = []
     for piece in pieces:
-        if sentences and ABBREVIATION_END.search(sentences[-1]):
+        if sentences and _ends_with_abbreviation(sentences[-1]):
             sentences[-1] += " " + piece
         else:
             sentences.append(piece)
     return sentences
+
+
+def _ends_with_abbreviation(sentence: str) -> bool:
+    """"Lt.", "Calif.", "U.S.", "J.": a period that does not end the sentence."""
+    last = sentence.rsplit(" ", 1)[-1].lstrip("(\"“")
+    if not last.endswith("."):
+        return False
+    word = last[:-1]
+    return word in ABBREVIATION_SET or len(word) == 1 or ("." in word and word.replace(".", "").isalpha())
 
 
 def _deobfuscate(token: str) -> str:
@@ -661,27 +735,33 @@ def _deobfuscate(token: str) -> str:
 def spam_porn_matches(text: str, lexicon: dict | None = None) -> list[str]:
     """Lexicon entries found in `text` (whole words, after undoing obfuscations)."""
     lex = lexicon or _lexicons()
-    words, phrases = lex["spam_words"], lex["spam_phrases"]
-    raw = [t.strip(TOKEN_EDGES) for t in text.lower().split()]
-    tokens = []
-    for t in raw:
-        if not t:
-            continue
-        if t in words:
-            tokens.append(t)
-            continue
-        tokens.append(_deobfuscate(t) if not t.isalpha() or LETTER_RUNS.search(t) else t)
-    found = [t for t in tokens if t in words]
-    # "s e x y": a run of single letters spells a word.
-    run: list[str] = []
-    for t in tokens + [""]:
-        if len(t) == 1:
-            run.append(t)
-            continue
-        if len(run) >= 3 and "".join(run) in words:
-            found.append("".join(run))
-        run = []
-    if phrases:
-        found += [f"{a} {b}" for a, b in zip(tokens, tokens[1:]) if f"{a} {b}" in phrases]
-        found += [f"{a} {b} {c}" for a, b, c in zip(tokens, tokens[1:], tokens[2:]) if f"{a} {b} {c}" in phrases]
+    words = lex["spam_words"]
+    lowered = text.lower()
+    tokens = [t.strip(TOKEN_EDGES) for t in lowered.split()]
+    found = sorted(words.intersection(tokens))
+    runs = _has_any(lowered, LETTER_RUN_HINTS)
+    if runs or OBFUSCATED.search(lowered):
+        for i, t in enumerate(tokens):
+            # Tokens with symbols or digits inside, or a run of 3+ letters, are undone.
+            if t and (not t.isalpha() or (runs and len(set(t)) <= len(t) - 2)):
+                tokens[i] = _deobfuscate(t)
+                if tokens[i] in words and tokens[i] != t:
+                    found.append(tokens[i])
+    if SPACED_LETTERS.search(lowered):  # "s e x y": a run of single letters spells a word
+        run: list[str] = []
+        for t in tokens + [""]:
+            if len(t) == 1:
+                run.append(t)
+                continue
+            if len(run) >= 3 and "".join(run) in words:
+                found.append("".join(run))
+            run = []
+    if not lex["spam_phrase_firsts"].isdisjoint(tokens):
+        phrases, firsts = lex["spam_phrases"], lex["spam_phrase_firsts"]
+        for i, t in enumerate(tokens[:-1]):
+            if t in firsts:
+                for n in (2, 3):
+                    phrase = " ".join(tokens[i:i + n])
+                    if phrase in phrases:
+                        found.append(phrase)
     return found
