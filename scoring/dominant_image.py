@@ -1,0 +1,953 @@
+"""The dominant image of a web page: candidates from every place a page names an image, DOM features, a ranker.
+
+>>> from filters.page import PageParser
+>>> page = PageParser(languages=None).parse(html_bytes, "https://example.com/story")   # doctest: +SKIP
+>>> detector = DominantImageDetector()                                                 # doctest: +SKIP
+>>> detector.detect(page)["image_url"]                                                 # doctest: +SKIP
+'https://example.com/media/story-hero.jpg'
+
+LAIT "parse[s] each page to collect image URLs and detect[s] the dominant images through HTML
+tags and DOM tree features". Here:
+
+1. :func:`extract_candidates` collects every image a page names: `<img>` (`src`, the largest
+   `srcset` candidate, lazy-load `data-*` attributes), `<picture><source>`, `<input type=image>`,
+   `og:image` (and `:secure_url`, `:width`, `:height`, `:alt`), `twitter:image`,
+   `<link rel=image_src>`, `itemprop=image` and JSON-LD `image` / `thumbnailUrl`; resolves them
+   against `<base href>`, normalises them and merges the places that name one image.
+2. Each candidate gets the :data:`FEATURE_NAMES` features: size (declared, from `srcset` and
+   from the URL), shape, document position, DOM depth and ancestors, class/id/URL tokens, link
+   wrapping, alt/title/figcaption, text around it, repeats, JSON-LD / `itemprop` membership.
+3. :class:`DominantImageRanker` (gradient-boosted trees, fitted with scikit-learn and stored
+   as JSON, so loading a model runs no code) scores candidates. It is trained with weak labels
+   (:func:`weak_labels`): the body image that is the page's `og:image`/`twitter:image`, with
+   those meta tags hidden from the features, so it learns to find the main image from the DOM.
+4. :func:`choose_dominant` takes the meta image when one exists and passes sanity checks
+   (not a logo, icon, placeholder or pixel), else the ranker's best candidate when it scores
+   at least `min_score`, else nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import math
+import os
+import re
+import zlib
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import numpy as np
+
+from filters.page import Page, collapse
+from filters.urls import normalize_url, url_host
+
+DEFAULT_MODEL_PATH = os.path.join(os.path.dirname(__file__), "models", "dominant_image.json")
+
+# Meta tags naming the page's image, in the order a publisher means them.
+META_IMAGE_KEYS = ("og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src",
+                   "twitter:image0")
+META_SIZE_KEYS = {"og:image:width": "width", "og:image:height": "height"}
+# Attributes where lazy-loading scripts keep the real image (the `src` then holds a placeholder).
+LAZY_SRC_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-url", "data-hi-res-src",
+                  "data-full-src", "data-large-src", "data-orig-src", "data-original-src", "data-img-src",
+                  "data-image", "data-echo", "data-actualsrc", "data-srcset-src", "data-large-file",
+                  "data-orig-file", "data-medium-file", "data-lazyload", "data-delayed-url", "lowsrc")
+LAZY_SRCSET_ATTRS = ("data-srcset", "data-lazy-srcset", "data-original-srcset")
+# Query keys that only ask a server for another size or format of the same image (the
+# comparison rule of shared/data/mainimage/README.md).
+RESIZE_QUERY_KEYS = frozenset(
+    "w h width height resize fit fit-in crop quality q auto dpr fm format ssl strip zoom size sz scale imwidth "
+    "impolicy output-quality downsize ixlib c fl ar type name rect".split())
+
+_PLACEHOLDER = re.compile(r"(blank|spacer|placeholder|transparent|lazy|loading|pixel|1x1|empty|grey|gray)"
+                          r"[\w-]*\.(gif|png|svg|jpg)", re.I)
+_SIZE_IN_URL = re.compile(r"(?<![\d])(\d{2,4})x(\d{2,4})(?![\d])")
+_WIDTH_IN_URL = re.compile(r"(?:[/_,-]w[_-]?|width[=_-]|/)(\d{3,4})(?=[/_,.-]|$)", re.I)
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_TOKEN = re.compile(r"[a-z]+")
+_WORD = re.compile(r"\w+", re.U)
+_YEAR_PATH = re.compile(r"/(19|20)\d\d/")
+
+# Token groups for class/id/alt/URL text; a group fires when any token starts with one of its stems.
+TOKEN_GROUPS = {
+    "logo": ("logo", "brand", "masthead", "wordmark"),
+    "icon": ("icon", "ico", "emoji", "badge", "button", "btn", "sprite", "arrow", "star", "rating", "flag", "spinner"),
+    "avatar": ("avatar", "author", "profile", "byline", "gravatar", "user", "headshot", "mugshot", "bio"),
+    "ad": ("ad", "ads", "advert", "sponsor", "promo", "dfp", "doubleclick", "adsense", "commercial",
+           "affiliate", "partner", "outbrain", "taboola"),
+    "social": ("share", "social", "facebook", "twitter", "pinterest", "whatsapp", "linkedin", "instagram",
+               "youtube", "reddit", "email", "mail", "rss", "follow"),
+    "teaser": ("thumb", "teaser", "related", "recommend", "more", "next", "prev", "card", "tile", "list",
+               "carousel", "trending", "popular", "widget", "feed", "recirc", "also", "read", "latest", "most"),
+    "comment": ("comment", "reply", "disqus", "discussion"),
+    "chrome": ("nav", "menu", "header", "footer", "sidebar", "side", "rail", "aside", "toolbar", "subscribe",
+               "newsletter", "signup", "login", "cookie", "modal", "popup", "overlay"),
+    "lead": ("hero", "featured", "feature", "lead", "main", "article", "post", "entry", "story", "content",
+             "body", "wp", "attachment", "primary", "top", "cover", "splash", "intro", "headline", "media",
+             "figure", "photo", "picture", "image", "img", "full", "large", "big"),
+    "gallery": ("gallery", "slide", "slider", "slideshow", "lightbox", "zoom"),
+}
+_GROUP_OF_STEM = {stem: group for group, stems in TOKEN_GROUPS.items() for stem in stems}
+_STEM_LENGTHS = sorted({len(s) for s in _GROUP_OF_STEM}, reverse=True)
+GROUPS = list(TOKEN_GROUPS)
+ANCESTOR_TAGS = ("figure", "article", "main", "header", "nav", "footer", "aside", "a", "picture", "noscript",
+                 "li", "table", "form")
+EXTENSIONS = ("jpg", "png", "gif", "webp", "svg", "other")
+
+FEATURE_NAMES: list[str] = (
+    ["width", "height", "has_declared_size", "srcset_width", "url_width", "best_width", "best_height", "log_area",
+     "log_aspect", "is_pixel", "is_small", "is_large", "area_vs_page_max", "is_largest_on_page",
+     "order_fraction", "candidate_index", "candidate_index_fraction", "is_first_candidate", "text_before_fraction",
+     "log_chars_before", "after_h1", "log_chars_from_h1", "log_chars_to_first_paragraph", "paragraphs_after",
+     "paragraphs_before_fraction", "depth", "n_candidates", "repeat_count", "n_srcset", "lazy", "loading_lazy",
+     "fetchpriority_high", "link_wrapped", "link_to_image", "link_same_page", "in_picture_source",
+     "alt_words", "has_alt", "has_title", "alt_title_overlap", "url_title_overlap", "url_page_overlap",
+     "has_figcaption", "figcaption_words", "context_words", "itemprop_image", "in_jsonld", "is_link_image_src",
+     "same_host", "cdn_host", "url_length", "has_query", "year_in_path", "wp_uploads", "size_in_url"]
+    + [f"ext_{e}" for e in EXTENSIONS]
+    + [f"in_{t}" for t in ANCESTOR_TAGS]
+    + [f"own_{g}" for g in GROUPS]
+    + [f"ancestor_{g}" for g in GROUPS]
+    + [f"url_{g}" for g in GROUPS]
+)
+FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+def image_key(url: str) -> str:
+    """Comparison key of an absolute image URL: one image, whatever rendition query or scheme names it.
+
+    Wraps :func:`filters.urls.normalize_url`'s output: drops the scheme and a leading `www.`,
+    percent-decodes the path, drops resize/format query keys and sorts the rest.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    host = host[4:] if host.startswith("www.") else host
+    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                   if k.lower() not in RESIZE_QUERY_KEYS)
+    return host + unquote(parts.path) + ("?" + "&".join(f"{k}={v}" for k, v in query) if query else "")
+
+
+def resolve_image_url(value: str | None, base: str) -> str | None:
+    """Absolute normalised URL of an image reference, or None for empty, `data:` and non-http values."""
+    if not value:
+        return None
+    value = value.strip()
+    if not value or value.startswith(("data:", "javascript:", "about:", "blob:")) or len(value) > 2000:
+        return None
+    if "&" in value:
+        value = html.unescape(value)
+    return normalize_url(value, base)
+
+
+def parse_srcset(value: str | None) -> list[tuple[str, float, str]]:
+    """`(url, size, unit)` for each candidate of a `srcset` value; unit is 'w', 'x' or ''."""
+    if not value:
+        return []
+    found = []
+    # Split on commas followed by whitespace or at a descriptor end; URLs may contain commas (Cloudinary).
+    for part in re.split(r",\s+|,(?=\s*(?:https?:)?/)|(?<=[wx]),", value.strip()):
+        bits = part.strip().split()
+        if not bits:
+            continue
+        size, unit = 1.0, ""
+        if len(bits) > 1:
+            descriptor = bits[-1].lower()
+            number = _NUMBER.match(descriptor)
+            if number and descriptor[-1:] in ("w", "x"):
+                size, unit = float(number.group()), descriptor[-1]
+        found.append((bits[0], size, unit))
+    return found
+
+
+def _tokens(text: str) -> set[str]:
+    return set(_TOKEN.findall(text.lower())) if text else set()
+
+
+@functools.lru_cache(maxsize=8192)
+def token_groups(text: str) -> frozenset[str]:
+    """Which of :data:`TOKEN_GROUPS` the words of `text` (class, id, URL...) fall in."""
+    groups = set()
+    for token in _tokens(text):
+        for n in _STEM_LENGTHS:
+            if len(token) >= n:
+                group = _GROUP_OF_STEM.get(token[:n])
+                if group is not None and (n == len(token) or n >= 4):
+                    groups.add(group)
+    return frozenset(groups)
+
+
+def _px(value: str | None) -> float:
+    """Pixels in an HTML width/height attribute ('640', '640px'); 0 when absent or relative."""
+    if not value or "%" in value:
+        return 0.0
+    match = _NUMBER.match(value.strip())
+    return float(match.group()) if match else 0.0
+
+
+def _url_size(url: str) -> tuple[float, float]:
+    """Width and height that a URL's path or query encodes (`-640x480.jpg`, `w=1200`), 0 when none."""
+    match = _SIZE_IN_URL.search(url)
+    if match:
+        return float(match.group(1)), float(match.group(2))
+    query = dict(parse_qsl(urlsplit(url).query))
+    for key in ("w", "width", "imwidth", "resize"):
+        number = _NUMBER.match(query.get(key, ""))
+        if number:
+            return float(number.group()), _px(query.get("h") or query.get("height"))
+    match = _WIDTH_IN_URL.search(urlsplit(url).path)
+    return (float(match.group(1)), 0.0) if match else (0.0, 0.0)
+
+
+def _word_set(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if len(w) > 2}
+
+
+def _overlap(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a) if a and b else 0.0
+
+
+@dataclass(eq=False)
+class Candidate:
+    """One image a page names, with every place that names it."""
+
+    url: str
+    key: str
+    sources: list[str] = field(default_factory=list)  # img, source, input, meta, link, itemprop, jsonld
+    element: object = None  # first body element showing it
+    offset: int = 0
+    order: int = 0
+    in_noscript: bool = False
+    repeat: int = 0
+    width: float = 0.0
+    height: float = 0.0
+    srcset_width: float = 0.0
+    n_srcset: int = 0
+    lazy: bool = False
+    meta_rank: int = 99  # position in META_IMAGE_KEYS order (lower = more authoritative)
+    meta_width: float = 0.0
+    meta_height: float = 0.0
+    alt: str = ""
+    title: str = ""
+    figcaption: str = ""
+    context: str = ""
+
+
+def _element_urls(element, base: str) -> tuple[str | None, list[str], float, int, bool]:
+    """`(chosen_url, all_urls, srcset_width, n_srcset, lazy)` of an img/source/input element."""
+    attrib = element.attrib
+    urls: list[str] = []
+    lazy = False
+    src = resolve_image_url(attrib.get("src"), base)
+    if src and _PLACEHOLDER.search(src):
+        src = None
+    lazy_src = None
+    for name in LAZY_SRC_ATTRS:
+        value = attrib.get(name)
+        if value:
+            lazy_src = resolve_image_url(value.split(",")[0].split()[0] if " " in value.strip() else value, base)
+            if lazy_src:
+                lazy = True
+                break
+    best, best_size, n_srcset = None, 0.0, 0
+    for name in ("srcset", *LAZY_SRCSET_ATTRS):
+        value = attrib.get(name)
+        if not value:
+            continue
+        entries = parse_srcset(value)
+        n_srcset += len(entries)
+        best_raw = None
+        for raw, size, unit in entries:
+            weight = size if unit == "w" else size * 1000 if unit == "x" else 1.0
+            if weight > best_size:
+                best_raw, best_size = raw, weight
+        # Resolving every rendition is costly; the ends and the largest are enough to merge names.
+        for raw in {entries[0][0], entries[-1][0], best_raw} if entries else ():
+            url = resolve_image_url(raw, base)
+            if url:
+                urls.append(url)
+                if raw == best_raw:
+                    best = url
+        if name != "srcset" and best:
+            lazy = True
+    srcset_width = best_size if best_size > 10 else 0.0
+    chosen = best or lazy_src or src
+    for url in (lazy_src, src):
+        if url:
+            urls.append(url)
+    return chosen, urls, srcset_width, n_srcset, lazy
+
+
+def _picture_of(element):
+    """The `<picture>` around an element (lxml's HTML 4 parser may nest `<source>`s in each other)."""
+    for depth, ancestor in enumerate(element.iterancestors()):
+        if ancestor.tag == "picture":
+            return ancestor
+        if depth >= 3:
+            return None
+    return None
+
+
+def _figcaption(element) -> str:
+    for ancestor in element.iterancestors("figure"):
+        caption = ancestor.find(".//figcaption")
+        return collapse(caption.text_content())[:500] if caption is not None else ""
+    return ""
+
+
+def _meta_images(root, base: str) -> tuple[list[tuple[str, int]], dict]:
+    """`[(url, rank)]` of og/twitter meta images and `{'width', 'height', 'alt', 'og_title', ...}`."""
+    found = []
+    info: dict = {}
+    for meta in root.iter("meta"):
+        attrib = meta.attrib
+        key = (attrib.get("property") or attrib.get("name") or attrib.get("itemprop") or "").strip().lower()
+        if not key.startswith(("og:", "twitter:")):
+            continue
+        value = attrib.get("content")
+        if value is None:
+            value = attrib.get("value")  # Mercury-normalised pages keep the value here
+        if not value:
+            continue
+        if key in META_IMAGE_KEYS:
+            url = resolve_image_url(value, base)
+            if url:
+                found.append((url, META_IMAGE_KEYS.index(key)))
+        elif key in META_SIZE_KEYS:
+            info.setdefault(META_SIZE_KEYS[key], _px(value))
+        elif key in ("og:image:alt", "twitter:image:alt"):
+            info.setdefault("og_image_alt", collapse(value)[:1000])
+        elif key in ("og:title", "twitter:title"):
+            info.setdefault("og_title", collapse(value)[:1000])
+        elif key in ("og:description", "twitter:description"):
+            info.setdefault("og_description", collapse(value)[:2000])
+    return found, info
+
+
+def _jsonld_images(data, out: list, depth: int = 0) -> None:
+    """Collect `image` / `thumbnailUrl` values at any depth of parsed JSON-LD."""
+    if depth > 8 or len(out) > 50:
+        return
+    if isinstance(data, list):
+        for item in data:
+            _jsonld_images(item, out, depth + 1)
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            if key in ("image", "thumbnailUrl", "primaryImageOfPage"):
+                _jsonld_values(value, out, depth + 1)
+            elif isinstance(value, (dict, list)):
+                _jsonld_images(value, out, depth + 1)
+
+
+def _jsonld_values(value, out: list, depth: int) -> None:
+    if depth > 8:
+        return
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, list):
+        for item in value:
+            _jsonld_values(item, out, depth + 1)
+    elif isinstance(value, dict):
+        for key in ("url", "contentUrl", "@id"):
+            if isinstance(value.get(key), str):
+                out.append(value[key])
+                break
+
+
+def _jsonld_urls(root, base: str) -> list[str]:
+    urls: list[str] = []
+    for script in root.iter("script"):
+        if "ld+json" not in (script.get("type") or "").lower() or not script.text:
+            continue
+        try:
+            data = json.loads(script.text)
+        except ValueError:
+            continue
+        raw: list = []
+        _jsonld_images(data, raw)
+        urls.extend(u for u in (resolve_image_url(r, base) for r in raw if isinstance(r, str)) if u)
+    return urls
+
+
+@dataclass
+class PageCandidates:
+    """What :func:`extract_candidates` finds on a page."""
+
+    candidates: list[Candidate]
+    meta: list[tuple[str, int]]  # (key, rank) of og/twitter meta images
+    info: dict  # og_title, og_description, og_image_alt, meta width/height
+    features: np.ndarray  # (n_body, len(FEATURE_NAMES)): rows of candidates[:n_body]
+    n_body: int = 0
+
+
+def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: bool = False,
+                       max_candidates: int = 300) -> PageCandidates:
+    """Every image the page names, merged by :func:`image_key`, with features for the body ones.
+
+    Parameters
+    ----------
+    page : Page
+        A parsed page (:class:`filters.page.PageParser`).
+    hide_meta : bool, default=False
+        Ignore og/twitter meta images (training: they are the labels).
+    hide_structured : bool, default=False
+        Also ignore JSON-LD, `<link rel=image_src>` and `itemprop=image` outside `<img>`.
+    max_candidates : int, default=300
+        Body images after this many are ignored (galleries of thousands).
+    """
+    root, base = page.root, page.base_url or page.url
+    by_key: dict[str, Candidate] = {}
+    body: list[Candidate] = []
+    scan = page.scan
+    for element, offset, order, in_noscript in scan.images:
+        tag = element.tag
+        if tag == "input" and (element.get("type") or "").lower() != "image":
+            continue
+        picture = _picture_of(element) if tag in ("source", "img") else None
+        if tag == "source" and picture is None:
+            continue  # <video>/<audio> sources
+        chosen, urls, srcset_width, n_srcset, lazy = _element_urls(element, base)
+        if not chosen:
+            continue
+        if tag == "source" and next(picture.iter("img"), None) is not None:
+            continue  # a <picture>'s sources are renditions of its <img>: folded into it below
+        key = image_key(chosen)
+        cand = by_key.get(key)
+        if cand is None:
+            for url in urls:
+                cand = by_key.get(image_key(url))
+                if cand is not None:
+                    break
+        if cand is None:
+            if len(body) >= max_candidates:
+                continue
+            cand = Candidate(url=chosen, key=key, element=element, offset=offset, order=order,
+                             in_noscript=in_noscript, srcset_width=srcset_width, n_srcset=n_srcset, lazy=lazy)
+            if tag == "img" and picture is not None:
+                for source in picture.iter("source"):
+                    s_chosen, s_urls, s_width, s_n, _ = _element_urls(source, base)
+                    cand.n_srcset += s_n
+                    urls.extend(s_urls)
+                    cand.srcset_width = max(cand.srcset_width, s_width)
+                cand.sources.append("source")
+            cand.width, cand.height = _px(element.get("width")), _px(element.get("height"))
+            by_key[cand.key] = cand
+            body.append(cand)
+        cand.repeat += 1
+        if tag not in cand.sources:
+            cand.sources.append(tag)
+        for url in urls:
+            by_key.setdefault(image_key(url), cand)
+
+    meta: list[tuple[str, int]] = []
+    info: dict = {}
+    found, info = _meta_images(root, base)
+    if not hide_meta:
+        for url, rank in found:
+            cand = _add_named(by_key, url, "meta")
+            cand.meta_rank = min(cand.meta_rank, rank)
+            cand.meta_width, cand.meta_height = info.get("width", 0.0), info.get("height", 0.0)
+            meta.append((cand.key, rank))
+    else:
+        info = {k: v for k, v in info.items() if k in ("og_title", "og_description")}
+    if not hide_structured:
+        for link in root.iter("link"):
+            if (link.get("rel") or "").lower() == "image_src":
+                url = resolve_image_url(link.get("href"), base)
+                if url:
+                    _add_named(by_key, url, "link")
+        for url in _jsonld_urls(root, base):
+            _add_named(by_key, url, "jsonld")
+        for element in root.xpath("//*[@itemprop='image' and not(self::img)]"):
+            value = element.get("content") or element.get("href") or element.get("src") or element.get("data-src")
+            url = resolve_image_url(value, base)
+            if url:
+                _add_named(by_key, url, "itemprop")
+    candidates = list(dict.fromkeys(by_key.values()))  # distinct, body first in document order
+    found = PageCandidates(candidates=candidates, meta=meta, info=info, features=_features(page, body),
+                           n_body=len(body))
+    _mark_structured(found)
+    return found
+
+
+def _add_named(by_key: dict, url: str, source: str) -> Candidate:
+    key = image_key(url)
+    cand = by_key.get(key)
+    if cand is None:
+        cand = by_key[key] = Candidate(url=url, key=key)
+    if source not in cand.sources:
+        cand.sources.append(source)
+    return cand
+
+
+def _class_text(element) -> str:
+    return (element.get("class") or "") + " " + (element.get("id") or "")
+
+
+def _features(page: Page, body: list[Candidate]) -> np.ndarray:
+    """Feature matrix of the body candidates (rows follow `body`); also fills their texts."""
+    n = len(body)
+    x = np.zeros((n, len(FEATURE_NAMES)), dtype=np.float32)
+    if not n:
+        return x
+    f = FEATURE_INDEX
+    scan = page.scan
+    text_len = max(len(scan.text), 1)
+    n_elements = max(scan.n_elements, 1)
+    title_words = _word_set(page.title)
+    page_words = _word_set(unquote(urlsplit(page.url).path))
+    page_host = url_host(page.url)
+    paragraph_starts = [start for start, _ in scan.paragraphs]
+    first_paragraph = paragraph_starts[0] if paragraph_starts else -1
+    areas = np.zeros(n)
+    for i, cand in enumerate(body):
+        row = x[i]
+        element = cand.element
+        url = cand.url
+        url_w, url_h = _url_size(url)
+        best_w = cand.width or cand.srcset_width or url_w
+        best_h = cand.height or url_h
+        row[f["width"]] = math.log1p(cand.width)
+        row[f["height"]] = math.log1p(cand.height)
+        row[f["has_declared_size"]] = bool(cand.width or cand.height)
+        row[f["srcset_width"]] = math.log1p(cand.srcset_width)
+        row[f["url_width"]] = math.log1p(url_w)
+        row[f["best_width"]] = math.log1p(best_w)
+        row[f["best_height"]] = math.log1p(best_h)
+        area = best_w * (best_h or best_w * 0.6)
+        areas[i] = area
+        row[f["log_area"]] = math.log1p(area)
+        row[f["log_aspect"]] = math.log(best_w / best_h) if best_w and best_h else 0.0
+        pixel = (0 < cand.width <= 3) or (0 < cand.height <= 3)
+        row[f["is_pixel"]] = pixel
+        side = max(cand.width, cand.height)
+        row[f["is_small"]] = 0 < side < 100
+        row[f["is_large"]] = min(best_w, best_h or best_w) >= 300
+        row[f["order_fraction"]] = cand.order / n_elements
+        row[f["candidate_index"]] = math.log1p(i)
+        row[f["candidate_index_fraction"]] = i / n
+        row[f["is_first_candidate"]] = i == 0
+        row[f["text_before_fraction"]] = cand.offset / text_len
+        row[f["log_chars_before"]] = math.log1p(cand.offset)
+        row[f["after_h1"]] = 0 <= scan.h1_offset <= cand.offset
+        if scan.h1_offset >= 0:
+            row[f["log_chars_from_h1"]] = math.copysign(math.log1p(abs(cand.offset - scan.h1_offset)),
+                                                       cand.offset - scan.h1_offset)
+        if first_paragraph >= 0:
+            row[f["log_chars_to_first_paragraph"]] = math.copysign(
+                math.log1p(abs(first_paragraph - cand.offset)), first_paragraph - cand.offset)
+        before = sum(1 for s in paragraph_starts if s < cand.offset)
+        row[f["paragraphs_after"]] = math.log1p(len(paragraph_starts) - before)
+        row[f["paragraphs_before_fraction"]] = before / len(paragraph_starts) if paragraph_starts else 0.0
+        row[f["n_candidates"]] = math.log1p(n)
+        row[f["repeat_count"]] = cand.repeat
+        row[f["n_srcset"]] = math.log1p(cand.n_srcset)
+        row[f["lazy"]] = cand.lazy
+        row[f["loading_lazy"]] = (element.get("loading") or "").lower() == "lazy"
+        row[f["fetchpriority_high"]] = (element.get("fetchpriority") or "").lower() == "high"
+        row[f["in_picture_source"]] = "source" in cand.sources
+        row[f["in_noscript"]] = cand.in_noscript
+        # Ancestors: tags, class/id tokens, link wrapping, itemprop, depth.
+        depth = 0
+        ancestor_groups: set[str] = set()
+        for ancestor in element.iterancestors():
+            depth += 1
+            tag = ancestor.tag
+            if tag in _ANCESTOR_FEATURE:
+                row[_ANCESTOR_FEATURE[tag]] = 1.0
+                if tag == "a":
+                    href = ancestor.get("href") or ""
+                    row[f["link_wrapped"]] = 1.0
+                    row[f["link_to_image"]] = href.lower().split("?")[0].endswith((".jpg", ".jpeg", ".png", ".webp",
+                                                                                   ".gif"))
+                    row[f["link_same_page"]] = href.startswith("#") or bool(href and href.rstrip("/") in page.url)
+            if depth <= 6:
+                ancestor_groups |= token_groups(_class_text(ancestor))
+            if ancestor.get("itemprop") == "image":
+                row[f["itemprop_image"]] = 1.0
+        row[f["depth"]] = depth
+        if element.get("itemprop") == "image":
+            row[f["itemprop_image"]] = 1.0
+        alt = collapse(element.get("alt"))
+        title = collapse(element.get("title"))
+        own_groups = token_groups(_class_text(element) + " " + alt)
+        url_groups = token_groups(unquote(urlsplit(url).path))
+        for group in own_groups:
+            row[f["own_" + group]] = 1.0
+        for group in ancestor_groups:
+            row[f["ancestor_" + group]] = 1.0
+        for group in url_groups:
+            row[f["url_" + group]] = 1.0
+        row[f["alt_words"]] = math.log1p(len(alt.split()))
+        row[f["has_alt"]] = bool(alt)
+        row[f["has_title"]] = bool(title)
+        alt_words = _word_set(alt + " " + title)
+        row[f["alt_title_overlap"]] = _overlap(alt_words, title_words)
+        path_words = _word_set(unquote(urlsplit(url).path).replace("-", " ").replace("_", " "))
+        row[f["url_title_overlap"]] = _overlap(title_words, path_words)
+        row[f["url_page_overlap"]] = _overlap(path_words, page_words)
+        cand.alt, cand.title = alt[:1000], title[:1000]
+        cand.figcaption = _figcaption(element)
+        row[f["has_figcaption"]] = bool(cand.figcaption)
+        row[f["figcaption_words"]] = math.log1p(len(cand.figcaption.split()))
+        cand.context = _context(scan.text, cand.offset)
+        row[f["context_words"]] = math.log1p(len(cand.context.split()))
+        row[f["in_jsonld"]] = 0.0  # filled by _mark_structured
+        host = url_host(url)
+        row[f["same_host"]] = host == page_host or host.endswith("." + page_host) or page_host.endswith("." + host)
+        row[f["cdn_host"]] = any(t in host for t in ("cdn", "img", "image", "media", "static", "assets", "cloudfront",
+                                                     "akamai", "wp.com"))
+        path = urlsplit(url).path.lower()
+        row[f["url_length"]] = math.log1p(len(url))
+        row[f["has_query"]] = bool(urlsplit(url).query)
+        row[f["year_in_path"]] = bool(_YEAR_PATH.search(path))
+        row[f["wp_uploads"]] = "/uploads/" in path
+        row[f["size_in_url"]] = bool(url_w)
+        ext = path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
+        ext = "jpg" if ext == "jpeg" else ext
+        row[f["ext_" + (ext if ext in EXTENSIONS else "other")]] = 1.0
+    top = areas.max()
+    if top > 0:
+        x[:, f["area_vs_page_max"]] = areas / top
+        x[:, f["is_largest_on_page"]] = areas == top
+    return x
+
+
+_ANCESTOR_FEATURE = {tag: FEATURE_INDEX[f"in_{tag}"] for tag in ANCESTOR_TAGS if tag != "noscript"}
+
+
+def _context(text: str, offset: int, chars: int = 300) -> str:
+    """Visible text around a position: up to `chars` characters each side, cut at word boundaries."""
+    before = collapse(text[max(0, offset - chars * 2):offset])[-chars:]
+    after = collapse(text[offset:offset + chars * 2])[:chars]
+    if len(before) == chars and " " in before:
+        before = before.split(" ", 1)[1]
+    if len(after) == chars and " " in after:
+        after = after.rsplit(" ", 1)[0]
+    return (before + " " + after).strip()
+
+
+def _mark_structured(found: PageCandidates) -> None:
+    """Copy JSON-LD / link / itemprop membership into the body candidates' feature rows."""
+    f = FEATURE_INDEX
+    for i, cand in enumerate(found.candidates[:found.n_body]):
+        if "jsonld" in cand.sources:
+            found.features[i, f["in_jsonld"]] = 1.0
+        if "link" in cand.sources:
+            found.features[i, f["is_link_image_src"]] = 1.0
+        if "itemprop" in cand.sources:
+            found.features[i, f["itemprop_image"]] = 1.0
+
+
+class DominantImageRanker:
+    """Gradient-boosted trees scoring how likely a candidate is its page's main image.
+
+    Fitted with scikit-learn's `GradientBoostingClassifier`; the trees are then kept as flat
+    arrays, scored with numpy (all trees at once) and saved as JSON, so loading a model file
+    runs no code (no pickle) and needs no scikit-learn.
+
+    Parameters
+    ----------
+    n_estimators : int, default=300
+        Number of trees.
+    max_depth : int, default=3
+        Depth of each tree.
+    learning_rate : float, default=0.05
+        Shrinkage of each tree's contribution.
+    subsample : float, default=0.8
+        Fraction of rows each tree sees (stochastic gradient boosting).
+    random_state : int, default=0
+        Seed of the row sampling.
+
+    Attributes
+    ----------
+    feature_names_ : list of str
+        The features the model was fitted on, in column order.
+    init_ : float
+        Log-odds every score starts from.
+    feature_, threshold_, left_, right_, value_ : ndarray
+        The nodes of all trees, concatenated; a leaf has feature -1 and points to itself.
+    roots_ : ndarray
+        Index of each tree's root node.
+    depth_ : int
+        Deepest path of any tree.
+    """
+
+    def __init__(self, n_estimators: int = 300, max_depth: int = 3, learning_rate: float = 0.05,
+                 subsample: float = 0.8, random_state: int = 0):
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.subsample = subsample
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray, feature_names: list[str] | None = None) -> DominantImageRanker:
+        """Fit on candidate rows `X` with labels `y` (1 = the page's main image)."""
+        from sklearn.ensemble import GradientBoostingClassifier
+
+        model = GradientBoostingClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
+                                           learning_rate=self.learning_rate, subsample=self.subsample,
+                                           random_state=self.random_state)
+        model.fit(X, y)
+        prior = float(model.init_.class_prior_[1])
+        self.init_ = math.log(prior / (1 - prior))
+        features, thresholds, lefts, rights, values, roots = [], [], [], [], [], []
+        offset = 0
+        for estimator in model.estimators_[:, 0]:
+            tree = estimator.tree_
+            roots.append(offset)
+            leaf = tree.children_left == -1
+            features.append(np.where(leaf, -1, tree.feature))
+            thresholds.append(np.where(leaf, 0.0, tree.threshold))
+            own = np.arange(tree.node_count) + offset
+            lefts.append(np.where(leaf, own, tree.children_left + offset))
+            rights.append(np.where(leaf, own, tree.children_right + offset))
+            values.append(tree.value[:, 0, 0] * self.learning_rate)
+            offset += tree.node_count
+        self.feature_ = np.concatenate(features).astype(np.int32)
+        self.threshold_ = np.concatenate(thresholds).astype(np.float64)
+        self.left_ = np.concatenate(lefts).astype(np.int32)
+        self.right_ = np.concatenate(rights).astype(np.int32)
+        self.value_ = np.concatenate(values).astype(np.float64)
+        self.roots_ = np.asarray(roots, dtype=np.int32)
+        self.depth_ = int(max(e.tree_.max_depth for e in model.estimators_[:, 0]))
+        self.feature_names_ = list(feature_names or FEATURE_NAMES)
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """Log-odds per row."""
+        X = np.asarray(X, dtype=np.float32)
+        if not len(X):
+            return np.zeros(0)
+        rows = np.arange(len(X))[:, None]
+        node = np.broadcast_to(self.roots_, (len(X), len(self.roots_)))
+        for _ in range(self.depth_):
+            feature = self.feature_[node]
+            go_left = X[rows, np.maximum(feature, 0)] <= self.threshold_[node]
+            node = np.where(go_left, self.left_[node], self.right_[node])
+        return self.init_ + self.value_[node].sum(axis=1)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Probability per row that it is the main image (1-D)."""
+        return 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+
+    def to_dict(self) -> dict:
+        return {"format": "lait-gbt-1", "feature_names": self.feature_names_, "init": self.init_,
+                "depth": self.depth_, "params": {k: getattr(self, k) for k in
+                                                 ("n_estimators", "max_depth", "learning_rate", "subsample",
+                                                  "random_state")},
+                "feature": self.feature_.tolist(), "threshold": self.threshold_.tolist(),
+                "left": self.left_.tolist(), "right": self.right_.tolist(),
+                "value": [round(v, 8) for v in self.value_.tolist()], "roots": self.roots_.tolist()}
+
+    def save(self, path: str, extra: dict | None = None) -> None:
+        """Write the model as JSON (plus `extra`, e.g. how it was trained)."""
+        data = self.to_dict()
+        data["training"] = extra or {}
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(data, f, separators=(",", ":"))
+            f.write("\n")
+
+    @classmethod
+    def load(cls, path: str | None = None) -> DominantImageRanker:
+        """Read a model saved by :meth:`save` (the shipped model by default)."""
+        with open(path or DEFAULT_MODEL_PATH, encoding="utf-8") as f:
+            data = json.load(f)
+        if data.get("format") != "lait-gbt-1":
+            raise ValueError(f"{path}: not a lait dominant-image model")
+        model = cls(**data["params"])
+        model.feature_names_ = data["feature_names"]
+        if model.feature_names_ != FEATURE_NAMES:
+            raise ValueError(f"{path}: model features differ from this lait version's; retrain with lait train-dom")
+        model.init_ = float(data["init"])
+        model.depth_ = int(data["depth"])
+        model.feature_ = np.asarray(data["feature"], dtype=np.int32)
+        model.threshold_ = np.asarray(data["threshold"], dtype=np.float64)
+        model.left_ = np.asarray(data["left"], dtype=np.int32)
+        model.right_ = np.asarray(data["right"], dtype=np.int32)
+        model.value_ = np.asarray(data["value"], dtype=np.float64)
+        model.roots_ = np.asarray(data["roots"], dtype=np.int32)
+        return model
+
+
+# URL words of site-wide images that pages often give as og:image.
+_SITE_IMAGE = re.compile(r"(logo|icon|favicon|placeholder|default|blank|sprite|avatar|1x1|spacer|pixel|"
+                         r"fallback|no[-_]?image|share[-_]?image|social[-_]?share|brand)", re.I)
+_EXCLUDED_EXTENSIONS = (".svg", ".ico", ".svgz")
+
+
+def site_image_url(url: str) -> bool:
+    """Whether a URL's file path looks like a site-wide image (logo, icon, placeholder, pixel...)."""
+    path = unquote(urlsplit(url).path).lower()
+    return bool(_SITE_IMAGE.search(path.rsplit("/", 1)[-1])) or path.endswith(_EXCLUDED_EXTENSIONS)
+
+
+def excluded_body_rows(found: PageCandidates) -> np.ndarray:
+    """Body candidates never chosen: pixels, tiny or SVG/ICO images, ads, logos and icons by class, alt or URL."""
+    f = FEATURE_INDEX
+    x = found.features
+    excluded = (x[:, f["is_pixel"]] > 0) | (x[:, f["ext_svg"]] > 0) | (x[:, f["own_logo"]] > 0)
+    excluded |= x[:, f["own_ad"]] > 0
+    excluded |= (x[:, f["own_icon"]] > 0) & (x[:, f["is_large"]] == 0)
+    excluded |= (x[:, f["own_avatar"]] > 0) & (x[:, f["is_large"]] == 0)
+    declared = np.maximum(x[:, f["width"]], x[:, f["height"]])
+    excluded |= (declared > 0) & (declared < math.log1p(50))
+    for i, cand in enumerate(found.candidates[:found.n_body]):
+        if not excluded[i] and site_image_url(cand.url):
+            excluded[i] = True
+    return excluded
+
+
+def choose_dominant(found: PageCandidates, scores: np.ndarray, min_score: float = 0.5,
+                    meta_score: float = 0.9) -> tuple[Candidate | None, float, str]:
+    """`(candidate, score, source)` of the page's dominant image, or `(None, best_score, reason)`.
+
+    The first meta image (og, then twitter, then `<link rel=image_src>`, JSON-LD, `itemprop`)
+    that passes the sanity checks wins with score `max(meta_score, its ranker score)`;
+    otherwise the ranker's best body candidate that is not excluded, if it scores at least
+    `min_score`. Reasons: `no_image` (the page names no usable image), `low_score`.
+    """
+    body_index = {id(c): i for i, c in enumerate(found.candidates[:found.n_body])}
+    excluded = excluded_body_rows(found)
+    named = [c for c in found.candidates if c.meta_rank < 99]
+    named.sort(key=lambda c: c.meta_rank)
+    for kind in ("link", "jsonld", "itemprop"):
+        named += [c for c in found.candidates if kind in c.sources and c not in named]
+    for cand in named:
+        i = body_index.get(id(cand))
+        if site_image_url(cand.url) or (i is not None and excluded[i]):
+            continue
+        if 0 < cand.meta_width < 100 or 0 < cand.meta_height < 100:
+            continue
+        source = "meta" if cand.meta_rank < 99 else next(s for s in ("link", "jsonld", "itemprop") if s in cand.sources)
+        score = max(meta_score, float(scores[i])) if i is not None else meta_score
+        return cand, score, source
+    if not found.n_body:
+        return None, 0.0, "no_image"
+    masked = np.where(excluded, -1.0, scores)
+    best = int(np.argmax(masked))
+    if masked[best] < 0:
+        return None, 0.0, "no_image"
+    if masked[best] < min_score:
+        return None, float(masked[best]), "low_score"
+    cand = found.candidates[best]
+    return cand, float(masked[best]), cand.sources[0]
+
+
+def page_scores(ranker: DominantImageRanker, found: PageCandidates, floor: float = 0.05) -> np.ndarray:
+    """Ranker scores of a page's body candidates, relative to the page.
+
+    A pointwise probability falls as a page has more images, so the score is the candidate's
+    share of the page's odds (softmax over log-odds): "which image is the main one". A
+    candidate whose own probability is under `floor` gets its share scaled down by
+    `probability / floor`: "is it any good at all".
+    """
+    if not found.n_body:
+        return np.zeros(0)
+    raw = ranker.decision_function(found.features)
+    raw = np.where(excluded_body_rows(found), -50.0, raw)
+    prob = 1.0 / (1.0 + np.exp(-raw))
+    share = np.exp(raw - raw.max())
+    share /= share.sum()
+    return share * np.minimum(1.0, prob / floor)
+
+
+def dominant_record(found: PageCandidates, cand: Candidate, score: float, source: str) -> dict:
+    """The stage's output keys for a chosen candidate (see `pipeline/schema.py`)."""
+    is_meta = any(key == cand.key for key, _ in found.meta)
+    return {
+        "image_url": cand.url, "dominant_score": round(score, 4), "dominant_source": source,
+        "alt": cand.alt or None, "title": cand.title or None, "figcaption": cand.figcaption or None,
+        "og_image_alt": found.info.get("og_image_alt") if is_meta else None,
+        "context": cand.context or None,
+        "og_title": found.info.get("og_title"), "og_description": found.info.get("og_description"),
+    }
+
+
+class DominantImageDetector:
+    """Candidates, ranking and decision for parsed pages; the model loads once.
+
+    Parameters
+    ----------
+    model_path : str, optional
+        A model saved by :meth:`DominantImageRanker.save`; the shipped one by default.
+    min_score : float, default=0.5
+        A page whose best body image scores below this yields no image (`low_score`).
+    """
+
+    def __init__(self, model_path: str | None = None, min_score: float = 0.5):
+        self.ranker = DominantImageRanker.load(model_path)
+        self.min_score = min_score
+
+    def detect_found(self, found: PageCandidates) -> dict:
+        """Decision over extracted candidates: the record keys plus `candidates`, or `image_url` None and `reason`."""
+        scores = page_scores(self.ranker, found)
+        cand, score, source = choose_dominant(found, scores, self.min_score)
+        n = len(found.candidates)
+        if cand is None:
+            return {"image_url": None, "dominant_score": round(score, 4), "dominant_source": None,
+                    "reason": source, "candidates": n, **{k: found.info.get(k) for k in ("og_title", "og_description")}}
+        return {**dominant_record(found, cand, score, source), "candidates": n}
+
+    def detect(self, page: Page) -> dict:
+        """:meth:`detect_found` of a parsed page."""
+        return self.detect_found(extract_candidates(page))
+
+
+_RENDITION = re.compile(r"([-_@]\d{2,4}x\d{0,4}|[-_@]\d+x|-scaled|-(?:large|medium|small|thumb|full|original))(?=[.-]|$)",
+                        re.I)
+
+
+def rendition_key(url: str) -> str | None:
+    """Host and file name without size markers (`-640x480`, `@2x`, `-scaled`): renditions of one image.
+
+    None for short or generic file names, which would match unrelated images.
+    """
+    parts = urlsplit(url)
+    name = unquote(parts.path).rsplit("/", 1)[-1].lower()
+    stem = _RENDITION.sub("", name.rsplit(".", 1)[0])
+    if len(stem) < 8 or stem in ("image", "default", "original", "picture"):
+        return None
+    return url_host(url) + "/" + stem
+
+
+def weak_labels(page: Page, hide_structured: bool = False) -> tuple[PageCandidates, np.ndarray] | None:
+    """Training rows of a page: features with og/twitter meta hidden, 1 where a body image is the meta image.
+
+    A body image matches when one of its names (src, srcset, lazy attributes) is the meta
+    image's URL (compared with :func:`image_key`); failing that, when it is the only body
+    image that is another rendition of it (:func:`rendition_key`). None when nothing matches,
+    or the meta image looks like a site-wide image (logo, icon, placeholder): those would
+    teach the ranker to pick logos.
+    """
+    visible = extract_candidates(page)
+    meta = [c for c in visible.candidates if c.meta_rank < 99 and not site_image_url(c.url)]
+    if not meta:
+        return None
+    shown = {c.element for c in meta if c.element is not None}
+    hidden = extract_candidates(page, hide_meta=True, hide_structured=hide_structured)
+    body = hidden.candidates[:hidden.n_body]
+    labels = np.array([c.element in shown for c in body], dtype=np.int8)
+    if not labels.any():
+        wanted = {rendition_key(c.url) for c in meta} - {None}
+        matches = [i for i, c in enumerate(body) if rendition_key(c.url) in wanted]
+        if len(matches) != 1:
+            return None
+        labels[matches[0]] = 1
+    return hidden, labels
+
+
+def training_rows(page: Page) -> tuple[np.ndarray, np.ndarray] | None:
+    """`(X, y)` of one page for :class:`DominantImageRanker`, or None when the page gives no label.
+
+    Half of the pages (chosen by a hash of the URL, so a rerun gives the same model) also hide
+    JSON-LD, `<link rel=image_src>` and `itemprop`: the ranker then learns to use them when
+    present without needing them.
+    """
+    hide_structured = zlib.crc32(page.url.encode("utf-8", "replace")) % 2 == 1
+    labelled = weak_labels(page, hide_structured=hide_structured)
+    if labelled is None:
+        return None
+    found, labels = labelled
+    return found.features, labels

@@ -1,0 +1,190 @@
+"""scoring.dominant_image: candidates from every place a page names an image, the ranker, the decision."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from filters.page import PageParser
+from scoring.dominant_image import (
+    DEFAULT_MODEL_PATH,
+    FEATURE_NAMES,
+    DominantImageDetector,
+    DominantImageRanker,
+    extract_candidates,
+    image_key,
+    parse_srcset,
+    weak_labels,
+)
+
+URL = "https://news.example.com/2024/05/park-expansion-approved"
+TEXT = (
+    "The city council voted on Tuesday to expand the riverside park by twelve acres, adding walking "
+    "trails, a playground and a community garden. Construction is expected to begin next spring."
+)
+CHROME = """
+<header class="site-header"><a href="/"><img class="site-logo" src="/static/logo.png" alt="Example News"></a>
+<nav><img src="/static/icons/search.svg" width="16" height="16"></nav></header>
+"""
+FOOTER = """
+<footer><img src="https://pixel.tracker.example.net/p.gif?id=42" width="1" height="1">
+<a href="https://twitter.com/example"><img class="share-icon" src="/static/twitter.png" width="24"></a></footer>
+"""
+
+
+def page_html(body: str, head: str = "") -> bytes:
+    return (f"<!DOCTYPE html><html><head><title>Park expansion approved | Example News</title>{head}</head>"
+            f"<body>{CHROME}<main><article><h1>Park expansion approved</h1>{body}<p>{TEXT}</p>"
+            f"<p>{TEXT}</p></article></main>{FOOTER}</body></html>").encode()
+
+
+@pytest.fixture(scope="module")
+def parser() -> PageParser:
+    return PageParser(languages=None)
+
+
+@pytest.fixture(scope="module")
+def detector() -> DominantImageDetector:
+    return DominantImageDetector()
+
+
+def detect(parser, detector, html: bytes, url: str = URL) -> dict:
+    return detector.detect(parser.parse(html, url))
+
+
+def test_feature_count_and_names_are_unique():
+    assert len(FEATURE_NAMES) >= 40
+    assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES)
+
+
+def test_srcset_parsing_and_largest_candidate(parser):
+    assert parse_srcset("a.jpg 320w, b.jpg 1024w,c.jpg 640w") == [("a.jpg", 320.0, "w"), ("b.jpg", 1024.0, "w"),
+                                                                  ("c.jpg", 640.0, "w")]
+    html = page_html('<figure><img src="/img/park-320.jpg" srcset="/img/park-320.jpg 320w, /img/park-1600.jpg 1600w, '
+                     '/img/park-800.jpg 800w" alt="The riverside park"><figcaption>The park today.</figcaption></figure>')
+    found = extract_candidates(parser.parse(html, URL))
+    park = [c for c in found.candidates if "park" in c.url]
+    assert len(park) == 1, "renditions of one image are one candidate"
+    assert park[0].url == "https://news.example.com/img/park-1600.jpg"
+    assert park[0].figcaption == "The park today."
+
+
+def test_lazy_load_attributes_replace_placeholders(parser, detector):
+    html = page_html(
+        '<img class="lazyload" src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" '
+        'data-src="/media/2024/park-aerial.jpg" alt="Aerial view of the park" width="1200" height="675">'
+        '<img src="/static/blank.gif" data-lazy-srcset="/media/a-400.jpg 400w, /media/a-900.jpg 900w">')
+    found = extract_candidates(parser.parse(html, URL))
+    urls = [c.url for c in found.candidates]
+    assert "https://news.example.com/media/2024/park-aerial.jpg" in urls
+    assert "https://news.example.com/media/a-900.jpg" in urls
+    assert not any(u.startswith("data:") or u.endswith("blank.gif") for u in urls)
+    result = detector.detect(parser.parse(html, URL))
+    assert result["image_url"] == "https://news.example.com/media/2024/park-aerial.jpg"
+    assert result["dominant_source"] == "img"
+    assert result["alt"] == "Aerial view of the park"
+
+
+def test_base_href_resolves_relative_images(parser):
+    html = page_html('<img src="photos/park.jpg" width="900" height="600">', head='<base href="https://cdn.example.org/a/">')
+    found = extract_candidates(parser.parse(html, URL))
+    assert "https://cdn.example.org/a/photos/park.jpg" in [c.url for c in found.candidates]
+
+
+def test_picture_sources_fold_into_their_img(parser):
+    html = page_html('<picture><source type="image/webp" srcset="/m/park.webp 1x, /m/park@2x.webp 2x">'
+                     '<source srcset="/m/park-wide.jpg" media="(min-width: 800px)">'
+                     '<img src="/m/park.jpg" alt="Park"></picture>')
+    found = extract_candidates(parser.parse(html, URL))
+    body = found.candidates[:found.n_body]
+    park = [c for c in body if "/m/park" in c.url]
+    assert len(park) == 1 and park[0].url == "https://news.example.com/m/park.jpg"
+    assert "source" in park[0].sources and park[0].n_srcset >= 3
+
+
+def test_json_ld_image_is_used_when_there_is_no_meta_image(parser, detector):
+    ld = {"@context": "https://schema.org", "@type": "NewsArticle", "headline": "Park",
+          "image": {"@type": "ImageObject", "url": "https://cdn.example.com/park-hero.jpg", "width": 1600}}
+    html = page_html("<p>No inline picture here.</p>",
+                     head=f'<script type="application/ld+json">{json.dumps(ld)}</script>')
+    result = detect(parser, detector, html)
+    assert result["image_url"] == "https://cdn.example.com/park-hero.jpg"
+    assert result["dominant_source"] == "jsonld"
+
+
+def test_meta_image_in_value_attribute_merges_with_body_image(parser, detector):
+    # Mercury-normalised fixtures keep meta values in `value=`; `www.` and scheme differ from the body.
+    head = ('<meta name="og:image" value="http://www.news.example.com/img/park.jpg?w=1200">'
+            '<meta property="og:image:alt" content="Walkers in the riverside park">'
+            '<meta property="og:title" content="Council expands park">')
+    html = page_html('<img src="https://news.example.com/img/park.jpg" alt="Park" width="800" height="450">', head)
+    found = extract_candidates(parser.parse(html, URL))
+    park = [c for c in found.candidates if "park.jpg" in c.url]
+    assert len(park) == 1 and set(park[0].sources) >= {"img", "meta"}
+    result = detector.detect(parser.parse(html, URL))
+    assert result["dominant_source"] == "meta"
+    assert image_key(result["image_url"]) == "news.example.com/img/park.jpg"
+    assert result["og_image_alt"] == "Walkers in the riverside park"
+    assert result["og_title"] == "Council expands park"
+    assert result["alt"] == "Park"
+    assert "riverside park" in result["context"]
+
+
+def test_logo_meta_image_fails_sanity_checks_and_the_dom_decides(parser, detector):
+    head = '<meta property="og:image" content="https://news.example.com/static/site-logo-share.png">'
+    html = page_html('<figure class="lead-image"><img src="/media/2024/council-vote.jpg" width="1024" height="576" '
+                     'alt="Council members vote on the park plan"></figure>', head)
+    result = detect(parser, detector, html)
+    assert result["image_url"] == "https://news.example.com/media/2024/council-vote.jpg"
+    assert result["dominant_source"] == "img"
+    assert result["dominant_score"] >= 0.5
+
+
+def test_pixels_logos_and_icons_are_never_chosen(parser, detector):
+    html = page_html('<img src="/ads/banner-300x250.gif" width="300" height="250" class="ad-slot">'
+                     '<img src="/static/author-avatar.jpg" class="avatar" width="48" height="48">')
+    result = detect(parser, detector, html)
+    assert result["image_url"] is None
+    assert result["reason"] in ("no_image", "low_score")
+
+
+def test_page_without_images_gives_none(parser, detector):
+    html = (f"<html><head><title>Text only</title></head><body><p>{TEXT}</p></body></html>").encode()
+    result = detect(parser, detector, html)
+    assert result == {**result, "image_url": None, "reason": "no_image"}
+
+
+def test_weak_labels_hide_the_meta_image_from_features(parser):
+    head = '<meta property="og:image" content="/media/2024/council-vote.jpg">'
+    html = page_html('<img src="/media/2024/council-vote.jpg" width="1024" height="576">'
+                     '<img src="/media/related/other-story.jpg" width="300" height="200">', head)
+    found, labels = weak_labels(parser.parse(html, URL))
+    body = found.candidates[:found.n_body]
+    assert [c.url.rsplit("/", 1)[-1] for c, y in zip(body, labels) if y] == ["council-vote.jpg"]
+    assert found.meta == [] and all("meta" not in c.sources for c in found.candidates)
+
+
+def test_ranker_matches_scikit_learn_and_round_trips_through_json(tmp_path):
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, len(FEATURE_NAMES))).astype(np.float32)
+    y = (X[:, 0] + 0.5 * X[:, 3] * X[:, 5] + rng.normal(scale=0.3, size=400) > 0.4).astype(int)
+    ranker = DominantImageRanker(n_estimators=40, max_depth=3, learning_rate=0.1).fit(X, y)
+    reference = GradientBoostingClassifier(n_estimators=40, max_depth=3, learning_rate=0.1, subsample=0.8,
+                                           random_state=0).fit(X, y)
+    np.testing.assert_allclose(ranker.decision_function(X), reference.decision_function(X), rtol=1e-6, atol=1e-6)
+    path = tmp_path / "model.json"
+    ranker.save(str(path))
+    loaded = DominantImageRanker.load(str(path))
+    np.testing.assert_allclose(loaded.decision_function(X), ranker.decision_function(X), atol=1e-6)
+
+
+def test_shipped_model_is_plain_json_with_this_versions_features():
+    with open(DEFAULT_MODEL_PATH, encoding="utf-8") as f:
+        data = json.load(f)
+    assert data["format"] == "lait-gbt-1"
+    assert data["feature_names"] == FEATURE_NAMES
+    assert data["training"].get("pages", 0) > 100

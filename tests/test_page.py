@@ -1,0 +1,133 @@
+"""filters.page: charsets, tolerant bounded parsing, visible text, language."""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+
+from filters.page import PageParser, decode_html, page_title, parse_html, scan_body, visible_text
+
+ARTICLE_EN = (
+    "The city council voted on Tuesday to expand the riverside park by twelve acres, adding walking "
+    "trails, a playground and a community garden. Construction is expected to begin next spring and "
+    "to take about eighteen months, according to the parks department."
+)
+ARTICLE_DE = (
+    "Der Stadtrat hat am Dienstag beschlossen, den Park am Flussufer um zwölf Hektar zu erweitern. "
+    "Geplant sind Wanderwege, ein Spielplatz und ein Gemeinschaftsgarten. Die Bauarbeiten sollen im "
+    "nächsten Frühjahr beginnen und etwa achtzehn Monate dauern, teilte das Gartenamt mit."
+)
+
+
+def html_page(body: str, head: str = "<title>Park expansion approved</title>") -> str:
+    return f"<!DOCTYPE html><html><head>{head}</head><body>{body}</body></html>"
+
+
+@pytest.fixture(scope="module")
+def parser() -> PageParser:
+    return PageParser(languages=("en",), min_language_score=0.5, max_page_bytes=200_000)
+
+
+def test_charset_from_http_header_wins_over_guessing():
+    text = html_page("<p>Café crème à São Paulo</p>").encode("cp1252", "replace")
+    decoded, codec = decode_html(text, "text/html; charset=windows-1252")
+    assert "Café crème" in decoded
+    assert codec == "cp1252"
+
+
+def test_charset_from_meta_tag():
+    text = html_page("<p>Привет, мир</p>", head='<meta charset="windows-1251"><title>t</title>').encode("cp1251")
+    decoded, codec = decode_html(text)
+    assert "Привет, мир" in decoded
+    assert codec == "cp1251"
+
+
+def test_wrong_header_charset_falls_back_instead_of_crashing():
+    # The server says UTF-8 but the bytes are Latin-1: strict UTF-8 fails, detection takes over.
+    text = html_page("<p>Smörgåsbord und Müsli für alle Gäste im Hotel</p>").encode("latin-1")
+    decoded, _ = decode_html(text, "text/html; charset=utf-8")
+    assert "Smörgåsbord" in decoded
+
+
+def test_byte_order_mark_decides():
+    text = codecs.BOM_UTF16_LE + html_page("<p>naïve résumé</p>").encode("utf-16-le")
+    decoded, codec = decode_html(text, "text/html; charset=iso-8859-1")
+    assert "naïve résumé" in decoded
+    assert codec == "utf-16-le"
+
+
+def test_visible_text_leaves_out_scripts_styles_and_comments():
+    root = parse_html(html_page(
+        "<style>p{color:red}</style><p>Hello <b>big</b> world</p><script>var x = 'hidden';</script>"
+        "<!-- a comment --><div>Second block</div><noscript>enable js</noscript>"))
+    text = visible_text(root)
+    assert text == "Hello big world Second block"
+    assert page_title(root) == "Park expansion approved"
+
+
+def test_scan_body_records_image_positions_and_paragraphs():
+    root = parse_html(html_page(f"<h1>Title</h1><img src='a.jpg'><p>{ARTICLE_EN}</p>"
+                                "<noscript><img src='b.jpg'></noscript>"))
+    scan = scan_body(root)
+    assert [(img.get("src"), in_noscript) for img, _, _, in_noscript in scan.images] == [("a.jpg", False),
+                                                                                         ("b.jpg", True)]
+    offset_a = scan.images[0][1]
+    assert scan.h1_offset <= offset_a
+    assert scan.paragraphs and scan.paragraphs[0][0] >= offset_a
+
+
+def test_english_page_is_kept_with_language(parser):
+    page = parser.parse(html_page(f"<p>{ARTICLE_EN}</p>").encode(), "https://news.example.com/park")
+    assert not isinstance(page, tuple)
+    assert page.language == "en" and page.language_score > 0.5
+    assert page.title == "Park expansion approved"
+    assert ARTICLE_EN[:40] in page.text
+
+
+def test_non_english_page_is_dropped_with_reason_language(parser):
+    result = parser.parse(html_page(f"<p>{ARTICLE_DE}</p>").encode(), "https://news.example.de/park")
+    assert isinstance(result, tuple)
+    assert result[:2] == (False, "language")
+    assert result[2].startswith("de")
+
+
+def test_german_is_kept_when_asked_for():
+    parser = PageParser(languages=("en", "de"))
+    page = parser.parse(html_page(f"<p>{ARTICLE_DE}</p>").encode(), "https://news.example.de/park")
+    assert not isinstance(page, tuple) and page.language == "de"
+
+
+def test_oversized_page_is_dropped_before_parsing(parser):
+    big = html_page("<p>" + "word " * 60_000 + "</p>").encode()
+    assert parser.parse(big, "https://example.com/")[:2] == (False, "page_too_large")
+
+
+@pytest.mark.parametrize("content", [
+    b"",
+    b"\x00\x00\x00",
+    b"\xff\xfe\xfa garbage \x80\x81",
+    b"<?xml version='1.0' encoding='utf-8'?><html><body><p>" + ARTICLE_EN.encode() + b"</p></body></html>",
+    b"<html><body><div><p>" + ARTICLE_EN.encode() + b"<table><tr><td>unclosed <b>tags <i>everywhere",
+    b"<html><head><title>only a title",
+    b"<<<>>><html<body>></p></div></span>",
+])
+def test_broken_input_never_crashes(parser, content):
+    result = parser.parse(content, "https://example.com/")
+    if isinstance(result, tuple):
+        assert result[0] is False and result[1] in ("parse_error", "no_text", "language")
+    else:
+        assert result.root is not None
+
+
+def test_unclosed_markup_still_gives_text(parser):
+    content = b"<html><body><div><p>" + ARTICLE_EN.encode() + b"<table><tr><td>unclosed <b>tags"
+    page = parser.parse(content, "https://example.com/")
+    assert not isinstance(page, tuple)
+    assert "unclosed tags" in page.text
+
+
+def test_base_href_is_used_for_resolution(parser):
+    page = parser.parse(html_page(f"<p>{ARTICLE_EN}</p>", head='<base href="/static/"><title>t</title>').encode(),
+                        "https://example.com/news/story.html")
+    assert page.base_url == "https://example.com/static/"
