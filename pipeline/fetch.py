@@ -185,31 +185,66 @@ def _address_is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -
 
 
 class AddressPolicy:
-    """Which addresses a fetcher may connect to.
+    """Which addresses a fetcher may connect to, and a small DNS cache that both checks share.
+
+    The check before a request and the connection itself read the same cached answer, so
+    they agree on the address; a name that does not resolve is remembered for a shorter
+    while, so the URLs of a dead host do not each wait for the resolver.
 
     Parameters
     ----------
     allow_private_networks : bool or iterable of str, default=False
         False: only global unicast addresses. True: any address. An iterable of networks
         (`"127.0.0.1/32"`): global ones plus those.
+    ttl, negative_ttl : float, default=300, 60
+        Seconds an answer / a resolution failure is kept.
+    max_names : int, default=10000
+        Names kept; the least recently used goes first.
     """
 
-    def __init__(self, allow_private_networks: bool | Iterable[str] = False):
+    def __init__(self, allow_private_networks: bool | Iterable[str] = False, ttl: float = 300.0,
+                 negative_ttl: float = 60.0, max_names: int = 10_000):
         self.allow_all = allow_private_networks is True
         networks = () if isinstance(allow_private_networks, bool) else allow_private_networks
         self.networks = [ipaddress.ip_network(n, strict=False) for n in networks]
+        self.ttl, self.negative_ttl, self.max_names = ttl, negative_ttl, max_names
+        self._cache: OrderedDict[tuple[str, int], tuple[float, list | socket.gaierror]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def allows(self, address: str) -> bool:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         return self.allow_all or _address_is_public(ip) or any(ip in n for n in self.networks)
+
+    def _lookup(self, host: str, port: int) -> list[tuple]:
+        key = (host.lower(), port)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached and cached[0] > time.monotonic():
+                self._cache.move_to_end(key)
+                answer = cached[1]
+            else:
+                answer = None
+        if answer is None:
+            try:
+                answer = socket.getaddrinfo(host, port, urllib3_connection.allowed_gai_family(), socket.SOCK_STREAM)
+                expires = time.monotonic() + self.ttl
+            except socket.gaierror as e:
+                answer, expires = e, time.monotonic() + self.negative_ttl
+            with self._lock:
+                self._cache[key] = (expires, answer)
+                self._cache.move_to_end(key)
+                while len(self._cache) > self.max_names:
+                    self._cache.popitem(last=False)
+        if isinstance(answer, socket.gaierror):
+            raise answer
+        return answer
 
     def resolve(self, host: str, port: int) -> list[tuple]:
         """`getaddrinfo` entries of `host`, all of them allowed, else PrivateAddressError.
 
         Raises socket.gaierror when the name does not resolve.
         """
-        infos = socket.getaddrinfo(host.strip("[]"), port, urllib3_connection.allowed_gai_family(),
-                                   socket.SOCK_STREAM)
+        infos = self._lookup(host.strip("[]"), port)
         refused = sorted({info[4][0] for info in infos if not self.allows(info[4][0])})
         if refused:
             raise PrivateAddressError(f"{host} resolves to {', '.join(refused)}")

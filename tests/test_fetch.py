@@ -28,20 +28,32 @@ LOCAL = ["127.0.0.1/32"]  # the test server's address, and no other private one
 # Every socket.connect of this process while a test records (an audit hook, not a mock):
 # the proof that refused addresses are never connected to.
 _connects: list = []
+_lookups: list = []
 _recording = threading.Event()
 
 
 def _audit(event: str, args: tuple) -> None:
     if event == "socket.connect" and _recording.is_set():
         _connects.append(args[1])
+    elif event == "socket.getaddrinfo" and _recording.is_set():
+        _lookups.append(args[0])
 
 
 sys.addaudithook(_audit)
 
 
+def _is_ip(host) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
 @pytest.fixture
 def connects():
     _connects.clear()
+    _lookups.clear()
     _recording.set()
     yield _connects
     _recording.clear()
@@ -161,8 +173,19 @@ def test_connection_refused_is_a_connection_error():
     assert fetcher().fetch(f"http://127.0.0.1:{port}/x.jpg").reason == "connection_error"
 
 
-def test_unresolvable_host_is_a_dns_error():
-    assert fetcher().fetch("http://no-such-host.invalid/x.jpg").reason == "dns_error"
+def test_unresolvable_host_is_a_dns_error(connects):
+    f = fetcher()
+    for name in "abc":
+        assert f.fetch(f"http://no-such-host.invalid/{name}.jpg").reason == "dns_error"
+    assert _lookups == ["no-such-host.invalid"]  # the failure is remembered: one lookup for the host's URLs
+
+
+def test_one_dns_lookup_per_host_for_checks_robots_and_connections(fresh_server, connects):
+    f = fetcher(allow_private_networks=["127.0.0.1/32", "::1/128"])
+    for name in "abcd":
+        assert f.fetch(f"http://localhost:{fresh_server.port}/img/{name}.jpg").ok
+    names = [host for host in _lookups if not _is_ip(host)]  # IP literals resolve without the resolver
+    assert names == ["localhost"]
 
 
 # ------------------------------------------------------------------ redirects
