@@ -1,0 +1,125 @@
+"""Choosing an image's description (filters/description.py) and the CleanText stage."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from filters.description import DescriptionChooser, site_names
+from filters.text_rules import TextCleaner
+from pipeline.clean_text import CleanText, CleanTextFn
+from pipeline.funnel import Reject
+
+
+@pytest.fixture(scope="module")
+def chooser() -> DescriptionChooser:
+    return DescriptionChooser(TextCleaner().load())
+
+
+def pair(**fields) -> dict:
+    record = {"image_url": "https://example.com/a.jpg", "page_url": "https://www.dailyplanet.com/news/1",
+              "page_title": None}
+    record.update(fields)
+    return record
+
+
+def test_alt_wins_when_it_passes(chooser):
+    d = chooser.choose(pair(alt="Firefighters battle a blaze on a hillside above the town",
+                            title="Wildfire season", figcaption="Firefighters on Tuesday."))
+    assert (d.source, d.text) == ("alt", "Firefighters battle a blaze on a hillside above the town")
+    assert d.language_score > 0.5 and d.kept
+
+
+def test_longer_figcaption_beats_a_short_alt(chooser):
+    d = chooser.choose(pair(alt="Starship on the pad",
+                            figcaption="SpaceX's Starship rocket stands on the launch pad at Boca Chica, Texas, "
+                                       "before its first flight. (Photo: Jane Doe/AP)"))
+    assert d.source == "figcaption"
+    assert d.text == "SpaceX's Starship rocket stands on the launch pad at Boca Chica, Texas, before its first flight."
+
+
+def test_a_short_figcaption_does_not_beat_a_longer_alt(chooser):
+    d = chooser.choose(pair(alt="Two cribs in a nursery", figcaption="Cribs"))
+    assert d.source == "alt"
+
+
+def test_later_sources_are_used_when_earlier_ones_fail(chooser):
+    d = chooser.choose(pair(alt="IMG_2041.JPG", figcaption=None, og_image_alt="",
+                            title="A fisherman mends his nets on the harbour wall at dawn"))
+    assert d.source == "title"
+    assert d.tried == {"alt": "file_name"}
+    d = chooser.choose(pair(alt="logo", context="A fisherman mends his nets on the harbour wall at dawn. "
+                                                "The town has had a fishing fleet since the 12th century."))
+    assert d.source == "context"
+    assert d.text == "A fisherman mends his nets on the harbour wall at dawn."
+
+
+def test_page_title_reused_as_alt_is_not_a_description(chooser):
+    d = chooser.choose(pair(alt="Tesla to build its new factory near Berlin",
+                            page_title="Tesla to build its new factory near Berlin | Daily Planet"))
+    assert not d.kept and d.reason == "page_title"
+
+
+def test_site_name_of_the_page_is_dropped(chooser):
+    d = chooser.choose(pair(alt="The Daily Planet"))
+    assert d.reason == "site_name"
+    assert site_names("https://www.daily-planet.co.uk/x") == ("dailyplanet",)
+    assert site_names(None) == () and site_names("not a url") == ()
+
+
+def test_reason_of_the_best_failed_candidate(chooser):
+    # The German title got furthest (to the language rule): that is the reason reported.
+    d = chooser.choose(pair(alt="", title="Ein Mann fährt mit dem Fahrrad am Kapitol vorbei", figcaption="Share"))
+    assert d.reason == "language"
+    assert d.detail.startswith("title: Ein Mann")
+    assert d.tried == {"title": "language", "figcaption": "navigation"}
+
+
+def test_no_candidate_at_all(chooser):
+    d = chooser.choose(pair(alt=None, title="  ", figcaption=None))
+    assert (d.kept, d.reason) == (False, "no_text")
+
+
+def test_non_string_candidates_do_not_crash(chooser):
+    d = chooser.choose(pair(alt=12345, og_image_alt=["x"], title="A red tractor ploughs a field under a grey sky"))
+    assert d.source == "title"
+    assert d.tried == {"alt": "not_text", "og_image_alt": "not_text"}
+
+
+# ------------------------------------------------------------------ the Beam stage
+class _Options:
+    min_words, max_words, max_rare_word_ratio, min_text_language_score = 3, 50, 0.3, 0.5
+
+
+def test_stage_dofn_keeps_and_rejects():
+    fn = CleanTextFn(3, 50)
+    fn.setup()
+    kept = list(fn.run(pair(alt="A red tractor ploughs a field under a grey sky (Photo: J. Doe)")))
+    assert kept[0]["text"] == "A red tractor ploughs a field under a grey sky"
+    assert kept[0]["text_source"] == "alt" and kept[0]["text_language_score"] > 0.5
+    assert kept[0]["alt"].endswith("(Photo: J. Doe)")  # the raw candidates stay for later stages
+    rejected = list(fn.run(pair(alt="Share on Facebook")))
+    assert isinstance(rejected[0], Reject) and rejected[0].reason == "navigation"
+
+
+def test_stage_in_a_pipeline_counts_every_pair():
+    pairs = [
+        pair(alt="A red tractor ploughs a field under a grey sky"),
+        pair(alt="IMG_2041.JPG"),
+        pair(alt=None, title=None),
+        pair(alt="Two children build a sandcastle on a windy beach", figcaption="Kids"),
+    ]
+    with TestPipeline() as p:
+        out = p | beam.Create(pairs) | CleanText(_Options())
+        assert_that(out.main | "Texts" >> beam.Map(lambda r: (r["text_source"], r["text"])), equal_to([
+            ("alt", "A red tractor ploughs a field under a grey sky"),
+            ("alt", "Two children build a sandcastle on a windy beach"),
+        ]), label="kept")
+        assert_that(out.drops | "Reasons" >> beam.Map(lambda e: (e["stage"], e["reason"])),
+                    equal_to([("CleanText", "file_name"), ("CleanText", "no_text")]), label="drops")
+        counts = out.counts | beam.CombinePerKey(sum)
+        assert_that(counts, equal_to([(("CleanText", "in"), 4), (("CleanText", "out"), 2),
+                                      (("CleanText", "dropped.file_name"), 1), (("CleanText", "dropped.no_text"), 1)]),
+                    label="counts")
