@@ -1,39 +1,44 @@
 """DetectDominantImage: one image per page, the one the page is about.
 
-First version: the page's `og:image`, else its first `<img>` that carries a description
-and no logo/icon/ad tokens. The Dominant image issue replaces this with a learned ranker.
+Ranks the candidates ParsePages listed with the learned ranker (loaded once per worker in
+`setup`), takes the page's meta image when it passes sanity checks, else the ranker's best
+image when it scores at least --min_dominant_score (see `scoring.dominant_image`), and emits
+one pair record per page with every text a later stage may use.
+
+Reject reasons: `no_image` (the page names no usable image), `low_score`.
 """
 
 from __future__ import annotations
-
-import re
 
 import apache_beam as beam
 
 from pipeline.funnel import Reject, StageDoFn, StageOutput, apply_stage
 
-_CLUTTER = re.compile(r"logo|icon|avatar|banner|\bad\b|ad-|sprite|pixel|social|share", re.I)
-
 
 class DetectDominantImageFn(StageDoFn):
     stage = "DetectDominantImage"
 
+    def __init__(self, model_path: str | None, min_score: float):
+        super().__init__()
+        self.model_path = model_path
+        self.min_score = min_score
+
+    def setup(self) -> None:
+        from scoring.dominant_image import DominantImageDetector
+
+        self.detector = DominantImageDetector(self.model_path, self.min_score)
+
     def run(self, page: dict):
-        images = [c for c in page["candidates"] if c["source"] == "img"]
-        by_url = {c["url"]: c for c in images}
-        meta = next((c for c in page["candidates"] if c["source"] == "meta"), None)
-        chosen = by_url.get(meta["url"], meta) if meta else None
-        if chosen is None:
-            chosen = next((c for c in images if (c.get("alt") or c.get("figcaption"))
-                           and not _CLUTTER.search(c.get("class", "") + " " + c["url"])), None)
-        if chosen is None:
-            yield Reject("no_image", page)
+        from scoring.dominant_image import candidates_from_record
+
+        found = candidates_from_record(page["candidates"], page)
+        result = self.detector.detect_found(found)
+        if result["image_url"] is None:
+            yield Reject(result["reason"], {**page, "dominant_score": result["dominant_score"]},
+                         f"{result['candidates']} candidates")
             return
-        record = {k: v for k, v in page.items() if k != "candidates"}
-        record.update({
-            "image_url": chosen["url"], "dominant_score": None, "dominant_source": chosen["source"],
-            "alt": chosen.get("alt"), "title": chosen.get("title"), "figcaption": chosen.get("figcaption"),
-        })
+        record = {k: v for k, v in page.items() if k not in ("candidates", "og_image_alt")}
+        record.update({k: v for k, v in result.items() if k != "candidates"})
         yield record
 
 
@@ -42,7 +47,7 @@ class DetectDominantImage(beam.PTransform):
 
     def __init__(self, options):
         super().__init__()
-        self.dofn = DetectDominantImageFn()
+        self.dofn = DetectDominantImageFn(options.dom_model, options.min_dominant_score)
 
     def expand(self, pages: beam.PCollection) -> StageOutput:
         return apply_stage(pages, "Detect", self.dofn)

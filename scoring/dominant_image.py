@@ -951,3 +951,36 @@ def training_rows(page: Page) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     found, labels = labelled
     return found.features, labels
+
+
+# Candidate fields a page record carries between ParsePages and DetectDominantImage.
+_RECORD_FIELDS = ("url", "key", "sources", "meta_rank", "meta_width", "meta_height", "alt", "title", "figcaption",
+                  "context")
+
+
+def page_record_candidates(found: PageCandidates) -> tuple[list[dict], dict]:
+    """`(candidates, texts)`: a page's candidates as small picklable dicts (features as float lists)
+    and its `og_title`, `og_description`, `og_image_alt`.
+
+    The DOM is parsed once (ParsePages); ranking and the decision (DetectDominantImage) need
+    only these: :func:`candidates_from_record` rebuilds the `PageCandidates`.
+    """
+    records = []
+    for i, cand in enumerate(found.candidates):
+        record = {name: getattr(cand, name) for name in _RECORD_FIELDS}
+        record["features"] = found.features[i].tolist() if i < found.n_body else None
+        records.append(record)
+    return records, {k: found.info.get(k) for k in PAGE_TEXT_KEYS}
+
+
+PAGE_TEXT_KEYS = ("og_title", "og_description", "og_image_alt")
+
+
+def candidates_from_record(records: list[dict], texts: dict) -> PageCandidates:
+    """The inverse of :func:`page_record_candidates`."""
+    candidates = [Candidate(**{name: r[name] for name in _RECORD_FIELDS}) for r in records]
+    body = [r["features"] for r in records if r.get("features") is not None]
+    features = np.asarray(body, dtype=np.float32).reshape(len(body), len(FEATURE_NAMES))
+    meta = [(c.key, c.meta_rank) for c in candidates if c.meta_rank < 99 and "meta" in c.sources]
+    info = {k: texts.get(k) for k in PAGE_TEXT_KEYS if texts.get(k)}
+    return PageCandidates(candidates=candidates, meta=meta, info=info, features=features, n_body=len(body))

@@ -188,3 +188,36 @@ def test_shipped_model_is_plain_json_with_this_versions_features():
     assert data["format"] == "lait-gbt-1"
     assert data["feature_names"] == FEATURE_NAMES
     assert data["training"].get("pages", 0) > 100
+
+
+def test_parse_and_detect_stages_in_a_beam_pipeline():
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipeline.dominant_image import DetectDominantImage
+    from pipeline.options import LaitOptions
+    from pipeline.parse_pages import ParsePages
+
+    german = ("<html><body><p>Der Stadtrat hat am Dienstag beschlossen, den Park am Flussufer um zwölf Hektar zu "
+              "erweitern. Geplant sind Wanderwege, ein Spielplatz und ein Gemeinschaftsgarten.</p></body></html>")
+    head = '<meta property="og:image" content="/media/2024/council-vote.jpg"><meta property="og:title" content="Vote">'
+    pages = [
+        {"url": URL, "content": page_html('<img src="/media/2024/council-vote.jpg" alt="Council vote" width="900">',
+                                          head), "http_headers": {}, "warc_path": "a.warc", "warc_offset": 1},
+        {"url": URL + "-de", "content": german.encode(), "http_headers": {}, "warc_path": "a.warc", "warc_offset": 2},
+        {"url": URL + "-plain", "content": f"<html><body><p>{TEXT}</p></body></html>".encode(), "http_headers": {},
+         "warc_path": "a.warc", "warc_offset": 3},
+        {"url": URL + "-big", "content": b"<html>" + b" " * 3000 + b"</html>", "http_headers": {}},
+    ]
+    options = LaitOptions(["--max_page_bytes", "2000"])
+    with beam.Pipeline() as pipeline:
+        parsed = pipeline | beam.Create(pages) | ParsePages(options)
+        detected = parsed.main | DetectDominantImage(options)
+        assert_that(parsed.drops | "ParseReasons" >> beam.Map(lambda e: (e["url"][-3:], e["reason"])),
+                    equal_to([("-de", "language"), ("big", "page_too_large")]), label="ParseDrops")
+        assert_that(detected.drops | "DetectReasons" >> beam.Map(lambda e: e["reason"]), equal_to(["no_image"]),
+                    label="DetectDrops")
+        assert_that(detected.main | beam.Map(lambda r: (r["image_url"], r["dominant_source"], r["alt"], r["og_title"],
+                                                        r["page_language"], r["warc_offset"], "candidates" in r)),
+                    equal_to([("https://news.example.com/media/2024/council-vote.jpg", "meta", "Council vote", "Vote",
+                               "en", 1, False)]), label="Pairs")
