@@ -238,17 +238,19 @@ class PageParser:
         Larger pages are rejected (`page_too_large`) before parsing: parsing is linear but
         a crawl's outliers (tens of MB of inline data) would stall a worker.
     identifier : LanguageIdentifier, optional
-        A loaded identifier to share; one is loaded when needed otherwise. None with
-        `languages=None` skips language identification.
+        A loaded identifier to share; one is loaded when needed otherwise.
+    identify : bool, default=None
+        Identify the language even with `languages=None` (keeping every page); by default
+        only when `languages` is given.
     """
 
     def __init__(self, languages=("en",), min_language_score: float = 0.5, max_page_bytes: int = 5 * 2**20,
-                 identifier=None, max_text_chars: int = 100_000):
+                 identifier=None, max_text_chars: int = 100_000, identify: bool | None = None):
         self.languages = set(languages) if languages else None
         self.min_language_score = min_language_score
         self.max_page_bytes = max_page_bytes
         self.max_text_chars = max_text_chars
-        if identifier is None and self.languages is not None:
+        if identifier is None and (identify if identify is not None else self.languages is not None):
             from filters.language import LanguageIdentifier
 
             identifier = LanguageIdentifier()

@@ -1,0 +1,174 @@
+"""Dominant-image accuracy and ParsePages+DetectDominantImage throughput, beside newspaper4k, goose3, trafilatura.
+
+    python bench/bench_dominant_image.py               # writes out/bench/dominant_image.json too
+    python bench/bench_dominant_image.py --no-peers
+
+On ../shared/data/mainimage (rows with a `doubt` field left out):
+- "all": every page as it is;
+- "dom": pages whose labelled image is in an `<img>`/`<source>`, with every image meta tag
+  (og:image*, twitter:image*, itemprop=image), `<link rel=image_src>` and JSON-LD block
+  removed from the HTML first, so the DOM alone decides.
+A pick is right when its URL equals the label after the README's comparison rule
+(`scoring.dominant_image.image_key`: no scheme, no `www.`, no resize query keys).
+
+Throughput: one process, one core, the same work the two stages' DoFns do (decode, parse,
+language identification, candidates and features, record round trip, ranking, decision).
+Peers run in `.venv-peers` (python3 -m venv .venv-peers && .venv-peers/bin/pip install
+newspaper4k goose3 trafilatura) through bench/peers_dominant_image.py with sockets off;
+their pages/s counts only the extraction call. Without .venv-peers they are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from filters.page import PageParser  # noqa: E402
+from scoring.dominant_image import (  # noqa: E402
+    DominantImageDetector,
+    candidates_from_record,
+    extract_candidates,
+    image_key,
+    page_record_candidates,
+    resolve_image_url,
+)
+
+DATA = os.environ.get("LAIT_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
+MAINIMAGE = os.path.join(DATA, "data", "mainimage")
+PEERS_PYTHON = os.path.join(ROOT, ".venv-peers", "bin", "python")
+PEERS = ("newspaper4k", "goose3", "trafilatura")
+# What "DOM alone" removes: image meta tags, <link rel=image_src>, JSON-LD blocks.
+STRIP = [re.compile(rb"<meta\b[^>]*?(?:og:image|twitter:image|itemprop\s*=\s*[\"']?image)[^>]*>", re.I | re.S),
+         re.compile(rb"<link\b[^>]*?image_src[^>]*>", re.I | re.S),
+         re.compile(rb"<script\b[^>]*?ld\+json[^>]*>.*?</script\s*>", re.I | re.S)]
+
+
+def strip_metadata(content: bytes) -> bytes:
+    for pattern in STRIP:
+        content = pattern.sub(b"", content)
+    return content
+
+
+def same_image(found: str | None, label: str, page_url: str) -> bool:
+    if not found:
+        return False
+    found, label = resolve_image_url(found, page_url), resolve_image_url(label, page_url)
+    return bool(found and label and image_key(found) == image_key(label))
+
+
+def load_jobs(workdir: str) -> list[dict]:
+    """One job per (page, mode); DOM-alone pages are written stripped into `workdir`."""
+    with open(os.path.join(MAINIMAGE, "labels.jsonl"), encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    jobs = []
+    for row in rows:
+        if row.get("doubt"):
+            continue
+        path = os.path.join(MAINIMAGE, row["path"])
+        jobs.append({"id": row["id"], "mode": "all", "path": path, "url": row["url"], "label": row["image_url"]})
+        if row["in_img"]:
+            with open(path, "rb") as f:
+                stripped = strip_metadata(f.read())
+            dom_path = os.path.join(workdir, f"{row['id']}.dom.html")
+            with open(dom_path, "wb") as f:
+                f.write(stripped)
+            jobs.append({"id": row["id"], "mode": "dom", "path": dom_path, "url": row["url"], "label": row["image_url"]})
+    return jobs
+
+
+def run_lait(jobs: list[dict]) -> tuple[dict, dict]:
+    """`({(id, mode): image_url}, timing)`: the stages' work, page by page, on one core."""
+    parser = PageParser(languages=None, identify=True)  # identify every page, keep all for accuracy
+    detector = DominantImageDetector()
+    contents = []
+    for job in jobs:
+        with open(job["path"], "rb") as f:
+            contents.append(f.read())
+    picks = {}
+    started = time.process_time()
+    wall = time.perf_counter()
+    for job, content in zip(jobs, contents):
+        page = parser.parse(content, job["url"])
+        if isinstance(page, tuple):
+            picks[job["id"], job["mode"]] = None
+            continue
+        candidates, texts = page_record_candidates(extract_candidates(page))  # ParsePages output
+        result = detector.detect_found(candidates_from_record(candidates, texts))  # DetectDominantImage
+        picks[job["id"], job["mode"]] = result["image_url"]
+    cpu = time.process_time() - started
+    wall = time.perf_counter() - wall
+    return picks, {"pages": len(jobs), "cpu_seconds": round(cpu, 3), "wall_seconds": round(wall, 3),
+                   "pages_per_s_per_core": round(len(jobs) / cpu, 1)}
+
+
+def run_peer(peer: str, jobs: list[dict], workdir: str) -> tuple[dict, dict] | None:
+    jobs_path = os.path.join(workdir, "jobs.jsonl")
+    with open(jobs_path, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps({k: job[k] for k in ("id", "mode", "path", "url")}) + "\n" for job in jobs)
+    done = subprocess.run([PEERS_PYTHON, os.path.join(ROOT, "bench", "peers_dominant_image.py"), peer, jobs_path],
+                          capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        print(f"{peer}: failed: {done.stderr.strip().splitlines()[-1:] if done.stderr else done.returncode}",
+              file=sys.stderr)
+        return None
+    picks, seconds, errors = {}, 0.0, 0
+    for line in done.stdout.splitlines():
+        if line.startswith("{"):
+            out = json.loads(line)
+            picks[out["id"], out["mode"]] = out["image_url"]
+            seconds += out["seconds"]
+            errors += out["error"] is not None
+    return picks, {"pages": len(picks), "seconds": round(seconds, 3), "errors": errors,
+                   "pages_per_s": round(len(picks) / seconds, 1) if seconds else None}
+
+
+def accuracy(picks: dict, jobs: list[dict]) -> dict:
+    result = {}
+    for mode in ("all", "dom"):
+        chosen = [job for job in jobs if job["mode"] == mode]
+        right = sum(same_image(picks.get((job["id"], mode)), job["label"], job["url"]) for job in chosen)
+        result[f"accuracy_{mode}"] = round(right / len(chosen), 3) if chosen else None
+        result[f"right_{mode}"] = right
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-peers", action="store_true", help="measure lait only")
+    parser.add_argument("--output", default=os.path.join(ROOT, "out", "bench", "dominant_image.json"))
+    args = parser.parse_args()
+    if not os.path.isdir(MAINIMAGE):
+        print(json.dumps({"skipped": f"needs {MAINIMAGE} (the shared test data beside the repo)"}))
+        return 0
+    with tempfile.TemporaryDirectory() as workdir:
+        jobs = load_jobs(workdir)
+        report = {"pages_all": sum(j["mode"] == "all" for j in jobs), "pages_dom": sum(j["mode"] == "dom" for j in jobs)}
+        picks, timing = run_lait(jobs)
+        report["lait"] = {**accuracy(picks, jobs), **timing}
+        if args.no_peers:
+            pass
+        elif not os.path.exists(PEERS_PYTHON):
+            report["peers_skipped"] = ("no .venv-peers: python3 -m venv .venv-peers && "
+                                       ".venv-peers/bin/pip install newspaper4k goose3 trafilatura")
+            print("peers skipped: " + report["peers_skipped"], file=sys.stderr)
+        else:
+            for peer in PEERS:
+                ran = run_peer(peer, jobs, workdir)
+                report[peer] = {**accuracy(ran[0], jobs), **ran[1]} if ran else {"error": "peer failed, see stderr"}
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
