@@ -21,9 +21,6 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline.thumbnails import thumbnail_base64
 
@@ -61,9 +58,15 @@ class Reject:
 class StageDoFn(beam.DoFn):
     """Base DoFn of a funnel stage.
 
-    Subclasses set `stage` and implement `run(element, ...)`, a generator of kept records
-    and `Reject`s. `count_in` / `count_out` let a stage made of several DoFns count its
-    input in the first and its output in the last.
+    Subclasses set `stage` and implement `run(element, ...)`, a generator of kept records,
+    `Reject`s and, for extra outputs, `TaggedOutput(tag, record)`. `count_in` / `count_out`
+    let a stage made of several DoFns count its input at the first and its output at the
+    last; `count(key, n)` adds to any other counter (e.g. "in" when one element holds many
+    records).
+
+    Every output is a plain `(route, value)` tuple that `apply_stage` splits with ordinary
+    Maps, and counts are derived from the data: no tagged outputs and nothing emitted from
+    `finish_bundle`, which some runners (Dask) do not support.
     """
 
     stage: str = ""
@@ -76,43 +79,81 @@ class StageDoFn(beam.DoFn):
         raise NotImplementedError
 
     def start_bundle(self) -> None:
+        self._metrics: Counter = Counter()
         self._counts: Counter = Counter()
 
     def count(self, key: str, n: int = 1) -> None:
         self._counts[key] += n
 
-    def process(self, element, *args, **kwargs) -> Iterator[Any]:
-        if self.count_in:
-            self._counts[IN] += 1
+    def process(self, element, *args, **kwargs) -> Iterator[tuple]:
+        self._metrics[IN] += 1
         for result in self.run(element, *args, **kwargs):
             if isinstance(result, Reject):
-                self._counts["dropped." + result.reason] += 1
-                yield TaggedOutput(DROPS, result.to_entry(self.stage))
+                self._metrics["dropped." + result.reason] += 1
+                yield _DROP, result.to_entry(self.stage)
+            elif isinstance(result, TaggedOutput):
+                yield result.tag, result.value
             else:
-                if self.count_out:
-                    self._counts[OUT] += 1
-                yield result
-
-    def finish_bundle(self) -> Iterator[Any]:
+                self._metrics[OUT] += 1
+                yield _MAIN, result
         for key, n in self._counts.items():
-            Metrics.counter(self.stage, key).inc(n)
-            yield TaggedOutput(COUNTS, WindowedValue(((self.stage, key), n), MIN_TIMESTAMP, [GlobalWindow()]))
+            yield _COUNT, ((self.stage, key), n)
         self._counts.clear()
+
+    def finish_bundle(self) -> None:
+        # Beam Metrics are an extra view where the runner supports them; the funnel itself
+        # comes from the data.
+        for key, n in self._metrics.items():
+            Metrics.counter(self.stage, key).inc(n)
+        self._metrics.clear()
+
+
+_MAIN, _DROP, _COUNT = "main", DROPS, COUNTS
 
 
 @dataclass
 class StageOutput:
-    """What applying one funnel DoFn gives: kept records, reject entries and counts."""
+    """What applying one funnel DoFn gives: kept records, reject entries, counts and extra outputs."""
 
     main: beam.PCollection
     drops: beam.PCollection
     counts: beam.PCollection
+    extra: dict = field(default_factory=dict)
 
 
-def apply_stage(pcoll: beam.PCollection, label: str, dofn: StageDoFn, *args, **kwargs) -> StageOutput:
-    """`ParDo(dofn)` with the funnel's extra outputs split off."""
-    outputs = pcoll | label >> beam.ParDo(dofn, *args, **kwargs).with_outputs(DROPS, COUNTS, main="main")
-    return StageOutput(outputs.main, outputs[DROPS], outputs[COUNTS])
+def _route(tag: str):
+    return lambda routed: [routed[1]] if routed[0] == tag else []
+
+
+def _count_as(stage: str, key: str):
+    return lambda n: ((stage, key), n)
+
+
+def apply_stage(pcoll: beam.PCollection, label: str, dofn: StageDoFn, *args,
+                outputs: tuple[str, ...] = (), **kwargs) -> StageOutput:
+    """`ParDo(dofn)` split into kept records, extra `outputs`, drops and counts.
+
+    "in" is the number of elements of `pcoll` (when `dofn.count_in`), "out" the number of
+    kept records in main and extra outputs (when `dofn.count_out`), each drop reason the
+    number of rejects: all counted as pipeline data with combiners.
+    """
+    stage = dofn.stage
+    routed = pcoll | label >> beam.ParDo(dofn, *args, **kwargs)
+    main = routed | f"{label}.Main" >> beam.FlatMap(_route(_MAIN))
+    extra = {tag: routed | f"{label}.{tag}" >> beam.FlatMap(_route(tag)) for tag in outputs}
+    drops = routed | f"{label}.Drops" >> beam.FlatMap(_route(_DROP))
+    counts = [
+        routed | f"{label}.Counts" >> beam.FlatMap(_route(_COUNT)),
+        drops | f"{label}.CountDrops" >> beam.Map(lambda e: ((e["stage"], "dropped." + e["reason"]), 1)),
+    ]
+    if dofn.count_in:
+        counts.append(pcoll | f"{label}.CountIn" >> beam.combiners.Count.Globally()
+                      | f"{label}.InKey" >> beam.Map(_count_as(stage, IN)))
+    if dofn.count_out:
+        kept = [main, *extra.values()] | f"{label}.Kept" >> beam.Flatten()
+        counts.append(kept | f"{label}.CountOut" >> beam.combiners.Count.Globally()
+                      | f"{label}.OutKey" >> beam.Map(_count_as(stage, OUT)))
+    return StageOutput(main, drops, counts | f"{label}.AllCounts" >> beam.Flatten(), extra)
 
 
 class FunnelCollector:

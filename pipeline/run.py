@@ -51,10 +51,13 @@ def build_pipeline(pipeline: beam.Pipeline, options: LaitOptions) -> None:
     pairs = funnel.add(pairs | "FilterImages" >> FilterImages(options))
     pairs = funnel.add(pairs | "ScoreRelevance" >> ScoreRelevance(options))
     pairs = funnel.add(pairs | "Aggregate" >> Aggregate(options))
-    funnel.add(pairs | "WriteShards" >> WriteShards(options.output, options.max_shard_bytes))
-    funnel.counts | "FlattenCounts" >> beam.Flatten() | "WriteFunnel" >> WriteFunnel(options.output)
-    (funnel.drops | "FlattenDrops" >> beam.Flatten()
-     | "WriteRejects" >> WriteRejects(options.output, options.rejects_per_reason))
+    shards = funnel.add(pairs | "WriteShards" >> WriteShards(options.output, options.max_shard_bytes))
+    funnel_file = funnel.counts | "FlattenCounts" >> beam.Flatten() | "WriteFunnel" >> WriteFunnel(options.output)
+    reject_files = (funnel.drops | "FlattenDrops" >> beam.Flatten()
+                    | "WriteRejects" >> WriteRejects(options.output, options.rejects_per_reason))
+    # One last step downstream of every sink: runners that compute only the final step's
+    # ancestors (Beam's Dask runner does) still write everything.
+    (shards, funnel_file, reject_files) | "AllWrites" >> beam.Flatten() | "Done" >> beam.combiners.Count.Globally()
 
 
 def clear_previous_output(output_dir: str) -> None:

@@ -37,12 +37,13 @@ def write_table(path: str, rows: list[dict]) -> None:
 
 
 class ToRowFn(StageDoFn):
-    """Schema columns only; a record whose values do not fit the schema is dropped."""
+    """Schema columns only; a record whose values do not fit the schema is dropped.
+
+    Its kept rows are the stage's "out": the shard writer below writes every row it is given
+    or fails the job.
+    """
 
     stage = "WriteShards"
-
-    def __init__(self):
-        super().__init__(count_in=True, count_out=False)
 
     def run(self, record: dict):
         row = to_row(record)
@@ -66,7 +67,6 @@ class WriteShardFn(StageDoFn):
         rows = sorted(rows, key=lambda r: (r["image_sha1"] or "", r["page_url"] or ""))
         path = shard_path(self.output_dir, index, num_shards)
         write_table(path, rows)
-        self.count("out", len(rows))
         yield path
 
 
