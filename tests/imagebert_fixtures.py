@@ -1,0 +1,91 @@
+"""Small real-format training data for the ImageBERT tests: Flickr8k captions with learnable regions.
+
+The texts are real (Flickr8k train captions from ../shared/data/captions). The regions follow the
+regions-shard format exactly but their features are made up, because no detector runs in a unit
+test: each image gets a few regions per object word its captions mention (the word's prototype
+feature plus noise, labelled with the word) and some background regions. That makes all four
+tasks learnable in a few hundred steps on CPU, which is what the tests check.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from imagebert.data import write_regions_meta, write_regions_shard
+from pipeline.schema import CORPUS_SCHEMA
+from scoring.minilm import minilm_model_dir
+from scoring.wordpiece import SPECIAL_TOKENS, WordPieceTokenizer
+
+CONCEPTS = ["dog", "man", "woman", "boy", "girl", "child", "water", "grass", "ball", "snow", "bike", "beach",
+            "street", "people", "red", "black", "white", "shirt", "running", "jumping", "player", "rock",
+            "field", "car"]
+BACKGROUND = len(CONCEPTS)  # label of regions that show none of the concepts
+
+
+def flickr_captions(captions_tsv: Path, split: str = "train", images: int = 64) -> dict[str, list[str]]:
+    """``image file -> its captions`` for the first ``images`` images of a split."""
+    grouped: dict[str, list[str]] = {}
+    with open(captions_tsv, encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+            if row["split"] == split and (row["image"] in grouped or len(grouped) < images):
+                grouped.setdefault(row["image"], []).append(row["caption"])
+    return grouped
+
+
+def write_small_vocab(path: Path, texts: list[str]) -> Path:
+    """A vocab.txt with BERT's special tokens and only the WordPiece pieces of ``texts``.
+
+    Keeps the tiny test model's vocabulary projection small (a few hundred tokens, not 30,522).
+    """
+    full = WordPieceTokenizer.from_vocab_file(minilm_model_dir() / "vocab.txt")
+    pieces = sorted({piece for text in texts for piece in full.tokenize(text)})
+    path.write_text("\n".join([*SPECIAL_TOKENS, *(p for p in pieces if p not in SPECIAL_TOKENS)]) + "\n")
+    return path
+
+
+def write_pairs(root: Path, captions: dict[str, list[str]], feature_dim: int = 32, seed: int = 0,
+                shards: int = 2, with_label_probs: bool = False) -> tuple[Path, Path]:
+    """Write ``root/corpus`` (corpus schema) and ``root/regions`` (regions format); returns both dirs."""
+    rng = np.random.default_rng(seed)
+    prototypes = rng.normal(size=(len(CONCEPTS) + 1, feature_dim)).astype(np.float32)
+    corpus, regions = root / "corpus", root / "regions"
+    corpus.mkdir(parents=True, exist_ok=True)
+    regions.mkdir(parents=True, exist_ok=True)
+    items = sorted(captions.items())
+    for shard in range(shards):
+        rows, region_records = [], []
+        for image, texts in items[shard::shards]:
+            sha1 = hashlib.sha1(image.encode()).hexdigest()
+            rows += [{"image_sha1": sha1, "image_url": f"file:///{image}", "text": t, "text_source": "caption"}
+                     for t in texts]
+            region_records.append(_regions(sha1, " ".join(texts), prototypes, rng, with_label_probs))
+        table = pa.Table.from_pylist([{name: row.get(name) for name in CORPUS_SCHEMA.names} for row in rows],
+                                     schema=CORPUS_SCHEMA)
+        pq.write_table(table, corpus / f"shard-{shard:05d}-of-{shards:05d}.parquet")
+        write_regions_shard(regions / f"regions-{shard:05d}.parquet", region_records, row_group_size=8)
+    write_regions_meta(regions, "synthetic-test", feature_dim, len(CONCEPTS) + 1, 16, CONCEPTS + ["background"])
+    return corpus, regions
+
+
+def _regions(sha1: str, text: str, prototypes: np.ndarray, rng: np.random.Generator, with_probs: bool) -> dict:
+    words = set(re.findall(r"[a-z]+", text.lower()))
+    labels = [c for c, word in enumerate(CONCEPTS) for _ in range(2) if word in words]
+    labels = (labels + [BACKGROUND] * int(rng.integers(2, 5)))[:16]
+    n = len(labels)
+    features = prototypes[labels] + 0.3 * rng.normal(size=(n, prototypes.shape[1]))
+    corners = np.sort(rng.uniform(size=(n, 2, 2)), axis=1)  # (x1, x2), (y1, y2) sorted
+    x1, x2, y1, y2 = corners[:, 0, 0], corners[:, 1, 0], corners[:, 0, 1], corners[:, 1, 1]
+    boxes = np.stack([x1, y1, x2, y2, (x2 - x1) * (y2 - y1)], axis=1)
+    record = {"image_sha1": sha1, "boxes": boxes, "features": features, "labels": np.array(labels)}
+    if with_probs:
+        probs = np.full((n, len(prototypes)), 0.1 / (len(prototypes) - 1))
+        probs[np.arange(n), labels] = 0.9
+        record["label_probs"] = probs
+    return record
