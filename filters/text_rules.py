@@ -269,7 +269,7 @@ class TextCleaner:
 
     Parameters
     ----------
-    min_words, max_words : int, default=3, 50
+    min_words, max_words : int, default=4, 50
         Word bounds (LAIT: "sentences of normal length", mean about 13 words). A longer text
         first keeps its leading sentences up to `max_words`.
     max_rare_word_ratio : float, default=0.3
@@ -289,7 +289,7 @@ class TextCleaner:
         `symbols` drops texts whose letters are under this share of non-space characters.
     min_unique_word_ratio : float, default=0.5
         `repeated_words` drops texts (of 4+ words) whose distinct words are under this share.
-    keyword_min_words : int, default=7
+    keyword_min_words : int, default=8
     max_keyword_stopword_ratio : float, default=0.1
         `keyword_list` drops texts of `keyword_min_words`+ words with fewer function words (-1 disables).
     title_case_min_words : int, default=4
@@ -303,10 +303,10 @@ class TextCleaner:
         :class:`filters.language.LanguageIdentifier`, loaded on first use or by :meth:`load`).
     """
 
-    def __init__(self, min_words: int = 3, max_words: int = 50, max_rare_word_ratio: float = 0.3,
+    def __init__(self, min_words: int = 4, max_words: int = 50, max_rare_word_ratio: float = 0.3,
                  min_language_score: float = 0.5, language: str = "en", vocabulary_size: int = 100_000,
                  max_chars: int = 4000, max_caps_ratio: float = 0.8, min_caps_letters: int = 6,
-                 min_letter_ratio: float = 0.5, min_unique_word_ratio: float = 0.5, keyword_min_words: int = 7,
+                 min_letter_ratio: float = 0.5, min_unique_word_ratio: float = 0.5, keyword_min_words: int = 8,
                  max_keyword_stopword_ratio: float = 0.1, title_case_min_words: int = 4,
                  max_logo_words: int = 6, max_navigation_words: int = 6, language_chars: int = 300,
                  language_identifier: Any = None):

@@ -52,8 +52,8 @@ class LaitOptions(PipelineOptions):
                          help="dominant-image ranker file (default: the model shipped with lait)")
 
         text = parser.add_argument_group("CleanText")
-        text.add_argument("--min_words", type=int, default=3,
-                          help="shortest description kept, in words (default 3)")
+        text.add_argument("--min_words", type=int, default=4,
+                          help="shortest description kept, in words (default 4)")
         text.add_argument("--max_words", type=int, default=50,
                           help="longest description kept, in words (default 50; LAIT's mean is about 13)")
         text.add_argument("--max_rare_word_ratio", type=float, default=0.3,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from filters.description import DescriptionChooser, site_names
@@ -111,7 +111,7 @@ def test_stage_in_a_pipeline_counts_every_pair():
         pair(alt=None, title=None),
         pair(alt="Two children build a sandcastle on a windy beach", figcaption="Kids"),
     ]
-    with TestPipeline() as p:
+    with BeamPipeline() as p:
         out = p | beam.Create(pairs) | CleanText(_Options())
         assert_that(out.main | "Texts" >> beam.Map(lambda r: (r["text_source"], r["text"])), equal_to([
             ("alt", "A red tractor ploughs a field under a grey sky"),

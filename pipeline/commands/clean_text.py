@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="read one JSON object per line with a 'text' key (and optional 'source'); '-' is stdin")
     parser.add_argument("--page_url", default=None,
                         help="URL of the page, so that its site name is recognised (\"SFGATE\" on sfgate.com)")
-    parser.add_argument("--min_words", type=int, default=3, help="shortest description kept, in words (default 3)")
+    parser.add_argument("--min_words", type=int, default=4, help="shortest description kept, in words (default 4)")
     parser.add_argument("--max_words", type=int, default=50, help="longest description kept, in words (default 50)")
     parser.add_argument("--max_rare_word_ratio", type=float, default=0.3,
                         help="largest share of out-of-vocabulary words (default 0.3; -1 disables)")
