@@ -20,7 +20,6 @@ import re
 from dataclasses import dataclass, field
 
 import lxml.etree
-import lxml.html
 
 from filters.urls import normalize_url
 
@@ -28,7 +27,6 @@ _BOMS = [(codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
-_WHITESPACE = re.compile(r"\s+")
 # Elements whose text a reader never sees.
 INVISIBLE_TAGS = frozenset(["script", "style", "noscript", "template", "svg", "head", "title", "iframe",
                             "object", "select", "option", "button", "textarea", "canvas", "math"])
@@ -101,22 +99,26 @@ def decode_html(content: bytes, content_type: str | None = None) -> tuple[str, s
     return content.decode(codec, "replace"), codec
 
 
-def parse_html(text: str) -> lxml.html.HtmlElement | None:
+# Plain lxml elements: lxml.html's element classes cost a Python lookup per node visited.
+_HTML_PARSER = lxml.etree.HTMLParser(remove_blank_text=False, huge_tree=False)
+
+
+def parse_html(text: str) -> lxml.etree._Element | None:
     """The lxml tree of an HTML document, or None when nothing can be parsed."""
     text = _XML_DECLARATION.sub("", text, count=1)  # lxml refuses str input with an encoding declaration
     text = text.replace("\x00", "")
     if not text.strip():
         return None
     try:
-        root = lxml.html.document_fromstring(text)
-    except (lxml.etree.ParserError, ValueError):
+        root = lxml.etree.fromstring(text, _HTML_PARSER)
+    except (lxml.etree.ParserError, lxml.etree.XMLSyntaxError, ValueError):
         return None
     return root if root is not None and len(root) else None
 
 
 def collapse(text: str | None) -> str:
     """Whitespace runs to one space, stripped."""
-    return _WHITESPACE.sub(" ", text).strip() if text else ""
+    return " ".join(text.split()) if text else ""
 
 
 IMAGE_TAGS = frozenset(["img", "input", "source"])
@@ -140,7 +142,7 @@ class BodyScan:
     n_elements: int = 0
 
 
-def scan_body(root: lxml.html.HtmlElement, max_chars: int = 100_000, min_paragraph_chars: int = 80) -> BodyScan:
+def scan_body(root: lxml.etree._Element, max_chars: int = 100_000, min_paragraph_chars: int = 80) -> BodyScan:
     """Visible text (scripts, styles, templates... left out, whitespace collapsed) and image positions."""
     body = root.find("body")
     if body is None:
@@ -188,18 +190,30 @@ def scan_body(root: lxml.html.HtmlElement, max_chars: int = 100_000, min_paragra
     return scan
 
 
-def visible_text(root: lxml.html.HtmlElement, max_chars: int = 100_000) -> str:
+def visible_text(root: lxml.etree._Element, max_chars: int = 100_000) -> str:
     """Text a reader sees in the page body, whitespace collapsed."""
     return collapse(scan_body(root, max_chars).text)[:max_chars]
 
 
-def page_title(root: lxml.html.HtmlElement) -> str:
+def language_sample(scan: BodyScan, chars: int = 600) -> str:
+    """Text to identify a page's language from: its paragraphs first (menus and footers
+    are short, often English boilerplate on any page), else the start of the visible text."""
+    pieces, size = [], 0
+    for start, length in scan.paragraphs:
+        pieces.append(scan.text[start:start + length])
+        size += length
+        if size >= chars:
+            break
+    return collapse(" ".join(pieces) if pieces else scan.text[:chars * 4])[:chars]
+
+
+def page_title(root: lxml.etree._Element) -> str:
     """The document's `<title>`, whitespace collapsed ('' when absent)."""
     title = root.find(".//title")
-    return collapse(title.text_content()) if title is not None else ""
+    return collapse("".join(title.itertext())) if title is not None else ""
 
 
-def base_url(root: lxml.html.HtmlElement, page_url: str) -> str:
+def base_url(root: lxml.etree._Element, page_url: str) -> str:
     """URL that relative links resolve against: `<base href>` when valid, else the page URL."""
     for base in root.iter("base"):
         href = base.get("href")
@@ -215,7 +229,7 @@ class Page:
     """A parsed page: its tree and what every later step needs from it."""
 
     url: str
-    root: lxml.html.HtmlElement
+    root: lxml.etree._Element
     encoding: str
     title: str = ""
     text: str = ""
@@ -270,7 +284,7 @@ class PageParser:
         if not page.text and not page.title:
             return False, "no_text", None
         if self.identifier is not None:
-            page.language, page.language_score = self.identifier.identify(page.text or page.title)
+            page.language, page.language_score = self.identifier.identify(language_sample(scan) or page.title)
             if self.languages is not None:
                 if page.language not in self.languages or page.language_score < self.min_language_score:
                     return False, "language", f"{page.language} {page.language_score:.2f}"

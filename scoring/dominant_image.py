@@ -115,6 +115,7 @@ FEATURE_NAMES: list[str] = (
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
 
+@functools.lru_cache(maxsize=8192)
 def image_key(url: str) -> str:
     """Comparison key of an absolute image URL: one image, whatever rendition query or scheme names it.
 
@@ -129,6 +130,7 @@ def image_key(url: str) -> str:
     return host + unquote(parts.path) + ("?" + "&".join(f"{k}={v}" for k, v in query) if query else "")
 
 
+@functools.lru_cache(maxsize=4096)
 def resolve_image_url(value: str | None, base: str) -> str | None:
     """Absolute normalised URL of an image reference, or None for empty, `data:` and non-http values."""
     if not value:
@@ -186,6 +188,7 @@ def _px(value: str | None) -> float:
     return float(match.group()) if match else 0.0
 
 
+@functools.lru_cache(maxsize=4096)
 def _url_size(url: str) -> tuple[float, float]:
     """Width and height that a URL's path or query encodes (`-640x480.jpg`, `w=1200`), 0 when none."""
     match = _SIZE_IN_URL.search(url)
@@ -200,8 +203,9 @@ def _url_size(url: str) -> tuple[float, float]:
     return (float(match.group(1)), 0.0) if match else (0.0, 0.0)
 
 
-def _word_set(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if len(w) > 2}
+@functools.lru_cache(maxsize=4096)
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(w for w in _WORD.findall(text.lower()) if len(w) > 2)
 
 
 def _overlap(a: set[str], b: set[str]) -> float:
@@ -262,8 +266,8 @@ def _element_urls(element, base: str) -> tuple[str | None, list[str], float, int
             weight = size if unit == "w" else size * 1000 if unit == "x" else 1.0
             if weight > best_size:
                 best_raw, best_size = raw, weight
-        # Resolving every rendition is costly; the ends and the largest are enough to merge names.
-        for raw in {entries[0][0], entries[-1][0], best_raw} if entries else ():
+        # Resolving every rendition is costly: the largest stands for them all.
+        for raw in (best_raw,) if best_raw else ():
             url = resolve_image_url(raw, base)
             if url:
                 urls.append(url)
@@ -292,7 +296,7 @@ def _picture_of(element):
 def _figcaption(element) -> str:
     for ancestor in element.iterancestors("figure"):
         caption = ancestor.find(".//figcaption")
-        return collapse(caption.text_content())[:500] if caption is not None else ""
+        return collapse("".join(caption.itertext()))[:500] if caption is not None else ""
     return ""
 
 
@@ -572,7 +576,9 @@ def _features(page: Page, body: list[Candidate]) -> np.ndarray:
         alt = collapse(element.get("alt"))
         title = collapse(element.get("title"))
         own_groups = token_groups(_class_text(element) + " " + alt)
-        url_groups = token_groups(unquote(urlsplit(url).path))
+        parts = urlsplit(url)
+        raw_path = unquote(parts.path)
+        url_groups = token_groups(raw_path)
         for group in own_groups:
             row[f["own_" + group]] = 1.0
         for group in ancestor_groups:
@@ -584,7 +590,7 @@ def _features(page: Page, body: list[Candidate]) -> np.ndarray:
         row[f["has_title"]] = bool(title)
         alt_words = _word_set(alt + " " + title)
         row[f["alt_title_overlap"]] = _overlap(alt_words, title_words)
-        path_words = _word_set(unquote(urlsplit(url).path).replace("-", " ").replace("_", " "))
+        path_words = _word_set(raw_path.replace("-", " ").replace("_", " "))
         row[f["url_title_overlap"]] = _overlap(title_words, path_words)
         row[f["url_page_overlap"]] = _overlap(path_words, page_words)
         cand.alt, cand.title = alt[:1000], title[:1000]
@@ -598,9 +604,9 @@ def _features(page: Page, body: list[Candidate]) -> np.ndarray:
         row[f["same_host"]] = host == page_host or host.endswith("." + page_host) or page_host.endswith("." + host)
         row[f["cdn_host"]] = any(t in host for t in ("cdn", "img", "image", "media", "static", "assets", "cloudfront",
                                                      "akamai", "wp.com"))
-        path = urlsplit(url).path.lower()
+        path = parts.path.lower()
         row[f["url_length"]] = math.log1p(len(url))
-        row[f["has_query"]] = bool(urlsplit(url).query)
+        row[f["has_query"]] = bool(parts.query)
         row[f["year_in_path"]] = bool(_YEAR_PATH.search(path))
         row[f["wp_uploads"]] = "/uploads/" in path
         row[f["size_in_url"]] = bool(url_w)
