@@ -19,7 +19,7 @@ Edits (the text is changed, never dropped, by these):
   "Photo by ...", "© DONG", trailing agency names from ``data/photo_credits.txt``).
 - ``url``, ``email``, ``file_name`` (``IMG_2041.JPG``), ``pixel_size`` (``1200x630``, ``640px``),
   ``enlarge`` ("click to enlarge"), ``navigation`` (a "Click ..." / "Tap ..." sentence), ``stock_photo`` ("stock photo", "royalty-free"),
-  ``emoticon`` (``:grr:`` short codes), ``site_name`` (a trailing " | Site" or " - Photo"
+  ``emoticon`` (``:grr:`` short codes, pictographs, ``@handles``), ``site_name`` (a trailing " | Site" or " - Photo"
   segment, or the page's own site name).
 - ``sentences``: a text longer than ``max_words`` keeps its leading whole sentences up to
   ``max_words`` (a news caption's first sentence describes the picture; the rest tells the story).
@@ -29,7 +29,8 @@ Rules (reason codes, in the order they are tested):
 - ``empty``: nothing left (None, "", whitespace); ``not_text``: not a string.
 - ``mojibake``: still garbled after repair.
 - ``placeholder``: template leftovers (``{{alt}}``, ``${title}``, ``## sitename ##``) or a
-  generic default ("image", "Photo 2", "undefined", "OLYMPUS DIGITAL CAMERA"; ``data/placeholders.txt``).
+  generic default ("image", "Photo 2", "undefined", "OLYMPUS DIGITAL CAMERA"; ``data/placeholders.txt``)
+  or a browser notice ("Your browser does not support the video tag").
 - ``file_name``: the whole text is a file name or slug ("IMG_2041.JPG", "hero-banner-2x",
   "Vindman looking at Williams.jpeg", "Screen Shot 2011-08-13 at 4.55.35 PM").
 - ``rating``: rating stars ("4.5 out of 5 stars", "3 Sterne").
@@ -101,7 +102,7 @@ DATELINE = re.compile(
     r"(?:(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*\.?\s+\d{1,2}(?:,\s*\d{4})?\s*:\s*)?)")
 LABEL = re.compile(
     r"^(?:media caption\s+|(?:image|images|photo|photos|photograph|picture|pic|img|file|foto|bild|caption|image caption|gallery|"
-    r"slideshow|video|screenshot|thumbnail)(?:\s*\d+(?:\s*(?:of|/)\s*\d+)?)?\s*[:|–—]\s*"
+    r"slideshow|video|screenshot|thumbnail)(?:\s*\d+(?:\s*(?:of|/)\s*\d+)?)?\s*[:|–—,]\s*"
     r"|(?:fig(?:ure)?|abb|abbildung|image|photo|picture|slide)\.?\s*\d+(?:\s*(?:of|/)\s*\d+)?\s*[:.–—-]\s+"
     r"|\d+\s*of\s*\d+(?=[A-Z\s])\s*"
     r"|(?:image|photo|picture) may contain:?\s*)", re.I)
@@ -111,7 +112,7 @@ CREDIT_PAREN = re.compile(
 CREDIT_TAIL = re.compile(
     r"(?:(?:Photo|Photos|Photograph|Image|Picture|Foto|Bild)\s*(?:credits?|courtesy)\b[:.…]*"
     r"|(?:Photo|Photos|Photograph|Image|Picture|Foto|Fotos|Bild|Credits?|Source|Quelle|Screenshot|Illustration|"
-    r"PHOTO|IMAGE|CREDIT|FOTO)\s*(?::|\bby\b|\.\.\.|…)"
+    r"PHOTO|IMAGE|CREDIT|FOTO)(?:\s+(?:illustration|composite|montage|collage|courtesy))?\s*(?::|\bby\b|\bof\b|\.\.\.|…)"
     r"|Credit(?=[A-ZÀ-Þ])|\bProvided by\s+(?=[A-Z])|(?<=\S )Courtesy(?: of)?\s+(?=[A-Z])"
     r"|\b(?:REUTERS|Reuters|AFP|EPA|AP Photo|AP)\s*/\s*(?=[A-Z])"
     r"|\b(?:[Ss]ubmitted|[Ff]ile|[Hh]andout|[Ss]upplied|[Cc]ontributed) (?:photo|image|picture)s?\W*$).*$", re.S)
@@ -137,6 +138,12 @@ ENLARGE = re.compile(
 STOCK_PHOTO = re.compile(r"\b(?:royalty[- ]free\s*)?(?:stock (?:photo(?:graph)?|image|picture|photography|footage)s?"
                          r"|royalty[- ]free)\b", re.I)
 EMOTICON = re.compile(r":[a-z][a-z0-9_+-]*:", re.I)
+# Pictographs and social handles ("📸: @teslaplaza") say nothing about what is visible.
+PICTOGRAPH = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D]+|(?<![\\w.])@\\w{2,}")
+# Page furniture that stands in for an image: "Your browser does not support the video tag".
+BROWSER_NOTICE = re.compile(r"\b(?:your browser does(?: not|n't) support|enable javascript|javascript is (?:disabled|required)|"
+                            r"(?:image|photo|video) (?:is )?(?:not available|unavailable|coming soon)|no image available)",
+                            re.I)
 TRAILING_SEGMENT = re.compile(r"\s+([|–—-]|::)\s+((?:(?!\s[|–—-]\s).){1,80})$")
 TRAILING_LABELS = {"photo", "photos", "image", "images", "picture", "pictures", "video", "videos", "gallery",
                    "slideshow", "stock photo", "file photo", "foto", "bild"}
@@ -448,7 +455,8 @@ class TextCleaner:
         return text
 
     def _whole_text_reason(self, text: str) -> str | None:
-        if TEMPLATE.search(text):
+        if TEMPLATE.search(text) or (("rowser" in text or "vailable" in text or "script" in text)
+                                     and BROWSER_NOTICE.search(text)):
             return "placeholder"
         if FILE_NAME_END.search(text) or CAMERA_NAME.search(text) or (" " not in text and SLUG.match(text)):
             return "file_name"
@@ -501,6 +509,8 @@ class TextCleaner:
             sub(STOCK_PHOTO, "stock_photo")
         if ":" in text:
             sub(EMOTICON, "emoticon")
+        if "@" in text or not text.isascii():
+            sub(PICTOGRAPH, "emoticon")
         text = self._tidy(text)
         for _ in range(2):  # "headline - Photo | Site" has two trailing segments
             text = self._strip_trailing(text, edits, site_names)

@@ -87,6 +87,7 @@ def test_credits_in_parentheses_and_at_the_end_are_stripped(no_lid):
         "Senator Bernie Sanders speaks at a campaign event in San Antonio.Credit...Eric Gay/The New York Times",
         "Senator Bernie Sanders speaks at a campaign event in San Antonio. © Eric Gay",
         "Senator Bernie Sanders speaks at a campaign event in San Antonio. Eric Gay / Getty Images",
+        "Senator Bernie Sanders speaks at a campaign event in San Antonio. Photo illustration by Eric Gay",
     ]:
         result = no_lid.clean(raw)
         assert result.text == "Senator Bernie Sanders speaks at a campaign event in San Antonio.", raw
@@ -122,6 +123,11 @@ def test_click_to_enlarge_and_stock_photo_are_stripped(no_lid):
         "Happy family having a picnic in the park"
 
 
+def test_pictographs_and_handles_are_stripped(no_lid):
+    result = no_lid.clean("Our camper van parked by a lake at sunrise ⛺️ 📸: @vanlife_jo")
+    assert result.text == "Our camper van parked by a lake at sunrise" and "emoticon" in result.edits
+
+
 def test_trailing_site_names_are_stripped(no_lid):
     assert no_lid.clean("Crowds gather for the parade downtown - Photo").text == "Crowds gather for the parade downtown"
     assert no_lid.clean("Crowds gather for the parade downtown | Daily Planet").text == \
@@ -148,7 +154,8 @@ def test_split_sentences_respects_abbreviations():
 
 
 # ------------------------------------------------------------------ rules
-@pytest.mark.parametrize("text", ["{{alt}}", "${image.title}", "## sitename ##", "TODO: add alt text"])
+@pytest.mark.parametrize("text", ["{{alt}}", "${image.title}", "## sitename ##", "TODO: add alt text",
+                                  "Your browser does not support the video tag."])
 def test_template_placeholders(no_lid, text):
     assert reasons(no_lid, text) == ["placeholder"]
 
@@ -191,7 +198,7 @@ def test_licence_badges(no_lid):
 
 @pytest.mark.parametrize("text", ["Share on Facebook", "Follow us on Twitter", "Subscribe to our newsletter",
                                   "Click here to watch video: the truth about shampoo", "Skip to main content",
-                                  "Powered by WordPress", "Get it on Google Play"])
+                                  "Powered by WordPress", "Get it on Google Play", "Donate once - or every month!"])
 def test_navigation(no_lid, text):
     assert reasons(no_lid, text) == ["navigation"]
 
