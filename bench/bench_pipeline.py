@@ -134,6 +134,7 @@ def bench_stages(paths: list[str], parse: bool, out: Path) -> dict:
     """ReadCrawl (and ParsePages) on the in-process DirectRunner; pages/s over the whole run."""
     options = PipelineOptions(["--runner=DirectRunner"])
     counted = out / ("parsed" if parse else "pages")
+    before = psutil.Process().memory_info().rss
     cpu = _cpu_self()
     started = time.perf_counter()
     with PeakMemory() as memory:
@@ -149,7 +150,8 @@ def bench_stages(paths: list[str], parse: bool, out: Path) -> dict:
                  | "WriteParsed" >> beam.Map(lambda n: _write_count(str(counted), n)))
     seconds, cpu = time.perf_counter() - started, _cpu_self() - cpu
     pages = int((out / "pages").read_text())
-    figures = {"files": len(paths), "pages": pages, **_rates(pages, seconds, cpu), "peak_rss_mib": round(memory.peak / MIB)}
+    figures = {"files": len(paths), "pages": pages, **_rates(pages, seconds, cpu), "peak_rss_mib": round(memory.peak / MIB),
+               "rss_before_mib": round(before / MIB)}  # what the bench process held already (imported models...)
     if parse:
         figures["pages_parsed_kept"] = int(counted.read_text())
     return figures

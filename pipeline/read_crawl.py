@@ -36,7 +36,7 @@ from fastwarc.warc import ArchiveIterator as FastArchiveIterator
 from warcio.archiveiterator import ArchiveIterator as WarcioArchiveIterator
 
 from pipeline.cli import UsageError
-from pipeline.funnel import IN, Reject, StageDoFn, apply_stage
+from pipeline.funnel import IN, OUT, Reject, StageDoFn, apply_stage
 
 __all__ = ["CrawlOutput", "ReadCrawl", "iter_crawl_records", "decode_body"]
 
@@ -428,7 +428,10 @@ class ReadCrawlFilesFn(StageDoFn):
     stage = "ReadCrawl"
 
     def __init__(self, total_files: int, progress: bool):
-        super().__init__(count_in=False)  # "in" is records seen, counted per record below
+        # "in" is records seen and "out" records kept, both counted per record below: counting
+        # kept records downstream would Flatten pages and images, which the DirectRunner
+        # materialises (memory grows with the crawl).
+        super().__init__(count_in=False, count_out=False)
         self.total_files = total_files
         self.progress = progress
 
@@ -438,6 +441,8 @@ class ReadCrawlFilesFn(StageDoFn):
     def run(self, path: str):
         for item in iter_crawl_records(path):
             self.count(IN)
+            if isinstance(item, dict):
+                self.count(OUT)
             if isinstance(item, dict) and item["kind"] == IMAGE:
                 yield TaggedOutput(IMAGES, item)
             else:
