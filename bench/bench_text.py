@@ -7,7 +7,9 @@ Measures, on `alts.jsonl` (real alt/title/figcaption strings labelled caption, w
   wants English, so a German caption is expected to go); junk dropped; junk share of kept;
 - the same per source repository, and a generalisation check: each numeric threshold is tuned
   on one half of the repositories (grid search, objective below) and scored on the other half;
-- throughput: texts per second of CPU time on one core (rules + fastText), and rules only.
+- throughput: texts per second of CPU time on one core: rules + fastText in batches of 256 (the
+  CleanText stage batches), one text at a time, and rules only; with a CPU calibration figure and
+  the load average, since the machine may be shared.
 
 Objective of the tuning: keep caption(en) - 2 * junk kept share - 0.25 * weak kept share, with the
 targets (caption >= 0.85, junk dropped >= 0.95, junk in kept <= 0.05) as hard constraints.
@@ -103,17 +105,28 @@ def tune(rows: list[dict], lid) -> tuple[dict, dict]:
     return best[1], best[2]
 
 
-def throughput(cleaner: TextCleaner, rows: list[dict], seconds: float) -> float:
-    """Texts per second of this process's CPU time (one core)."""
+def throughput(cleaner: TextCleaner, rows: list[dict], seconds: float, batch_size: int = 0) -> float:
+    """Texts per second of this process's CPU time (one core); `batch_size` > 0 uses `clean_batch`."""
     texts = [(r["text"], r["attr"], r["site_names"]) for r in rows]
     for text, source, names in texts[:200]:
         cleaner.clean(text, source=source, site_names=names)
     done, start = 0, time.process_time()
     while time.process_time() - start < seconds:
-        for text, source, names in texts:
-            cleaner.clean(text, source=source, site_names=names)
+        if batch_size:
+            for i in range(0, len(texts), batch_size):
+                cleaner.clean_batch(texts[i:i + batch_size])
+        else:
+            for text, source, names in texts:
+                cleaner.clean(text, source=source, site_names=names)
         done += len(texts)
     return done / (time.process_time() - start)
+
+
+def cpu_calibration() -> float:
+    """CPU seconds for a fixed pure-Python loop: compare throughput figures across machines and loads."""
+    start = time.process_time()
+    sum(range(10_000_000))
+    return round(time.process_time() - start, 3)
 
 
 def main() -> int:
@@ -156,8 +169,11 @@ def main() -> int:
             }
         report["generalisation"] = check
     report["throughput_texts_per_cpu_second"] = {
-        "rules_and_fasttext": round(throughput(cleaner, rows, args.seconds)),
+        "batched_rules_and_fasttext": round(throughput(cleaner, rows, args.seconds, batch_size=256)),
+        "one_by_one_rules_and_fasttext": round(throughput(cleaner, rows, args.seconds)),
         "rules_only": round(throughput(TextCleaner(min_language_score=-1).load(), rows, args.seconds)),
+        "cpu_calibration_seconds_for_sum_range_1e7": cpu_calibration(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(report, indent=2, ensure_ascii=False))
     return 0

@@ -57,6 +57,8 @@ class Description:
         When `text` is None: "source: cleaned text" of that candidate, for `_rejects/`.
     tried : dict
         Reason codes of the candidates that failed, by source.
+    results : dict
+        The :class:`CleanResult` of each candidate looked at, by source.
     """
 
     text: str | None
@@ -65,6 +67,7 @@ class Description:
     reason: str | None = None
     detail: str | None = None
     tried: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict, repr=False)
 
     @property
     def kept(self) -> bool:
@@ -107,24 +110,51 @@ class DescriptionChooser:
 
     def choose(self, record: dict) -> Description:
         """The description of `record` (keys alt, figcaption, og_image_alt, title, context, page_title, page_url)."""
+        return self.choose_batch([record])[0]
+
+    def choose_batch(self, records: list[dict]) -> list[Description]:
+        """`choose` for many records: the rules first, then fastText for all of them in one run."""
+        walks = [self._walk(record) for record in records]
+        pending = [r for walk in walks for r in walk["results"].values() if r.pending]
+        scores = dict(zip(map(id, pending), self.cleaner.language_scores([r.text for r in pending])))
+        return [self._finish(walk, scores) for walk in walks]
+
+    def _walk(self, record: dict, start: int = 0, page_title: str | None = None) -> dict:
+        """Prepare candidates in order until one passes the rules before the language rule."""
         names = site_names(record.get("page_url"))
-        page_title = self._page_title(record.get("page_title"), names)
-        results: dict[str, CleanResult] = {}
+        if start == 0:
+            page_title = self._page_title(record.get("page_title"), names)
+        walk = {"record": record, "names": names, "page_title": page_title, "results": {}, "next": len(self.order)}
         seen: dict[str, CleanResult] = {}
-        for source in self.order:
+        for i in range(start, len(self.order)):
+            source = self.order[i]
             raw = record.get(source)
             if raw is None or (isinstance(raw, str) and not raw.strip()):
                 continue
             key = " ".join(raw.split()) if isinstance(raw, str) else repr(raw)
-            result = seen.get(key)
-            if result is None:
-                result = self.cleaner.clean(raw, source=source, site_names=names)
-                if result.kept and page_title and result.text.lower() == page_title:
-                    result = CleanResult(result.text, False, ["page_title"], result.language_score, result.edits)
-                seen[key] = result
-            results[source] = result
-            if result.kept and not self._figcaption_may_beat(source, result, record):
+            if key not in seen:
+                seen[key] = self.cleaner.prepare(raw, source=source, site_names=names)
+            walk["results"][source] = seen[key]
+            if seen[key].pending and not self._figcaption_may_beat(source, seen[key], record):
+                walk["next"] = i + 1
                 break
+        return walk
+
+    def _finish(self, walk: dict, scores: dict) -> Description:
+        results: dict[str, CleanResult] = {}
+        for source, prepared in walk["results"].items():
+            result = self.cleaner.finish(prepared, scores.get(id(prepared)))
+            if result.kept and walk["page_title"] and result.text.lower() == walk["page_title"]:
+                result = CleanResult(result.text, False, ["page_title"], result.language_score, result.edits)
+            results[source] = result
+        if not any(r.kept for r in results.values()) and walk["next"] < len(self.order):
+            # The candidate that passed the first rules failed later (say, the language rule): go on.
+            rest = self._finish(self._walk(walk["record"], walk["next"], walk["page_title"]), {})
+            if rest.kept:
+                rest.tried = {**{s: r.reasons[0] for s, r in results.items()}, **rest.tried}
+                return rest
+            for source, result in rest.results.items():
+                results.setdefault(source, result)
         return self._pick(results)
 
     def _figcaption_may_beat(self, source: str, result: CleanResult, record: dict) -> bool:
@@ -149,11 +179,11 @@ class DescriptionChooser:
                 if len(fig.split()) > len(alt.split()):
                     source = "figcaption"
             best = results[source]
-            return Description(best.text, source, best.language_score, tried=tried)
+            return Description(best.text, source, best.language_score, tried=tried, results=results)
         if not results:
             return Description(None, None, reason="no_text")
         rank = {name: i for i, name in enumerate(self.cleaner.rule_names + ["page_title"])}
         source = max(results, key=lambda s: (rank.get(results[s].reasons[0], -1), -self.order.index(s)))
         best = results[source]
         detail = f"{source}: {best.text}" if best.text else source
-        return Description(None, None, best.language_score, best.reasons[0], detail, tried)
+        return Description(None, None, best.language_score, best.reasons[0], detail, tried, results)

@@ -5,6 +5,9 @@ og:image:alt, title, context) and :mod:`filters.text_rules` (the named cleaning 
 keeps its raw candidates and gains `text`, `text_source` and `text_language_score`; a pair
 with no usable description becomes a `Reject` whose reason is the rule that stopped its best
 candidate (`file_name`, `navigation`, `too_short`, `language`...), or `no_text`.
+
+Pairs are batched (`BatchElements`, as `RunInference` does) so that the rules run over a batch
+and fastText then scores the batch's survivors in one go, which keeps its model in the CPU cache.
 """
 
 from __future__ import annotations
@@ -13,17 +16,17 @@ import apache_beam as beam
 
 from filters.description import DescriptionChooser
 from filters.text_rules import TextCleaner
-from pipeline.funnel import Reject, StageDoFn, StageOutput, apply_stage
+from pipeline.funnel import IN, Reject, StageDoFn, StageOutput, apply_stage
 
 
 class CleanTextFn(StageDoFn):
-    """Pair record -> the same record with its description, or a Reject."""
+    """A batch of pair records -> each record with its description, or a Reject."""
 
     stage = "CleanText"
 
     def __init__(self, min_words: int, max_words: int, max_rare_word_ratio: float = 0.3,
                  min_language_score: float = 0.5):
-        super().__init__()
+        super().__init__(count_in=False)  # a batch is many pairs: `run` counts them
         self.min_words = min_words
         self.max_words = max_words
         self.max_rare_word_ratio = max_rare_word_ratio
@@ -36,23 +39,26 @@ class CleanTextFn(StageDoFn):
                               min_language_score=self.min_language_score).load()
         self.chooser = DescriptionChooser(cleaner)
 
-    def run(self, pair: dict):
-        description = self.chooser.choose(pair)
-        if description.kept:
-            yield {**pair, "text": description.text, "text_source": description.source,
-                   "text_language_score": description.language_score}
-        else:
-            yield Reject(description.reason, pair, description.detail)
+    def run(self, pairs: list[dict]):
+        self.count(IN, len(pairs))
+        for pair, description in zip(pairs, self.chooser.choose_batch(pairs)):
+            if description.kept:
+                yield {**pair, "text": description.text, "text_source": description.source,
+                       "text_language_score": description.language_score}
+            else:
+                yield Reject(description.reason, pair, description.detail)
 
 
 class CleanText(beam.PTransform):
     """Pair records -> pair records with a clean `text` and its `text_source`."""
 
-    def __init__(self, options):
+    def __init__(self, options, max_batch_size: int = 256):
         super().__init__()
+        self.max_batch_size = max_batch_size
         self.dofn = CleanTextFn(options.min_words, options.max_words,
                                 getattr(options, "max_rare_word_ratio", 0.3),
                                 getattr(options, "min_text_language_score", 0.5))
 
     def expand(self, pairs: beam.PCollection) -> StageOutput:
-        return apply_stage(pairs, "Clean", self.dofn)
+        batches = pairs | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.max_batch_size)
+        return apply_stage(batches, "Clean", self.dofn)

@@ -82,6 +82,18 @@ def test_no_candidate_at_all(chooser):
     assert (d.kept, d.reason) == (False, "no_text")
 
 
+def test_batch_gives_the_same_choices_as_one_by_one(chooser):
+    records = [pair(alt="IMG_2041.JPG", title="A fisherman mends his nets on the harbour wall at dawn"),
+               pair(alt="Ein Mann fährt mit dem Fahrrad am Kapitol vorbei",
+                    title="A man rides a bicycle past the Capitol in the rain"),
+               pair(alt="Starship", figcaption="SpaceX's Starship stands on the launch pad at Boca Chica, Texas"),
+               pair(alt=None), pair(alt="Share on Facebook", title="Share on Facebook")]
+    one_by_one = [chooser.choose(r) for r in records]
+    batch = chooser.choose_batch(records)
+    assert [(d.text, d.source, d.reason) for d in batch] == [(d.text, d.source, d.reason) for d in one_by_one]
+    assert [d.source for d in batch] == ["title", "title", "figcaption", None, None]
+
+
 def test_non_string_candidates_do_not_crash(chooser):
     d = chooser.choose(pair(alt=12345, og_image_alt=["x"], title="A red tractor ploughs a field under a grey sky"))
     assert d.source == "title"
@@ -96,11 +108,12 @@ class _Options:
 def test_stage_dofn_keeps_and_rejects():
     fn = CleanTextFn(3, 50)
     fn.setup()
-    kept = list(fn.run(pair(alt="A red tractor ploughs a field under a grey sky (Photo: J. Doe)")))
+    fn.start_bundle()
+    kept = list(fn.run([pair(alt="A red tractor ploughs a field under a grey sky (Photo: J. Doe)")]))
     assert kept[0]["text"] == "A red tractor ploughs a field under a grey sky"
     assert kept[0]["text_source"] == "alt" and kept[0]["text_language_score"] > 0.5
     assert kept[0]["alt"].endswith("(Photo: J. Doe)")  # the raw candidates stay for later stages
-    rejected = list(fn.run(pair(alt="Share on Facebook")))
+    rejected = list(fn.run([pair(alt="Share on Facebook")]))
     assert isinstance(rejected[0], Reject) and rejected[0].reason == "navigation"
 
 
