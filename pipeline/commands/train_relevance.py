@@ -1,0 +1,67 @@
+"""Train the image-text relevance model and write the file `lait run` ships with.
+
+Examples:
+  lait train-relevance                                   # ../shared/data -> scoring/models/relevance.npz
+  lait train-relevance --captions DIR --alts FILE --output my_relevance.npz
+  lait run ... --relevance_model my_relevance.npz        # use it in the pipeline
+
+Positives are human captions of Flickr8k train photos (DIR/captions.tsv, DIR/images/);
+negatives are captions of other photos (random, and hard ones whose photo has the same
+predicted ImageNet class) and junk alt texts from web pages (FILE, lines with
+"label": "junk") shown with real photos. The dev split and 30% of the junk alts (whole
+pages) are held out and only measured: the figures are printed and stored in the model.
+The model file holds numeric arrays and JSON only (loaded with numpy, allow_pickle=False).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from pipeline.cli import UsageError
+
+NAME = "train-relevance"
+HELP = "train the image-text relevance model (Flickr8k captions + junk alt texts)"
+ORDER = 60
+
+_SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--captions", type=Path, default=_SHARED / "captions",
+                        help="folder with captions.tsv (image, split, caption_index, caption) and images/ "
+                             "(default ../shared/data/captions)")
+    parser.add_argument("--alts", type=Path, default=_SHARED / "alts" / "alts.jsonl",
+                        help="JSON lines with text and label; label junk becomes a negative (default ../shared/data/alts/alts.jsonl)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="model file to write (default: scoring/models/relevance.npz, the shipped model)")
+    parser.add_argument("--cache", type=Path, default=Path("out/relevance_cache"),
+                        help="folder for image encodings reused between runs (default out/relevance_cache; '' for none)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed for pair sampling and training (default 0)")
+    parser.add_argument("--max_iter", type=int, default=300, help="boosting iterations (default 300)")
+    parser.add_argument("--projection_epochs", type=int, default=60,
+                        help="epochs of the image-text projection (default 60)")
+    parser.add_argument("--evaluate_only", action="store_true",
+                        help="do not train: print the held-out figures of --output (or the shipped model)")
+
+
+def main(args: argparse.Namespace, extra: list[str]) -> int:
+    from scoring.relevance import DEFAULT_MODEL_PATH
+    from scoring.relevance_training import evaluate, train
+
+    if not (args.captions / "captions.tsv").exists():
+        raise UsageError(f"{args.captions} has no captions.tsv: give --captions DIR (see ../shared/data/captions/README.md)")
+    if args.alts and not args.alts.exists():
+        raise UsageError(f"no alt-text file at {args.alts}: give --alts FILE")
+    cache = args.cache if args.cache and str(args.cache) else None
+    output = args.output or DEFAULT_MODEL_PATH
+    if args.evaluate_only:
+        if not output.exists():
+            raise UsageError(f"no model at {output}")
+        print(json.dumps(evaluate(output, args.captions, args.alts, cache, args.seed), indent=2))
+        return 0
+    meta = train(args.captions, args.alts, output, cache, seed=args.seed, max_iter=args.max_iter,
+                 projection_epochs=args.projection_epochs)
+    print(f"wrote {output} ({output.stat().st_size / 2**20:.1f} MiB, {len(meta['feature_names'])} features)")
+    return 0
