@@ -340,7 +340,10 @@ def iter_crawl_records(path: str, opener: Callable[[str], BinaryIO] = _open) -> 
         `{"kind": "page" | "image", "url", "content", "http_headers", "warc_path",
         "warc_offset", "fetch_time"}` for HTML and image responses (and image/HTML resource
         records), a `Reject` for every other record, and one `read_error` Reject where the
-        file is broken; never raises for a bad file.
+        file is broken; never raises for a bad file. `content` is the decoded body;
+        `http_headers` are as recorded (lower-case names; a resource record, which has no
+        HTTP headers, gets its WARC Content-Type as "content-type"). `warc_offset` is where
+        the record (its gzip member, in a .gz file) starts.
     """
     try:
         with opener(path) as stream:
