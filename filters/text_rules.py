@@ -53,8 +53,8 @@ Rules (reason codes, in the order they are tested):
   rare (captions name people and places).
 - ``language``: fastText lid.176 gives the text's ``language`` a probability under
   ``min_language_score`` (the description itself must be English, not only its page).
-- ``keyword_list``: SEO tag lists: at least ``keyword_min_words`` words with function words
-  under ``max_keyword_stopword_ratio`` ("queen news prince philip health latest ...").
+- ``keyword_list``: SEO tag lists: at least ``keyword_min_words`` words, not ended like a
+  sentence, with function words under ``max_keyword_stopword_ratio`` ("queen news prince philip health latest ...").
 - ``title_case``: a headline or a list of names: at least ``title_case_min_words`` content
   words and every one capitalised ("Patriots QB Tom Brady Speaks About Friendship").
 
@@ -676,7 +676,9 @@ class TextCleaner:
     def _is_repeated(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
         if self.min_unique_word_ratio < 0 or len(words) < 4:
             return False
-        lowered = [w.lower().strip(TOKEN_EDGES) for w in words]
+        if len(set(text.lower().split())) >= len(words) * self.min_unique_word_ratio + 2:
+            return False  # clearly varied even before punctuation is stripped
+        lowered = [w.strip(TOKEN_EDGES) for w in text.lower().split()]
         return len(set(lowered)) < self.min_unique_word_ratio * len(lowered)
 
     def _is_too_short(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
@@ -705,6 +707,8 @@ class TextCleaner:
     def _is_keyword_list(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
         if self.max_keyword_stopword_ratio < 0 or len(words) < self.keyword_min_words:
             return False
+        if text.endswith((".", "!", "?")):
+            return False  # punctuated as a sentence: a tag list is not
         content, n_stop = self._content_words(words)
         return n_stop < self.max_keyword_stopword_ratio * len(words)
 
@@ -732,10 +736,8 @@ class TextCleaner:
         if not tokens:
             return 0.0
         rare = 0
-        for token in tokens:
+        for token in [t for t in tokens if t.lower() not in vocabulary]:
             lowered = token.lower()
-            if lowered in vocabulary:
-                continue
             if "'" in lowered or "’" in lowered:
                 if re.split(r"['’]", lowered, maxsplit=1)[0] in vocabulary:
                     continue
