@@ -122,10 +122,16 @@ def _check_size(width: int, height: int, min_side: int, max_aspect_ratio: float,
         return CORRUPT, f"empty image {size}"
     if max_pixels and width * height > max_pixels:
         return BOMB, f"{size} = {width * height} pixels > {max_pixels}"
+    reason = size_refusal(width, height, min_side, max_aspect_ratio)
+    return (reason, size) if reason else None
+
+
+def size_refusal(width: int, height: int, min_side: int = 300, max_aspect_ratio: float = 3.0) -> str | None:
+    """``too_small`` or ``aspect_ratio`` when a (positive) size fails the bounds, else None."""
     if min_side and min(width, height) <= min_side:
-        return TOO_SMALL, size
+        return TOO_SMALL
     if max_aspect_ratio and max(width, height) / min(width, height) > max_aspect_ratio:
-        return ASPECT_RATIO, size
+        return ASPECT_RATIO
     return None
 
 

@@ -1,40 +1,61 @@
-"""FilterImages: keep images large enough to learn from, and hash them.
+"""FilterImages: keep natural, safe photos large enough to learn from, and hash them.
 
-First version: decode the header with Pillow, drop images whose sides are not larger than
---min_image_side, compute the SHA-1 of the bytes. The Images issue adds safe full decoding,
-NSFW and naturalness scores and the perceptual hash.
+The LAIT recipe: both sides larger than 300 px, no pornographic or racy images, and a binary
+classifier that removes non-natural, non-realistic images. The work is Beam-free in
+`filters.image_filter.ImageFilter` (safe decode, size and aspect ratio, NSFW, naturalness,
+SHA-1 and perceptual hash); this module batches pairs (`BatchElements`, so both models run
+on batches), loads the models once per DoFn instance in `setup`, and turns failing verdicts
+into `Reject`s: too_small, aspect_ratio, decompression_bomb, corrupt_image,
+unsupported_format, not_natural, nsfw.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-
 import apache_beam as beam
-from PIL import Image, UnidentifiedImageError
 
-from pipeline.funnel import Reject, StageDoFn, StageOutput, apply_stage
+from filters.image_filter import ImageFilter
+from pipeline.funnel import IN, Reject, StageDoFn, StageOutput, apply_stage
+
+BATCH_SIZE = 16
 
 
 class FilterImagesFn(StageDoFn):
+    """A batch of pair records with `image_bytes` -> the kept pairs, with the filter's fields."""
+
     stage = "FilterImages"
 
-    def __init__(self, min_image_side: int):
-        super().__init__()
-        self.min_image_side = min_image_side
+    def __init__(self, settings: dict):
+        super().__init__(count_in=False, count_out=True)
+        self.settings = settings
 
-    def run(self, pair: dict):
-        try:
-            with Image.open(io.BytesIO(pair["image_bytes"])) as image:
-                width, height, image_format = image.width, image.height, image.format
-        except (UnidentifiedImageError, OSError, ValueError) as error:
-            yield Reject("corrupt_image", pair, str(error))
-            return
-        if min(width, height) <= self.min_image_side:
-            yield Reject("too_small", {**pair, "width": width, "height": height}, f"{width}x{height}")
-            return
-        yield {**pair, "width": width, "height": height, "image_format": image_format,
-               "image_sha1": hashlib.sha1(pair["image_bytes"]).hexdigest()}
+    def setup(self) -> None:
+        self.image_filter = ImageFilter(**self.settings)
+        self.image_filter.load_models()
+
+    def run(self, pairs: list[dict]):
+        self.count(IN, len(pairs))
+        verdicts = self.image_filter.check([pair.get("image_bytes") or b"" for pair in pairs])
+        for pair, verdict in zip(pairs, verdicts):
+            record = {**pair, **verdict.fields()}
+            if verdict.kept:
+                yield record
+            else:
+                yield Reject(verdict.reasons[0], record, verdict.detail or ", ".join(verdict.reasons))
+
+
+def filter_settings(options) -> dict:
+    """ImageFilter keyword arguments from the FilterImages options group; bad values are a UsageError."""
+    from pipeline.cli import UsageError
+
+    for name in ("max_nsfw", "min_natural"):
+        if not 0.0 <= getattr(options, name) <= 1.0:
+            raise UsageError(f"--{name} must be between 0 and 1, got {getattr(options, name)}")
+    for name in ("min_image_side", "max_aspect_ratio", "max_image_pixels"):
+        if getattr(options, name) < 0:
+            raise UsageError(f"--{name} must not be negative (0 disables the check), got {getattr(options, name)}")
+    return {"min_side": options.min_image_side, "max_aspect_ratio": options.max_aspect_ratio,
+            "max_pixels": options.max_image_pixels, "max_nsfw": options.max_nsfw,
+            "min_natural": options.min_natural}
 
 
 class FilterImages(beam.PTransform):
@@ -42,7 +63,8 @@ class FilterImages(beam.PTransform):
 
     def __init__(self, options):
         super().__init__()
-        self.dofn = FilterImagesFn(options.min_image_side)
+        self.dofn = FilterImagesFn(filter_settings(options))
 
     def expand(self, pairs: beam.PCollection) -> StageOutput:
-        return apply_stage(pairs, "Filter", self.dofn)
+        batches = pairs | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=BATCH_SIZE)
+        return apply_stage(batches, "Filter", self.dofn)

@@ -1,0 +1,141 @@
+"""FilterImages: naturalness cross-validation, NSFW false positives, throughput per core (prints JSON).
+
+    python bench/bench_filter_images.py                  # everything (several minutes on 2 cores)
+    python bench/bench_filter_images.py --skip_cv        # only NSFW false positives and throughput
+    python bench/bench_filter_images.py --throughput_images 40 --nsfw_limit 300   # a quick run
+
+- naturalness: ../shared/data/natural, cross-validated three ways with the shipped model's
+  parameters (stratified 5-fold; folds grouped by source repository; folds grouped by kind,
+  photos by source): ROC-AUC and accuracy at the shipped threshold, accuracy per kind.
+- nsfw: share of real photos (../shared/data/captions/images and natural/photo) scored
+  above --max_nsfw (0.5): all of them are ordinary photos, so that share is the false-positive rate.
+- throughput: `ImageFilter.check` (decode + hashes + naturalness + NSFW, batches of 16) on
+  real photos larger than 300 px, with torch and onnxruntime on one thread: images per
+  second of CPU time (= per core) and per second of wall time; and the `FilterImages` Beam
+  stage on DirectRunner in-process over the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from filters.image_decode import decode_image  # noqa: E402
+from filters.image_filter import ImageFilter  # noqa: E402
+from filters.naturalness import MODEL_FILE, NaturalnessClassifier  # noqa: E402
+from filters.nsfw import NsfwScorer  # noqa: E402
+
+SHARED = Path(os.environ.get("LAIT_SHARED", ROOT.parent / "shared")) / "data"
+
+
+def bench_naturalness(folds: int) -> dict:
+    from pipeline.commands.train_naturalness import PHOTO_LABEL, cv_report, extract_features, read_labels
+    from scoring.efficientnet import EfficientNetLite0
+
+    shipped = NaturalnessClassifier.load(MODEL_FILE)
+    params = {"C": shipped.C, "statistics_weight": shipped.statistics_weight, "threshold": shipped.threshold}
+    folder = SHARED / "natural"
+    started = time.time()
+    X, rows = extract_features(folder, read_labels(folder), EfficientNetLite0(device="cpu"))
+    y = np.array([r["label"] == PHOTO_LABEL for r in rows], dtype=int)
+    report = cv_report(X, y, rows, lambda: NaturalnessClassifier(**params), shipped.threshold, folds)
+    return {"images": len(y), "photos": int(y.sum()), "params": params, "folds": folds,
+            "seconds": round(time.time() - started, 1), **report}
+
+
+def bench_nsfw(limit: int | None, max_nsfw: float) -> dict:
+    paths = sorted((SHARED / "captions" / "images").glob("*.jpg")) + sorted((SHARED / "natural" / "photo").iterdir())
+    if limit:
+        paths = paths[:: max(1, len(paths) // limit)][:limit]
+    images = [decode_image(p.read_bytes(), min_side=0, max_aspect_ratio=0).image for p in paths]
+    scorer = NsfwScorer()
+    started = time.process_time()
+    scores = scorer.score(images)
+    cpu = time.process_time() - started
+    flagged = scores > max_nsfw
+    return {"photos": len(paths), "max_nsfw": max_nsfw, "false_positives": int(flagged.sum()),
+            "false_positive_rate": round(float(flagged.mean()), 4),
+            "fpr_at": {str(t): round(float((scores > t).mean()), 4) for t in (0.3, 0.4, 0.6, 0.7)},
+            "median_score": round(float(np.median(scores)), 4),
+            "flagged": [str(p.relative_to(SHARED)) for p in np.array(paths)[flagged]][:20],
+            "nsfw_images_per_cpu_second": round(len(paths) / cpu, 1)}
+
+
+def large_photos(n: int) -> list[bytes]:
+    found = []
+    for path in sorted((SHARED / "natural" / "photo").glob("*.jpg")):
+        with Image.open(path) as image:
+            if min(image.size) > 300:
+                found.append(path.read_bytes())
+        if len(found) == n:
+            break
+    return found
+
+
+def bench_throughput(n: int) -> dict:
+    files = large_photos(n)
+    image_filter = ImageFilter()
+    image_filter.load_models()
+    image_filter.check(files[:4])  # warm-up
+    wall, cpu = time.perf_counter(), time.process_time()
+    verdicts = []
+    for start in range(0, len(files), 16):
+        verdicts += image_filter.check(files[start:start + 16])
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    stage_seconds = bench_stage(files)
+    return {"photos": len(files), "kept": sum(v.kept for v in verdicts),
+            "mean_bytes": int(np.mean([len(f) for f in files])),
+            "mean_size": [int(np.mean([v.width for v in verdicts])), int(np.mean([v.height for v in verdicts]))],
+            "images_per_cpu_second": round(len(files) / cpu, 2), "images_per_wall_second": round(len(files) / wall, 2),
+            "ms_per_image_cpu": round(1000 * cpu / len(files), 1),
+            "beam_stage_images_per_wall_second": round(len(files) / stage_seconds, 2)}
+
+
+def bench_stage(files: list[bytes]) -> float:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.filter_images import FilterImages
+    from pipeline.options import LaitOptions
+
+    options = PipelineOptions(["--runner=DirectRunner"])
+    pairs = [{"image_url": f"https://example.com/{i}.jpg", "image_bytes": data} for i, data in enumerate(files)]
+    started = time.perf_counter()
+    with beam.Pipeline(options=options) as p:
+        result = p | beam.Create(pairs) | FilterImages(options.view_as(LaitOptions))
+        result.main | beam.combiners.Count.Globally()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--skip_cv", action="store_true", help="skip the naturalness cross-validation")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--nsfw_limit", type=int, default=0, help="score only this many photos (0: all)")
+    parser.add_argument("--max_nsfw", type=float, default=0.5)
+    parser.add_argument("--throughput_images", type=int, default=160)
+    args = parser.parse_args()
+    if not SHARED.exists():
+        sys.exit(f"needs {SHARED} (the shared data beside the repo)")
+    # One thread each: the figures are per core, and a Beam worker runs one process per core.
+    torch.set_num_threads(1)
+    result = {"bench": "filter_images", "cpu_count": os.cpu_count(), "load_average": os.getloadavg()}
+    if not args.skip_cv:
+        result["naturalness"] = bench_naturalness(args.folds)
+    result["nsfw"] = bench_nsfw(args.nsfw_limit or None, args.max_nsfw)
+    result["throughput"] = bench_throughput(args.throughput_images)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""FilterImages in a Beam pipeline: every pair kept with its fields or dropped with its reason."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from PIL import Image
+
+from pipeline.cli import UsageError
+from pipeline.filter_images import FilterImages
+from pipeline.funnel import funnel_from_counts
+from pipeline.options import LaitOptions
+from pipeline.schema import STAGE_FIELDS
+from tests.conftest import shared_path
+from tests.synthetic_images import bar_chart, encode
+from tests.test_image_decode import _png_claiming
+
+
+def _large_photos(n: int) -> list[bytes]:
+    """The first `n` natural photos of ../shared whose sides are both larger than 300 px."""
+    found = []
+    for path in sorted(shared_path("natural", "photo").glob("*.jpg")):
+        with Image.open(path) as image:
+            if min(image.size) > 300:
+                found.append(path.read_bytes())
+        if len(found) == n:
+            break
+    return found
+
+
+def _run(pairs: list[dict], tmp_path, *flags: str) -> tuple[list[dict], list[dict], dict]:
+    out = tmp_path / f"run-{random.random()}"
+    out.mkdir()
+    options = PipelineOptions(["--runner=DirectRunner", *flags])
+    with beam.Pipeline(options=options) as p:
+        result = p | beam.Create(pairs) | FilterImages(options.view_as(LaitOptions))
+        for name, pcoll in (("kept", result.main), ("drops", result.drops)):
+            (pcoll | f"{name}.Json" >> beam.Map(lambda r: json.dumps({k: v for k, v in r.items() if k != "image_bytes"}))
+             | f"{name}.Write" >> beam.io.WriteToText(str(out / name), shard_name_template=""))
+        (result.counts | beam.combiners.ToList()
+         | beam.Map(lambda c: (out / "funnel.json").write_text(json.dumps(funnel_from_counts(c)))))
+    read = lambda name: [json.loads(line) for line in (out / name).read_text().splitlines()]  # noqa: E731
+    funnel = next(s for s in json.loads((out / "funnel.json").read_text())["stages"] if s["name"] == "FilterImages")
+    return read("kept"), read("drops"), funnel
+
+
+def test_filter_images_keeps_photos_and_explains_every_drop(tmp_path):
+    photos = _large_photos(2)
+    files = {
+        "photo0": photos[0], "photo1": photos[1],
+        "chart": encode(bar_chart(seed=5), "PNG"),
+        "small": encode(Image.open(shared_path("captions", "images", "989851184_9ef368e520.jpg")), "JPEG"),
+        "banner": encode(Image.new("RGB", (1300, 400), (30, 90, 160)), "JPEG"),
+        "bomb": _png_claiming(20000, 20000),
+        "svg": b"<svg xmlns='http://www.w3.org/2000/svg' width='500' height='500'/>",
+        "truncated": photos[0][: len(photos[0]) // 3],
+    }
+    pairs = [{"image_url": f"https://example.com/{name}", "image_bytes": data, "text": name}
+             for name, data in files.items()]
+    kept, drops, funnel = _run(pairs, tmp_path)
+    assert sorted(r["text"] for r in kept) == ["photo0", "photo1"]
+    for record in kept:
+        assert set(STAGE_FIELDS["FilterImages"]) <= set(record)
+        assert record["width"] > 300 and record["height"] > 300 and record["image_format"] == "JPEG"
+        assert record["natural_score"] >= 0.5 and record["nsfw_score"] <= 0.5
+        assert len(record["image_sha1"]) == 40 and len(record["image_phash"]) == 16
+    reasons = {d["image_url"].rsplit("/", 1)[1]: d["reason"] for d in drops}
+    assert reasons == {"chart": "not_natural", "small": "too_small", "banner": "aspect_ratio",
+                       "bomb": "decompression_bomb", "svg": "unsupported_format", "truncated": "corrupt_image"}
+    assert all(d["stage"] == "FilterImages" for d in drops)
+    assert funnel["in"] == 8 and funnel["out"] == 2 and sum(funnel["dropped"].values()) == 6
+
+
+def test_thresholds_come_from_the_options(tmp_path):
+    pairs = [{"image_url": "https://example.com/chart", "image_bytes": encode(bar_chart(seed=6), "PNG")}]
+    kept, drops, _ = _run(pairs, tmp_path, "--min_natural=0", "--min_image_side=100")
+    assert len(kept) == 1 and not drops and kept[0]["natural_score"] < 0.5
+
+
+def test_bad_thresholds_are_usage_errors():
+    with pytest.raises(UsageError, match="min_natural"):
+        FilterImages(PipelineOptions(["--min_natural=1.5"]).view_as(LaitOptions))
+
+
+def test_filter_image_command_prints_one_json_line_per_file(tmp_path, capsys):
+    from pipeline.cli import main
+
+    chart, photo, small = tmp_path / "chart.png", tmp_path / "photo.jpg", tmp_path / "small.jpg"
+    chart.write_bytes(encode(bar_chart(seed=7), "PNG"))
+    photo.write_bytes(_large_photos(1)[0])
+    small.write_bytes(shared_path("captions", "images", "989851184_9ef368e520.jpg").read_bytes())
+    assert main(["filter-image", str(chart), str(photo), str(small)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["path"] for line in lines] == [str(chart), str(photo), str(small)]
+    assert set(lines[0]) >= {"path", "width", "height", "nsfw", "natural", "phash", "kept", "reasons"}
+    assert lines[0]["reasons"] == ["not_natural"] and not lines[0]["kept"]
+    assert lines[1]["kept"] and lines[1]["reasons"] == [] and lines[1]["natural"] >= 0.5
+    assert lines[2]["reasons"] == ["too_small"] and lines[2]["natural"] >= 0.5  # still scored here
+    assert main(["filter-image", str(tmp_path / "missing.jpg")]) == 2
+    assert "no such file" in capsys.readouterr().err
