@@ -18,9 +18,10 @@ Edits (the text is changed, never dropped, by these):
 - ``credit``: photo credits and copyright lines ("(AP Photo/Gene Puskar)", "Credit: STR/AFP",
   "Photo by ...", "© DONG", trailing agency names from ``data/photo_credits.txt``).
 - ``url``, ``email``, ``file_name`` (``IMG_2041.JPG``), ``pixel_size`` (``1200x630``, ``640px``),
-  ``enlarge`` ("click to enlarge"), ``navigation`` (a "Click ..." / "Tap ..." sentence), ``stock_photo`` ("stock photo", "royalty-free"),
-  ``emoticon`` (``:grr:`` short codes, pictographs, ``@handles``), ``site_name`` (a trailing " | Site" or " - Photo"
-  segment, or the page's own site name).
+  ``enlarge`` ("click to enlarge"), ``navigation`` (a "Click ..." / "Tap ..." sentence),
+  ``stock_photo`` ("stock photo", "royalty-free"), ``emoticon`` (``:grr:`` short codes,
+  pictographs, ``@handles``), ``site_name`` (a trailing " | Site" or " - Photo" segment, or the
+  page's own site name).
 - ``sentences``: a text longer than ``max_words`` keeps its leading whole sentences up to
   ``max_words`` (a news caption's first sentence describes the picture; the rest tells the story).
 
@@ -29,8 +30,8 @@ Rules (reason codes, in the order they are tested):
 - ``empty``: nothing left (None, "", whitespace); ``not_text``: not a string.
 - ``mojibake``: still garbled after repair.
 - ``placeholder``: template leftovers (``{{alt}}``, ``${title}``, ``## sitename ##``) or a
-  generic default ("image", "Photo 2", "undefined", "OLYMPUS DIGITAL CAMERA"; ``data/placeholders.txt``)
-  or a browser notice ("Your browser does not support the video tag").
+  generic default ("image", "Photo 2", "undefined", "OLYMPUS DIGITAL CAMERA";
+  ``data/placeholders.txt``) or a browser notice ("Your browser does not support the video tag").
 - ``file_name``: the whole text is a file name or slug ("IMG_2041.JPG", "hero-banner-2x",
   "Vindman looking at Williams.jpeg", "Screen Shot 2011-08-13 at 4.55.35 PM").
 - ``rating``: rating stars ("4.5 out of 5 stars", "3 Sterne").
@@ -54,9 +55,14 @@ Rules (reason codes, in the order they are tested):
 - ``language``: fastText lid.176 gives the text's ``language`` a probability under
   ``min_language_score`` (the description itself must be English, not only its page).
 - ``keyword_list``: SEO tag lists: at least ``keyword_min_words`` words, not ended like a
-  sentence, with function words under ``max_keyword_stopword_ratio`` ("queen news prince philip health latest ...").
+  sentence, with function words (``data/stopwords_en.txt``) under ``max_keyword_stopword_ratio``
+  ("queen news prince philip health latest ...").
 - ``title_case``: a headline or a list of names: at least ``title_case_min_words`` content
   words and every one capitalised ("Patriots QB Tom Brady Speaks About Friendship").
+
+`clean` = `prepare` (edits and the rules before ``language``) then `finish` (``language`` and
+the rules after it); `clean_batch` runs `prepare` over many texts and then fastText over the
+survivors together, which is faster (the CleanText stage batches its pairs).
 
 Examples
 --------
@@ -80,7 +86,6 @@ from typing import Any
 DATA_DIR = Path(__file__).with_name("data")
 
 # ---------------------------------------------------------------- normalisation
-WHITESPACE = re.compile(r"\s+")
 INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff]")
 # UTF-8 read as Latin-1/cp1252: a lead byte (Â Ã â Å) followed by a continuation-byte character.
 MOJIBAKE = re.compile("[\u00c2-\u00df\u00e2-\u00ef][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e"

@@ -305,3 +305,15 @@ def test_cli_usage_errors_are_one_line(tmp_path):
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
     out = _lait("--batch", str(tmp_path / "missing.jsonl"))
     assert out.returncode == 2 and "cannot read" in out.stderr
+
+
+def test_clean_batch_matches_clean(cleaner):
+    items = [("Two cribs in a small nursery space (AP Photo/Jane Doe)", "alt", ()),
+             ("Ein Mann fährt mit dem Fahrrad am Kapitol vorbei", "title", ()),
+             ("IMG_2041.JPG", "alt", ()), (None, "alt", ()),
+             ("Patriots Quarterback Speaks About Friendship With President", "alt", ()),
+             ("The Daily Planet", "alt", ("dailyplanet",))]
+    batch = cleaner.clean_batch(items)
+    single = [cleaner.clean(text, source=source, site_names=names) for text, source, names in items]
+    assert [(r.text, r.kept, r.reasons) for r in batch] == [(r.text, r.kept, r.reasons) for r in single]
+    assert [r.kept for r in batch] == [True, False, False, False, False, False]
