@@ -1,0 +1,366 @@
+"""The regions job: corpus shards in, one row of object regions per image out (``lait regions``).
+
+    ReadFromParquet(image_sha1, image_url[, image_bytes]) -> ReadImages -> OnePerImage
+      -> BatchElements -> ExtractRegions -> WriteRegions
+
+Only the columns the extractor needs are read (a precomputed-features reader never touches
+``image_bytes``). Rows that share an image (one image, several texts) become one image. The
+extractor is built once per worker process in ``DoFn.setup`` and shared between the DoFn's
+instances (``apache_beam.utils.shared``, as ``RunInference`` does), and sees batches from
+``BatchElements``. An image that cannot be decoded or has no regions is a counted drop with a
+reason, never a crash. The output is deterministic: ``regions-NNNNN-of-NNNNN.parquet`` shards (an
+image's shard is its SHA-1 modulo the shard count, rows sorted by SHA-1) in the format of
+:mod:`imagebert.data`, plus ``_meta.json``, ``_funnel.json`` and ``_rejects/``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.utils import shared
+
+from imagebert.data import META_FILE, regions_table, write_regions_meta
+from imagebert.regions import EfficientNetRegionExtractor, Failure, NpzRegionReader, RegionExtractor
+from pipeline.funnel import (
+    FunnelCollector,
+    Reject,
+    StageDoFn,
+    StageOutput,
+    WriteFunnel,
+    WriteRejects,
+    apply_stage,
+    funnel_from_counts,
+)
+from pipeline.run import RUNNER_ALIASES
+
+STAGES = ["ReadImages", "OnePerImage", "ExtractRegions", "WriteRegions"]
+ROW_GROUP_SIZE = 64  # images; the unit the trainer reads and shuffles (as imagebert.data writes)
+OWN_PATTERNS = ("regions-*.parquet", META_FILE, "_funnel.json", "_rejects/*")
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """What extractor to build on each worker: picklable, and the key of the shared instance.
+
+    ``kind`` is ``efficientnet`` (the offline default) or ``npz`` (precomputed bottom-up-attention
+    files in ``npz_dir``); ``options`` are keyword arguments of the extractor's class.
+    """
+
+    kind: str = "efficientnet"
+    npz_dir: str | None = None
+    label_names: tuple[str, ...] | None = None
+    options: dict = field(default_factory=dict)
+
+    def build(self) -> RegionExtractor:
+        if self.kind == "efficientnet":
+            return EfficientNetRegionExtractor(**self.options)
+        if self.kind == "npz":
+            names = list(self.label_names) if self.label_names else None
+            return NpzRegionReader(self.npz_dir, label_names=names, **self.options)
+        raise ValueError(f"unknown extractor {self.kind!r}: efficientnet or npz")
+
+    @property
+    def tag(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, default=str)
+
+
+class _SharedExtractor:
+    """Holds an extractor for `shared.Shared` (which keeps weak references)."""
+
+    def __init__(self, extractor: RegionExtractor):
+        self.extractor = extractor
+
+
+# -- stages ---------------------------------------------------------------------------------------------
+
+
+class ReadImagesFn(StageDoFn):
+    """Corpus rows with an image key (and bytes, when the extractor needs them)."""
+
+    stage = "ReadImages"
+
+    def __init__(self, needs_image_bytes: bool):
+        super().__init__()
+        self.needs_image_bytes = needs_image_bytes
+
+    def run(self, row: dict):
+        if not row.get("image_sha1"):
+            yield Reject("no_image_sha1", row)
+        elif self.needs_image_bytes and not row.get("image_bytes"):
+            yield Reject("no_image_bytes", row)
+        else:
+            yield row["image_sha1"], row
+
+
+class FirstRowFn(beam.CombineFn):
+    """Per image: one row (the smallest ``image_url``, so runs agree) and how many rows had it."""
+
+    def create_accumulator(self):
+        return None, 0
+
+    def add_input(self, accumulator, row):
+        kept, n = accumulator
+        if kept is None or (row.get("image_url") or "") < (kept.get("image_url") or ""):
+            kept = row
+        return kept, n + 1
+
+    def merge_accumulators(self, accumulators):
+        merged = self.create_accumulator()
+        for kept, n in accumulators:
+            if kept is not None:
+                merged = self.add_input(merged, kept)
+                merged = merged[0], merged[1] - 1 + n
+        return merged
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+class OnePerImageFn(StageDoFn):
+    """Counts every corpus row in, one row per image out; the others are ``same_image`` drops.
+
+    Those drops are counted, not sampled into ``_rejects/``: the row's image gets its regions.
+    """
+
+    stage = "OnePerImage"
+
+    def __init__(self):
+        super().__init__(count_in=False)
+
+    def run(self, keyed: tuple):
+        _, (row, n) = keyed
+        self.count("in", n)
+        if n > 1:
+            self.count("dropped.same_image", n - 1)
+        yield row
+
+
+class ExtractRegionsFn(StageDoFn):
+    """Batches of image rows -> region records ``{image_sha1, boxes, features, labels, label_probs}``."""
+
+    stage = "ExtractRegions"
+
+    def __init__(self, spec: ExtractorSpec):
+        super().__init__(count_in=False)
+        self.spec = spec
+        self._shared_handle = shared.Shared()
+        self.extractor: RegionExtractor | None = None
+
+    def setup(self) -> None:
+        holder = self._shared_handle.acquire(lambda: _SharedExtractor(self.spec.build()), tag=self.spec.tag)
+        self._holder = holder  # keeps the shared instance alive while this DoFn lives
+        self.extractor = holder.extractor
+
+    def run(self, batch: list[dict]):
+        self.count("in", len(batch))
+        try:
+            results = self.extractor.extract_records(batch)
+        except Exception as error:  # noqa: BLE001 - one bad image must not fail its batch: retry alone
+            if len(batch) == 1:
+                results = [Failure("extract_error", f"{type(error).__name__}: {error}")]
+            else:
+                results = [result for row in batch for result in self._extract_one(row)]
+        for row, result in zip(batch, results):
+            if isinstance(result, Failure):
+                yield Reject(result.reason, row, f"{row['image_sha1']}: {result.detail}")
+            elif len(result) == 0:
+                yield Reject("no_regions", row, row["image_sha1"])
+            else:
+                yield result.to_record(row["image_sha1"])
+
+    def _extract_one(self, row: dict) -> list:
+        try:
+            return self.extractor.extract_records([row])
+        except Exception as error:  # noqa: BLE001
+            return [Failure("extract_error", f"{type(error).__name__}: {error}")]
+
+
+def shard_path(output_dir: str, index: int, count: int) -> str:
+    return FileSystems.join(output_dir, f"regions-{index:05d}-of-{count:05d}.parquet")
+
+
+def write_shard(path: str, records: list[dict], with_label_probs: bool) -> None:
+    """One regions shard through Beam's FileSystems (local, gs://, s3://...)."""
+    table = regions_table(records, with_label_probs=with_label_probs)
+    with FileSystems.create(path) as f:
+        # zstd: about 17% smaller than pyarrow's default snappy on float16 features (bench_regions).
+        pq.write_table(table, f, row_group_size=ROW_GROUP_SIZE, compression="zstd")
+
+
+class WriteShardFn(StageDoFn):
+    stage = "WriteRegions"
+
+    def __init__(self, output_dir: str, with_label_probs: bool):
+        super().__init__(count_in=False, count_out=False)
+        self.output_dir = output_dir
+        self.with_label_probs = with_label_probs
+
+    def run(self, keyed: tuple, num_shards: int):
+        index, records = keyed
+        records = sorted(records, key=lambda r: r["image_sha1"])
+        path = shard_path(self.output_dir, index, num_shards)
+        write_shard(path, records, self.with_label_probs)
+        self.count("out", len(records))
+        yield path
+
+
+class CountInFn(StageDoFn):
+    stage = "WriteRegions"
+
+    def __init__(self):
+        super().__init__(count_in=True, count_out=False)
+
+    def run(self, record: dict):
+        yield record
+
+
+class WriteRegions(beam.PTransform):
+    """Region records -> ``regions-NNNNN-of-NNNNN.parquet``, ``images_per_shard`` images per shard at most."""
+
+    def __init__(self, output_dir: str, images_per_shard: int, with_label_probs: bool):
+        super().__init__()
+        self.output_dir = output_dir
+        self.images_per_shard = images_per_shard
+        self.with_label_probs = with_label_probs
+
+    def _write_empty(self, total: int) -> list[str]:
+        # No images still gives one readable (empty) shard.
+        if total:
+            return []
+        path = shard_path(self.output_dir, 0, 1)
+        write_shard(path, [], self.with_label_probs)
+        return [path]
+
+    def expand(self, records: beam.PCollection) -> StageOutput:
+        counted = apply_stage(records, "CountIn", CountInFn())
+        total = counted.main | "Count" >> beam.combiners.Count.Globally()
+        num_shards = beam.pvalue.AsSingleton(
+            total | "NumShards" >> beam.Map(lambda n: max(1, math.ceil(n / self.images_per_shard))))
+        grouped = (
+            counted.main
+            | "KeyByShard" >> beam.Map(lambda r, n: (int(r["image_sha1"], 16) % n, r), num_shards)
+            | "GroupByShard" >> beam.GroupByKey()
+        )
+        written = apply_stage(grouped, "Write", WriteShardFn(self.output_dir, self.with_label_probs), num_shards)
+        empty = total | "WriteEmpty" >> beam.FlatMap(self._write_empty)
+        paths = (written.main, empty) | "Paths" >> beam.Flatten()
+        drops = (counted.drops, written.drops) | "FlattenDrops" >> beam.Flatten()
+        counts = (counted.counts, written.counts) | "FlattenCounts" >> beam.Flatten()
+        return StageOutput(paths, drops, counts)
+
+
+class WriteRegionsFunnel(WriteFunnel):
+    """``_funnel.json`` listing only the regions job's stages."""
+
+    def _write(self, counts: list) -> str:
+        funnel = funnel_from_counts(counts)
+        funnel["stages"] = [s for name in STAGES for s in funnel["stages"] if s["name"] == name]
+        path = FileSystems.join(self.output_dir, "_funnel.json")
+        with FileSystems.create(path) as f:
+            f.write((json.dumps(funnel, indent=2) + "\n").encode("utf-8"))
+        return path
+
+
+# -- the job --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RegionsJob:
+    """One ``lait regions`` run.
+
+    Parameters
+    ----------
+    data : str
+        Corpus directory (``shard-*.parquet``).
+    output : str
+        Regions directory.
+    spec : ExtractorSpec
+    max_regions : int
+    images_per_shard : int, default=500
+        Upper bound on the images of one shard (500 x 100 regions x 1280 float16 is about 230 MB
+        with label distributions).
+    batch_size : int, default=16
+        Images per extractor call (``BatchElements`` upper bound).
+    rejects_per_reason : int, default=20
+    """
+
+    data: str
+    output: str
+    spec: ExtractorSpec
+    max_regions: int = 100
+    images_per_shard: int = 500
+    batch_size: int = 16
+    rejects_per_reason: int = 20
+
+    def build(self, pipeline: beam.Pipeline, extractor_meta: dict) -> None:
+        columns = ["image_sha1", "image_url"] + (["image_bytes"] if extractor_meta["needs_image_bytes"] else [])
+        funnel = FunnelCollector()
+        rows = pipeline | "ReadCorpus" >> beam.io.ReadFromParquet(
+            FileSystems.join(self.data, "shard-*.parquet"), columns=columns)
+        keyed = funnel.add(apply_stage(rows, "ReadImages", ReadImagesFn(extractor_meta["needs_image_bytes"])))
+        unique = keyed | "FirstRowPerImage" >> beam.CombinePerKey(FirstRowFn())
+        images = funnel.add(apply_stage(unique, "OnePerImage", OnePerImageFn()))
+        batches = images | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
+        records = funnel.add(apply_stage(batches, "ExtractRegions", ExtractRegionsFn(self.spec)))
+        funnel.add(records | "WriteRegions" >> WriteRegions(self.output, self.images_per_shard,
+                                                               extractor_meta["with_label_probs"]))
+        funnel.counts | "FlattenCounts" >> beam.Flatten() | "WriteFunnel" >> WriteRegionsFunnel(self.output)
+        (funnel.drops | "FlattenDrops" >> beam.Flatten()
+         | "WriteRejects" >> WriteRejects(self.output, self.rejects_per_reason))
+
+
+def extractor_meta(spec: ExtractorSpec, max_regions: int) -> dict:
+    """What ``_meta.json`` says and what the pipeline needs to know, without loading a network."""
+    if spec.kind == "efficientnet":
+        from scoring.efficientnet import EMBEDDING_DIM, IMAGENET_CLASSES
+
+        return {"extractor": EfficientNetRegionExtractor.name, "feature_dim": EMBEDDING_DIM,
+                "num_labels": len(IMAGENET_CLASSES), "label_names": list(IMAGENET_CLASSES),
+                "with_label_probs": spec.options.get("with_label_probs", True), "needs_image_bytes": True,
+                "max_regions": max_regions}
+    reader = spec.build()  # reads one file to learn the width and label count
+    return {"extractor": reader.name, "feature_dim": reader.feature_dim, "num_labels": reader.num_labels,
+            "label_names": reader.label_names, "with_label_probs": reader.with_label_probs,
+            "needs_image_bytes": False, "max_regions": max_regions}
+
+
+def clear_previous_output(output_dir: str) -> None:
+    """Delete what an earlier ``lait regions`` wrote to ``output_dir`` (only its own files)."""
+    patterns = [FileSystems.join(output_dir, pattern) for pattern in OWN_PATTERNS]
+    stale = [m.path for result in FileSystems.match(patterns) for m in result.metadata_list]
+    if stale:
+        FileSystems.delete(stale)
+
+
+def save_meta(output_dir: str, meta: dict) -> None:
+    """``_meta.json`` written by :func:`imagebert.data.write_regions_meta`, copied through FileSystems."""
+    with tempfile.TemporaryDirectory() as tmp:
+        write_regions_meta(tmp, meta["extractor"], meta["feature_dim"], meta["num_labels"], meta["max_regions"],
+                           meta["label_names"])
+        text = Path(tmp, META_FILE).read_bytes()
+    with FileSystems.create(FileSystems.join(output_dir, META_FILE)) as f:
+        f.write(text)
+
+
+def run(job: RegionsJob, pipeline_options: PipelineOptions) -> dict:
+    """Run the job to completion; returns the funnel read back from ``_funnel.json``."""
+    standard = pipeline_options.view_as(StandardOptions)
+    # Never Beam's default Prism runner: it downloads a binary.
+    standard.runner = RUNNER_ALIASES.get((standard.runner or "direct").lower(), standard.runner)
+    meta = extractor_meta(job.spec, job.max_regions)
+    if not FileSystems.exists(job.output):
+        FileSystems.mkdirs(job.output)
+    clear_previous_output(job.output)
+    with beam.Pipeline(options=pipeline_options) as pipeline:
+        job.build(pipeline, meta)
+    save_meta(job.output, meta)
+    with FileSystems.open(FileSystems.join(job.output, "_funnel.json")) as f:
+        return json.loads(f.read())
