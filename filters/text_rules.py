@@ -39,8 +39,9 @@ Rules (reason codes, in the order they are tested):
 - ``site_name``: the whole text is the page's site name (a logo's alt).
 - ``licence``: a short licence badge ("Attribution-ShareAlike 4.0", "CC BY-NC").
 - ``logo``: a short text (``<= max_logo_words``) naming a logo, icon, badge or avatar.
-- ``navigation``: a short text (``<= max_navigation_words``) that starts with a call to action
-  ("Share on Facebook", "Click here to ...") or names a widget or social network.
+- ``navigation``: a text that starts with a call to action ("Click here to ...", "Subscribe to
+  ...", or "Share on Facebook" up to ``max_navigation_words + 4`` words) or a short text
+  (``<= max_navigation_words``) that names a widget or social network.
 - ``symbols``: mostly digits or punctuation (letters < ``min_letter_ratio`` of characters).
 - ``all_caps``: shouting (upper-case share of cased letters >= ``max_caps_ratio``).
 - ``repeated_words``: repeated-token spam (distinct words < ``min_unique_word_ratio``).
@@ -638,18 +639,22 @@ class TextCleaner:
         tokens = re.split(r"[\W_]+", lowered)
         if any(t in self._lex["logo"] for t in tokens) or "logo" in lowered:
             return True
-        # "jdoe's picture", "avatar for user X": profile pictures.
-        return lowered.endswith(("'s picture", "’s picture", "'s avatar", "profile picture", "profile photo"))
+        # "jdoe's picture", "Profile picture of X": profile pictures.
+        return lowered.endswith(("'s picture", "’s picture", "'s avatar")) or "profile pic" in lowered \
+            or "profile photo" in lowered or "profile image" in lowered
 
     def _is_navigation(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
         lowered = text.lower()
         if lowered.startswith(self._lex["call"]) and any(lowered.startswith(a + " ") for a in self._lex["call"]):
             return True
-        if self.max_navigation_words < 0 or len(words) > self.max_navigation_words:
+        if self.max_navigation_words < 0 or len(words) > self.max_navigation_words + 4:
             return False
         if lowered.startswith(self._lex["action"]):
+            # A button or link label: "Follow us on Instagram for more photos".
             if any(lowered == a or lowered.startswith(a + " ") for a in self._lex["action"]):
                 return True
+        if len(words) > self.max_navigation_words:
+            return False
         tokens = re.split(r"[^\w+]+", lowered)
         if any(t in self._lex["widget"] for t in tokens):
             return True
