@@ -114,7 +114,7 @@ LABEL = re.compile(
     r"|(?:image|photo|picture) may contain:?\s*)", re.I)
 CREDIT_PAREN = re.compile(
     r"\s*[(\[][^()\[\]]{0,150}?(?:\b(?:photos?|fotos?|credits?|courtesy|images?|pictures?|source|quelle|bild|"
-    r"getty|reuters|afp|ap|epa|dpa|file|via|copyright|illustration by)\b|/|©)[^()\[\]]{0,150}?[)\]]", re.I)
+    r"getty|reuters|afp|ap|epa|dpa|files?|via|copyright|illustration by)\b|/|©)[^()\[\]]{0,150}?[)\]]", re.I)
 CREDIT_TAIL = re.compile(
     r"(?:(?:Photo|Photos|Photograph|Image|Picture|Foto|Bild)\s*(?:credits?|courtesy)\b[:.…]*"
     r"|(?:Photo|Photos|Photograph|Image|Picture|Foto|Fotos|Bild|Credits?|Source|Quelle|Screenshot|Illustration|"
