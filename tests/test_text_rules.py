@@ -278,21 +278,23 @@ def test_every_reason_code_is_documented():
 
 
 # ------------------------------------------------------------------ CLI
-def _lait(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", "clean-text", *args], input=stdin,
-                          capture_output=True, text=True, timeout=120)
+def _lait(capsys, *args: str) -> tuple[int, str, str]:
+    from pipeline.cli import main
+
+    code = main(["clean-text", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
-def test_cli_one_text_and_batch(tmp_path):
-    out = _lait("Two cribs in a small nursery space (AP Photo/Jane Doe)")
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"text": "Two cribs in a small nursery space", "kept": True, "reasons": []}
+def test_cli_one_text_and_batch(tmp_path, capsys):
+    code, out, err = _lait(capsys, "Two cribs in a small nursery space (AP Photo/Jane Doe)")
+    assert code == 0, err
+    assert json.loads(out) == {"text": "Two cribs in a small nursery space", "kept": True, "reasons": []}
     batch = tmp_path / "alts.jsonl"
     batch.write_text('{"text": "IMG_2041.JPG"}\n{"text": "A dog runs on the beach", "source": "title"}\n'
                      'not json\n{"text": null}\n', encoding="utf-8")
-    out = _lait("--batch", str(batch))
-    lines = [json.loads(line) for line in out.stdout.splitlines()]
-    assert lines == [
+    code, out, err = _lait(capsys, "--batch", str(batch))
+    assert [json.loads(line) for line in out.splitlines()] == [
         {"text": None, "kept": False, "reasons": ["file_name"]},
         {"text": "A dog runs on the beach", "kept": True, "reasons": []},
         {"text": None, "kept": False, "reasons": ["bad_json"]},
@@ -300,11 +302,17 @@ def test_cli_one_text_and_batch(tmp_path):
     ]
 
 
-def test_cli_usage_errors_are_one_line(tmp_path):
-    out = _lait()
-    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
-    out = _lait("--batch", str(tmp_path / "missing.jsonl"))
-    assert out.returncode == 2 and "cannot read" in out.stderr
+def test_cli_usage_errors_are_one_line(tmp_path, capsys):
+    code, out, err = _lait(capsys)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    code, out, err = _lait(capsys, "--batch", str(tmp_path / "missing.jsonl"))
+    assert code == 2 and "cannot read" in err
+
+
+def test_cli_runs_as_a_program():
+    out = subprocess.run([sys.executable, "-m", "pipeline.cli", "clean-text", "Share on Facebook"],
+                         capture_output=True, text=True, timeout=120)
+    assert json.loads(out.stdout) == {"text": None, "kept": False, "reasons": ["navigation", "too_short"]}
 
 
 def test_clean_batch_matches_clean(cleaner):
