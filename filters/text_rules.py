@@ -155,7 +155,6 @@ TRAILING_LABELS = {"photo", "photos", "image", "images", "picture", "pictures", 
                    "slideshow", "stock photo", "file photo", "foto", "bild"}
 SEPARATOR_CHARS_START = " \t\n-–—|:;,.·•/»>"
 SEPARATOR_CHARS_END = " \t\n-–—|:;,·•/«<(["
-DIGIT = re.compile(r"\d")
 EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
 
 # ---------------------------------------------------------------- words
@@ -177,13 +176,14 @@ ABBREVIATION_SET = frozenset(ABBREVIATIONS.split())
 
 # Cheap substring tests that let most texts skip a slow regex (the rules cost microseconds).
 STRIPPABLE = (".", "/", "@", "(", "[", ":", "©", " - ", " | ", " – ", " — ")
-CREDIT_HINTS = ("hoto", "mage", "icture", "oto", "Bild", "redit", "ource", "Quelle", "creenshot", "llustration",
-                "PHOTO", "IMAGE", "CREDIT", "FOTO", "ourtesy", "Provided", "REUTERS", "Reuters", "AFP", "EPA", "AP",
-                "ubmitted", "andout", "upplied", "ontributed")
+CREDIT_HINTS = ("Photo", "PHOTO", "Image", "IMAGE", "Picture", "Foto", "FOTO", "Bild", "Credit", "CREDIT", "Source",
+                "Quelle", "Screenshot", "Illustration", "Provided by", "Courtesy", "AP/", "AP /", "AP Photo", "AFP/",
+                "AFP /", "EPA/", "EPA /", "REUTERS/", "REUTERS /", "Reuters/", "Reuters /", "ubmitted", "ile photo",
+                "ile image", "ile picture", "andout", "upplied", "ontributed")
 URL_HINTS = ("://", "www.", ".com", ".org", ".net", ".edu", ".gov", ".io", ".info", ".biz", ".tv")
 FILE_HINTS = (".jp", ".png", ".gif", ".webp", ".svg", ".bmp", ".tif", ".heic", ".avif", ".ico", ".jfif",
               "img", "dsc", "pict", "pxl")
-PIXEL_HINTS = ("px", "×") + tuple(f"{d}x" for d in range(10)) + tuple(f"{d} x" for d in range(10))
+PIXEL_HINT = re.compile(r"\d ?[x×X] ?\d|\d ?px")
 ENLARGE_HINTS = ("click", "tap", "enlarge", "larger", "[+]")
 LICENCE_HINTS = ("attribution", "creative commons", "cc", "by-", "alike", "noderivs", "rights reserved",
                  "public domain", "gnu")
@@ -554,7 +554,7 @@ class TextCleaner:
             sub(URL, "url")
         if (inner_dot or "img" in lowered or "dsc" in lowered) and _has_any(lowered, FILE_HINTS):
             sub(FILE_NAME, "file_name")
-        if DIGIT.search(text) and _has_any(lowered, PIXEL_HINTS):
+        if PIXEL_HINT.search(text):
             sub(PIXEL_SIZE, "pixel_size")
         if _has_any(lowered, ENLARGE_HINTS):
             sub(ENLARGE, "enlarge")
@@ -566,9 +566,10 @@ class TextCleaner:
         if "@" in text or not text.isascii():
             sub(PICTOGRAPH, "emoticon")
         text = self._tidy(text)
-        for _ in range(2):  # "headline - Photo | Site" has two trailing segments
-            text = self._strip_trailing(text, edits, site_names)
-        return text
+        stripped = self._strip_trailing(text, edits, site_names)
+        if stripped != text:  # "headline - Photo | Site" has two trailing segments
+            stripped = self._strip_trailing(stripped, edits, site_names)
+        return stripped
 
     def _strip_trailing(self, text: str, edits: list[str], site_names: tuple[str, ...]) -> str:
         if text.rstrip(" .").endswith(self._lex["agency_endings"]):
