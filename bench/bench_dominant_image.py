@@ -84,8 +84,12 @@ def load_jobs(workdir: str) -> list[dict]:
     return jobs
 
 
-def run_lait(jobs: list[dict]) -> tuple[dict, dict]:
-    """`({(id, mode): image_url}, timing)`: the stages' work, page by page, on one core."""
+def run_lait(jobs: list[dict], repeats: int = 3) -> tuple[dict, dict]:
+    """`({(id, mode): image_url}, timing)`: the stages' work, page by page, on one core.
+
+    CPU time of the fastest of `repeats` passes: other processes on a shared machine slow a
+    pass down, they never speed one up.
+    """
     parser = PageParser(languages=None, identify=True)  # identify every page, keep all for accuracy
     detector = DominantImageDetector()
     contents = []
@@ -93,20 +97,22 @@ def run_lait(jobs: list[dict]) -> tuple[dict, dict]:
         with open(job["path"], "rb") as f:
             contents.append(f.read())
     picks = {}
-    started = time.process_time()
-    wall = time.perf_counter()
-    for job, content in zip(jobs, contents):
-        page = parser.parse(content, job["url"])
-        if isinstance(page, tuple):
-            picks[job["id"], job["mode"]] = None
-            continue
-        candidates, texts = page_record_candidates(extract_candidates(page))  # ParsePages output
-        result = detector.detect_found(candidates_from_record(candidates, texts))  # DetectDominantImage
-        picks[job["id"], job["mode"]] = result["image_url"]
-    cpu = time.process_time() - started
-    wall = time.perf_counter() - wall
+    cpu, wall = float("inf"), float("inf")
+    for _ in range(repeats):
+        started, wall_started = time.process_time(), time.perf_counter()
+        for job, content in zip(jobs, contents):
+            page = parser.parse(content, job["url"])
+            if isinstance(page, tuple):
+                picks[job["id"], job["mode"]] = None
+                continue
+            candidates, texts = page_record_candidates(extract_candidates(page))  # ParsePages output
+            result = detector.detect_found(candidates_from_record(candidates, texts))  # DetectDominantImage
+            picks[job["id"], job["mode"]] = result["image_url"]
+        cpu = min(cpu, time.process_time() - started)
+        wall = min(wall, time.perf_counter() - wall_started)
     return picks, {"pages": len(jobs), "cpu_seconds": round(cpu, 3), "wall_seconds": round(wall, 3),
-                   "pages_per_s_per_core": round(len(jobs) / cpu, 1)}
+                   "pages_per_s_per_core": round(len(jobs) / cpu, 1), "load_average_1min": os.getloadavg()[0],
+                   "cores": os.cpu_count()}
 
 
 def run_peer(peer: str, jobs: list[dict], workdir: str) -> tuple[dict, dict] | None:

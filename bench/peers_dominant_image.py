@@ -39,12 +39,16 @@ def newspaper4k():
 def goose3():
     from goose3 import Goose
 
-    goose = Goose({"enable_image_fetching": False, "http_timeout": 0.1})
+    # goose3 sizes content images by downloading them; with the network off that raises, so
+    # image fetching is off and its own parsed og:image stands in where it has no top image.
+    goose = Goose({"enable_image_fetching": False})
 
     def top_image(html: str, url: str) -> str | None:
         article = goose.extract(url=url, raw_html=html)
         image = article.top_image
-        return image.src if image is not None and image.src else None
+        if image is not None and image.src:
+            return image.src
+        return (article.opengraph or {}).get("image") or None
 
     return top_image
 

@@ -138,7 +138,9 @@ class BodyScan:
     text: str = ""
     images: list = field(default_factory=list)
     paragraphs: list = field(default_factory=list)
+    paragraph_elements: list = field(default_factory=list)  # the first few, for tree distances
     h1_offset: int = -1
+    h1: object = None
     n_elements: int = 0
 
 
@@ -170,6 +172,7 @@ def scan_body(root: lxml.etree._Element, max_chars: int = 100_000, min_paragraph
                 starts[element] = size
             elif tag == "h1" and scan.h1_offset < 0:
                 scan.h1_offset = size
+                scan.h1 = element
             if tag not in INLINE_TAGS:
                 chunks.append(" ")
             if element.text and size < max_chars:
@@ -180,6 +183,8 @@ def scan_body(root: lxml.etree._Element, max_chars: int = 100_000, min_paragraph
                 start = starts.pop(element, None) if tag in _BLOCK_TEXT_TAGS else None
                 if start is not None and size - start >= min_paragraph_chars:
                     scan.paragraphs.append((start, size - start))
+                    if len(scan.paragraph_elements) < 5:
+                        scan.paragraph_elements.append(element)
                 if tag not in INLINE_TAGS:
                     chunks.append(" ")
             if element.tail and element is not body and size < max_chars:

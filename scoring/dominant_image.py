@@ -36,7 +36,7 @@ import os
 import re
 import zlib
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urljoin, urlsplit
 
 import numpy as np
 
@@ -66,7 +66,6 @@ _PLACEHOLDER = re.compile(r"(blank|spacer|placeholder|transparent|lazy|loading|p
 _SIZE_IN_URL = re.compile(r"(?<![\d])(\d{2,4})x(\d{2,4})(?![\d])")
 _WIDTH_IN_URL = re.compile(r"(?:[/_,-]w[_-]?|width[=_-]|/)(\d{3,4})(?=[/_,.-]|$)", re.I)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_TOKEN = re.compile(r"[a-z]+")
 _WORD = re.compile(r"\w+", re.U)
 _YEAR_PATH = re.compile(r"/(19|20)\d\d/")
 
@@ -89,8 +88,6 @@ TOKEN_GROUPS = {
              "figure", "photo", "picture", "image", "img", "full", "large", "big"),
     "gallery": ("gallery", "slide", "slider", "slideshow", "lightbox", "zoom"),
 }
-_GROUP_OF_STEM = {stem: group for group, stems in TOKEN_GROUPS.items() for stem in stems}
-_STEM_LENGTHS = sorted({len(s) for s in _GROUP_OF_STEM}, reverse=True)
 GROUPS = list(TOKEN_GROUPS)
 ANCESTOR_TAGS = ("figure", "article", "main", "header", "nav", "footer", "aside", "a", "picture", "noscript",
                  "li", "table", "form")
@@ -105,6 +102,7 @@ FEATURE_NAMES: list[str] = (
      "fetchpriority_high", "link_wrapped", "link_to_image", "link_same_page", "in_picture_source",
      "alt_words", "has_alt", "has_title", "alt_title_overlap", "url_title_overlap", "url_page_overlap",
      "has_figcaption", "figcaption_words", "context_words", "itemprop_image", "in_jsonld", "is_link_image_src",
+     "tree_distance_h1", "tree_distance_paragraph", "paragraph_container_depth",
      "same_host", "cdn_host", "url_length", "has_query", "year_in_path", "wp_uploads", "size_in_url"]
     + [f"ext_{e}" for e in EXTENSIONS]
     + [f"in_{t}" for t in ANCESTOR_TAGS]
@@ -130,9 +128,16 @@ def image_key(url: str) -> str:
     return host + unquote(parts.path) + ("?" + "&".join(f"{k}={v}" for k, v in query) if query else "")
 
 
-@functools.lru_cache(maxsize=4096)
 def resolve_image_url(value: str | None, base: str) -> str | None:
-    """Absolute normalised URL of an image reference, or None for empty, `data:` and non-http values."""
+    """Absolute normalised URL of an image reference (:func:`filters.urls.normalize_url`), or None
+    for empty, `data:` and non-http values."""
+    absolute = absolute_image_url(value, base)
+    return normalize_url(absolute) if absolute else None
+
+
+@functools.lru_cache(maxsize=8192)
+def absolute_image_url(value: str | None, base: str) -> str | None:
+    """Absolute URL of an image reference, entities unescaped: cheap; normalised only for the pick."""
     if not value:
         return None
     value = value.strip()
@@ -140,7 +145,13 @@ def resolve_image_url(value: str | None, base: str) -> str | None:
         return None
     if "&" in value:
         value = html.unescape(value)
-    return normalize_url(value, base)
+    if value.startswith("//"):
+        value = base.split(":", 1)[0] + ":" + value
+    try:
+        absolute = urljoin(base, value)
+    except ValueError:
+        return None
+    return absolute if absolute.startswith(("http://", "https://")) and len(absolute) > 10 else None
 
 
 def parse_srcset(value: str | None) -> list[tuple[str, float, str]]:
@@ -163,20 +174,28 @@ def parse_srcset(value: str | None) -> list[tuple[str, float, str]]:
     return found
 
 
-def _tokens(text: str) -> set[str]:
-    return set(_TOKEN.findall(text.lower())) if text else set()
+_LETTERS = re.compile(r"[a-z]+")
+# Stems of 4+ letters match a word's start ("featured" by "feature"), shorter ones the whole
+# word ("ad", not "adobe"). Indexed by the first 4 letters so a word costs two dict lookups.
+_SHORT_STEMS = {stem: group for group, stems in TOKEN_GROUPS.items() for stem in stems if len(stem) < 4}
+_LONG_STEMS: dict[str, list[tuple[str, str]]] = {}
+for _group, _stems in TOKEN_GROUPS.items():
+    for _stem in _stems:
+        if len(_stem) >= 4:
+            _LONG_STEMS.setdefault(_stem[:4], []).append((_stem, _group))
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=16384)
 def token_groups(text: str) -> frozenset[str]:
     """Which of :data:`TOKEN_GROUPS` the words of `text` (class, id, URL...) fall in."""
     groups = set()
-    for token in _tokens(text):
-        for n in _STEM_LENGTHS:
-            if len(token) >= n:
-                group = _GROUP_OF_STEM.get(token[:n])
-                if group is not None and (n == len(token) or n >= 4):
-                    groups.add(group)
+    for word in _LETTERS.findall(text.lower()):
+        group = _SHORT_STEMS.get(word)
+        if group is not None:
+            groups.add(group)
+        for stem, group in _LONG_STEMS.get(word[:4], ()):
+            if word.startswith(stem):
+                groups.add(group)
     return frozenset(groups)
 
 
@@ -232,55 +251,63 @@ class Candidate:
     meta_rank: int = 99  # position in META_IMAGE_KEYS order (lower = more authoritative)
     meta_width: float = 0.0
     meta_height: float = 0.0
+    named_url: str = ""  # URL given by meta/link/JSON-LD/itemprop, when one names this image
     alt: str = ""
     title: str = ""
     figcaption: str = ""
     context: str = ""
 
 
+@functools.lru_cache(maxsize=8192)
+def alias_key(raw: str, base: str) -> str | None:
+    """:func:`image_key` of an image reference, cheaply (no full normalisation): to merge names."""
+    absolute = absolute_image_url(raw, base)
+    return image_key(absolute) if absolute else None
+
+
 def _element_urls(element, base: str) -> tuple[str | None, list[str], float, int, bool]:
-    """`(chosen_url, all_urls, srcset_width, n_srcset, lazy)` of an img/source/input element."""
+    """`(chosen_url, alias_keys, srcset_width, n_srcset, lazy)` of an img/source/input element.
+
+    The chosen URL is the largest `srcset` candidate, else a lazy-load attribute, else `src`
+    (placeholders and `data:` URIs skipped); every name the element gives is an alias key.
+    """
     attrib = element.attrib
-    urls: list[str] = []
+    raws: list[str] = []
     lazy = False
-    src = resolve_image_url(attrib.get("src"), base)
-    if src and _PLACEHOLDER.search(src):
+    src = attrib.get("src")
+    if src and (src.startswith("data:") or _PLACEHOLDER.search(src)):
         src = None
     lazy_src = None
     for name in LAZY_SRC_ATTRS:
         value = attrib.get(name)
-        if value:
-            lazy_src = resolve_image_url(value.split(",")[0].split()[0] if " " in value.strip() else value, base)
-            if lazy_src:
-                lazy = True
-                break
-    best, best_size, n_srcset = None, 0.0, 0
+        if value and not value.startswith("data:"):
+            lazy_src = value.split(",")[0].split()[0] if " " in value.strip() else value
+            lazy = True
+            break
+    best_raw, best_size, n_srcset = None, 0.0, 0
     for name in ("srcset", *LAZY_SRCSET_ATTRS):
         value = attrib.get(name)
         if not value:
             continue
         entries = parse_srcset(value)
         n_srcset += len(entries)
-        best_raw = None
         for raw, size, unit in entries:
+            raws.append(raw)
             weight = size if unit == "w" else size * 1000 if unit == "x" else 1.0
             if weight > best_size:
                 best_raw, best_size = raw, weight
-        # Resolving every rendition is costly: the largest stands for them all.
-        for raw in (best_raw,) if best_raw else ():
-            url = resolve_image_url(raw, base)
-            if url:
-                urls.append(url)
-                if raw == best_raw:
-                    best = url
-        if name != "srcset" and best:
+        if name != "srcset" and best_raw:
             lazy = True
     srcset_width = best_size if best_size > 10 else 0.0
-    chosen = best or lazy_src or src
-    for url in (lazy_src, src):
-        if url:
-            urls.append(url)
-    return chosen, urls, srcset_width, n_srcset, lazy
+    chosen = None
+    for raw in (best_raw, lazy_src, src):
+        if raw:
+            chosen = absolute_image_url(raw, base)
+            if chosen:
+                break
+    raws += [raw for raw in (lazy_src, src) if raw]
+    keys = [key for key in (alias_key(raw, base) for raw in raws) if key]
+    return chosen, keys, srcset_width, n_srcset, lazy
 
 
 def _picture_of(element):
@@ -315,7 +342,7 @@ def _meta_images(root, base: str) -> tuple[list[tuple[str, int]], dict]:
         if not value:
             continue
         if key in META_IMAGE_KEYS:
-            url = resolve_image_url(value, base)
+            url = absolute_image_url(value, base)
             if url:
                 found.append((url, META_IMAGE_KEYS.index(key)))
         elif key in META_SIZE_KEYS:
@@ -370,7 +397,7 @@ def _jsonld_urls(root, base: str) -> list[str]:
             continue
         raw: list = []
         _jsonld_images(data, raw)
-        urls.extend(u for u in (resolve_image_url(r, base) for r in raw if isinstance(r, str)) if u)
+        urls.extend(u for u in (absolute_image_url(r, base) for r in raw if isinstance(r, str)) if u)
     return urls
 
 
@@ -411,7 +438,7 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
         picture = _picture_of(element) if tag in ("source", "img") else None
         if tag == "source" and picture is None:
             continue  # <video>/<audio> sources
-        chosen, urls, srcset_width, n_srcset, lazy = _element_urls(element, base)
+        chosen, aliases, srcset_width, n_srcset, lazy = _element_urls(element, base)
         if not chosen:
             continue
         if tag == "source" and next(picture.iter("img"), None) is not None:
@@ -419,8 +446,8 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
         key = image_key(chosen)
         cand = by_key.get(key)
         if cand is None:
-            for url in urls:
-                cand = by_key.get(image_key(url))
+            for alias in aliases:
+                cand = by_key.get(alias)
                 if cand is not None:
                     break
         if cand is None:
@@ -430,9 +457,9 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
                              in_noscript=in_noscript, srcset_width=srcset_width, n_srcset=n_srcset, lazy=lazy)
             if tag == "img" and picture is not None:
                 for source in picture.iter("source"):
-                    s_chosen, s_urls, s_width, s_n, _ = _element_urls(source, base)
+                    _, s_aliases, s_width, s_n, _ = _element_urls(source, base)
                     cand.n_srcset += s_n
-                    urls.extend(s_urls)
+                    aliases.extend(s_aliases)
                     cand.srcset_width = max(cand.srcset_width, s_width)
                 cand.sources.append("source")
             cand.width, cand.height = _px(element.get("width")), _px(element.get("height"))
@@ -441,14 +468,14 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
         cand.repeat += 1
         if tag not in cand.sources:
             cand.sources.append(tag)
-        for url in urls:
-            by_key.setdefault(image_key(url), cand)
+        for alias in aliases:
+            by_key.setdefault(alias, cand)
 
     meta: list[tuple[str, int]] = []
     info: dict = {}
     found, info = _meta_images(root, base)
     if not hide_meta:
-        for url, rank in found:
+        for url, rank in sorted(found, key=lambda named: named[1]):
             cand = _add_named(by_key, url, "meta")
             cand.meta_rank = min(cand.meta_rank, rank)
             cand.meta_width, cand.meta_height = info.get("width", 0.0), info.get("height", 0.0)
@@ -458,14 +485,14 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
     if not hide_structured:
         for link in root.iter("link"):
             if (link.get("rel") or "").lower() == "image_src":
-                url = resolve_image_url(link.get("href"), base)
+                url = absolute_image_url(link.get("href"), base)
                 if url:
                     _add_named(by_key, url, "link")
         for url in _jsonld_urls(root, base):
             _add_named(by_key, url, "jsonld")
         for element in root.xpath("//*[@itemprop='image' and not(self::img)]"):
             value = element.get("content") or element.get("href") or element.get("src") or element.get("data-src")
-            url = resolve_image_url(value, base)
+            url = absolute_image_url(value, base)
             if url:
                 _add_named(by_key, url, "itemprop")
     candidates = list(dict.fromkeys(by_key.values()))  # distinct, body first in document order
@@ -480,6 +507,8 @@ def _add_named(by_key: dict, url: str, source: str) -> Candidate:
     cand = by_key.get(key)
     if cand is None:
         cand = by_key[key] = Candidate(url=url, key=key)
+    if not cand.named_url:
+        cand.named_url = url  # the URL the page's metadata gives, which may be another rendition's
     if source not in cand.sources:
         cand.sources.append(source)
     return cand
@@ -492,10 +521,11 @@ def _class_text(element) -> str:
 def _features(page: Page, body: list[Candidate]) -> np.ndarray:
     """Feature matrix of the body candidates (rows follow `body`); also fills their texts."""
     n = len(body)
-    x = np.zeros((n, len(FEATURE_NAMES)), dtype=np.float32)
     if not n:
-        return x
+        return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
     f = FEATURE_INDEX
+    n_features = len(FEATURE_NAMES)
+    rows = []  # Python lists: setting numpy items one by one costs more than the features
     scan = page.scan
     text_len = max(len(scan.text), 1)
     n_elements = max(scan.n_elements, 1)
@@ -503,10 +533,17 @@ def _features(page: Page, body: list[Candidate]) -> np.ndarray:
     page_words = _word_set(unquote(urlsplit(page.url).path))
     page_host = url_host(page.url)
     paragraph_starts = [start for start, _ in scan.paragraphs]
+    # Ancestors of the headline and of the first long paragraphs, by how far up they are.
+    h1_up = _levels_up(scan.h1)
+    paragraph_up: dict = {}
+    for paragraph in scan.paragraph_elements:
+        for ancestor, level in _levels_up(paragraph).items():
+            paragraph_up[ancestor] = min(level, paragraph_up.get(ancestor, 99))
     first_paragraph = paragraph_starts[0] if paragraph_starts else -1
     areas = np.zeros(n)
     for i, cand in enumerate(body):
-        row = x[i]
+        row = [0.0] * n_features
+        rows.append(row)
         element = cand.element
         url = cand.url
         url_w, url_h = _url_size(url)
@@ -555,8 +592,14 @@ def _features(page: Page, body: list[Candidate]) -> np.ndarray:
         # Ancestors: tags, class/id tokens, link wrapping, itemprop, depth.
         depth = 0
         ancestor_groups: set[str] = set()
+        h1_distance = paragraph_distance = container_depth = 0.0
         for ancestor in element.iterancestors():
             depth += 1
+            if not h1_distance and ancestor in h1_up:
+                h1_distance = depth + h1_up[ancestor]
+            if not paragraph_distance and ancestor in paragraph_up:
+                paragraph_distance = depth + paragraph_up[ancestor]
+                container_depth = depth
             tag = ancestor.tag
             if tag in _ANCESTOR_FEATURE:
                 row[_ANCESTOR_FEATURE[tag]] = 1.0
@@ -571,6 +614,9 @@ def _features(page: Page, body: list[Candidate]) -> np.ndarray:
             if ancestor.get("itemprop") == "image":
                 row[f["itemprop_image"]] = 1.0
         row[f["depth"]] = depth
+        row[f["tree_distance_h1"]] = h1_distance or 60.0
+        row[f["tree_distance_paragraph"]] = paragraph_distance or 60.0
+        row[f["paragraph_container_depth"]] = container_depth or 30.0
         if element.get("itemprop") == "image":
             row[f["itemprop_image"]] = 1.0
         alt = collapse(element.get("alt"))
@@ -613,11 +659,22 @@ def _features(page: Page, body: list[Candidate]) -> np.ndarray:
         ext = path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
         ext = "jpg" if ext == "jpeg" else ext
         row[f["ext_" + (ext if ext in EXTENSIONS else "other")]] = 1.0
+    x = np.array(rows, dtype=np.float32)
     top = areas.max()
     if top > 0:
         x[:, f["area_vs_page_max"]] = areas / top
         x[:, f["is_largest_on_page"]] = areas == top
     return x
+
+
+def _levels_up(element) -> dict:
+    """`{ancestor: levels above element}` (the element itself at 0); empty for None."""
+    if element is None:
+        return {}
+    levels = {element: 0}
+    for level, ancestor in enumerate(element.iterancestors(), 1):
+        levels[ancestor] = level
+    return levels
 
 
 _ANCESTOR_FEATURE = {tag: FEATURE_INDEX[f"in_{tag}"] for tag in ANCESTOR_TAGS if tag != "noscript"}
@@ -665,6 +722,8 @@ class DominantImageRanker:
         Fraction of rows each tree sees (stochastic gradient boosting).
     random_state : int, default=0
         Seed of the row sampling.
+    calibration_folds : int, default=4
+        Folds (of pages) for the out-of-fold scores the page-level calibration is fitted on.
 
     Attributes
     ----------
@@ -678,18 +737,63 @@ class DominantImageRanker:
         Index of each tree's root node.
     depth_ : int
         Deepest path of any tree.
+    calibration_ : list of float
+        Weights of (log-odds, margin, log candidates) and intercept of :meth:`page_probability`.
     """
 
     def __init__(self, n_estimators: int = 300, max_depth: int = 3, learning_rate: float = 0.05,
-                 subsample: float = 0.8, random_state: int = 0):
+                 subsample: float = 0.8, random_state: int = 0, calibration_folds: int = 4):
+        self.calibration_folds = calibration_folds
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.learning_rate = learning_rate
         self.subsample = subsample
         self.random_state = random_state
 
-    def fit(self, X: np.ndarray, y: np.ndarray, feature_names: list[str] | None = None) -> DominantImageRanker:
-        """Fit on candidate rows `X` with labels `y` (1 = the page's main image)."""
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
+            feature_names: list[str] | None = None) -> DominantImageRanker:
+        """Fit on candidate rows `X` with labels `y` (1 = the page's main image).
+
+        With `groups` (the page of each row), also fit the page-level calibration
+        (:meth:`page_probability`) on out-of-fold scores of `calibration_folds` folds.
+        """
+        self._fit_trees(X, y)
+        self.feature_names_ = list(feature_names or FEATURE_NAMES)
+        self.calibration_ = [1.0, 0.0, 0.0, 0.0]  # identity on the log-odds until fitted
+        if groups is not None:
+            self._fit_calibration(X, y, np.asarray(groups))
+        return self
+
+    def _fit_calibration(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        pages = np.unique(groups)
+        fold_of_page = dict(zip(pages, np.arange(len(pages)) % self.calibration_folds))
+        fold = np.array([fold_of_page[g] for g in groups])
+        raw = np.zeros(len(y))
+        for k in range(self.calibration_folds):
+            held = fold == k
+            part = DominantImageRanker(self.n_estimators, self.max_depth, self.learning_rate, self.subsample,
+                                       self.random_state)
+            part._fit_trees(X[~held], y[~held])
+            raw[held] = part.decision_function(X[held])
+        rows = np.concatenate([_calibration_inputs(raw[groups == g]) for g in pages])
+        labels = np.concatenate([y[groups == g] for g in pages])
+        logistic = LogisticRegression(C=1.0).fit(rows, labels)
+        self.calibration_ = [*map(float, logistic.coef_[0]), float(logistic.intercept_[0])]
+
+    def page_probability(self, raw: np.ndarray) -> np.ndarray:
+        """Probability that each candidate of ONE page is its main image, from the page's log-odds `raw`.
+
+        A logistic regression over (log-odds, margin over the page's best other candidate,
+        log number of candidates), fitted on out-of-fold scores: a pointwise probability
+        falls as a page has more images; this does not.
+        """
+        w = self.calibration_
+        z = _calibration_inputs(raw) @ np.asarray(w[:3]) + w[3]
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def _fit_trees(self, X: np.ndarray, y: np.ndarray) -> None:
         from sklearn.ensemble import GradientBoostingClassifier
 
         model = GradientBoostingClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
@@ -718,8 +822,6 @@ class DominantImageRanker:
         self.value_ = np.concatenate(values).astype(np.float64)
         self.roots_ = np.asarray(roots, dtype=np.int32)
         self.depth_ = int(max(e.tree_.max_depth for e in model.estimators_[:, 0]))
-        self.feature_names_ = list(feature_names or FEATURE_NAMES)
-        return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Log-odds per row."""
@@ -740,9 +842,10 @@ class DominantImageRanker:
 
     def to_dict(self) -> dict:
         return {"format": "lait-gbt-1", "feature_names": self.feature_names_, "init": self.init_,
+                "calibration": self.calibration_,
                 "depth": self.depth_, "params": {k: getattr(self, k) for k in
                                                  ("n_estimators", "max_depth", "learning_rate", "subsample",
-                                                  "random_state")},
+                                                  "random_state", "calibration_folds")},
                 "feature": self.feature_.tolist(), "threshold": self.threshold_.tolist(),
                 "left": self.left_.tolist(), "right": self.right_.tolist(),
                 "value": [round(v, 8) for v in self.value_.tolist()], "roots": self.roots_.tolist()}
@@ -774,19 +877,35 @@ class DominantImageRanker:
         model.right_ = np.asarray(data["right"], dtype=np.int32)
         model.value_ = np.asarray(data["value"], dtype=np.float64)
         model.roots_ = np.asarray(data["roots"], dtype=np.int32)
+        model.calibration_ = [float(v) for v in data.get("calibration", [1.0, 0.0, 0.0, 0.0])]
         return model
+
+
+def _calibration_inputs(raw: np.ndarray) -> np.ndarray:
+    """Per candidate of one page: log-odds, margin over the best other candidate, log count."""
+    n = len(raw)
+    if n > 1:
+        order = np.argsort(-raw)
+        best, second = raw[order[0]], raw[order[1]]
+        margin = raw - np.where(np.arange(n) == order[0], second, best)
+    else:
+        margin = np.full(n, 10.0)
+    return np.column_stack([raw, np.clip(margin, -10.0, 10.0), np.full(n, math.log1p(n))])
 
 
 # URL words of site-wide images that pages often give as og:image.
 _SITE_IMAGE = re.compile(r"(logo|icon|favicon|placeholder|default|blank|sprite|avatar|1x1|spacer|pixel|"
                          r"fallback|no[-_]?image|share[-_]?image|social[-_]?share|brand)", re.I)
-_EXCLUDED_EXTENSIONS = (".svg", ".ico", ".svgz")
+_EXCLUDED_EXTENSIONS = (".svg", ".ico", ".svgz", ".mp4", ".webm", ".mov", ".m3u8", ".mpd", ".mp3", ".js", ".css",
+                        ".pdf", ".json")
 
 
 def site_image_url(url: str) -> bool:
-    """Whether a URL's file path looks like a site-wide image (logo, icon, placeholder, pixel...)."""
+    """Whether a URL cannot be a page's own picture: its file name looks like a site-wide image
+    (logo, icon, placeholder, pixel...), or it is an SVG/ICO, a video or another non-image file."""
     path = unquote(urlsplit(url).path).lower()
-    return bool(_SITE_IMAGE.search(path.rsplit("/", 1)[-1])) or path.endswith(_EXCLUDED_EXTENSIONS)
+    name = path.rsplit("/", 1)[-1]
+    return bool(_SITE_IMAGE.search(name)) or name.endswith(_EXCLUDED_EXTENSIONS)
 
 
 def excluded_body_rows(found: PageCandidates) -> np.ndarray:
@@ -833,7 +952,7 @@ def choose_dominant(found: PageCandidates, scores: np.ndarray, min_score: float 
         return None, 0.0, "no_image"
     masked = np.where(excluded, -1.0, scores)
     best = int(np.argmax(masked))
-    if masked[best] < 0:
+    if excluded[best]:
         return None, 0.0, "no_image"
     if masked[best] < min_score:
         return None, float(masked[best]), "low_score"
@@ -842,28 +961,32 @@ def choose_dominant(found: PageCandidates, scores: np.ndarray, min_score: float 
 
 
 def page_scores(ranker: DominantImageRanker, found: PageCandidates, floor: float = 0.05) -> np.ndarray:
-    """Ranker scores of a page's body candidates, relative to the page.
+    """Scores of a page's body candidates: the probability that each is the page's main image.
 
-    A pointwise probability falls as a page has more images, so the score is the candidate's
-    share of the page's odds (softmax over log-odds): "which image is the main one". A
-    candidate whose own probability is under `floor` gets its share scaled down by
-    `probability / floor`: "is it any good at all".
+    :meth:`DominantImageRanker.page_probability` answers "which image is the main one"; a
+    candidate whose own pointwise probability is under `floor` is scaled down by
+    `probability / floor` ("is it any good at all"). Excluded candidates score 0.
     """
     if not found.n_body:
         return np.zeros(0)
+    excluded = excluded_body_rows(found)
     raw = ranker.decision_function(found.features)
-    raw = np.where(excluded_body_rows(found), -50.0, raw)
-    prob = 1.0 / (1.0 + np.exp(-raw))
-    share = np.exp(raw - raw.max())
-    share /= share.sum()
-    return share * np.minimum(1.0, prob / floor)
+    scores = np.zeros(len(raw))
+    kept = ~excluded
+    if kept.any():
+        raw_kept = raw[kept]
+        prob = 1.0 / (1.0 + np.exp(-raw_kept))
+        scores[kept] = ranker.page_probability(raw_kept) * np.minimum(1.0, prob / floor)
+    return scores
 
 
 def dominant_record(found: PageCandidates, cand: Candidate, score: float, source: str) -> dict:
     """The stage's output keys for a chosen candidate (see `pipeline/schema.py`)."""
     is_meta = any(key == cand.key for key, _ in found.meta)
+    # A pick made from metadata reports the URL the metadata gives (the publisher's chosen rendition).
+    url = cand.named_url if source in ("meta", "link", "jsonld", "itemprop") and cand.named_url else cand.url
     return {
-        "image_url": cand.url, "dominant_score": round(score, 4), "dominant_source": source,
+        "image_url": normalize_url(url) or url, "dominant_score": round(score, 4), "dominant_source": source,
         "alt": cand.alt or None, "title": cand.title or None, "figcaption": cand.figcaption or None,
         "og_image_alt": found.info.get("og_image_alt") if is_meta else None,
         "context": cand.context or None,
@@ -960,8 +1083,8 @@ def training_rows(page: Page) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 # Candidate fields a page record carries between ParsePages and DetectDominantImage.
-_RECORD_FIELDS = ("url", "key", "sources", "meta_rank", "meta_width", "meta_height", "alt", "title", "figcaption",
-                  "context")
+_RECORD_FIELDS = ("url", "key", "sources", "meta_rank", "meta_width", "meta_height", "named_url", "alt", "title",
+                  "figcaption", "context")
 
 
 def page_record_candidates(found: PageCandidates) -> tuple[list[dict], dict]:

@@ -221,3 +221,23 @@ def test_parse_and_detect_stages_in_a_beam_pipeline():
                                                         r["page_language"], r["warc_offset"], "candidates" in r)),
                     equal_to([("https://news.example.com/media/2024/council-vote.jpg", "meta", "Council vote", "Vote",
                                "en", 1, False)]), label="Pairs")
+
+
+def test_page_calibration_is_fitted_per_page_and_ranks_the_top_candidate_first():
+    rng = np.random.default_rng(1)
+    pages, rows, labels = [], [], []
+    for page in range(40):
+        n = int(rng.integers(3, 15))
+        x = rng.normal(size=(n, len(FEATURE_NAMES))).astype(np.float32)
+        y = np.zeros(n, dtype=int)
+        y[int(np.argmax(x[:, 0] + 0.3 * rng.normal(size=n)))] = 1  # the main image has the largest feature 0
+        pages += [page] * n
+        rows.append(x)
+        labels.append(y)
+    X, y, groups = np.concatenate(rows), np.concatenate(labels), np.array(pages)
+    ranker = DominantImageRanker(n_estimators=10, max_depth=2, calibration_folds=3).fit(X, y, groups)
+    assert ranker.calibration_ != [1.0, 0.0, 0.0, 0.0]
+    raw = ranker.decision_function(rows[0])
+    probability = ranker.page_probability(raw)
+    assert np.argmax(probability) == np.argmax(raw)
+    assert 0.0 < probability.min() and probability.max() < 1.0

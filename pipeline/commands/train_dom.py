@@ -129,8 +129,9 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     if labelled < 10:
         raise UsageError(f"only {labelled} of {seen} pages have an og:image/twitter:image shown in the body; need 10+")
     X, y = np.concatenate(xs), np.concatenate(ys)
+    groups = np.concatenate([np.full(len(rows), page) for page, rows in enumerate(ys)])
     ranker = DominantImageRanker(n_estimators=args.n_estimators, max_depth=args.max_depth,
-                                 learning_rate=args.learning_rate).fit(X, y, FEATURE_NAMES)
+                                 learning_rate=args.learning_rate).fit(X, y, groups, FEATURE_NAMES)
     output = args.output or DEFAULT_MODEL_PATH
     info = {"pages": labelled, "pages_read": seen, "rows": int(len(y)), "positives": int(y.sum()),
             "page_urls_sha1": digest.hexdigest(), "command": "lait train-dom " + " ".join(args.pages)}
