@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import re
 
@@ -84,6 +85,28 @@ def test_boxes_inside_the_image_normalised_and_features_finite(extractor, photos
         whole = np.isclose(regions.boxes[:, :4], [0, 0, 1, 1], atol=1e-6).all(1)
         same[whole] = same[:, whole] = False
         assert (iou[same] <= extractor.nms_iou + 1e-5).all()
+
+
+def _encode(image: Image.Image, format: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format)
+    return buffer.getvalue()
+
+
+def test_odd_images_give_valid_regions_or_a_decode_failure(extractor, photos):
+    """1-pixel, 100:1 strips, grey-scale, CMYK, palette GIF: valid regions; truncated bytes: a Failure."""
+    photo = photos[0]
+    odd = [_encode(Image.new("RGB", (1, 1), "red"), "PNG"), _encode(photo.resize((2000, 20)), "JPEG"),
+           _encode(photo.resize((8, 900)), "PNG"), _encode(photo.convert("L"), "PNG"),
+           _encode(photo.convert("CMYK"), "JPEG"), _encode(photo.convert("P"), "GIF")]
+    truncated = _encode(photo, "JPEG")[:3000]
+    results = extractor.extract_records([{"image_bytes": data} for data in [*odd, truncated, b""]])
+    for regions in results[:len(odd)]:
+        assert isinstance(regions, Regions) and len(regions) > 0
+        assert np.isfinite(regions.features.astype(np.float32)).all()
+        assert (regions.boxes >= 0).all() and (regions.boxes <= 1).all()
+        assert (regions.boxes[:, 2] > regions.boxes[:, 0]).all() and (regions.boxes[:, 3] > regions.boxes[:, 1]).all()
+    assert [r.reason for r in results[len(odd):]] == ["decode_error", "decode_error"]
 
 
 def test_pooled_logits_are_the_classifier_of_the_pooled_feature(extractor, photos):

@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                                       "(default 100, as ImageBERT)")
     parser.add_argument("--input_size", type=int, default=320,
                         help="longer image side fed to EfficientNet, a multiple of 32 (default 320: a 10x10 feature map)")
+    parser.add_argument("--nms_iou", type=float, default=0.3,
+                        help="per-label NMS IoU threshold of the EfficientNet extractor (default 0.3, as bottom-up attention)")
     parser.add_argument("--no_label_probs", action="store_true",
                         help="store only each region's top label, not its 1000-class distribution "
                              "(about 40%% fewer bytes; the trainer's MOC then uses the labels)")
@@ -74,6 +76,8 @@ def _check(args: argparse.Namespace, extra: list[str]) -> None:
         raise UsageError(f"--max_regions must be at least 1, got {args.max_regions}")
     if args.input_size < 64 or args.input_size % 32:
         raise UsageError(f"--input_size must be a multiple of 32 and at least 64, got {args.input_size}")
+    if not 0 < args.nms_iou <= 1:
+        raise UsageError(f"--nms_iou must be in (0, 1], got {args.nms_iou}")
     if args.batch_size < 1 or args.images_per_shard < 1:
         raise UsageError("--batch_size and --images_per_shard must be at least 1")
     if args.extractor == "npz" and not args.npz_dir:
@@ -116,7 +120,7 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     else:
         spec = ExtractorSpec("efficientnet", options={
             "max_regions": args.max_regions, "input_size": args.input_size, "batch_size": args.batch_size,
-            "with_label_probs": not args.no_label_probs})
+            "nms_iou": args.nms_iou, "with_label_probs": not args.no_label_probs})
     job = RegionsJob(args.data, args.output, spec, max_regions=args.max_regions,
                      images_per_shard=args.images_per_shard, batch_size=args.batch_size,
                      rejects_per_reason=args.rejects_per_reason)
