@@ -7,6 +7,8 @@
 - naturalness: ../shared/data/natural, cross-validated three ways with the shipped model's
   parameters (stratified 5-fold; folds grouped by source repository; folds grouped by kind,
   photos by source): ROC-AUC and accuracy at the shipped threshold, accuracy per kind.
+- unseen photos: share of Flickr8k photos (../shared/data/captions/images, a source the
+  classifier never saw) that the shipped model calls natural.
 - nsfw: share of real photos (../shared/data/captions/images and natural/photo) scored
   above --max_nsfw (0.5): all of them are ordinary photos, so that share is the false-positive rate.
 - throughput: `ImageFilter.check` (decode + hashes + naturalness + NSFW, batches of 16) on
@@ -51,6 +53,20 @@ def bench_naturalness(folds: int) -> dict:
     report = cv_report(X, y, rows, lambda: NaturalnessClassifier(**params), shipped.threshold, folds)
     return {"images": len(y), "photos": int(y.sum()), "params": params, "folds": folds,
             "seconds": round(time.time() - started, 1), **report}
+
+
+def bench_unseen_photos(limit: int) -> dict:
+    from filters.naturalness import NaturalnessScorer
+
+    paths = sorted((SHARED / "captions" / "images").glob("*.jpg"))
+    paths = paths[:: max(1, len(paths) // limit)][:limit]
+    scorer = NaturalnessScorer(device="cpu")
+    images = [decode_image(p.read_bytes(), min_side=0, max_aspect_ratio=0).image for p in paths]
+    scores = np.concatenate([scorer.score(images[i:i + 32]) for i in range(0, len(images), 32)])
+    natural = scores >= scorer.threshold
+    return {"photos": len(paths), "threshold": scorer.threshold, "natural_rate": round(float(natural.mean()), 4),
+            "median_score": round(float(np.median(scores)), 4),
+            "not_natural": [p.name for p in np.array(paths)[~natural]][:20]}
 
 
 def bench_nsfw(limit: int | None, max_nsfw: float) -> dict:
@@ -121,6 +137,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip_cv", action="store_true", help="skip the naturalness cross-validation")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--unseen_photos", type=int, default=500,
+                        help="Flickr8k photos scored for naturalness (0 skips)")
     parser.add_argument("--nsfw_limit", type=int, default=0, help="score only this many photos (0: all)")
     parser.add_argument("--max_nsfw", type=float, default=0.5)
     parser.add_argument("--throughput_images", type=int, default=160)
@@ -132,6 +150,8 @@ def main() -> None:
     result = {"bench": "filter_images", "cpu_count": os.cpu_count(), "load_average": os.getloadavg()}
     if not args.skip_cv:
         result["naturalness"] = bench_naturalness(args.folds)
+    if args.unseen_photos:
+        result["naturalness_unseen_photos"] = bench_unseen_photos(args.unseen_photos)
     result["nsfw"] = bench_nsfw(args.nsfw_limit or None, args.max_nsfw)
     result["throughput"] = bench_throughput(args.throughput_images)
     print(json.dumps(result, indent=2))

@@ -122,6 +122,7 @@ class ImageFilter:
             verdict.natural_score = round(float(score), 4)
             if score < self.min_natural:
                 verdict.reasons.append(NOT_NATURAL)
+                verdict.detail = verdict.detail or f"natural_score {score:.4f} < {self.min_natural}"
         todo = [i for i, v in enumerate(verdicts) if self.score_all or v.kept]  # skip NSFW when dropped anyway
         if not todo:
             return
@@ -130,3 +131,4 @@ class ImageFilter:
             verdicts[i].nsfw_score = round(float(score), 4)
             if score > self.max_nsfw:
                 verdicts[i].reasons.append(NSFW)
+                verdicts[i].detail = verdicts[i].detail or f"nsfw_score {score:.4f} > {self.max_nsfw}"
