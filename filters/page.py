@@ -100,7 +100,8 @@ def decode_html(content: bytes, content_type: str | None = None) -> tuple[str, s
 
 
 # Plain lxml elements: lxml.html's element classes cost a Python lookup per node visited.
-_HTML_PARSER = lxml.etree.HTMLParser(remove_blank_text=False, huge_tree=False)
+_HTML_PARSER = lxml.etree.HTMLParser(remove_blank_text=False, huge_tree=False, collect_ids=False, remove_comments=True,
+                                      remove_pis=True)
 
 
 def parse_html(text: str) -> lxml.etree._Element | None:
@@ -200,7 +201,7 @@ def visible_text(root: lxml.etree._Element, max_chars: int = 100_000) -> str:
     return collapse(scan_body(root, max_chars).text)[:max_chars]
 
 
-def language_sample(scan: BodyScan, chars: int = 600) -> str:
+def language_sample(scan: BodyScan, chars: int = 400) -> str:
     """Text to identify a page's language from: its paragraphs first (menus and footers
     are short, often English boilerplate on any page), else the start of the visible text."""
     pieces, size = [], 0
@@ -237,11 +238,15 @@ class Page:
     root: lxml.etree._Element
     encoding: str
     title: str = ""
-    text: str = ""
     language: str | None = None
     language_score: float = 0.0
     base_url: str = ""
     scan: BodyScan = field(default_factory=BodyScan)
+
+    @property
+    def text(self) -> str:
+        """The visible text, whitespace collapsed (computed when asked: the pipeline does not need it)."""
+        return collapse(self.scan.text)
 
 
 class PageParser:
@@ -284,9 +289,9 @@ class PageParser:
         if root is None:
             return False, "parse_error", "no HTML element could be parsed"
         scan = scan_body(root, self.max_text_chars)
-        page = Page(url=url, root=root, encoding=encoding, title=page_title(root), text=collapse(scan.text),
-                    base_url=base_url(root, url), scan=scan)
-        if not page.text and not page.title:
+        page = Page(url=url, root=root, encoding=encoding, title=page_title(root), base_url=base_url(root, url),
+                    scan=scan)
+        if (not scan.text or scan.text.isspace()) and not page.title:
             return False, "no_text", None
         if self.identifier is not None:
             page.language, page.language_score = self.identifier.identify(language_sample(scan) or page.title)

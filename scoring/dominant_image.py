@@ -123,9 +123,12 @@ def image_key(url: str) -> str:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     host = host[4:] if host.startswith("www.") else host
+    path = unquote(parts.path) if "%" in parts.path else parts.path
+    if not parts.query:
+        return host + path
     query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
                    if k.lower() not in RESIZE_QUERY_KEYS)
-    return host + unquote(parts.path) + ("?" + "&".join(f"{k}={v}" for k, v in query) if query else "")
+    return host + path + ("?" + "&".join(f"{k}={v}" for k, v in query) if query else "")
 
 
 def resolve_image_url(value: str | None, base: str) -> str | None:
@@ -147,6 +150,8 @@ def absolute_image_url(value: str | None, base: str) -> str | None:
         value = html.unescape(value)
     if value.startswith("//"):
         value = base.split(":", 1)[0] + ":" + value
+    if value.startswith(("http://", "https://")) and "/." not in value:
+        return value if len(value) > 10 else None
     try:
         absolute = urljoin(base, value)
     except ValueError:
@@ -291,13 +296,16 @@ def _element_urls(element, base: str) -> tuple[str | None, list[str], float, int
             continue
         entries = parse_srcset(value)
         n_srcset += len(entries)
+        if entries:
+            raws.append(entries[0][0])
         for raw, size, unit in entries:
-            raws.append(raw)
             weight = size if unit == "w" else size * 1000 if unit == "x" else 1.0
             if weight > best_size:
                 best_raw, best_size = raw, weight
         if name != "srcset" and best_raw:
             lazy = True
+    if best_raw:
+        raws.append(best_raw)
     srcset_width = best_size if best_size > 10 else 0.0
     chosen = None
     for raw in (best_raw, lazy_src, src):
@@ -413,7 +421,7 @@ class PageCandidates:
 
 
 def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: bool = False,
-                       max_candidates: int = 300) -> PageCandidates:
+                       max_candidates: int = 60) -> PageCandidates:
     """Every image the page names, merged by :func:`image_key`, with features for the body ones.
 
     Parameters
@@ -424,14 +432,17 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
         Ignore og/twitter meta images (training: they are the labels).
     hide_structured : bool, default=False
         Also ignore JSON-LD, `<link rel=image_src>` and `itemprop=image` outside `<img>`.
-    max_candidates : int, default=300
-        Body images after this many are ignored (galleries of thousands).
+    max_candidates : int, default=60
+        Body images after this many (in document order) are ignored: the main image comes early,
+        and galleries or long comment threads would otherwise dominate the cost.
     """
     root, base = page.root, page.base_url or page.url
     by_key: dict[str, Candidate] = {}
     body: list[Candidate] = []
     scan = page.scan
     for element, offset, order, in_noscript in scan.images:
+        if len(body) >= max_candidates:
+            break
         tag = element.tag
         if tag == "input" and (element.get("type") or "").lower() != "image":
             continue
@@ -451,8 +462,6 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
                 if cand is not None:
                     break
         if cand is None:
-            if len(body) >= max_candidates:
-                continue
             cand = Candidate(url=chosen, key=key, element=element, offset=offset, order=order,
                              in_noscript=in_noscript, srcset_width=srcset_width, n_srcset=n_srcset, lazy=lazy)
             if tag == "img" and picture is not None:
@@ -900,6 +909,7 @@ _EXCLUDED_EXTENSIONS = (".svg", ".ico", ".svgz", ".mp4", ".webm", ".mov", ".m3u8
                         ".pdf", ".json")
 
 
+@functools.lru_cache(maxsize=8192)
 def site_image_url(url: str) -> bool:
     """Whether a URL cannot be a page's own picture: its file name looks like a site-wide image
     (logo, icon, placeholder, pixel...), or it is an SVG/ICO, a video or another non-image file."""
@@ -925,7 +935,7 @@ def excluded_body_rows(found: PageCandidates) -> np.ndarray:
 
 
 def choose_dominant(found: PageCandidates, scores: np.ndarray, min_score: float = 0.5,
-                    meta_score: float = 0.9) -> tuple[Candidate | None, float, str]:
+                    meta_score: float = 0.9, excluded: np.ndarray | None = None) -> tuple[Candidate | None, float, str]:
     """`(candidate, score, source)` of the page's dominant image, or `(None, best_score, reason)`.
 
     The first meta image (og, then twitter, then `<link rel=image_src>`, JSON-LD, `itemprop`)
@@ -934,7 +944,7 @@ def choose_dominant(found: PageCandidates, scores: np.ndarray, min_score: float 
     `min_score`. Reasons: `no_image` (the page names no usable image), `low_score`.
     """
     body_index = {id(c): i for i, c in enumerate(found.candidates[:found.n_body])}
-    excluded = excluded_body_rows(found)
+    excluded = excluded_body_rows(found) if excluded is None else excluded
     named = [c for c in found.candidates if c.meta_rank < 99]
     named.sort(key=lambda c: c.meta_rank)
     for kind in ("link", "jsonld", "itemprop"):
@@ -960,7 +970,8 @@ def choose_dominant(found: PageCandidates, scores: np.ndarray, min_score: float 
     return cand, float(masked[best]), cand.sources[0]
 
 
-def page_scores(ranker: DominantImageRanker, found: PageCandidates, floor: float = 0.05) -> np.ndarray:
+def page_scores(ranker: DominantImageRanker, found: PageCandidates, floor: float = 0.05,
+                excluded: np.ndarray | None = None) -> np.ndarray:
     """Scores of a page's body candidates: the probability that each is the page's main image.
 
     :meth:`DominantImageRanker.page_probability` answers "which image is the main one"; a
@@ -969,7 +980,7 @@ def page_scores(ranker: DominantImageRanker, found: PageCandidates, floor: float
     """
     if not found.n_body:
         return np.zeros(0)
-    excluded = excluded_body_rows(found)
+    excluded = excluded_body_rows(found) if excluded is None else excluded
     raw = ranker.decision_function(found.features)
     scores = np.zeros(len(raw))
     kept = ~excluded
@@ -1011,8 +1022,9 @@ class DominantImageDetector:
 
     def detect_found(self, found: PageCandidates) -> dict:
         """Decision over extracted candidates: the record keys plus `candidates`, or `image_url` None and `reason`."""
-        scores = page_scores(self.ranker, found)
-        cand, score, source = choose_dominant(found, scores, self.min_score)
+        excluded = excluded_body_rows(found)
+        scores = page_scores(self.ranker, found, excluded=excluded)
+        cand, score, source = choose_dominant(found, scores, self.min_score, excluded=excluded)
         n = len(found.candidates)
         if cand is None:
             return {"image_url": None, "dominant_score": round(score, 4), "dominant_source": None,
@@ -1088,7 +1100,7 @@ _RECORD_FIELDS = ("url", "key", "sources", "meta_rank", "meta_width", "meta_heig
 
 
 def page_record_candidates(found: PageCandidates) -> tuple[list[dict], dict]:
-    """`(candidates, texts)`: a page's candidates as small picklable dicts (features as float lists)
+    """`(candidates, texts)`: a page's candidates as small picklable dicts (features as float32 bytes)
     and its `og_title`, `og_description`, `og_image_alt`.
 
     The DOM is parsed once (ParsePages); ranking and the decision (DetectDominantImage) need
@@ -1097,7 +1109,7 @@ def page_record_candidates(found: PageCandidates) -> tuple[list[dict], dict]:
     records = []
     for i, cand in enumerate(found.candidates):
         record = {name: getattr(cand, name) for name in _RECORD_FIELDS}
-        record["features"] = found.features[i].tolist() if i < found.n_body else None
+        record["features"] = found.features[i].tobytes() if i < found.n_body else None  # float32
         records.append(record)
     return records, {k: found.info.get(k) for k in PAGE_TEXT_KEYS}
 
@@ -1109,7 +1121,7 @@ def candidates_from_record(records: list[dict], texts: dict) -> PageCandidates:
     """The inverse of :func:`page_record_candidates`."""
     candidates = [Candidate(**{name: r[name] for name in _RECORD_FIELDS}) for r in records]
     body = [r["features"] for r in records if r.get("features") is not None]
-    features = np.asarray(body, dtype=np.float32).reshape(len(body), len(FEATURE_NAMES))
+    features = np.frombuffer(b"".join(body), dtype=np.float32).reshape(len(body), len(FEATURE_NAMES))
     meta = [(c.key, c.meta_rank) for c in candidates if c.meta_rank < 99 and "meta" in c.sources]
     info = {k: texts.get(k) for k in PAGE_TEXT_KEYS if texts.get(k)}
     return PageCandidates(candidates=candidates, meta=meta, info=info, features=features, n_body=len(body))
