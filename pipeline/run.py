@@ -19,6 +19,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipeline.acquire_images import AcquireImages
 from pipeline.aggregate import Aggregate
 from pipeline.clean_text import CleanText
+from pipeline.dask_runner import DASK_RUNNER
+from pipeline.dask_runner import install_fixes as install_dask_fixes
 from pipeline.dominant_image import DetectDominantImage
 from pipeline.filter_images import FilterImages
 from pipeline.funnel import FunnelCollector, WriteFunnel, WriteRejects
@@ -31,7 +33,7 @@ from pipeline.write_shards import WriteShards
 # Short names for runners; any other value is handed to Beam as it is.
 RUNNER_ALIASES = {
     "direct": "DirectRunner",
-    "dask": "apache_beam.runners.dask.dask_runner.DaskRunner",
+    "dask": DASK_RUNNER,
     "dataflow": "DataflowRunner",
     "flink": "FlinkRunner",
     "spark": "SparkRunner",
@@ -85,8 +87,17 @@ def run(pipeline_options: PipelineOptions) -> dict:
     FileSystems.mkdirs(options.output) if not FileSystems.exists(options.output) else None
     clear_previous_output(options.output)
     started = time.time()
-    with beam.Pipeline(options=pipeline_options) as pipeline:
-        build_pipeline(pipeline, options)
+    if standard.runner == DASK_RUNNER:
+        install_dask_fixes()
+    pipeline = beam.Pipeline(options=pipeline_options)
+    build_pipeline(pipeline, options)
+    result = pipeline.run()
+    try:
+        result.wait_until_finish()
+    finally:
+        client = getattr(result, "client", None)  # Dask: close our connection before the cluster goes
+        if client is not None:
+            client.close()
     save_run_config(options)
     with FileSystems.open(FileSystems.join(options.output, "_funnel.json")) as f:
         funnel = json.loads(f.read())

@@ -15,11 +15,13 @@ Writes DIR/shard-NNNNN-of-NNNNN.parquet, DIR/_funnel.json, DIR/_rejects/ and DIR
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.cli import UsageError
+from pipeline.dask_runner import DASK_RUNNER, local_cluster
 from pipeline.funnel import format_funnel, reconcile
 from pipeline.options import LaitOptions
 
@@ -33,11 +35,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     LaitOptions._add_argparse_args(parser)
     parser.add_argument("--runner", default=None,
                         help="Beam runner: direct (default), dask, dataflow, flink, spark, or a runner class name")
+    dask = parser.add_argument_group("Dask (--runner dask)")
+    dask.add_argument("--dask_address", default=None, metavar="tcp://HOST:PORT",
+                      help="address of a running dask scheduler (dask scheduler / dask-jobqueue / dask-kubernetes)")
+    dask.add_argument("--dask_workers", type=int, default=None, metavar="N",
+                      help="without --dask_address: start a local cluster of N worker processes for the run "
+                      "(default: one per core) and stop it at the end")
 
 
 def pipeline_options(args: argparse.Namespace, extra: list[str]) -> PipelineOptions:
     """Beam's own flags from `extra`, ours as already-parsed values (one PipelineOptions)."""
-    ours = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
+    ours = {k: v for k, v in vars(args).items()
+            if k not in ("command", "dask_address", "dask_workers") and v is not None}
     return PipelineOptions(extra, **ours)
 
 
@@ -52,7 +61,10 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
         raise UsageError(f"unknown option {unknown[0]}: see 'lait run --help' (Beam's own flags are passed through)")
     from pipeline.run import run
 
-    funnel = run(pipeline_options(args, extra))
+    if (args.runner or "").lower() in ("dask", DASK_RUNNER.lower()):
+        funnel = _run_on_dask(args, extra, run)
+    else:
+        funnel = run(pipeline_options(args, extra))
     print(format_funnel(funnel))
     problems = reconcile(funnel)
     for problem in problems:
@@ -60,6 +72,15 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     rows = funnel["stages"][-1]["out"]
     print(f"{rows} image-text pairs written to {args.output} in {funnel['seconds']} s")
     return 0
+
+
+def _run_on_dask(args: argparse.Namespace, extra: list[str], run) -> dict:
+    """On the scheduler at --dask_address, or on a local cluster started (and stopped) for this run."""
+    if args.dask_address:
+        return run(pipeline_options(args, [*extra, "--dask_client_address", args.dask_address]))
+    workers = args.dask_workers or os.cpu_count() or 1
+    with local_cluster(workers) as address:
+        return run(pipeline_options(args, [*extra, "--dask_client_address", address]))
 
 
 def _known_beam_flags() -> set[str]:

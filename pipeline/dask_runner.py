@@ -1,0 +1,130 @@
+"""Running lait on Dask: a local cluster when no scheduler is given, and two fixes to Beam's Dask runner.
+
+Beam's `DaskRunner` (apache_beam.runners.dask) turns each ParDo into a `map_partitions`
+over a dask Bag. Two of its limits break ordinary Beam code that lait uses:
+
+1. It collects a bundle's outputs *before* calling `finish_bundle`, so whatever a DoFn emits
+   there is lost: `BatchElements` (used before every model call, as `RunInference` does)
+   loses its last batch of every bundle.
+2. A side input is a Bag that every task computes again, with everything upstream of it.
+
+`FixedParDo` replaces its ParDo translation: outputs are collected after `finish_bundle`,
+each side input is computed once as a dask dependency of the tasks that read it, and a
+worker thread sets up each DoFn once and reuses it across partitions (models load once per
+worker thread, as `DoFn.setup` promises, instead of once per partition).
+
+lait itself avoids the runner's third limit (a multi-output ParDo's outputs all land in
+one Bag): stages route outputs with plain Maps (see `pipeline.funnel`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+from apache_beam.runners.common import DoFnInvoker, DoFnSignature
+from apache_beam.runners.dask import transform_evaluator
+from apache_beam.transforms.sideinputs import SideInputMap
+
+DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
+_thread_dofns = threading.local()
+
+
+def _dofn_for(label: str, signature: DoFnSignature, invoker_kwargs: dict) -> tuple[DoFnSignature, bool]:
+    """This thread's set-up DoFn for the transform `label`; True when it still needs `setup`."""
+    cache = getattr(_thread_dofns, "by_label", None)
+    if cache is None:
+        cache = _thread_dofns.by_label = {}
+    if label in cache:
+        return cache[label], False
+    cache[label] = signature
+    return signature, True
+
+
+def _apply_dofn_to_bundle(items, side_specs, window_fn, label, invoker_args, invoker_kwargs, receivers, *side_values):
+    """One partition as one bundle: setup once per thread, process, finish_bundle, then collect outputs."""
+    side_inputs = [
+        SideInputMap(view_class, view_options,
+                     [transform_evaluator.get_windowed_value(v, window_fn) for v in values])
+        for (view_class, view_options), values in zip(side_specs, side_values, strict=True)
+    ]
+    signature, needs_setup = _dofn_for(label, invoker_args[0], invoker_kwargs)
+    items = [transform_evaluator.get_windowed_value(item, window_fn) for item in items]
+    invoker = DoFnInvoker.create_invoker(signature, *invoker_args[1:],
+                                         **dict(invoker_kwargs, side_inputs=side_inputs))
+    if needs_setup:
+        invoker.invoke_setup()
+    invoker.invoke_start_bundle()
+    for item in items:
+        invoker.invoke_process(item)
+    invoker.invoke_finish_bundle()
+    return [value.value for value in receivers.values]
+
+
+def _concatenate(partitions) -> list:
+    return [value for partition in partitions for value in partition]
+
+
+class FixedParDo(transform_evaluator.ParDo):
+    """Beam's Dask ParDo translation with finish_bundle outputs, computed-once side inputs and DoFn reuse."""
+
+    def apply(self, input_bag, side_inputs=None):
+        transform = self.transform
+        args, kwargs = transform.raw_side_inputs
+        main_input = next(iter(self.applied.main_inputs.values()))
+        window_fn = main_input.windowing.windowfn if hasattr(main_input, "windowing") else None
+        receivers = transform_evaluator.OneReceiver()
+        invoker_args = [
+            DoFnSignature(transform.fn),
+            transform_evaluator._OutputHandler(
+                window_fn=window_fn, main_receivers=receivers[None], tagged_receivers=receivers,
+                per_element_output_counter=None, output_batch_converter=None,
+                process_yields_batches=False, process_batch_yields_elements=False),
+        ]
+        invoker_kwargs = dict(
+            context=transform_evaluator.DoFnContext(transform.label, state=None),
+            input_args=list(args), input_kwargs=kwargs, user_state_context=None,
+            bundle_finalizer_param=transform_evaluator.DoFn.BundleFinalizerParam(),
+        )
+        side_inputs = side_inputs or []
+        side_specs = [(side._view_class, side._view_options) for side in side_inputs]
+        # Each side input becomes a dask Item (the whole Bag as one list): computed once, in the
+        # same graph, and handed to every partition that reads it.
+        side_items = [side._iterable.bag.reduction(list, _concatenate) for side in side_inputs]
+        return input_bag.map_partitions(
+            _apply_dofn_to_bundle, side_specs, window_fn, self.applied.full_label,
+            invoker_args, invoker_kwargs, receivers, *side_items)
+
+
+def _groups(partition) -> list:
+    return [(key, [transform_evaluator.defenestrate(value[1]) for value in values]) for key, values in partition]
+
+
+class FixedGroupByKey(transform_evaluator.GroupByKey):
+    """Beam's Dask GroupByKey with each partition a list, never a one-shot iterator."""
+
+    def apply(self, input_bag, side_inputs=None):
+        return input_bag.groupby(lambda item: item[0]).map_partitions(_groups)
+
+
+def install_fixes() -> None:
+    """Use the fixed ParDo and GroupByKey translations for every pipeline Beam's Dask runner translates."""
+    import apache_beam
+    from apache_beam.runners.dask.overrides import _GroupByKeyOnly
+
+    transform_evaluator.TRANSLATIONS[apache_beam.ParDo] = FixedParDo
+    transform_evaluator.TRANSLATIONS[_GroupByKeyOnly] = FixedGroupByKey
+
+
+@contextlib.contextmanager
+def local_cluster(workers: int) -> Iterator[str]:
+    """A dask LocalCluster of `workers` processes (one thread each) for one run; yields its address."""
+    from dask.distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None, silence_logs=40)
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
