@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     for ours in ("pipeline", "filters", "scoring", "imagebert"):
         logging.getLogger(ours).setLevel(logging.INFO)
+    for noisy in ("warcio", "distributed", "apache_beam.runners.dask"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     parser, modules = build_parser()
     args, extra = parser.parse_known_args(argv)
     if not args.command:

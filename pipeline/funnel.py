@@ -150,9 +150,11 @@ def apply_stage(pcoll: beam.PCollection, label: str, dofn: StageDoFn, *args,
         counts.append(pcoll | f"{label}.CountIn" >> beam.combiners.Count.Globally()
                       | f"{label}.InKey" >> beam.Map(_count_as(stage, IN)))
     if dofn.count_out:
-        kept = [main, *extra.values()] | f"{label}.Kept" >> beam.Flatten()
-        counts.append(kept | f"{label}.CountOut" >> beam.combiners.Count.Globally()
-                      | f"{label}.OutKey" >> beam.Map(_count_as(stage, OUT)))
+        # Each output counted on its own: a Flatten of record collections would be held in
+        # memory by the in-process DirectRunner.
+        for name, kept in [("Main", main), *extra.items()]:
+            counts.append(kept | f"{label}.CountOut{name}" >> beam.combiners.Count.Globally()
+                          | f"{label}.OutKey{name}" >> beam.Map(_count_as(stage, OUT)))
     return StageOutput(main, drops, counts | f"{label}.AllCounts" >> beam.Flatten(), extra)
 
 
