@@ -78,7 +78,8 @@ class Corpus:
     image_dir: Path
 
 
-def load_corpus(captions_dir: Path, alts_file: Path | None) -> Corpus:
+def load_corpus(captions_dir: Path, alts_file: Path | None, max_photos: int | None = None) -> Corpus:
+    """Captions (detokenised) by photo and the junk alts split by page; `max_photos` per split for smoke runs."""
     captions: dict[str, list[str]] = defaultdict(list)
     split: dict[str, str] = {}
     with open(captions_dir / "captions.tsv", encoding="utf-8", newline="") as f:
@@ -95,7 +96,10 @@ def load_corpus(captions_dir: Path, alts_file: Path | None) -> Corpus:
                 page = row.get("page_url") or row.get("source_path") or ""
                 bucket = int(hashlib.sha1(page.encode()).hexdigest(), 16) % 1000 / 1000
                 (junk_eval if bucket < JUNK_EVAL_SHARE else junk_train).append(row["text"])
-    return Corpus(sorted(captions), split, dict(captions), junk_train, junk_eval, captions_dir / "images")
+    images = sorted(captions)
+    if max_photos:
+        images = [n for sp in ("train", "dev") for n in [m for m in images if split[m] == sp][:max_photos]]
+    return Corpus(images, split, {n: captions[n] for n in images}, junk_train, junk_eval, captions_dir / "images")
 
 
 class EncodingCache:
@@ -216,17 +220,22 @@ def _captions_by_image(corpus: Corpus, names: list[str], text_emb: np.ndarray, t
 
 
 def train(captions_dir: Path, alts_file: Path | None, output: Path, cache_dir: Path | None = None,
-          seed: int = 0, log=print, projection_epochs: int = 60, max_iter: int = 300) -> dict:
+          seed: int = 0, log=print, projection_epochs: int = 60, max_iter: int = 300,
+          max_photos: int | None = None) -> dict:
     """Build the labelled set, fit projection and classifier, evaluate on held-out data, save.
 
-    Returns the report (also stored in the model's metadata).
+    Returns the model's metadata (with the held-out report). Runs torch on one thread:
+    on a shared machine more threads only spin (measured: 20x slower steps under load).
     """
+    import torch
+
+    torch.set_num_threads(1)
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import GroupKFold
 
     started = time.time()
-    corpus = load_corpus(captions_dir, alts_file)
+    corpus = load_corpus(captions_dir, alts_file, max_photos)
     log(f"corpus: {len(corpus.images)} photos, {len(corpus.junk_train)} + {len(corpus.junk_eval)} junk alts")
     extractor = RelevanceFeatures()
     images = EncodingCache(extractor, cache_dir, log).images(corpus)
@@ -272,6 +281,10 @@ def train(captions_dir: Path, alts_file: Path | None, output: Path, cache_dir: P
         X[mask, len(extractor.names):] = inter
         log(f"  projection fold {fold + 1}/{INTERACTION_FOLDS} ({time.time() - started:.0f} s)")
 
+    # Keys the supervised set never has (dominant_score, natural/nsfw scores) are all NaN;
+    # the binner needs one value, and a constant column is never split on.
+    never_seen = np.isnan(X).all(0)
+    X[:, never_seen] = 0.0
     y = train_set.labels
     weights = np.where(np.array(train_set.kinds) == "junk", 2.0, 1.0)
     splits = list(GroupKFold(CALIBRATION_FOLDS).split(X, y, groups=train_set.image_index))
@@ -300,6 +313,7 @@ def train(captions_dir: Path, alts_file: Path | None, output: Path, cache_dir: P
         "training": {
             "captions": str(captions_dir), "alts": str(alts_file), "seed": seed,
             "pairs": len(train_set.pairs), "positives": int(y.sum()),
+            "features_constant_in_training": [n for n, c in zip(extractor.names + INTERACTION_NAMES, never_seen) if c],
             "by_kind": {k: int(sum(1 for x in train_set.kinds if x == k)) for k in ("positive", "random", "hard", "junk")},
             "classifier": "CalibratedClassifierCV(HistGradientBoostingClassifier, method=sigmoid, cv=3 groups by photo)",
             "hgb_params": {k: v for k, v in hgb.get_params().items() if isinstance(v, int | float | str | None)},

@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max_iter", type=int, default=300, help="boosting iterations (default 300)")
     parser.add_argument("--projection_epochs", type=int, default=60,
                         help="epochs of the image-text projection (default 60)")
+    parser.add_argument("--max_photos", type=int, default=None,
+                        help="use only the first N photos of each split (a quick smoke run, not for shipping)")
     parser.add_argument("--evaluate_only", action="store_true",
                         help="do not train: print the held-out figures of --output (or the shipped model)")
 
@@ -62,6 +64,6 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
         print(json.dumps(evaluate(output, args.captions, args.alts, cache, args.seed), indent=2))
         return 0
     meta = train(args.captions, args.alts, output, cache, seed=args.seed, max_iter=args.max_iter,
-                 projection_epochs=args.projection_epochs)
+                 projection_epochs=args.projection_epochs, max_photos=args.max_photos)
     print(f"wrote {output} ({output.stat().st_size / 2**20:.1f} MiB, {len(meta['feature_names'])} features)")
     return 0

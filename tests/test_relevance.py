@@ -1,0 +1,188 @@
+"""Relevance model: features, the shipped model, the Beam stage and `lait score`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from contextlib import redirect_stdout
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from scoring.relevance import DEFAULT_MODEL_PATH, RelevanceModel, export_calibrated_hgb
+from scoring.relevance_features import file_name_words, words_of
+from scoring.relevance_training import detokenize
+from tests.conftest import shared_path
+
+
+@pytest.fixture(scope="module")
+def model() -> RelevanceModel:
+    return RelevanceModel.load()
+
+
+@pytest.fixture(scope="module")
+def extractor(model):
+    return model.feature_extractor()
+
+
+@pytest.fixture(scope="module")
+def dev_photos() -> list[tuple[bytes, list[str]]]:
+    """Twenty Flickr8k dev photos (never trained on) with their captions."""
+    root = shared_path("captions")
+    captions: dict[str, list[str]] = {}
+    with open(root / "captions.tsv", encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+            if row["split"] == "dev":
+                captions.setdefault(row["image"], []).append(detokenize(row["caption"]))
+    names = sorted(captions)[::50][:20]
+    return [((root / "images" / n).read_bytes(), captions[n]) for n in names]
+
+
+def _jpeg(colour: tuple[int, int, int], size=(320, 240)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def test_shipped_model_is_plain_arrays_and_json():
+    # An .npz is a zip of .npy files; none may hold Python objects (dtype "O" needs pickle).
+    with np.load(DEFAULT_MODEL_PATH, allow_pickle=False) as data:
+        assert "meta_json" in data.files and all(data[k].dtype != object for k in data.files)
+        meta = json.loads(bytes(data["meta_json"]).decode())
+    assert len(meta["feature_names"]) >= 200 and len(set(meta["feature_names"])) == len(meta["feature_names"])
+    assert meta["held_out"]["auc_random"] > 0.85
+    with zipfile.ZipFile(DEFAULT_MODEL_PATH) as z:
+        assert all(name.endswith(".npy") for name in z.namelist())
+
+
+def test_exported_trees_match_scikit_learn():
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from scoring.relevance import _TreeEnsemble
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 6))
+    X[rng.random(600) < 0.2, 2] = np.nan
+    y = (X[:, 0] + np.nan_to_num(X[:, 2], nan=1.0) + 0.3 * rng.normal(size=600) > 0.5).astype(int)
+    clf = CalibratedClassifierCV(HistGradientBoostingClassifier(max_iter=30, random_state=0), method="sigmoid", cv=3)
+    clf.fit(X, y)
+    ours = _TreeEnsemble(export_calibrated_hgb(clf)).predict_proba(X)
+    np.testing.assert_allclose(ours, clf.predict_proba(X)[:, 1], atol=1e-9)
+
+
+def test_features_are_deterministic_and_named(extractor, dev_photos):
+    pairs = [{"text": caps[0], "image_bytes": img, "page_title": caps[1]} for img, caps in dev_photos[:4]]
+    first = extractor.features(pairs)
+    second = extractor.features(list(reversed(pairs)))[::-1]
+    assert first.shape == (4, len(extractor.names))
+    np.testing.assert_allclose(first, second, atol=1e-5)
+    assert np.array_equal(first, extractor.features(pairs), equal_nan=True)
+
+
+def test_caption_scores_above_unrelated_captions(model, extractor, dev_photos):
+    pairs, n = [], len(dev_photos)
+    for k, (img, caps) in enumerate(dev_photos):
+        pairs.append({"text": caps[0], "image_bytes": img, "text_source": "alt"})
+        pairs.append({"text": dev_photos[(k + 7) % n][1][0], "image_bytes": img, "text_source": "alt"})
+    scores = model.score_pairs(extractor, pairs)
+    own, other = scores[0::2], scores[1::2]
+    assert ((own >= 0) & (own <= 1)).all()
+    assert (own > other).mean() >= 0.8
+    assert np.median(own) > 0.5 > np.median(other)
+
+
+def test_junk_alt_scores_low_on_a_real_photo(model, extractor, dev_photos):
+    img, caps = dev_photos[0]
+    scores = model.score_pairs(extractor, [{"text": t, "image_bytes": img} for t in
+                                           ("IMG_2041.JPG", "Click here to subscribe", "site logo", caps[0])])
+    assert scores[:3].max() < scores[3]
+
+
+def test_missing_optional_inputs(model, extractor, dev_photos):
+    img, caps = dev_photos[1]
+    pairs = [
+        {"text": caps[0], "image_bytes": img},  # no page title, url, source, sizes
+        {"text": caps[0], "image_bytes": img, "page_title": None, "width": None, "nsfw_score": None},
+        {"text": caps[0], "image_bytes": None},  # no image at all
+        {"text": caps[0], "image_bytes": b"not an image"},
+        {"text": "", "image_bytes": _jpeg((200, 30, 30))},
+    ]
+    scores = model.score_pairs(extractor, pairs)
+    assert np.isfinite(scores).all() and ((scores >= 0) & (scores <= 1)).all()
+    assert scores[0] == pytest.approx(scores[1], abs=1e-6)
+
+
+def test_colour_words_meet_image_colours(extractor):
+    red = {"image_bytes": _jpeg((210, 20, 25)), "image_url": "https://x.org/red-car.jpg"}
+    X = extractor.features([{**red, "text": "a red car"}, {**red, "text": "a blue car"}])
+    share = extractor.names.index("cross.colour.mean_share")
+    overlap = extractor.names.index("cross.file_name.overlap")
+    assert X[0, share] > 0.9 and X[1, share] < 0.05
+    assert X[0, overlap] == 2
+
+
+def test_file_name_words_and_words():
+    assert file_name_words("https://cdn.x.org/2020/05/Red-Fox_in-snow_1024x768.jpg?w=300") == ["red", "fox", "snow"]
+    assert file_name_words("/img/IMG_2041.JPG") == []
+    assert file_name_words("https://x.org/blackDogRunning.png") == ["black", "dog", "running"]
+    assert words_of("Café, naïve") == ["cafe", "naive"]
+    assert detokenize("A dog 's ball , on the grass .") == "A dog's ball, on the grass."
+
+
+def test_stage_scores_and_drops_low_relevance(model, extractor, dev_photos):
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that
+
+    from pipeline.options import LaitOptions
+    from pipeline.score_relevance import ScoreRelevance
+
+    img, caps = dev_photos[2]
+    pairs = [{"text": caps[0], "image_bytes": img, "image_url": "https://x.org/a.jpg"},
+             {"text": "Subscribe to our newsletter", "image_bytes": img, "image_url": "https://x.org/b.jpg"},
+             {"text": caps[1], "image_bytes": None, "image_url": "https://x.org/c.jpg"}]
+    direct = model.score_pairs(extractor, pairs)
+    assert direct[0] > direct[1]
+    threshold = float(direct[:2].mean())  # between the caption and the junk text, whatever the model
+    expected = {p["image_url"]: round(float(s), 4) for p, s in zip(pairs, direct)}
+    options = LaitOptions(["--min_relevance", str(threshold)])
+
+    def check_kept(kept):
+        assert "https://x.org/a.jpg" in [p["image_url"] for p in kept]
+        for p in kept:
+            assert p["score"] == pytest.approx(expected[p["image_url"]], abs=2e-4) and p["score"] >= threshold
+
+    def check_drops(drops):
+        assert "https://x.org/b.jpg" in [d["image_url"] for d in drops]
+        assert all(d["reason"] == "low_relevance" and d["score"] < threshold for d in drops)
+
+    with TestPipeline() as p:
+        out = p | beam.Create(pairs) | ScoreRelevance(options)
+        assert_that(out.main, check_kept, label="kept")
+        assert_that(out.drops, check_drops, label="drops")
+
+
+def test_score_command(tmp_path, dev_photos):
+    from pipeline.cli import main
+
+    img, caps = dev_photos[3]
+    (tmp_path / "photo.jpg").write_bytes(img)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["score", "--image", str(tmp_path / "photo.jpg"), "--text", caps[0]]) == 0
+    result = json.loads(out.getvalue())
+    assert 0 <= result["score"] <= 1 and len(result["top_features"]) == 5
+    lines = [{"image": "photo.jpg", "text": caps[0]}, {"image": "missing.jpg", "text": "x"},
+             {"image": "photo.jpg", "text": "Share on Facebook"}]
+    (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["score", "--batch", str(tmp_path / "pairs.jsonl"), "--top", "0"]) == 0
+    results = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["line"] for r in results] == [1, 2, 3]
+    assert "error" in results[1] and results[0]["score"] > results[2]["score"]
+    assert main(["score", "--image", str(tmp_path / "nope.jpg"), "--text", "x"]) == 2
