@@ -164,7 +164,8 @@ class RegionsBlock:
         for name in ("boxes", "features", "labels", "label_probs"):
             if name in table.column_names:
                 column = table.column(name).combine_chunks()
-                self._lists[name] = (column.offsets.to_numpy(), column.values.to_numpy(zero_copy_only=False))
+                offsets = column.offsets.to_numpy()
+                self._lists[name] = (offsets - offsets[0], column.flatten().to_numpy(zero_copy_only=False))
 
     def row(self, i: int) -> dict:
         """Row ``i`` as arrays, truncated to ``max_regions`` (regions come sorted by confidence)."""

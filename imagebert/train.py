@@ -236,6 +236,7 @@ def train(config: TrainConfig, objective=None) -> list[dict]:
             print(message, flush=True)
 
     # ---- model, vocabulary, optimizer, schedule: fresh, initialised, or resumed
+    torch.manual_seed(config.seed)  # the same initial weights on every rank and every run
     meta = read_regions_meta(config.regions)
     resume_state = None
     if config.resume and checkpoint_path(out).exists():

@@ -2,8 +2,9 @@
 
 The texts are real (Flickr8k train captions from ../shared/data/captions). The regions follow the
 regions-shard format exactly but their features are made up, because no detector runs in a unit
-test: each image gets a few regions per object word its captions mention (the word's prototype
-feature plus noise, labelled with the word) and some background regions. That makes all four
+test: each test image is one whose captions name exactly one scene concept (dog, snow, water...),
+and gets a few regions of that concept (the concept's prototype feature plus noise, labelled
+with it) and some background regions. That makes all four
 tasks learnable in a few hundred steps on CPU, which is what the tests check.
 """
 
@@ -23,20 +24,40 @@ from pipeline.schema import CORPUS_SCHEMA
 from scoring.minilm import minilm_model_dir
 from scoring.wordpiece import SPECIAL_TOKENS, WordPieceTokenizer
 
-CONCEPTS = ["dog", "man", "woman", "boy", "girl", "child", "water", "grass", "ball", "snow", "bike", "beach",
-            "street", "people", "red", "black", "white", "shirt", "running", "jumping", "player", "rock",
-            "field", "car"]
+# Scene concepts and the caption words that name them; each test image shows exactly one.
+CONCEPTS = {
+    "dog": {"dog", "dogs", "puppy"}, "snow": {"snow", "snowy", "skier", "skiing"},
+    "bike": {"bike", "bicycle", "biker", "bikes", "bmx"},
+    "water": {"water", "pool", "lake", "ocean", "swimming", "beach", "waves", "river"},
+    "ball": {"ball", "soccer", "football", "basketball"}, "street": {"street", "city", "sidewalk", "road"},
+    "grass": {"grass", "grassy", "field"}, "rock": {"rock", "rocks", "cliff", "climbing", "climber"},
+}
 BACKGROUND = len(CONCEPTS)  # label of regions that show none of the concepts
 
 
+def concept_of(texts: list[str]) -> int | None:
+    """The one concept the captions name, or None when they name none or several."""
+    words = set(re.findall(r"[a-z]+", " ".join(texts).lower()))
+    named = [i for i, names in enumerate(CONCEPTS.values()) if words & names]
+    return named[0] if len(named) == 1 else None
+
+
 def flickr_captions(captions_tsv: Path, split: str = "train", images: int = 64) -> dict[str, list[str]]:
-    """``image file -> its captions`` for the first ``images`` images of a split."""
+    """``image file -> its captions`` for ``images`` images of a split whose captions name one concept,
+    as many of each concept as possible."""
     grouped: dict[str, list[str]] = {}
     with open(captions_tsv, encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-            if row["split"] == split and (row["image"] in grouped or len(grouped) < images):
+            if row["split"] == split:
                 grouped.setdefault(row["image"], []).append(row["caption"])
-    return grouped
+    by_concept: dict[int, list[str]] = {}
+    for image, texts in sorted(grouped.items()):
+        concept = concept_of(texts)
+        if concept is not None:
+            by_concept.setdefault(concept, []).append(image)
+    per_concept = -(-images // len(CONCEPTS))
+    chosen = [image for c in sorted(by_concept) for image in by_concept[c][:per_concept]][:images]
+    return {image: grouped[image] for image in sorted(chosen)}
 
 
 def write_small_vocab(path: Path, texts: list[str]) -> Path:
@@ -51,7 +72,7 @@ def write_small_vocab(path: Path, texts: list[str]) -> Path:
 
 
 def write_pairs(root: Path, captions: dict[str, list[str]], feature_dim: int = 32, seed: int = 0,
-                shards: int = 2, with_label_probs: bool = False) -> tuple[Path, Path]:
+                shards: int = 2, with_label_probs: bool = False, copies: int = 4, noise: float = 0.1) -> tuple[Path, Path]:
     """Write ``root/corpus`` (corpus schema) and ``root/regions`` (regions format); returns both dirs."""
     rng = np.random.default_rng(seed)
     prototypes = rng.normal(size=(len(CONCEPTS) + 1, feature_dim)).astype(np.float32)
@@ -65,21 +86,22 @@ def write_pairs(root: Path, captions: dict[str, list[str]], feature_dim: int = 3
             sha1 = hashlib.sha1(image.encode()).hexdigest()
             rows += [{"image_sha1": sha1, "image_url": f"file:///{image}", "text": t, "text_source": "caption"}
                      for t in texts]
-            region_records.append(_regions(sha1, " ".join(texts), prototypes, rng, with_label_probs))
+            region_records.append(_regions(sha1, texts, prototypes, rng, with_label_probs, copies, noise))
         table = pa.Table.from_pylist([{name: row.get(name) for name in CORPUS_SCHEMA.names} for row in rows],
                                      schema=CORPUS_SCHEMA)
         pq.write_table(table, corpus / f"shard-{shard:05d}-of-{shards:05d}.parquet")
         write_regions_shard(regions / f"regions-{shard:05d}.parquet", region_records, row_group_size=8)
-    write_regions_meta(regions, "synthetic-test", feature_dim, len(CONCEPTS) + 1, 16, CONCEPTS + ["background"])
+    write_regions_meta(regions, "synthetic-test", feature_dim, len(CONCEPTS) + 1, 16, [*CONCEPTS, "background"])
     return corpus, regions
 
 
-def _regions(sha1: str, text: str, prototypes: np.ndarray, rng: np.random.Generator, with_probs: bool) -> dict:
-    words = set(re.findall(r"[a-z]+", text.lower()))
-    labels = [c for c, word in enumerate(CONCEPTS) for _ in range(2) if word in words]
+def _regions(sha1: str, texts: list[str], prototypes: np.ndarray, rng: np.random.Generator, with_probs: bool,
+             copies: int, noise: float) -> dict:
+    concept = concept_of(texts)
+    labels = [concept] * copies if concept is not None else []
     labels = (labels + [BACKGROUND] * int(rng.integers(2, 5)))[:16]
     n = len(labels)
-    features = prototypes[labels] + 0.3 * rng.normal(size=(n, prototypes.shape[1]))
+    features = prototypes[labels] + noise * rng.normal(size=(n, prototypes.shape[1]))
     corners = np.sort(rng.uniform(size=(n, 2, 2)), axis=1)  # (x1, x2), (y1, y2) sorted
     x1, x2, y1, y2 = corners[:, 0, 0], corners[:, 1, 0], corners[:, 0, 1], corners[:, 1, 1]
     boxes = np.stack([x1, y1, x2, y2, (x2 - x1) * (y2 - y1)], axis=1)

@@ -1,0 +1,83 @@
+"""Quality: stage-1 pre-training on Flickr8k train pairs, zero-shot retrieval on the Flickr8k dev images.
+
+The issue's measurement, end to end through lait's own commands:
+
+1. write the Flickr8k train and dev (image path, caption) lists from ../shared/data/captions as JSONL;
+2. ``lait import-pairs`` each list into corpus shards (the images are 224 px: --min_image_side 200);
+3. ``lait regions`` on both corpora (the default EfficientNet-Lite0 region extractor);
+4. ``lait train --stage 1 --preset minilm`` on the train corpus;
+5. ``lait eval-retrieval`` on the dev corpus: R@1/5/10 both ways, with chance beside.
+
+Prints one JSON object (the eval's metrics plus the run's settings). Needs `lait import-pairs`
+and `lait regions` (the Regions issue). Slow on CPU: pass --eval-n 100 --max-steps 300 there;
+the full protocol (1,000 dev images x 5,000 captions) wants a GPU.
+
+    nice -n 10 .venv/bin/python bench/quality_imagebert_flickr8k.py --work out/flickr8k --max-steps 300 --eval-n 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CAPTIONS = ROOT.parent / "shared" / "data" / "captions"
+
+
+def write_lists(work: Path) -> dict[str, Path]:
+    rows = list(csv.DictReader(open(CAPTIONS / "captions.tsv", encoding="utf-8", newline=""), delimiter="\t",
+                               quoting=csv.QUOTE_NONE))
+    lists = {}
+    for split in ("train", "dev"):
+        path = work / f"{split}.jsonl"
+        with open(path, "w", encoding="utf-8") as f:
+            for row in rows:
+                if row["split"] == split:
+                    f.write(json.dumps({"image": str(CAPTIONS / "images" / row["image"]), "caption": row["caption"]})
+                            + "\n")
+        lists[split] = path
+    return lists
+
+
+def lait(*args: str) -> str:
+    command = [sys.executable, "-m", "pipeline.cli", *args]
+    print("+", " ".join(command), file=sys.stderr, flush=True)
+    done = subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True)
+    return done.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--work", default="out/flickr8k", help="working directory")
+    parser.add_argument("--max-steps", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--eval-n", type=int, default=1000, help="dev images to rank (5 captions each)")
+    parser.add_argument("--texts-per-image", type=int, default=0, help="0 = all 5 captions")
+    args = parser.parse_args()
+    work = Path(args.work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    lists = write_lists(work)
+    for split, path in lists.items():
+        if not (work / f"{split}_corpus").exists():
+            lait("import-pairs", "--input", str(path), "--output", str(work / f"{split}_corpus"),
+                 "--min_image_side", "200")
+        if not (work / f"{split}_regions").exists():
+            lait("regions", "--data", str(work / f"{split}_corpus"), "--output", str(work / f"{split}_regions"))
+    run = work / "stage1"
+    lait("train", "--stage", "1", "--preset", "minilm", "--data", str(work / "train_corpus"), "--regions",
+         str(work / "train_regions"), "--out", str(run), "--max-steps", str(args.max_steps), "--batch-size",
+         str(args.batch_size), "--resume")
+    out = lait("eval-retrieval", "--ckpt", str(run), "--data", str(work / "dev_corpus"), "--regions",
+               str(work / "dev_regions"), "--n", str(args.eval_n), "--texts-per-image", str(args.texts_per_image))
+    print(out.splitlines()[:-1] and "\n".join(out.splitlines()[:-1]), file=sys.stderr)
+    metrics = json.loads(out.splitlines()[-1])
+    metrics.update(bench="imagebert_flickr8k_quality", max_steps=args.max_steps, batch_size=args.batch_size)
+    print(json.dumps(metrics))
+
+
+if __name__ == "__main__":
+    main()
