@@ -1,6 +1,6 @@
 """The regions job: corpus shards in, one row of object regions per image out (``lait regions``).
 
-    ReadFromParquet(image_sha1, image_url[, image_bytes]) -> ReadImages -> OnePerImage
+    ReadCorpusImages(image_sha1, image_url[, image_bytes]) -> ReadImages -> OnePerImage
       -> BatchElements -> ExtractRegions -> WriteRegions
 
 Only the columns the extractor needs are read (a precomputed-features reader never touches
@@ -29,6 +29,8 @@ from apache_beam.utils import shared
 
 from imagebert.data import META_FILE, regions_table, write_regions_meta
 from imagebert.regions import EfficientNetRegionExtractor, Failure, NpzRegionReader, RegionExtractor
+from pipeline.dask_runner import DASK_RUNNER
+from pipeline.dask_runner import install_fixes as install_dask_fixes
 from pipeline.funnel import (
     FunnelCollector,
     Reject,
@@ -80,6 +82,45 @@ class _SharedExtractor:
 
 
 # -- stages ---------------------------------------------------------------------------------------------
+
+
+def corpus_row_groups(data: str) -> list[tuple[str, int]]:
+    """``(shard path, row group)`` of every row group of the corpus shards (footers only)."""
+    pattern = FileSystems.join(data, "shard-*.parquet")
+    paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    units = []
+    for path in paths:
+        with FileSystems.open(path) as f:
+            units += [(path, g) for g in range(pq.ParquetFile(f).num_row_groups)]
+    return units
+
+
+def read_row_group(unit: tuple[str, int], columns: list[str]):
+    """The rows of one row group of a corpus shard, only ``columns`` read."""
+    path, group = unit
+    with FileSystems.open(path) as f:
+        yield from pq.ParquetFile(f).read_row_group(group, columns=columns).to_pylist()
+
+
+class ReadCorpusImages(beam.PTransform):
+    """Corpus rows with only ``columns``: one read task per Parquet row group, spread over workers.
+
+    (Not ``ReadFromParquet``: its splittable read does not run on Beam's Dask runner.)
+    """
+
+    def __init__(self, data: str, columns: list[str]):
+        super().__init__()
+        self.units = corpus_row_groups(data)
+        self.columns = columns
+
+    def expand(self, pbegin: beam.PBegin) -> beam.PCollection:
+        return (
+            pbegin
+            | "ListRowGroups" >> beam.Create(self.units)
+            | "SpreadRowGroups" >> beam.Reshuffle()
+            | "ReadRowGroup" >> beam.FlatMap(read_row_group, self.columns)
+        )
+
 
 
 class ReadImagesFn(StageDoFn):
@@ -305,19 +346,21 @@ class RegionsJob:
     def build(self, pipeline: beam.Pipeline, extractor_meta: dict) -> None:
         columns = ["image_sha1", "image_url"] + (["image_bytes"] if extractor_meta["needs_image_bytes"] else [])
         funnel = FunnelCollector()
-        rows = pipeline | "ReadCorpus" >> beam.io.ReadFromParquet(
-            FileSystems.join(self.data, "shard-*.parquet"), columns=columns)
+        rows = pipeline | "ReadCorpus" >> ReadCorpusImages(self.data, columns)
         keyed = funnel.add(apply_stage(rows, "ReadImages", ReadImagesFn(extractor_meta["needs_image_bytes"])))
         unique = keyed | "FirstRowPerImage" >> beam.CombinePerKey(FirstRowFn())
         images = funnel.add(apply_stage(unique, "OnePerImage", OnePerImageFn()))
         # Full batches from the start: BatchElements' adaptive sizing would begin at one image per model call.
         batches = images | "Batch" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
         records = funnel.add(apply_stage(batches, "ExtractRegions", ExtractRegionsFn(self.spec)))
-        funnel.add(records | "WriteRegions" >> WriteRegions(self.output, self.images_per_shard,
-                                                               extractor_meta["with_label_probs"]))
-        funnel.counts | "FlattenCounts" >> beam.Flatten() | "WriteFunnel" >> WriteRegionsFunnel(self.output)
-        (funnel.drops | "FlattenDrops" >> beam.Flatten()
-         | "WriteRejects" >> WriteRejects(self.output, self.rejects_per_reason))
+        shards = funnel.add(records | "WriteRegions" >> WriteRegions(self.output, self.images_per_shard,
+                                                                        extractor_meta["with_label_probs"]))
+        funnel_file = funnel.counts | "FlattenCounts" >> beam.Flatten() | "WriteFunnel" >> WriteRegionsFunnel(self.output)
+        reject_files = (funnel.drops | "FlattenDrops" >> beam.Flatten()
+                        | "WriteRejects" >> WriteRejects(self.output, self.rejects_per_reason))
+        # One last step downstream of every sink: runners that compute only the final step's
+        # ancestors (Beam's Dask runner does) still write everything.
+        (shards, funnel_file, reject_files) | "AllWrites" >> beam.Flatten() | "Done" >> beam.combiners.Count.Globally()
 
 
 def extractor_meta(spec: ExtractorSpec, max_regions: int) -> dict:
@@ -362,8 +405,17 @@ def run(job: RegionsJob, pipeline_options: PipelineOptions) -> dict:
     if not FileSystems.exists(job.output):
         FileSystems.mkdirs(job.output)
     clear_previous_output(job.output)
-    with beam.Pipeline(options=pipeline_options) as pipeline:
-        job.build(pipeline, meta)
+    if standard.runner == DASK_RUNNER:
+        install_dask_fixes()
+    pipeline = beam.Pipeline(options=pipeline_options)
+    job.build(pipeline, meta)
+    result = pipeline.run()
+    try:
+        result.wait_until_finish()
+    finally:
+        client = getattr(result, "client", None)  # Dask: close our connection before the cluster goes
+        if client is not None:
+            client.close()
     save_meta(job.output, meta)
     with FileSystems.open(FileSystems.join(job.output, "_funnel.json")) as f:
         return json.loads(f.read())

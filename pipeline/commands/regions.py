@@ -5,6 +5,7 @@ Examples:
   lait regions --data out/ --output regions/ --max_regions 36 --no_label_probs
   lait regions --data out/ --output regions/ --extractor npz --npz_dir bua_features/
   lait regions --data out/ --output regions/ --direct_num_workers 2 --direct_running_mode multi_processing
+  lait regions --data out/ --output regions/ --runner dask --dask_workers 2
 
 Writes REGIONS_DIR/regions-NNNNN-of-NNNNN.parquet (one row per image, keyed by image_sha1: boxes,
 features, labels, label_probs, num_regions), _meta.json (extractor, feature_dim, num_labels,
@@ -58,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dropped images kept per reason in _rejects/ (default 20)")
     parser.add_argument("--runner", default=None,
                         help="Beam runner: direct (default), dask, dataflow, flink, spark, or a runner class name")
+    dask = parser.add_argument_group("Dask (--runner dask)")
+    dask.add_argument("--dask_address", default=None, metavar="tcp://HOST:PORT",
+                      help="address of a running dask scheduler")
+    dask.add_argument("--dask_workers", type=int, default=None, metavar="N",
+                      help="without --dask_address: start a local cluster of N worker processes for the run "
+                           "(default: one per core) and stop it at the end")
 
 
 def _check(args: argparse.Namespace, extra: list[str]) -> None:
@@ -110,6 +117,7 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     _check(args, extra)
     from apache_beam.options.pipeline_options import PipelineOptions
 
+    from pipeline.dask_runner import DASK_RUNNER, local_cluster
     from pipeline.funnel import format_funnel, reconcile
     from pipeline.regions import ExtractorSpec, RegionsJob, run
 
@@ -124,8 +132,14 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     job = RegionsJob(args.data, args.output, spec, max_regions=args.max_regions,
                      images_per_shard=args.images_per_shard, batch_size=args.batch_size,
                      rejects_per_reason=args.rejects_per_reason)
-    options = PipelineOptions(extra, **({"runner": args.runner} if args.runner else {}))
-    funnel = run(job, options)
+    if (args.runner or "").lower() in ("dask", DASK_RUNNER.lower()):
+        if args.dask_address:
+            funnel = run(job, PipelineOptions([*extra, "--dask_client_address", args.dask_address], runner="dask"))
+        else:
+            with local_cluster(args.dask_workers or os.cpu_count() or 1) as address:
+                funnel = run(job, PipelineOptions([*extra, "--dask_client_address", address], runner="dask"))
+    else:
+        funnel = run(job, PipelineOptions(extra, **({"runner": args.runner} if args.runner else {})))
     print(format_funnel(funnel))
     for problem in reconcile(funnel):
         print(f"warning: funnel does not reconcile: {problem}", file=sys.stderr)
