@@ -20,7 +20,9 @@ one Bag): stages route outputs with plain Maps (see `pipeline.funnel`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
+import uuid
 from collections.abc import Iterator
 
 from apache_beam.runners.common import DoFnInvoker, DoFnSignature
@@ -42,8 +44,27 @@ def _dofn_for(label: str, signature: DoFnSignature, invoker_kwargs: dict) -> tup
     return signature, True
 
 
-def _apply_dofn_to_bundle(items, side_specs, window_fn, label, invoker_args, invoker_kwargs, receivers, *side_values):
+@dataclasses.dataclass
+class _BundleSpec:
+    """What a partition task needs to run one ParDo; dask names it by a fresh id instead of
+    hashing (pickling) the DoFn and everything it holds for every task graph it builds."""
+
+    label: str
+    window_fn: object
+    side_specs: list
+    invoker_args: list
+    invoker_kwargs: dict
+    receivers: object
+    token: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __dask_tokenize__(self) -> str:
+        return self.token
+
+
+def _apply_dofn_to_bundle(items, spec: _BundleSpec, *side_values):
     """One partition as one bundle: setup once per thread, process, finish_bundle, then collect outputs."""
+    label, window_fn, side_specs = spec.label, spec.window_fn, spec.side_specs
+    invoker_args, invoker_kwargs, receivers = spec.invoker_args, spec.invoker_kwargs, spec.receivers
     side_inputs = [
         SideInputMap(view_class, view_options,
                      [transform_evaluator.get_windowed_value(v, window_fn) for v in values])
@@ -92,9 +113,8 @@ class FixedParDo(transform_evaluator.ParDo):
         # Each side input becomes a dask Item (the whole Bag as one list): computed once, in the
         # same graph, and handed to every partition that reads it.
         side_items = [side._iterable.bag.reduction(list, _concatenate) for side in side_inputs]
-        return input_bag.map_partitions(
-            _apply_dofn_to_bundle, side_specs, window_fn, self.applied.full_label,
-            invoker_args, invoker_kwargs, receivers, *side_items)
+        spec = _BundleSpec(self.applied.full_label, window_fn, side_specs, invoker_args, invoker_kwargs, receivers)
+        return input_bag.map_partitions(_apply_dofn_to_bundle, spec, *side_items, token="pardo")
 
 
 def _groups(partition) -> list:
