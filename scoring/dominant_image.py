@@ -870,7 +870,8 @@ class DominantImageRanker:
     @classmethod
     def load(cls, path: str | None = None) -> DominantImageRanker:
         """Read a model saved by :meth:`save` (the shipped model by default)."""
-        with open(path or DEFAULT_MODEL_PATH, encoding="utf-8") as f:
+        path = path or DEFAULT_MODEL_PATH
+        with open(path, encoding="utf-8") as f:
             data = json.load(f)
         if data.get("format") != "lait-gbt-1":
             raise ValueError(f"{path}: not a lait dominant-image model")
