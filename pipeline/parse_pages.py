@@ -42,7 +42,11 @@ class ParsePagesFn(StageDoFn):
         if isinstance(parsed, tuple):
             yield Reject(parsed[1], page, parsed[2])
             return
-        candidates, texts = page_record_candidates(extract_candidates(parsed))
+        try:
+            candidates, texts = page_record_candidates(extract_candidates(parsed))
+        except Exception as error:  # noqa: BLE001 - one hostile page must not fail the job; it is counted
+            yield Reject("parse_error", page, f"candidates: {type(error).__name__}: {error}")
+            return
         record = {
             "page_url": page["url"], "page_title": parsed.title or texts.get("og_title"),
             "page_language": parsed.language, "page_language_score": parsed.language_score,

@@ -150,13 +150,15 @@ def absolute_image_url(value: str | None, base: str) -> str | None:
         value = html.unescape(value)
     if value.startswith("//"):
         value = base.split(":", 1)[0] + ":" + value
-    if value.startswith(("http://", "https://")) and "/." not in value:
-        return value if len(value) > 10 else None
     try:
-        absolute = urljoin(base, value)
-    except ValueError:
+        absolute = value if value.startswith(("http://", "https://")) and "/." not in value else urljoin(base, value)
+        parts = urlsplit(absolute)
+        if parts.scheme not in ("http", "https") or not parts.hostname or " " in parts.netloc:
+            return None
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:  # "Invalid IPv6 URL", bad port...
         return None
-    return absolute if absolute.startswith(("http://", "https://")) and len(absolute) > 10 else None
+    return absolute
 
 
 def parse_srcset(value: str | None) -> list[tuple[str, float, str]]:
@@ -401,7 +403,7 @@ def _jsonld_urls(root, base: str) -> list[str]:
             continue
         try:
             data = json.loads(script.text)
-        except ValueError:
+        except (ValueError, RecursionError):  # broken or absurdly nested JSON-LD is common
             continue
         raw: list = []
         _jsonld_images(data, raw)

@@ -241,3 +241,17 @@ def test_page_calibration_is_fitted_per_page_and_ranks_the_top_candidate_first()
     probability = ranker.page_probability(raw)
     assert np.argmax(probability) == np.argmax(raw)
     assert 0.0 < probability.min() and probability.max() < 1.0
+
+
+def test_hostile_urls_srcsets_and_json_ld_do_not_crash(parser, detector):
+    nested = "[" * 5000 + "]" * 5000
+    html = f"""<html><head><meta property="og:image" content="http://[::1"><meta property="og:image:width" content="abc">
+    <script type="application/ld+json">{nested}</script>
+    <script type="application/ld+json">{{"image": [null, 3, {{"url": 5}}, "http://[bad"]}}</script>
+    <link rel="image_src" href="javascript:alert(1)"><base href="http://[oops/"></head>
+    <body><img src="http://[::1/a.jpg"><img srcset=", , 1x, http://x.example.com/a.jpg 99999999999999999999w, bad 1.5.5x">
+    <img src="https://exa mple.com/a b.jpg" width="-5" height="1e999"><img data-src="data:,x">
+    <picture><source srcset="//"><img src="//"></picture><input type="image" src="http://%zz/x.png">
+    <img src="http://x.example.com:99999/p.jpg"><p>{TEXT}</p></body></html>""".encode()
+    result = detect(parser, detector, html, "https://example.com/a")
+    assert result["image_url"] in (None, "http://x.example.com/a.jpg")
