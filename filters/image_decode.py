@@ -23,7 +23,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # Raster formats browsers show and Pillow decodes (the JPEG opener also returns MPO, the
 # multi-picture JPEG of cameras). Restricting Image.open to these keeps Pillow's many other
 # parsers away from untrusted bytes.
-SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
+_WEB_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
+Image.init()
+# Only those this Pillow build registers (AVIF needs Pillow >= 11.2): Image.open raises
+# KeyError for a format id it does not know.
+SUPPORTED_FORMATS = tuple(name for name in _WEB_FORMATS if name in Image.OPEN)
 TOO_SMALL, ASPECT_RATIO, BOMB = "too_small", "aspect_ratio", "decompression_bomb"
 CORRUPT, UNSUPPORTED = "corrupt_image", "unsupported_format"
 # The training images of the naturalness model are at most 512 px on their longer side.

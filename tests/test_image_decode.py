@@ -175,3 +175,12 @@ def test_other_modes_become_rgb(mode):
     fmt = "TIFF" if mode in ("I", "RGBX") else "PNG"
     decoded = decode_image(_encode(image, fmt))
     assert decoded.ok and decoded.image.mode == "RGB"
+
+
+def test_avif_decodes_where_pillow_supports_it():
+    from PIL import features
+
+    if not features.check("avif"):
+        pytest.skip("this Pillow build has no AVIF codec")
+    decoded = decode_image(_encode(Image.new("RGB", (400, 320), (0, 128, 255)), "AVIF", quality=80))
+    assert decoded.ok and decoded.image_format == "AVIF" and (decoded.width, decoded.height) == (400, 320)
