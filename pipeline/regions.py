@@ -1,31 +1,36 @@
 """The regions job: corpus shards in, one row of object regions per image out (``lait regions``).
 
-    ReadCorpusImages(image_sha1, image_url[, image_bytes]) -> ReadImages -> OnePerImage
+    keys of every row -> ReadImages -> OnePerImage -> bytes of the kept rows
       -> BatchElements -> ExtractRegions -> WriteRegions
 
-Only the columns the extractor needs are read (a precomputed-features reader never touches
-``image_bytes``). Rows that share an image (one image, several texts) become one image. The
+Rows that share an image (one image, several texts) become one image: only the small keys are
+shuffled for that, then the kept rows' bytes are read (a precomputed-features reader never reads
+them) and nothing large is shuffled again, so memory stays flat however big the corpus. The
 extractor is built once per worker process in ``DoFn.setup`` and shared between the DoFn's
 instances (``apache_beam.utils.shared``, as ``RunInference`` does), and sees batches from
 ``BatchElements``. An image that cannot be decoded or has no regions is a counted drop with a
-reason, never a crash. The output is deterministic: ``regions-NNNNN-of-NNNNN.parquet`` shards (an
-image's shard is its SHA-1 modulo the shard count, rows sorted by SHA-1) in the format of
-:mod:`imagebert.data`, plus ``_meta.json``, ``_funnel.json`` and ``_rejects/``.
+reason, never a crash. The output is ``regions-HASH.parquet`` shards (rows sorted by SHA-1, the name
+from the shard's image keys) in the format of :mod:`imagebert.data`, plus ``_meta.json``,
+``_funnel.json`` and ``_rejects/``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import apache_beam as beam
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils import shared
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from imagebert.data import META_FILE, regions_table, write_regions_meta
 from imagebert.regions import EfficientNetRegionExtractor, Failure, NpzRegionReader, RegionExtractor
@@ -95,32 +100,23 @@ def corpus_row_groups(data: str) -> list[tuple[str, int]]:
     return units
 
 
-def read_row_group(unit: tuple[str, int], columns: list[str]):
-    """The rows of one row group of a corpus shard, only ``columns`` read."""
+def read_keys(unit: tuple[str, int]):
+    """Small rows ``{image_sha1, image_url, has_bytes, unit, row}`` of one row group (bytes only tested)."""
     path, group = unit
     with FileSystems.open(path) as f:
-        yield from pq.ParquetFile(f).read_row_group(group, columns=columns).to_pylist()
+        table = pq.ParquetFile(f).read_row_group(group, columns=["image_sha1", "image_url", "image_bytes"])
+    has_bytes = pc.fill_null(pc.greater(pc.binary_length(table.column("image_bytes")), 0), False).to_pylist()
+    for i, (sha1, url) in enumerate(zip(table.column("image_sha1").to_pylist(), table.column("image_url").to_pylist())):
+        yield {"image_sha1": sha1, "image_url": url, "has_bytes": has_bytes[i], "unit": unit, "row": i}
 
 
-class ReadCorpusImages(beam.PTransform):
-    """Corpus rows with only ``columns``: one read task per Parquet row group, spread over workers.
-
-    (Not ``ReadFromParquet``: its splittable read does not run on Beam's Dask runner.)
-    """
-
-    def __init__(self, data: str, columns: list[str]):
-        super().__init__()
-        self.units = corpus_row_groups(data)
-        self.columns = columns
-
-    def expand(self, pbegin: beam.PBegin) -> beam.PCollection:
-        return (
-            pbegin
-            | "ListRowGroups" >> beam.Create(self.units)
-            | "SpreadRowGroups" >> beam.Reshuffle()
-            | "ReadRowGroup" >> beam.FlatMap(read_row_group, self.columns)
-        )
-
+def read_chosen_rows(grouped: tuple, columns: list[str]):
+    """The chosen rows of one row group, with ``columns`` (the image bytes among them) read."""
+    unit, chosen = grouped
+    path, group = unit
+    with FileSystems.open(path) as f:
+        table = pq.ParquetFile(f).read_row_group(group, columns=columns)
+    yield from table.take(sorted(r["row"] for r in chosen)).to_pylist()
 
 
 class ReadImagesFn(StageDoFn):
@@ -135,21 +131,26 @@ class ReadImagesFn(StageDoFn):
     def run(self, row: dict):
         if not row.get("image_sha1"):
             yield Reject("no_image_sha1", row)
-        elif self.needs_image_bytes and not row.get("image_bytes"):
+        elif self.needs_image_bytes and not row["has_bytes"]:
             yield Reject("no_image_bytes", row)
         else:
             yield row["image_sha1"], row
 
 
+def _row_order(row: dict) -> tuple:
+    return row.get("image_url") or "", tuple(row["unit"]), row["row"]
+
+
 class FirstRowFn(beam.CombineFn):
-    """Per image: one row (the smallest ``image_url``, so runs agree) and how many rows had it."""
+    """Per image: one row (the smallest ``image_url``, then the first in the corpus, so runs agree)
+    and how many rows had it."""
 
     def create_accumulator(self):
         return None, 0
 
     def add_input(self, accumulator, row):
         kept, n = accumulator
-        if kept is None or (row.get("image_url") or "") < (kept.get("image_url") or ""):
+        if kept is None or _row_order(row) < _row_order(kept):
             kept = row
         return kept, n + 1
 
@@ -224,10 +225,6 @@ class ExtractRegionsFn(StageDoFn):
             return [Failure("extract_error", f"{type(error).__name__}: {error}")]
 
 
-def shard_path(output_dir: str, index: int, count: int) -> str:
-    return FileSystems.join(output_dir, f"regions-{index:05d}-of-{count:05d}.parquet")
-
-
 def write_shard(path: str, records: list[dict], with_label_probs: bool) -> None:
     """One regions shard through Beam's FileSystems (local, gs://, s3://...)."""
     table = regions_table(records, with_label_probs=with_label_probs)
@@ -238,35 +235,53 @@ def write_shard(path: str, records: list[dict], with_label_probs: bool) -> None:
         pq.write_table(table, f, row_group_size=ROW_GROUP_SIZE, compression="zstd", use_dictionary=False)
 
 
-class WriteShardFn(StageDoFn):
-    stage = "WriteRegions"
+def shard_name(records: list[dict]) -> str:
+    """``regions-HASH.parquet``, HASH from the shard's image keys: the same images give the same name."""
+    keys = hashlib.sha1("".join(r["image_sha1"] for r in records).encode()).hexdigest()
+    return f"regions-{keys[:20]}.parquet"
 
-    def __init__(self, output_dir: str, with_label_probs: bool):
-        super().__init__(count_in=False, count_out=False)
+
+class WriteShardsFn(beam.DoFn):
+    """Writes region records as they come, ``images_per_shard`` per file, sorted by ``image_sha1``.
+
+    Records are never shuffled: region features are large (100 x 1280 float16 per image), and a
+    runner that keeps a shuffle in memory (the in-process DirectRunner) would hold them all. A
+    worker holds at most one shard's records. Outputs ``(path, rows)``.
+    """
+
+    def __init__(self, output_dir: str, images_per_shard: int, with_label_probs: bool):
         self.output_dir = output_dir
+        self.images_per_shard = images_per_shard
         self.with_label_probs = with_label_probs
 
-    def run(self, keyed: tuple, num_shards: int):
-        index, records = keyed
-        records = sorted(records, key=lambda r: r["image_sha1"])
-        path = shard_path(self.output_dir, index, num_shards)
+    def start_bundle(self) -> None:
+        self._buffer: list[dict] = []
+
+    def process(self, record: dict):
+        self._buffer.append(record)
+        if len(self._buffer) >= self.images_per_shard:
+            yield self._flush()
+
+    def finish_bundle(self):
+        if self._buffer:
+            yield WindowedValue(self._flush(), MIN_TIMESTAMP, [GlobalWindow()])
+
+    def _flush(self) -> tuple[str, int]:
+        records = sorted(self._buffer, key=lambda r: r["image_sha1"])
+        self._buffer = []
+        path = FileSystems.join(self.output_dir, shard_name(records))
         write_shard(path, records, self.with_label_probs)
-        self.count("out", len(records))
-        yield path
-
-
-class CountInFn(StageDoFn):
-    stage = "WriteRegions"
-
-    def __init__(self):
-        super().__init__(count_in=True, count_out=False)
-
-    def run(self, record: dict):
-        yield record
+        return path, len(records)
 
 
 class WriteRegions(beam.PTransform):
-    """Region records -> ``regions-NNNNN-of-NNNNN.parquet``, ``images_per_shard`` images per shard at most."""
+    """Region records -> ``regions-HASH.parquet`` shards of at most ``images_per_shard`` images.
+
+    Funnel: "in" counts the records, "out" the rows the shards hold. No images at all still
+    gives one readable (empty) shard.
+    """
+
+    stage = "WriteRegions"
 
     def __init__(self, output_dir: str, images_per_shard: int, with_label_probs: bool):
         super().__init__()
@@ -274,30 +289,26 @@ class WriteRegions(beam.PTransform):
         self.images_per_shard = images_per_shard
         self.with_label_probs = with_label_probs
 
-    def _write_empty(self, total: int) -> list[str]:
-        # No images still gives one readable (empty) shard.
+    def _write_empty(self, total: int) -> list[tuple[str, int]]:
         if total:
             return []
-        path = shard_path(self.output_dir, 0, 1)
+        path = FileSystems.join(self.output_dir, shard_name([]))
         write_shard(path, [], self.with_label_probs)
-        return [path]
+        return [(path, 0)]
 
     def expand(self, records: beam.PCollection) -> StageOutput:
-        counted = apply_stage(records, "CountIn", CountInFn())
-        total = counted.main | "Count" >> beam.combiners.Count.Globally()
-        num_shards = beam.pvalue.AsSingleton(
-            total | "NumShards" >> beam.Map(lambda n: max(1, math.ceil(n / self.images_per_shard))))
-        grouped = (
-            counted.main
-            | "KeyByShard" >> beam.Map(lambda r, n: (int(r["image_sha1"], 16) % n, r), num_shards)
-            | "GroupByShard" >> beam.GroupByKey()
-        )
-        written = apply_stage(grouped, "Write", WriteShardFn(self.output_dir, self.with_label_probs), num_shards)
+        stage = self.stage
+        total = records | "CountIn" >> beam.combiners.Count.Globally()
+        written = records | "Write" >> beam.ParDo(
+            WriteShardsFn(self.output_dir, self.images_per_shard, self.with_label_probs))
         empty = total | "WriteEmpty" >> beam.FlatMap(self._write_empty)
-        paths = (written.main, empty) | "Paths" >> beam.Flatten()
-        drops = (counted.drops, written.drops) | "FlattenDrops" >> beam.Flatten()
-        counts = (counted.counts, written.counts) | "FlattenCounts" >> beam.Flatten()
-        return StageOutput(paths, drops, counts)
+        shards = (written, empty) | "Shards" >> beam.Flatten()
+        counts = (
+            total | "InKey" >> beam.Map(lambda n: ((stage, "in"), n)),
+            shards | "OutKey" >> beam.Map(lambda shard: ((stage, "out"), shard[1])),
+        ) | "Counts" >> beam.Flatten()
+        drops = records.pipeline | "NoDrops" >> beam.Create([])
+        return StageOutput(shards, drops, counts)
 
 
 class WriteRegionsFunnel(WriteFunnel):
@@ -346,10 +357,23 @@ class RegionsJob:
     def build(self, pipeline: beam.Pipeline, extractor_meta: dict) -> None:
         columns = ["image_sha1", "image_url"] + (["image_bytes"] if extractor_meta["needs_image_bytes"] else [])
         funnel = FunnelCollector()
-        rows = pipeline | "ReadCorpus" >> ReadCorpusImages(self.data, columns)
-        keyed = funnel.add(apply_stage(rows, "ReadImages", ReadImagesFn(extractor_meta["needs_image_bytes"])))
+        # Two reads, so image bytes are never shuffled: the small keys of every row first, to keep
+        # one row per image, then the bytes of the kept rows, one row group at a time.
+        keys = (
+            pipeline
+            | "ListRowGroups" >> beam.Create(corpus_row_groups(self.data))
+            | "SpreadRowGroups" >> beam.Reshuffle()
+            | "ReadKeys" >> beam.FlatMap(read_keys)
+        )
+        keyed = funnel.add(apply_stage(keys, "ReadImages", ReadImagesFn(extractor_meta["needs_image_bytes"])))
         unique = keyed | "FirstRowPerImage" >> beam.CombinePerKey(FirstRowFn())
-        images = funnel.add(apply_stage(unique, "OnePerImage", OnePerImageFn()))
+        chosen = funnel.add(apply_stage(unique, "OnePerImage", OnePerImageFn()))
+        images = (
+            chosen
+            | "KeyByRowGroup" >> beam.Map(lambda row: (tuple(row["unit"]), row))
+            | "GroupByRowGroup" >> beam.GroupByKey()
+            | "ReadChosenRows" >> beam.FlatMap(read_chosen_rows, columns)
+        )
         # Full batches from the start: BatchElements' adaptive sizing would begin at one image per model call.
         batches = images | "Batch" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
         records = funnel.add(apply_stage(batches, "ExtractRegions", ExtractRegionsFn(self.spec)))

@@ -278,7 +278,7 @@ def test_npz_reader_finds_files_by_sha1_url_stem_or_url_sha1(tmp_path):
 
 
 def _tiny_corpus(directory, paths) -> dict[str, str]:
-    """A corpus shard: two texts per real photo, one undecodable image, one row without bytes."""
+    """Corpus shards: two texts per real photo, one undecodable image, one row without bytes."""
     rows, sha1_of = [], {}
     for path in paths:
         data = path.read_bytes()
@@ -292,7 +292,10 @@ def _tiny_corpus(directory, paths) -> dict[str, str]:
     rows.append({"image_sha1": "12" * 20, "image_bytes": None, "image_url": "http://photos.test/gone.jpg",
                  "text": "an image that was never fetched"})
     directory.mkdir()
-    write_table(str(directory / "shard-00000-of-00001.parquet"), [{c: r.get(c) for c in COLUMN_NAMES} for r in rows])
+    rows = [{c: r.get(c) for c in COLUMN_NAMES} for r in rows]
+    # Two shards; the two texts of the first photo land in different ones.
+    write_table(str(directory / "shard-00000-of-00002.parquet"), rows[1::2])
+    write_table(str(directory / "shard-00001-of-00002.parquet"), rows[0::2])
     return sha1_of
 
 
@@ -308,7 +311,7 @@ def test_regions_job_writes_shards_the_trainer_reads(tmp_path):
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from pipeline.funnel import reconcile
-    from pipeline.regions import ExtractorSpec, RegionsJob, run
+    from pipeline.regions import ExtractorSpec, RegionsJob, run, shard_name
 
     paths = captioned_images(True, 4)
     corpus, output = tmp_path / "corpus", tmp_path / "regions"
@@ -330,7 +333,7 @@ def test_regions_job_writes_shards_the_trainer_reads(tmp_path):
     assert (meta["feature_dim"], meta["num_labels"], meta["max_regions"]) == (1280, 1000, 20)
     assert meta["label_names"][207] == "golden retriever"
     files = parquet_files(output)
-    assert [f.name for f in files] == ["regions-00000-of-00002.parquet", "regions-00001-of-00002.parquet"]
+    assert all(re.fullmatch(r"regions-[0-9a-f]{20}\.parquet", f.name) for f in files)
 
     stream = _stream(corpus, output, max_regions=20)
     assert stream.num_pairs == 8  # 4 images x 2 texts; the broken and missing images have no regions
@@ -339,11 +342,11 @@ def test_regions_job_writes_shards_the_trainer_reads(tmp_path):
     assert batch["label_probs"].shape[2] == 1000
     assert torch.isfinite(batch["features"]).all() and batch["region_mask"].sum() == 40
 
-    # Deterministic layout: an image's shard is its SHA-1 modulo the shard count, rows sorted by SHA-1.
-    for index, path in enumerate(files):
-        keys = _sha1s(path)
-        assert keys == sorted(keys) and all(int(k, 16) % 2 == index for k in keys)
-    assert set(sha1_of.values()) == {sha1 for f in files for sha1 in _sha1s(f)}
+    # At most images_per_shard rows per shard, sorted by SHA-1, each image once, the name from the keys.
+    keys = [_sha1s(path) for path in files]
+    assert all(0 < len(k) <= 3 and k == sorted(k) for k in keys)
+    assert sorted(sum(keys, [])) == sorted(sha1_of.values())
+    assert all(path.name == shard_name([{"image_sha1": k} for k in shard]) for path, shard in zip(files, keys))
 
 
 def _sha1s(path) -> list[str]:
