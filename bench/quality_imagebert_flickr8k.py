@@ -4,13 +4,15 @@ The issue's measurement, end to end through lait's own commands:
 
 1. write the Flickr8k train and dev (image path, caption) lists from ../shared/data/captions as JSONL;
 2. ``lait import-pairs`` each list into corpus shards (the images are 224 px: --min_image_side 200);
+   where that command is not installed, the pairs are written as corpus shards directly
+   (image bytes, SHA-1, caption; no filtering);
 3. ``lait regions`` on both corpora (the default EfficientNet-Lite0 region extractor);
 4. ``lait train --stage 1 --preset minilm`` on the train corpus;
 5. ``lait eval-retrieval`` on the dev corpus: R@1/5/10 both ways, with chance beside.
 
-Prints one JSON object (the eval's metrics plus the run's settings). Needs `lait import-pairs`
-and `lait regions` (the Regions issue). Slow on CPU: pass --eval-n 100 --max-steps 300 there;
-the full protocol (1,000 dev images x 5,000 captions) wants a GPU.
+Prints one JSON object (the eval's metrics plus the run's settings). Slow on CPU: pass
+--eval-n 100 --max-steps 300 --limit 300 there; the full protocol (1,000 dev images x 5,000
+captions) wants a GPU.
 
     nice -n 10 .venv/bin/python bench/quality_imagebert_flickr8k.py --work out/flickr8k --max-steps 300 --eval-n 100
 """
@@ -19,18 +21,48 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 CAPTIONS = ROOT.parent / "shared" / "data" / "captions"
 
 
-def write_lists(work: Path) -> dict[str, Path]:
+def caption_rows(limit: int) -> list[dict]:
+    """captions.tsv rows of the first ``limit`` images of each split (0 = all)."""
     rows = list(csv.DictReader(open(CAPTIONS / "captions.tsv", encoding="utf-8", newline=""), delimiter="\t",
                                quoting=csv.QUOTE_NONE))
+    if not limit:
+        return rows
+    keep = {split: sorted({r["image"] for r in rows if r["split"] == split})[:limit] for split in ("train", "dev")}
+    return [r for r in rows if r["image"] in keep[r["split"]]]
+
+
+def write_corpus(rows: list[dict], split: str, out: Path) -> None:
+    """Corpus shards of (image, caption) pairs without lait import-pairs (no filtering)."""
+    from pipeline.schema import CORPUS_SCHEMA
+
+    records = []
+    for row in rows:
+        if row["split"] == split:
+            data = (CAPTIONS / "images" / row["image"]).read_bytes()
+            records.append({"image_sha1": hashlib.sha1(data).hexdigest(), "image_bytes": data,
+                            "image_url": f"file://{CAPTIONS / 'images' / row['image']}", "text": row["caption"],
+                            "text_source": "caption", "image_format": "JPEG", "width": 224, "height": 224})
+    out.mkdir(parents=True)
+    table = pa.Table.from_pylist([{k: r.get(k) for k in CORPUS_SCHEMA.names} for r in records], schema=CORPUS_SCHEMA)
+    pq.write_table(table, out / "shard-00000-of-00001.parquet", row_group_size=256)
+
+
+def write_lists(work: Path, rows: list[dict]) -> dict[str, Path]:
     lists = {}
     for split in ("train", "dev"):
         path = work / f"{split}.jsonl"
@@ -57,25 +89,36 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--eval-n", type=int, default=1000, help="dev images to rank (5 captions each)")
     parser.add_argument("--texts-per-image", type=int, default=0, help="0 = all 5 captions")
+    parser.add_argument("--limit", type=int, default=0, help="images per split (0 = all: 1,500 train, 1,000 dev)")
+    parser.add_argument("--preset", default="minilm")
+    parser.add_argument("--max-regions", type=int, default=100)
     args = parser.parse_args()
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    lists = write_lists(work)
+    rows = caption_rows(args.limit)
+    lists = write_lists(work, rows)
+    have_import = importlib.util.find_spec("pipeline.commands.import_pairs") is not None
     for split, path in lists.items():
         if not (work / f"{split}_corpus").exists():
-            lait("import-pairs", "--input", str(path), "--output", str(work / f"{split}_corpus"),
-                 "--min_image_side", "200")
+            if have_import:
+                lait("import-pairs", "--input", str(path), "--output", str(work / f"{split}_corpus"),
+                     "--min_image_side", "200")
+            else:
+                write_corpus(rows, split, work / f"{split}_corpus")
         if not (work / f"{split}_regions").exists():
-            lait("regions", "--data", str(work / f"{split}_corpus"), "--output", str(work / f"{split}_regions"))
+            lait("regions", "--data", str(work / f"{split}_corpus"), "--output", str(work / f"{split}_regions"),
+                 "--max_regions", str(args.max_regions), "--no_label_probs")
     run = work / "stage1"
-    lait("train", "--stage", "1", "--preset", "minilm", "--data", str(work / "train_corpus"), "--regions",
+    lait("train", "--stage", "1", "--preset", args.preset, "--set", f"max_regions={args.max_regions}", "--data", str(work / "train_corpus"), "--regions",
          str(work / "train_regions"), "--out", str(run), "--max-steps", str(args.max_steps), "--batch-size",
          str(args.batch_size), "--resume")
     out = lait("eval-retrieval", "--ckpt", str(run), "--data", str(work / "dev_corpus"), "--regions",
                str(work / "dev_regions"), "--n", str(args.eval_n), "--texts-per-image", str(args.texts_per_image))
     print(out.splitlines()[:-1] and "\n".join(out.splitlines()[:-1]), file=sys.stderr)
     metrics = json.loads(out.splitlines()[-1])
-    metrics.update(bench="imagebert_flickr8k_quality", max_steps=args.max_steps, batch_size=args.batch_size)
+    metrics.update(bench="imagebert_flickr8k_quality", max_steps=args.max_steps, batch_size=args.batch_size,
+                   preset=args.preset, max_regions=args.max_regions, limit=args.limit, importer=
+                   "lait import-pairs" if have_import else "direct corpus writer")
     print(json.dumps(metrics))
 
 

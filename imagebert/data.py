@@ -118,7 +118,9 @@ def parquet_files(directory: str | Path) -> list[Path]:
     path = Path(directory)
     if path.is_file():
         return [path]
-    files = sorted(p for p in path.rglob("*.parquet") if not p.name.startswith((".", "_")))
+    # skip hidden and underscore entries at any depth: `_rejects/` holds rejected records, not data
+    files = sorted(p for p in path.rglob("*.parquet")
+                   if not any(part.startswith((".", "_")) for part in p.relative_to(path).parts))
     if not files:
         raise ValueError(f"no .parquet files under {directory}")
     return files
@@ -236,8 +238,11 @@ class PairStream(torch.utils.data.IterableDataset):
         self.num_labels = int(self.meta["num_labels"])
         self.texts = read_texts(corpus)
         self.files = [str(p) for p in parquet_files(regions)]
-        self.units, self.unit_texts = self._index_units(unit_rows)
         n_workers = self.world_size * self.num_workers
+        self.units, self.unit_texts = self._index_units(unit_rows)
+        while len(self.units) < n_workers and unit_rows > 1:  # small data: finer units, so every worker has some
+            unit_rows //= 2
+            self.units, self.unit_texts = self._index_units(unit_rows)
         if len(self.units) < n_workers:
             raise ValueError(f"the regions hold {len(self.units)} read units, fewer than the {n_workers} "
                              "workers (ranks x DataLoader workers): use fewer workers")
