@@ -9,6 +9,7 @@ failing verdict into a `Reject` with its first reason.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from filters.image_decode import decode_image, size_refusal
@@ -81,14 +82,9 @@ class ImageFilter:
         self._natural = None
 
     def load_models(self) -> None:
-        """Load both models now (a Beam DoFn calls this in `setup`)."""
-        from filters.naturalness import NaturalnessScorer
-        from filters.nsfw import NsfwScorer
-
+        """Load both models now (a Beam DoFn calls this in `setup`); one copy per process."""
         if self._natural is None:
-            self._natural = NaturalnessScorer(self.naturalness_model, device=self.device)
-        if self._nsfw is None:
-            self._nsfw = NsfwScorer()
+            self._natural, self._nsfw = _load_scorers(self.naturalness_model, self.device)
 
     def check(self, files: list[bytes]) -> list[ImageVerdict]:
         """One verdict per file, in order; models run once per batch."""
@@ -132,3 +128,16 @@ class ImageFilter:
             if score > self.max_nsfw:
                 verdicts[i].reasons.append(NSFW)
                 verdicts[i].detail = verdicts[i].detail or f"nsfw_score {score:.4f} > {self.max_nsfw}"
+
+
+@functools.lru_cache(maxsize=2)
+def _load_scorers(naturalness_model: str | None, device: str | None) -> tuple:
+    """The two models, loaded once per process and shared by every ImageFilter in it.
+
+    DoFn instances, threads and successive in-process pipelines of a worker then hold one
+    copy (about 100 MB) instead of one each; both models are safe to call from threads.
+    """
+    from filters.naturalness import NaturalnessScorer
+    from filters.nsfw import NsfwScorer
+
+    return NaturalnessScorer(naturalness_model, device=device), NsfwScorer()

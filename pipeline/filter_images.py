@@ -4,15 +4,14 @@ The LAIT recipe: both sides larger than 300 px, no pornographic or racy images, 
 classifier that removes non-natural, non-realistic images. The work is Beam-free in
 `filters.image_filter.ImageFilter` (safe decode, size and aspect ratio, NSFW, naturalness,
 SHA-1 and perceptual hash); this module batches pairs (`BatchElements`, so both models run
-on batches), loads the models in `setup` once per worker process (`Shared`: DoFn instances
-and threads of a process use one copy), and turns failing verdicts into `Reject`s: too_small, aspect_ratio, decompression_bomb, corrupt_image,
+on batches), loads the models in `setup` (once per worker process: DoFn instances and
+threads of a process share one copy), and turns failing verdicts into `Reject`s: too_small, aspect_ratio, decompression_bomb, corrupt_image,
 unsupported_format, not_natural, nsfw.
 """
 
 from __future__ import annotations
 
 import apache_beam as beam
-from apache_beam.utils.shared import Shared
 
 from filters.image_filter import ImageFilter
 from pipeline.funnel import IN, Reject, StageDoFn, StageOutput, apply_stage
@@ -25,18 +24,13 @@ class FilterImagesFn(StageDoFn):
 
     stage = "FilterImages"
 
-    def __init__(self, settings: dict, shared: Shared):
+    def __init__(self, settings: dict):
         super().__init__(count_in=False, count_out=True)
         self.settings = settings
-        self.shared = shared
 
     def setup(self) -> None:
-        self.image_filter = self.shared.acquire(self._load, tag=repr(sorted(self.settings.items())))
-
-    def _load(self) -> ImageFilter:
-        image_filter = ImageFilter(**self.settings)
-        image_filter.load_models()
-        return image_filter
+        self.image_filter = ImageFilter(**self.settings)
+        self.image_filter.load_models()
 
     def run(self, pairs: list[dict]):
         self.count(IN, len(pairs))
@@ -69,7 +63,7 @@ class FilterImages(beam.PTransform):
 
     def __init__(self, options):
         super().__init__()
-        self.dofn = FilterImagesFn(filter_settings(options), Shared())
+        self.dofn = FilterImagesFn(filter_settings(options))
 
     def expand(self, pairs: beam.PCollection) -> StageOutput:
         batches = pairs | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=BATCH_SIZE)
