@@ -6,7 +6,7 @@ LAIT := $(VENV)/bin/lait
 STAMP := $(VENV)/.installed
 DEMO := out/demo
 
-.PHONY: install test demo bench lint clean
+.PHONY: install test demo cluster-demo bench lint clean
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,19 @@ demo: $(STAMP)
 	$(LAIT) sample-crawl $(DEMO)/sample.warc.gz
 	$(LAIT) run --input $(DEMO)/sample.warc.gz --output $(DEMO)/corpus --no-fetch
 	$(LAIT) inspect $(DEMO)/corpus --sample 5
+
+# A real dask cluster as separate OS processes: one scheduler and two workers on 127.0.0.1.
+DASK_PORT ?= 8786
+cluster-demo: $(STAMP)
+	$(LAIT) sample-crawl $(DEMO)/sample.warc.gz
+	@bash -c 'set -e; mkdir -p $(DEMO); \
+	  $(VENV)/bin/dask scheduler --host 127.0.0.1 --port $(DASK_PORT) --no-dashboard > $(DEMO)/scheduler.log 2>&1 & pids=$$!; \
+	  trap "kill $$pids 2>/dev/null; wait 2>/dev/null; echo stopped the scheduler and workers" EXIT; \
+	  $(PY) -c "import socket, time; [time.sleep(0.2) for _ in range(150) if socket.socket().connect_ex((\"127.0.0.1\", $(DASK_PORT)))]"; \
+	  for i in 1 2; do $(VENV)/bin/dask worker tcp://127.0.0.1:$(DASK_PORT) --nthreads 1 --no-dashboard > $(DEMO)/worker$$i.log 2>&1 & pids="$$pids $$!"; done; \
+	  echo "dask scheduler and 2 workers started (logs in $(DEMO)/)"; \
+	  $(LAIT) run --input $(DEMO)/sample.warc.gz --output $(DEMO)/cluster-corpus --no-fetch \
+	      --runner dask --dask_address tcp://127.0.0.1:$(DASK_PORT)'
 
 bench: $(STAMP)
 	@mkdir -p out/bench
