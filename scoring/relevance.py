@@ -51,10 +51,12 @@ class ImageTextProjection:
 
     Parameters
     ----------
-    rank : int, default=128
+    rank : int, default=1024
         Size of the shared space.
-    epochs : int, default=60
-        Passes over the images.
+    epochs : int, default=6
+        Passes over the images. Few passes over a wide space generalise best on
+        Flickr8k dev (tuned on dev pairs' AUC: 60 epochs at rank 128 gave 0.916 random /
+        0.767 hard, 6 at rank 1024 about 0.962 / 0.80).
     batch_size : int, default=256
     lr : float, default=2e-3
     weight_decay : float, default=0.05
@@ -69,7 +71,7 @@ class ImageTextProjection:
     text_weight_ : ndarray [rank, 384]
     """
 
-    def __init__(self, rank: int = 128, epochs: int = 60, batch_size: int = 256, lr: float = 2e-3,
+    def __init__(self, rank: int = 1024, epochs: int = 6, batch_size: int = 256, lr: float = 2e-3,
                  weight_decay: float = 0.05, temperature: float = 0.05, seed: int = 0):
         self.rank = rank
         self.epochs = epochs
@@ -122,7 +124,10 @@ class ImageTextProjection:
         return _normalise(text_emb @ self.text_weight_.T).astype(np.float32)
 
     def to_arrays(self, prefix: str = "projection.") -> dict[str, np.ndarray]:
-        return {prefix + k: getattr(self, k + "_") for k in ("image_mean", "image_scale", "image_weight", "text_weight")}
+        # float16 halves the file; the cosine it gives differs by about 1e-3.
+        return {prefix + "image_mean": self.image_mean_, prefix + "image_scale": self.image_scale_,
+                prefix + "image_weight": self.image_weight_.astype(np.float16),
+                prefix + "text_weight": self.text_weight_.astype(np.float16)}
 
     @classmethod
     def from_arrays(cls, arrays, prefix: str = "projection.") -> ImageTextProjection:

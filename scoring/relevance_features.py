@@ -314,6 +314,21 @@ def file_name_words(image_url: str | None) -> list[str]:
 # ----------------------------------------------------------------------------- encodings
 
 
+def precomputed_image_outputs(pair: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """(embedding [1280], probs [1000]) an earlier stage stored in `pair`, else None."""
+    emb, probs = pair.get("efficientnet_embedding"), pair.get("efficientnet_probs")
+    if emb is None or probs is None:
+        return None
+    try:
+        emb, probs = (np.frombuffer(x, dtype=np.float32) if isinstance(x, bytes | bytearray)
+                      else np.asarray(x, dtype=np.float32) for x in (emb, probs))
+    except (ValueError, TypeError):
+        return None
+    if emb.shape != (1280,) or probs.shape != (1000,):
+        return None
+    return emb, probs
+
+
 @dataclass
 class TextEncoding:
     """Per unique text: MiniLM embedding, text-only features and stemmed word sets."""
@@ -393,14 +408,27 @@ class RelevanceFeatures:
         )
 
     def encode_images(self, images: Sequence[bytes | None], pairs: Sequence[dict] | None = None) -> ImageEncoding:
-        """Encode image files; `pairs` (same length) lends width/height/format when known."""
+        """Encode image files; `pairs` (same length) lends width/height/format when known.
+
+        A pair that already carries EfficientNet-Lite0 outputs for its image (keys
+        ``efficientnet_embedding`` [1280] and ``efficientnet_probs`` [1000], arrays or raw
+        float32 bytes, e.g. from FilterImages) is not run through the network again.
+        """
         pairs = pairs or [{} for _ in images]
         decoded = [decode_image(b) for b in images]
-        ok = [i for i, im in enumerate(decoded) if im is not None]
         emb = np.full((len(images), 1280), np.nan, dtype=np.float32)
         probs = np.full((len(images), len(self.class_names)), np.nan, dtype=np.float32)
-        for start in range(0, len(ok), 32):
-            rows = ok[start : start + 32]
+        todo = []
+        for i, (image, pair) in enumerate(zip(decoded, pairs)):
+            given = precomputed_image_outputs(pair)
+            if image is None:
+                continue
+            if given is not None:
+                emb[i], probs[i] = given
+            else:
+                todo.append(i)
+        for start in range(0, len(todo), 32):
+            rows = todo[start : start + 32]
             e, p = self.image_model.embed_and_classify([decoded[i] for i in rows])
             emb[rows], probs[rows] = e, p
         stats = np.array([image_statistics(im, b, pr) for im, b, pr in zip(decoded, images, pairs)],

@@ -220,7 +220,7 @@ def _captions_by_image(corpus: Corpus, names: list[str], text_emb: np.ndarray, t
 
 
 def train(captions_dir: Path, alts_file: Path | None, output: Path, cache_dir: Path | None = None,
-          seed: int = 0, log=print, projection_epochs: int = 60, max_iter: int = 300,
+          seed: int = 0, log=print, projection_epochs: int = 6, max_iter: int = 300,
           max_photos: int | None = None) -> dict:
     """Build the labelled set, fit projection and classifier, evaluate on held-out data, save.
 
@@ -286,7 +286,11 @@ def train(captions_dir: Path, alts_file: Path | None, output: Path, cache_dir: P
     never_seen = np.isnan(X).all(0)
     X[:, never_seen] = 0.0
     y = train_set.labels
+    # Junk alts are few but the pipeline meets many: count them double. Then balance the
+    # classes, so that a calibrated 0.5 means "as likely related as not", not the
+    # training set's share of positives.
     weights = np.where(np.array(train_set.kinds) == "junk", 2.0, 1.0)
+    weights[y == 1] *= weights[y == 0].sum() / weights[y == 1].sum()
     splits = list(GroupKFold(CALIBRATION_FOLDS).split(X, y, groups=train_set.image_index))
     hgb = HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.06, max_leaf_nodes=31,
                                          min_samples_leaf=40, l2_regularization=1.0, early_stopping=False,

@@ -186,3 +186,16 @@ def test_score_command(tmp_path, dev_photos):
     assert [r["line"] for r in results] == [1, 2, 3]
     assert "error" in results[1] and results[0]["score"] > results[2]["score"]
     assert main(["score", "--image", str(tmp_path / "nope.jpg"), "--text", "x"]) == 2
+
+
+def test_efficientnet_outputs_from_an_earlier_stage_are_reused(extractor, dev_photos):
+    from scoring.relevance_features import decode_image
+
+    img, caps = dev_photos[4]
+    emb, probs = extractor.image_model.embed_and_classify([decode_image(img).convert("RGB")])
+    given = {"text": caps[0], "image_bytes": img, "efficientnet_embedding": emb[0].tobytes(),
+             "efficientnet_probs": probs[0].tobytes()}
+    fresh = extractor.features([{"text": caps[0], "image_bytes": img}])
+    np.testing.assert_allclose(extractor.features([given]), fresh, atol=1e-5)
+    # Garbage in those keys is ignored, not trusted.
+    np.testing.assert_allclose(extractor.features([{**given, "efficientnet_probs": b"xx"}]), fresh, atol=1e-5)

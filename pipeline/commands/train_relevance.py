@@ -40,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for image encodings reused between runs (default out/relevance_cache; '' for none)")
     parser.add_argument("--seed", type=int, default=0, help="random seed for pair sampling and training (default 0)")
     parser.add_argument("--max_iter", type=int, default=300, help="boosting iterations (default 300)")
-    parser.add_argument("--projection_epochs", type=int, default=60,
-                        help="epochs of the image-text projection (default 60)")
+    parser.add_argument("--projection_epochs", type=int, default=6,
+                        help="epochs of the image-text projection (default 6)")
     parser.add_argument("--max_photos", type=int, default=None,
                         help="use only the first N photos of each split (a quick smoke run, not for shipping)")
     parser.add_argument("--evaluate_only", action="store_true",
