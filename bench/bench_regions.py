@@ -2,7 +2,7 @@
 
     nice -n 10 python bench/bench_regions.py                    # 96 photos, CPU, 1 and 2 threads
     python bench/bench_regions.py --device cuda --images 1000   # on a GPU
-    python bench/bench_regions.py --images 32 --job             # also time `lait regions` end to end
+    python bench/bench_regions.py --images 512 --job            # also `lait regions` end to end: rate, memory
 
 Photos are the real Flickr8k JPEGs of ../shared/data/captions/images (224 x 224), taken in name
 order, decoded from their bytes inside the timed part (as the Beam job does). The default
@@ -23,10 +23,12 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pyarrow.parquet as pq
 import torch
 
@@ -99,12 +101,39 @@ def time_job(records: list[dict], threads: int) -> dict:
                     [{c: {**r, "text": "a photo"}.get(c) for c in COLUMN_NAMES} for r in records])
         torch.set_num_threads(threads)
         spec = ExtractorSpec("efficientnet", options={"max_regions": 100})
+        rss_before = psutil.Process().memory_info().rss
+        peak = PeakMemory()
         wall, cpu = time.perf_counter(), time.process_time()
-        funnel = run(RegionsJob(str(corpus), str(Path(tmp, "regions")), spec), PipelineOptions([]))
+        with peak:
+            funnel = run(RegionsJob(str(corpus), str(Path(tmp, "regions")), spec, images_per_shard=100),
+                         PipelineOptions([]))
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     written = funnel["stages"][-1]["out"]
     return {"images": written, "threads": threads, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-            "images_per_cpu_s": round(written / cpu, 2), "images_per_s_wall": round(written / wall, 2)}
+            "images_per_cpu_s": round(written / cpu, 2), "images_per_s_wall": round(written / wall, 2),
+            "peak_rss_growth_mib": round((peak.peak - rss_before) / 2**20)}
+
+
+class PeakMemory:
+    """Samples this process's resident memory every 50 ms while in the `with` block."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, me.memory_info().rss)
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ Examples:
   lait regions --data out/ --output regions/ --direct_num_workers 2 --direct_running_mode multi_processing
   lait regions --data out/ --output regions/ --runner dask --dask_workers 2
 
-Writes REGIONS_DIR/regions-NNNNN-of-NNNNN.parquet (one row per image, keyed by image_sha1: boxes,
+Writes REGIONS_DIR/regions-HASH.parquet (one row per image, keyed by image_sha1: boxes,
 features, labels, label_probs, num_regions), _meta.json (extractor, feature_dim, num_labels,
 max_regions, label_names), _funnel.json and _rejects/. `lait train --regions REGIONS_DIR` joins them
 with the corpus texts by image_sha1.
