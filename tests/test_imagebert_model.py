@@ -167,3 +167,22 @@ def test_stream_deals_disjoint_equal_shares_to_ranks_and_workers(pairs):
     batch = next(iter(streams[1]))
     assert batch["input_ids"].shape[0] == 4 and batch["input_ids"][:, 0].eq(tokenizer.cls_id).all()
     assert batch["features"].shape[2] == 32 and "label_probs" in batch
+
+
+def test_moc_kl_uses_the_label_distribution(pairs):
+    _, _, tokenizer = pairs
+    batch = _batch(tokenizer)
+    probs = torch.softmax(torch.randn(*batch["labels"].shape, 4), -1)
+    batch["label_probs"] = probs
+    model = ImageBertForPretraining(preset_config("tiny", feature_dim=8, num_labels=4,
+                                                  vocab_size=tokenizer.vocab_size)).eval()
+    ids = tasks.SpecialIds.of(tokenizer)
+    losses = {}
+    for kl in (False, True):
+        config = tasks.TaskConfig(moc_prob=0.5, moc_kl=kl)
+        prepared = tasks.prepare(batch, config, ids, torch.Generator().manual_seed(3))
+        assert ("moc_probs" in prepared) == kl
+        with torch.no_grad():
+            losses[kl] = tasks.pretraining_losses(model(**tasks.model_inputs(prepared)), prepared, config)["moc"]
+    # KL to a distribution is cross-entropy minus its entropy: smaller than CE to a hard label, and >= 0
+    assert 0 <= losses[True] < losses[False]
