@@ -171,9 +171,9 @@ class FunnelCollector:
         return out.main
 
 
-def funnel_from_counts(counts: Iterable[tuple[tuple[str, str], int]]) -> dict:
-    """`{"stages": [{"name", "in", "out", "dropped": {reason: n}}]}` from summed counts."""
-    stages = {name: {"name": name, "in": 0, "out": 0, "dropped": {}} for name in STAGES}
+def funnel_from_counts(counts: Iterable[tuple[tuple[str, str], int]], stage_names: list[str] = STAGES) -> dict:
+    """`{"stages": [{"name", "in", "out", "dropped": {reason: n}}]}` from summed counts, stages in `stage_names` order."""
+    stages = {name: {"name": name, "in": 0, "out": 0, "dropped": {}} for name in stage_names}
     for (stage, key), n in counts:
         entry = stages.setdefault(stage, {"name": stage, "in": 0, "out": 0, "dropped": {}})
         if key in (IN, OUT):
@@ -222,13 +222,14 @@ def _write_text(path: str, text: str) -> None:
 class WriteFunnel(beam.PTransform):
     """Sums all stages' counts and writes `OUTPUT/_funnel.json` from inside the pipeline."""
 
-    def __init__(self, output_dir: str):
+    def __init__(self, output_dir: str, stage_names: list[str] = STAGES):
         super().__init__()
         self.output_dir = output_dir
+        self.stage_names = stage_names
 
     def _write(self, counts: list) -> str:
         path = FileSystems.join(self.output_dir, "_funnel.json")
-        _write_text(path, json.dumps(funnel_from_counts(counts), indent=2) + "\n")
+        _write_text(path, json.dumps(funnel_from_counts(counts, self.stage_names), indent=2) + "\n")
         return path
 
     def expand(self, counts: beam.PCollection) -> beam.PCollection:

@@ -78,8 +78,11 @@ def save_run_config(options: LaitOptions) -> None:
         f.write((json.dumps(config, indent=2, sort_keys=True, default=str) + "\n").encode())
 
 
-def run(pipeline_options: PipelineOptions) -> dict:
-    """Run the pipeline to completion; returns the funnel read back from `_funnel.json`."""
+def run(pipeline_options: PipelineOptions, build=build_pipeline) -> dict:
+    """Run `build(pipeline, options)` to completion; returns the funnel read back from `_funnel.json`.
+
+    `build` adds the transforms (default: the LAIT pipeline); `lait import-pairs` passes its own.
+    """
     options = pipeline_options.view_as(LaitOptions)
     standard = pipeline_options.view_as(StandardOptions)
     # Never Beam's default Prism runner: it downloads a binary.
@@ -90,7 +93,7 @@ def run(pipeline_options: PipelineOptions) -> dict:
     if standard.runner == DASK_RUNNER:
         install_dask_fixes()
     pipeline = beam.Pipeline(options=pipeline_options)
-    build_pipeline(pipeline, options)
+    build(pipeline, options)
     result = pipeline.run()
     try:
         result.wait_until_finish()
