@@ -19,14 +19,13 @@ import os
 import random
 import sys
 import tempfile
-import threading
 import time
 
 import apache_beam as beam
-import psutil
 from apache_beam.options.pipeline_options import PipelineOptions
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.measure import MIB, PeakMemory  # noqa: E402
 from pipeline.aggregate import Aggregate  # noqa: E402
 from pipeline.options import LaitOptions  # noqa: E402
 
@@ -55,37 +54,6 @@ def generate_chunk(chunk: int, n_pairs: int, payload: int) -> list[dict]:
     return pairs
 
 
-class PeakMemory:
-    """Samples the resident memory of this process and its children (the worker processes)."""
-
-    def __init__(self, interval: float = 0.2):
-        self.interval, self.peak_total, self.peak_worker = interval, 0, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            procs = [me, *me.children(recursive=True)]
-            rss = []
-            for proc in procs:
-                try:
-                    rss.append(proc.memory_info().rss)
-                except psutil.Error:
-                    pass
-            self.peak_total = max(self.peak_total, sum(rss))
-            self.peak_worker = max(self.peak_worker, max(rss[1:], default=0))
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-
 def run_once(n_pairs: int, workers: int, payload: int) -> dict:
     flags = ["--runner=DirectRunner"]
     if workers > 1:
@@ -94,7 +62,7 @@ def run_once(n_pairs: int, workers: int, payload: int) -> dict:
     out = tempfile.mkdtemp(prefix="bench-aggregate-")
     chunks = (n_pairs + CHUNK - 1) // CHUNK
     started = time.time()
-    with PeakMemory() as memory:
+    with PeakMemory(os.getpid()) as memory:
         with beam.Pipeline(options=options) as p:
             result = (p | beam.Create(range(chunks)) | beam.Reshuffle()
                       | beam.FlatMap(generate_chunk, n_pairs, payload)
@@ -105,7 +73,7 @@ def run_once(n_pairs: int, workers: int, payload: int) -> dict:
     kept = int(open(os.path.join(out, "kept")).read())
     return {"pairs": n_pairs, "workers": workers, "payload_bytes": payload, "kept": kept,
             "seconds": round(seconds, 1), "pairs_per_s": round(n_pairs / seconds),
-            "peak_rss_total_mib": round(memory.peak_total / 2**20), "peak_rss_worker_mib": round(memory.peak_worker / 2**20)}
+            "peak_rss_total_mib": round(memory.peak / MIB), "peak_rss_worker_mib": round(memory.peak_process / MIB)}
 
 
 def main() -> None:

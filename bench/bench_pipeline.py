@@ -29,7 +29,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -39,44 +38,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.measure import MIB, PeakMemory  # noqa: E402
 from pipeline.options import LaitOptions  # noqa: E402
 from pipeline.parse_pages import ParsePages  # noqa: E402
 from pipeline.read_crawl import ReadCrawl, iter_crawl_records  # noqa: E402
 
 SHARED_WARC = Path(os.environ.get("LAIT_SHARED", ROOT.parent / "shared")) / "data" / "warc"
-MIB = 2**20
-
-
-class PeakMemory:
-    """Samples the summed resident memory of a process and its children."""
-
-    def __init__(self, pid: int | None = None, interval: float = 0.1):
-        self.process = psutil.Process(pid)
-        self.interval, self.peak = interval, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            total = 0
-            try:
-                for proc in [self.process, *self.process.children(recursive=True)]:
-                    try:
-                        total += proc.memory_info().rss
-                    except psutil.Error:
-                        pass
-            except psutil.Error:
-                pass
-            self.peak = max(self.peak, total)
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def link_inputs(folder: Path, repeat: int) -> list[str]:
@@ -157,11 +124,17 @@ def bench_stages(paths: list[str], parse: bool, out: Path) -> dict:
     return figures
 
 
-def bench_lait_run(inputs: list[str], out: Path, workers: int) -> dict:
-    """`lait run --no-fetch` in a subprocess; pages/s = pages read (ParsePages in) / wall seconds."""
+def bench_lait_run(inputs: list[str], out: Path, workers: int, runner: str = "direct") -> dict:
+    """`lait run --no-fetch` in a subprocess; pages/s = pages read (ParsePages in) / wall seconds.
+
+    runner "direct": in-process for 1 worker, multi_processing for more; "dask": a local dask
+    cluster of `workers` processes started by `lait run --dask_workers`.
+    """
     command = [sys.executable, "-m", "pipeline.cli", "run", "--input", *inputs, "--output", str(out),
                "--no-fetch", "--progress", "false"]
-    if workers > 1:
+    if runner == "dask":
+        command += ["--runner", "dask", "--dask_workers", str(workers)]
+    elif workers > 1:
         command += ["--direct_num_workers", str(workers), "--direct_running_mode", "multi_processing"]
     cpu = _cpu_children()
     started = time.perf_counter()
@@ -170,12 +143,13 @@ def bench_lait_run(inputs: list[str], out: Path, workers: int) -> dict:
         stdout, stderr = process.communicate()
     seconds, cpu = time.perf_counter() - started, _cpu_children() - cpu  # includes its worker processes
     if process.returncode != 0:
-        return {"workers": workers, "error": (stderr or stdout).strip().splitlines()[-1:]}
+        return {"runner": runner, "workers": workers, "error": (stderr or stdout).strip().splitlines()[-1:]}
     funnel = json.loads((out / "_funnel.json").read_text())
     stages = {s["name"]: s for s in funnel["stages"]}
     pages = stages["ParsePages"]["in"]
-    return {"workers": workers, "pages": pages, "rows": stages["WriteShards"]["out"],
-            **_rates(pages, seconds, cpu), "peak_rss_mib": round(memory.peak / MIB)}
+    return {"runner": runner, "workers": workers, "pages": pages, "rows": stages["WriteShards"]["out"],
+            **_rates(pages, seconds, cpu), "peak_rss_mib": round(memory.peak / MIB),
+            "peak_rss_per_process_mib": round(memory.peak_process / MIB)}
 
 
 def sample_crawl(folder: Path) -> tuple[str | None, str | None]:
@@ -192,6 +166,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5, help="times each shared file is read (default 5)")
     parser.add_argument("--no-e2e", dest="e2e", action="store_false", help="skip the `lait run` figures")
+    parser.add_argument("--cluster", action="store_true",
+                        help="only the runner comparison on the shared files: DirectRunner in-process and 2 "
+                        "processes, Dask with 1 and 2 workers, and the Dask speed-up from 1 to 2 workers")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     if not SHARED_WARC.is_dir():
@@ -206,6 +183,14 @@ def main() -> None:
         repeated = link_inputs(tmp / "repeated", args.repeat)
         report["input"] = {"shared_files": len(once), "shared_mb": round(input_megabytes(once), 1),
                            "repeat": args.repeat}
+        if args.cluster:
+            report["runners"] = [bench_lait_run(repeated, tmp / f"{runner}-{w}", w, runner)
+                                 for runner, w in (("direct", 1), ("direct", 2), ("dask", 1), ("dask", 2))]
+            dask = {r["workers"]: r for r in report["runners"] if r["runner"] == "dask" and "error" not in r}
+            if len(dask) == 2:
+                report["dask_speedup_1_to_2"] = round(dask[2]["pages_per_s"] / dask[1]["pages_per_s"], 2)
+            print(json.dumps(report))
+            return
         report["reader"] = bench_reader(repeated)
         report["read_crawl"] = bench_stages(repeated, parse=False, out=tmp)
         report["read_crawl_parse_pages"] = bench_stages(repeated, parse=True, out=tmp)

@@ -1,0 +1,48 @@
+"""What the benches measure with: peak resident memory of a process tree, sampled."""
+
+from __future__ import annotations
+
+import threading
+
+import psutil
+
+MIB = 2**20
+
+
+class PeakMemory:
+    """Samples the resident memory of a process and its children (worker processes included).
+
+    `peak` is the largest summed memory of the tree; `peak_process` the largest of any one
+    process in it other than the root (a worker), or the root when it has no children.
+    """
+
+    def __init__(self, pid: int | None = None, interval: float = 0.1):
+        self.process = psutil.Process(pid)
+        self.interval, self.peak, self.peak_process = interval, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _rss(self, process: psutil.Process) -> int:
+        try:
+            return process.memory_info().rss
+        except psutil.Error:
+            return 0
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            try:
+                children = self.process.children(recursive=True)
+            except psutil.Error:
+                children = []
+            root, workers = self._rss(self.process), [self._rss(child) for child in children]
+            self.peak = max(self.peak, root + sum(workers))
+            self.peak_process = max(self.peak_process, max(workers, default=root))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
