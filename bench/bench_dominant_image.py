@@ -58,7 +58,7 @@ def strip_metadata(content: bytes) -> bytes:
 
 
 def same_image(found: str | None, label: str, page_url: str) -> bool:
-    if not found:
+    if not isinstance(found, str) or not found:
         return False
     found, label = resolve_image_url(found, page_url), resolve_image_url(label, page_url)
     return bool(found and label and image_key(found) == image_key(label))

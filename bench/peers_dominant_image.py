@@ -81,6 +81,9 @@ def main() -> int:
             html = content.decode("cp1252", "replace")
         try:
             image_url = top_image(html, job["url"])
+            if isinstance(image_url, (list, tuple)):  # goose3's opengraph keeps repeated tags as a list
+                image_url = image_url[0] if image_url else None
+            image_url = image_url if isinstance(image_url, str) else None
             error = None
         except Exception as exc:  # noqa: BLE001 - a peer failing on a page scores as no image
             image_url, error = None, f"{type(exc).__name__}: {exc}"[:200]

@@ -34,7 +34,6 @@ import json
 import math
 import os
 import re
-import zlib
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urljoin, urlsplit
 
@@ -1085,12 +1084,11 @@ def weak_labels(page: Page, hide_structured: bool = False) -> tuple[PageCandidat
 def training_rows(page: Page) -> tuple[np.ndarray, np.ndarray] | None:
     """`(X, y)` of one page for :class:`DominantImageRanker`, or None when the page gives no label.
 
-    Half of the pages (chosen by a hash of the URL, so a rerun gives the same model) also hide
-    JSON-LD, `<link rel=image_src>` and `itemprop`: the ranker then learns to use them when
-    present without needing them.
+    JSON-LD, `<link rel=image_src>` and `itemprop` outside `<img>` are hidden too: where they
+    name a usable image, :func:`choose_dominant` takes it before ranking, so the ranker only
+    ever decides on pages without them and is trained in that condition.
     """
-    hide_structured = zlib.crc32(page.url.encode("utf-8", "replace")) % 2 == 1
-    labelled = weak_labels(page, hide_structured=hide_structured)
+    labelled = weak_labels(page, hide_structured=True)
     if labelled is None:
         return None
     found, labels = labelled
