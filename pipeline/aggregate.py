@@ -13,6 +13,10 @@ grouping, so nothing needs global state or all-pairs comparison on a cluster:
    --max_images_per_text distinct images drops all its pairs (`shared_text`).
 3. Best text: pairs grouped by `image_id`; the best-scored pair is kept with `n_pages` and
    `n_texts`, the others are dropped as `duplicate_image`.
+
+Only the small fields go through these groupings; image bytes (one copy per SHA-1, combined
+before the shuffle) are joined back to the kept pairs at the end, so the bytes of a crawl
+cross the network once, not three times.
 """
 
 from __future__ import annotations
@@ -69,6 +73,21 @@ class BestPairPerImageFn(StageDoFn):
         yield result
         for other in others:
             yield Reject("duplicate_image", other, f"kept the text from {kept['page_url']}")
+
+
+def _without_bytes(pair: dict) -> dict:
+    return {k: v for k, v in pair.items() if k != "image_bytes"}
+
+
+def _first(values):
+    return next(iter(values), None)
+
+
+def _with_bytes(joined: tuple):
+    _, grouped = joined
+    data = next(iter(grouped["bytes"]), None)
+    for pair in grouped["pairs"]:
+        yield {**pair, "image_bytes": data}
 
 
 def _second_hop(joined: tuple):
@@ -132,13 +151,24 @@ class Aggregate(beam.PTransform):
 
     def expand(self, pairs: beam.PCollection) -> StageOutput:
         keyed = apply_stage(pairs, "KeyByImage", KeyByImageFn())
-        identified = keyed.main | "ImageIdentity" >> ImageIdentity(self.phash_distance)
+        # The groupings below move only the small fields; each image's bytes travel once, to
+        # the pairs that are kept.
+        light = keyed.main | "WithoutBytes" >> beam.MapTuple(lambda sha1, pair: (sha1, _without_bytes(pair)))
+        image_bytes = (keyed.main
+                       | "BytesBySha1" >> beam.MapTuple(lambda sha1, pair: (sha1, pair.get("image_bytes")))
+                       | "OneCopyPerImage" >> beam.CombinePerKey(_first))
+        identified = light | "ImageIdentity" >> ImageIdentity(self.phash_distance)
         by_text = identified | "KeyByText" >> beam.Map(lambda p: (normalize_text(p["text"]), p))
         unshared = apply_stage(by_text | "GroupByText" >> beam.GroupByKey(), "DropSharedText",
                                DropSharedTextFn(self.max_images_per_text))
         best = apply_stage(unshared.main | "GroupByImage" >> beam.GroupByKey(), "BestPerImage",
                            BestPairPerImageFn())
+        kept = (
+            {"pairs": best.main | "KeyKept" >> beam.Map(lambda p: (p["image_sha1"], p)), "bytes": image_bytes}
+            | "JoinBytes" >> beam.CoGroupByKey()
+            | "WithBytes" >> beam.FlatMap(_with_bytes)
+        )
         parts = (keyed, unshared, best)
         drops = [p.drops for p in parts] | "FlattenDrops" >> beam.Flatten()
         counts = [p.counts for p in parts] | "FlattenCounts" >> beam.Flatten()
-        return StageOutput(best.main, drops, counts)
+        return StageOutput(kept, drops, counts)

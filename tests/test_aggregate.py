@@ -18,7 +18,8 @@ from pipeline.options import LaitOptions
 
 def _pair(image: str, page: str, text: str, score: float | None, phash: str | None = None) -> dict:
     return {"image_sha1": hashlib.sha1(image.encode()).hexdigest(), "image_phash": phash,
-            "image_url": f"https://img.example.com/{image}.jpg", "page_url": page, "text": text, "score": score}
+            "image_url": f"https://img.example.com/{image}.jpg", "page_url": page, "text": text, "score": score,
+            "image_bytes": f"bytes of {image}".encode()}
 
 
 def _flip_bits(phash: str, bits: list[int]) -> str:
@@ -35,7 +36,7 @@ def run_aggregate(pairs: list[dict], tmp_path, *flags: str) -> tuple[list[dict],
     options = PipelineOptions(["--runner=DirectRunner", *flags])
     with beam.Pipeline(options=options) as p:
         result = p | beam.Create(pairs) | Aggregate(options.view_as(LaitOptions))
-        (result.main | "Rows" >> beam.Map(lambda r: json.dumps(r, sort_keys=True))
+        (result.main | "Rows" >> beam.Map(lambda r: json.dumps(r, sort_keys=True, default=bytes.decode))
          | "WriteRows" >> beam.io.WriteToText(str(out / "rows"), shard_name_template=""))
         (result.counts | beam.combiners.ToList()
          | beam.Map(lambda c: (out / "funnel.json").write_text(json.dumps(funnel_from_counts(_sum(c))))))
@@ -62,6 +63,7 @@ def test_same_photo_on_several_pages_keeps_its_best_text(tmp_path):
     harbour = next(r for r in rows if r["image_url"].endswith("harbour.jpg"))
     assert harbour["text"] == "Fishing boats moored in a small harbour at dawn"
     assert (harbour["n_pages"], harbour["n_texts"]) == (3, 3)
+    assert harbour["image_bytes"] == "bytes of harbour"  # joined back after the groupings
     assert entry["in"] == 4 and entry["out"] == 2 and entry["dropped"] == {"duplicate_image": 2}
 
 
