@@ -255,3 +255,31 @@ def test_hostile_urls_srcsets_and_json_ld_do_not_crash(parser, detector):
     <img src="http://x.example.com:99999/p.jpg"><p>{TEXT}</p></body></html>""".encode()
     result = detect(parser, detector, html, "https://example.com/a")
     assert result["image_url"] in (None, "http://x.example.com/a.jpg")
+
+
+def test_dominant_image_command_single_and_batch(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    head = '<meta property="og:image" content="/media/2024/council-vote.jpg">'
+    (tmp_path / "a.html").write_bytes(page_html('<img src="/media/2024/council-vote.jpg" alt="Vote" width="900">', head))
+    (tmp_path / "b.html").write_bytes(f"<html><body><p>{TEXT}</p></body></html>".encode())
+    (tmp_path / "list.jsonl").write_text(json.dumps({"path": "a.html", "url": URL}) + "\n"
+                                         + json.dumps({"path": "b.html", "url": URL + "/b"}) + "\n")
+    command = [sys.executable, "-m", "pipeline.cli", "dominant-image"]
+    single = subprocess.run(command + [str(tmp_path / "a.html"), "--url", URL], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    assert single.returncode == 0, single.stderr
+    out = json.loads(single.stdout)
+    assert out["image_url"] == "https://news.example.com/media/2024/council-vote.jpg"
+    assert out["source"] == "meta" and out["alt"] == "Vote" and out["candidates"] >= 1
+    assert set(out) >= {"image_url", "score", "source", "alt", "title", "figcaption", "context", "candidates"}
+    batch = subprocess.run(command + ["--batch", str(tmp_path / "list.jsonl")], capture_output=True, text=True,
+                           cwd=ROOT, timeout=120)
+    lines = [json.loads(line) for line in batch.stdout.splitlines()]
+    assert [(line["path"], line["image_url"] is None) for line in lines] == [("a.html", False), ("b.html", True)]
+    assert lines[1]["reason"] == "no_image"
+    missing = subprocess.run(command + ["nope.html"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
