@@ -111,7 +111,9 @@ class ReadLocalImagesFn(StageDoFn):
         self.max_bytes = max_bytes
 
     def run(self, pair: dict):
-        path = pair.pop("image_path")
+        # Never mutate an input element: the runner may hand the same dict to other branches.
+        path = pair["image_path"]
+        pair = {k: v for k, v in pair.items() if k != "image_path"}
         try:
             with FileSystems.open(path) as f:
                 data = f.read(self.max_bytes + 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -90,3 +91,18 @@ def test_real_crawl_from_another_project_gives_readable_shards(tmp_path):
     assert funnel["stages"][0]["in"] > 800 and funnel["stages"][1]["in"] > 50
     table = ds.dataset(str(tmp_path / "out"), format="parquet").to_table()
     assert table.num_rows == funnel["stages"][-1]["out"]
+
+
+def _row_hashes(directory) -> list[str]:
+    table = ds.dataset(str(directory), format="parquet").to_table()
+    return sorted(hashlib.sha1(json.dumps(row, sort_keys=True, default=lambda b: b.hex()).encode()).hexdigest()
+                  for row in table.to_pylist())
+
+
+def test_dask_cluster_gives_the_same_rows_and_funnel_as_direct_runner(sample_run, tmp_path):
+    crawl = sample_run["dir"].parent / "sample.warc.gz"
+    result = lait_run("--input", str(crawl), "--output", str(tmp_path / "dask"), "--no-fetch",
+                      "--runner", "dask", "--dask_workers", "2")
+    assert "Traceback" not in result.stderr
+    assert json.loads((tmp_path / "dask" / "_funnel.json").read_text()) == sample_run["funnel"]
+    assert _row_hashes(tmp_path / "dask") == _row_hashes(sample_run["dir"])
