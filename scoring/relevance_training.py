@@ -44,6 +44,7 @@ from scoring.relevance_features import (
     ImageEncoding,
     RelevanceFeatures,
     TextEncoding,
+    image_statistics,
     label_prompts,
     stem,
     words_of,
@@ -57,7 +58,14 @@ CALIBRATION_FOLDS = 3
 JUNK_EVAL_SHARE = 0.3
 JUNK_IMAGES_PER_TEXT = 8
 SOURCE_MIX = (("alt", 0.6), ("figcaption", 0.25), ("title", 0.1), ("og_image_alt", 0.05))
-FILE_NAME_SHARE = 0.3
+FILE_NAME_SHARE = 0.25
+# Web file names are as often slugs of the page's own text as names of what the photo
+# shows; without such pairs the model trusted any file-name/text overlap (a boilerplate
+# "reader-photo-10.jpg" / "Reader photo of the week" pair scored 0.7).
+FILE_NAME_FROM_TEXT_SHARE = 0.15
+# Pairs whose image is missing or undecodable: never relevant (nothing to describe).
+NO_IMAGE = "<no image>"
+NO_IMAGE_PAIRS = 500
 # Page titles are headlines, not captions: filling them from another caption of the photo
 # (tried: 20% of pairs) taught the model to punish real titles that merely differ from the
 # text (true web pairs fell from 0.95 to 0.3). The captions have no pages, so none.
@@ -172,7 +180,7 @@ def _hard_partner(i: int, images: list[int], top1: np.ndarray, group: np.ndarray
 
 def build_pairs(corpus: Corpus, split: str, image_rows: dict[str, int], text_rows: dict[str, int],
                 probs: np.ndarray, membership: np.ndarray, junk: list[str], seed: int,
-                context: bool = True) -> PairSet:
+                context: bool = True, no_image_pairs: int = 0) -> PairSet:
     """Positive, random, hard and junk pairs over the images of `split`."""
     rng = np.random.default_rng(seed)
     names = [n for n in corpus.images if corpus.split[n] == split]
@@ -186,9 +194,15 @@ def build_pairs(corpus: Corpus, split: str, image_rows: dict[str, int], text_row
         pair = {"text": text, "image_url": f"https://example.org/photos/{name}",
                 "text_source": sources[rng.choice(len(sources), p=weights)]}
         if context:
-            others = [c for c in corpus.captions[name] if c != text]
-            if others and rng.random() < FILE_NAME_SHARE:
-                content = [w for w in words_of(others[rng.integers(len(others))]) if len(w) > 2][:4]
+            others = [c for c in corpus.captions.get(name, []) if c != text]
+            draw = rng.random()
+            source = None
+            if others and draw < FILE_NAME_SHARE:
+                source = others[rng.integers(len(others))]
+            elif draw < FILE_NAME_SHARE + FILE_NAME_FROM_TEXT_SHARE:
+                source = text
+            content = [w for w in words_of(source) if len(w) > 2][:4] if source else []
+            if content:
                 pair["image_url"] = f"https://example.org/photos/{'-'.join(content)}.jpg"
             if others and rng.random() < PAGE_TITLE_SHARE:
                 pair["page_title"] = others[rng.integers(len(others))]
@@ -209,6 +223,10 @@ def build_pairs(corpus: Corpus, split: str, image_rows: dict[str, int], text_row
     for text in junk:
         for name in rng.choice(names, size=min(JUNK_IMAGES_PER_TEXT, len(names)), replace=False):
             add(str(name), text, 0, "junk")
+    if no_image_pairs and NO_IMAGE in image_rows:
+        texts = [c for n in names for c in corpus.captions[n]] + list(junk)
+        for t in rng.choice(len(texts), size=no_image_pairs, replace=False):
+            add(NO_IMAGE, texts[t], 0, "no_image")
     return PairSet(pairs, np.array(ti), np.array(ii), np.array(labels), kinds)
 
 
@@ -256,8 +274,14 @@ def train(captions_dir: Path, alts_file: Path | None, output: Path, cache_dir: P
                 emb[r] = texts.embeddings[text_rows[pair["page_title"]]]
         return TextEncoding(emb, np.zeros((len(ps.pairs), 0)), np.zeros(len(ps.pairs)), [], [])
 
+    # One extra image row that failed to decode, for the no-image negatives.
+    no_image_stats = np.array([image_statistics(None, None, {})], dtype=np.float32)
+    images = ImageEncoding(np.vstack([images.embeddings, np.full((1, images.embeddings.shape[1]), np.nan, np.float32)]),
+                           np.vstack([images.probs, np.full((1, images.probs.shape[1]), np.nan, np.float32)]),
+                           np.vstack([images.statistics, no_image_stats]), np.append(images.decoded, False))
+    image_rows[NO_IMAGE] = len(images.decoded) - 1
     train_set = build_pairs(corpus, "train", image_rows, text_rows, images.probs, extractor.membership,
-                            corpus.junk_train, seed)
+                            corpus.junk_train, seed, no_image_pairs=NO_IMAGE_PAIRS)
     log(f"training pairs: {len(train_set.pairs)} ({int(train_set.labels.sum())} positive)")
 
     # Interaction features out of fold: a projection never sees the pair it scores.
@@ -267,7 +291,7 @@ def train(captions_dir: Path, alts_file: Path | None, output: Path, cache_dir: P
     for fold, (_, test) in enumerate(GroupKFold(INTERACTION_FOLDS).split(train_rows, groups=train_rows)):
         for r in train_rows[test]:
             fold_of[int(r)] = fold
-    pair_fold = np.array([fold_of[int(r)] for r in train_set.image_index])
+    pair_fold = np.array([fold_of.get(int(r), 0) for r in train_set.image_index])
     X = np.zeros((len(train_set.pairs), len(extractor.names) + len(INTERACTION_NAMES)), dtype=np.float32)
     X[:, : len(extractor.names)] = extractor.pair_features(
         train_set.pairs, texts, images, train_set.text_index, train_set.image_index, page_titles=titles_of(train_set))
@@ -325,7 +349,7 @@ def train(captions_dir: Path, alts_file: Path | None, output: Path, cache_dir: P
             "captions": str(captions_dir), "alts": str(alts_file), "seed": seed,
             "pairs": len(train_set.pairs), "positives": int(y.sum()),
             "features_constant_in_training": [n for n, c in zip(extractor.names + INTERACTION_NAMES, never_seen) if c],
-            "by_kind": {k: int(sum(1 for x in train_set.kinds if x == k)) for k in ("positive", "random", "hard", "junk")},
+            "by_kind": {k: int(sum(1 for x in train_set.kinds if x == k)) for k in ("positive", "random", "hard", "junk", "no_image")},
             "classifier": "CalibratedClassifierCV(HistGradientBoostingClassifier, method=sigmoid, cv=3 groups by photo)",
             "hgb_params": {k: v for k, v in hgb.get_params().items() if isinstance(v, int | float | str | None)},
             "projection": {"rank": projection.rank, "epochs": projection.epochs, "temperature": projection.temperature},
