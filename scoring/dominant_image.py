@@ -722,8 +722,8 @@ class DominantImageRanker:
 
     Parameters
     ----------
-    n_estimators : int, default=300
-        Number of trees.
+    n_estimators : int, default=500
+        Number of trees (4-fold top-1 accuracy on the training pages: 0.861 with 300, 0.870 with 500).
     max_depth : int, default=3
         Depth of each tree.
     learning_rate : float, default=0.05
@@ -751,7 +751,7 @@ class DominantImageRanker:
         Weights of (log-odds, margin, log candidates) and intercept of :meth:`page_probability`.
     """
 
-    def __init__(self, n_estimators: int = 300, max_depth: int = 3, learning_rate: float = 0.05,
+    def __init__(self, n_estimators: int = 500, max_depth: int = 3, learning_rate: float = 0.05,
                  subsample: float = 0.8, random_state: int = 0, calibration_folds: int = 4):
         self.calibration_folds = calibration_folds
         self.n_estimators = n_estimators

@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pages", nargs="+", metavar="PAGES", help="folders with index.jsonl, .jsonl lists, WARC/ARC or HTML files")
     parser.add_argument("--output", default=None,
                         help="model file to write (default: the shipped scoring/models/dominant_image.json)")
-    parser.add_argument("--n_estimators", type=int, default=300, help="number of trees (default 300)")
+    parser.add_argument("--n_estimators", type=int, default=500, help="number of trees (default 500)")
     parser.add_argument("--max_depth", type=int, default=3, help="depth of each tree (default 3)")
     parser.add_argument("--learning_rate", type=float, default=0.05, help="shrinkage (default 0.05)")
     parser.add_argument("--max_page_bytes", type=int, default=5 * 2**20,
