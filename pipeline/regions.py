@@ -26,7 +26,7 @@ import apache_beam as beam
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils import shared
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
@@ -34,8 +34,6 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from imagebert.data import META_FILE, regions_table, write_regions_meta
 from imagebert.regions import EfficientNetRegionExtractor, Failure, NpzRegionReader, RegionExtractor
-from pipeline.dask_runner import DASK_RUNNER
-from pipeline.dask_runner import install_fixes as install_dask_fixes
 from pipeline.funnel import (
     FunnelCollector,
     Reject,
@@ -46,7 +44,7 @@ from pipeline.funnel import (
     apply_stage,
     funnel_from_counts,
 )
-from pipeline.run import RUNNER_ALIASES
+from pipeline.run import read_funnel, run_to_completion
 
 STAGES = ["ReadImages", "OnePerImage", "ExtractRegions", "WriteRegions"]
 ROW_GROUP_SIZE = 64  # images; the unit the trainer reads and shuffles (as imagebert.data writes)
@@ -422,24 +420,10 @@ def save_meta(output_dir: str, meta: dict) -> None:
 
 def run(job: RegionsJob, pipeline_options: PipelineOptions) -> dict:
     """Run the job to completion; returns the funnel read back from ``_funnel.json``."""
-    standard = pipeline_options.view_as(StandardOptions)
-    # Never Beam's default Prism runner: it downloads a binary.
-    standard.runner = RUNNER_ALIASES.get((standard.runner or "direct").lower(), standard.runner)
     meta = extractor_meta(job.spec, job.max_regions)
     if not FileSystems.exists(job.output):
         FileSystems.mkdirs(job.output)
     clear_previous_output(job.output)
-    if standard.runner == DASK_RUNNER:
-        install_dask_fixes()
-    pipeline = beam.Pipeline(options=pipeline_options)
-    job.build(pipeline, meta)
-    result = pipeline.run()
-    try:
-        result.wait_until_finish()
-    finally:
-        client = getattr(result, "client", None)  # Dask: close our connection before the cluster goes
-        if client is not None:
-            client.close()
+    run_to_completion(pipeline_options, lambda pipeline: job.build(pipeline, meta))
     save_meta(job.output, meta)
-    with FileSystems.open(FileSystems.join(job.output, "_funnel.json")) as f:
-        return json.loads(f.read())
+    return read_funnel(job.output)

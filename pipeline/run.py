@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -78,31 +79,45 @@ def save_run_config(options: LaitOptions) -> None:
         f.write((json.dumps(config, indent=2, sort_keys=True, default=str) + "\n").encode())
 
 
+def run_to_completion(pipeline_options: PipelineOptions, build: Callable[[beam.Pipeline], None]) -> None:
+    """Build a pipeline with `build(pipeline)` and run it to the end on the chosen runner.
+
+    The runner defaults to the in-process DirectRunner (never Beam's Prism, which downloads
+    a binary); short names from RUNNER_ALIASES are expanded; Dask gets lait's translation
+    fixes and its client connection is closed before a local cluster goes away.
+    """
+    standard = pipeline_options.view_as(StandardOptions)
+    standard.runner = RUNNER_ALIASES.get((standard.runner or "direct").lower(), standard.runner)
+    if standard.runner == DASK_RUNNER:
+        install_dask_fixes()
+    pipeline = beam.Pipeline(options=pipeline_options)
+    build(pipeline)
+    result = pipeline.run()
+    try:
+        result.wait_until_finish()
+    finally:
+        client = getattr(result, "client", None)
+        if client is not None:
+            client.close()
+
+
+def read_funnel(output_dir: str) -> dict:
+    with FileSystems.open(FileSystems.join(output_dir, "_funnel.json")) as f:
+        return json.loads(f.read())
+
+
 def run(pipeline_options: PipelineOptions, build=build_pipeline) -> dict:
     """Run `build(pipeline, options)` to completion; returns the funnel read back from `_funnel.json`.
 
     `build` adds the transforms (default: the LAIT pipeline); `lait import-pairs` passes its own.
     """
     options = pipeline_options.view_as(LaitOptions)
-    standard = pipeline_options.view_as(StandardOptions)
-    # Never Beam's default Prism runner: it downloads a binary.
-    standard.runner = RUNNER_ALIASES.get((standard.runner or "direct").lower(), standard.runner)
-    FileSystems.mkdirs(options.output) if not FileSystems.exists(options.output) else None
+    if not FileSystems.exists(options.output):
+        FileSystems.mkdirs(options.output)
     clear_previous_output(options.output)
     started = time.time()
-    if standard.runner == DASK_RUNNER:
-        install_dask_fixes()
-    pipeline = beam.Pipeline(options=pipeline_options)
-    build(pipeline, options)
-    result = pipeline.run()
-    try:
-        result.wait_until_finish()
-    finally:
-        client = getattr(result, "client", None)  # Dask: close our connection before the cluster goes
-        if client is not None:
-            client.close()
+    run_to_completion(pipeline_options, lambda pipeline: build(pipeline, options))
     save_run_config(options)
-    with FileSystems.open(FileSystems.join(options.output, "_funnel.json")) as f:
-        funnel = json.loads(f.read())
+    funnel = read_funnel(options.output)
     funnel["seconds"] = round(time.time() - started, 2)
     return funnel

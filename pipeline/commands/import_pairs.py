@@ -19,6 +19,7 @@ import sys
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.cli import UsageError
+from pipeline.commands._runner import check_beam_flags, runner_flags
 from pipeline.commands.run import add_arguments as add_run_arguments
 from pipeline.commands.run import pipeline_options
 from pipeline.funnel import format_funnel, reconcile
@@ -56,11 +57,13 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     from pipeline.run import run
 
     lists = _list_files(args.input)
+    check_beam_flags(extra, NAME)
 
     def build(pipeline, options):
         pipeline | "ImportPairs" >> ImportPairs(lists, options)
 
-    funnel = run(pipeline_options(args, extra), build)
+    with runner_flags(args, extra) as flags:
+        funnel = run(pipeline_options(args, flags), build)
     print(format_funnel(funnel))
     for problem in reconcile(funnel):
         print(f"warning: funnel does not reconcile: {problem}", file=sys.stderr)

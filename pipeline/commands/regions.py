@@ -28,6 +28,7 @@ import os
 import sys
 
 from pipeline.cli import UsageError
+from pipeline.commands._runner import add_runner_arguments, check_beam_flags, runner_flags
 
 NAME = "regions"
 HELP = "extract object-region features per image (ImageBERT's image tokens)"
@@ -57,18 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images_per_shard", type=int, default=500, help="images per regions shard (default 500)")
     parser.add_argument("--rejects_per_reason", type=int, default=20,
                         help="dropped images kept per reason in _rejects/ (default 20)")
-    parser.add_argument("--runner", default=None,
-                        help="Beam runner: direct (default), dask, dataflow, flink, spark, or a runner class name")
-    dask = parser.add_argument_group("Dask (--runner dask)")
-    dask.add_argument("--dask_address", default=None, metavar="tcp://HOST:PORT",
-                      help="address of a running dask scheduler")
-    dask.add_argument("--dask_workers", type=int, default=None, metavar="N",
-                      help="without --dask_address: start a local cluster of N worker processes for the run "
-                           "(default: one per core) and stop it at the end")
+    add_runner_arguments(parser)
 
 
 def _check(args: argparse.Namespace, extra: list[str]) -> None:
-    from pipeline.commands.run import _known_beam_flags
     from pipeline.inspect import CorpusError, shard_paths
 
     try:
@@ -100,10 +93,7 @@ def _check(args: argparse.Namespace, extra: list[str]) -> None:
             NpzRegionReader(args.npz_dir, label_names=_label_names(args.label_names))
         except ValueError as error:
             raise UsageError(f"--npz_dir {args.npz_dir}: {error}") from None
-    unknown = [flag for flag in extra if flag.startswith("--") and flag.split("=")[0].lstrip("-").replace("-", "_")
-               not in _known_beam_flags()]
-    if unknown:
-        raise UsageError(f"unknown option {unknown[0]}: see 'lait regions --help' (Beam's own flags are passed through)")
+    check_beam_flags(extra, NAME)
 
 
 def _label_names(path: str | None) -> list[str] | None:
@@ -117,7 +107,6 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     _check(args, extra)
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipeline.dask_runner import DASK_RUNNER, local_cluster
     from pipeline.funnel import format_funnel, reconcile
     from pipeline.regions import ExtractorSpec, RegionsJob, run
 
@@ -132,14 +121,8 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     job = RegionsJob(args.data, args.output, spec, max_regions=args.max_regions,
                      images_per_shard=args.images_per_shard, batch_size=args.batch_size,
                      rejects_per_reason=args.rejects_per_reason)
-    if (args.runner or "").lower() in ("dask", DASK_RUNNER.lower()):
-        if args.dask_address:
-            funnel = run(job, PipelineOptions([*extra, "--dask_client_address", args.dask_address], runner="dask"))
-        else:
-            with local_cluster(args.dask_workers or os.cpu_count() or 1) as address:
-                funnel = run(job, PipelineOptions([*extra, "--dask_client_address", address], runner="dask"))
-    else:
-        funnel = run(job, PipelineOptions(extra, **({"runner": args.runner} if args.runner else {})))
+    with runner_flags(args, extra) as flags:
+        funnel = run(job, PipelineOptions(flags, **({"runner": args.runner} if args.runner else {})))
     print(format_funnel(funnel))
     for problem in reconcile(funnel):
         print(f"warning: funnel does not reconcile: {problem}", file=sys.stderr)

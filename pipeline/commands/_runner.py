@@ -1,0 +1,69 @@
+"""How a command picks its Beam runner: the --runner and Dask flags, and checks on Beam's own flags.
+
+Shared by the commands that run a pipeline (`run`, `import-pairs`, `regions`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from collections.abc import Iterator
+
+from pipeline.cli import UsageError
+from pipeline.dask_runner import DASK_RUNNER, local_cluster
+
+
+def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runner", default=None,
+                        help="Beam runner: direct (default), dask, dataflow, flink, spark, or a runner class name")
+    dask = parser.add_argument_group("Dask (--runner dask)")
+    dask.add_argument("--dask_address", default=None, metavar="tcp://HOST:PORT",
+                      help="address of a running dask scheduler (dask scheduler / dask-jobqueue / dask-kubernetes)")
+    dask.add_argument("--dask_workers", type=int, default=None, metavar="N",
+                      help="without --dask_address: start a local cluster of N worker processes for the run "
+                      "(default: one per core) and stop it at the end")
+
+
+def known_beam_flags() -> set[str]:
+    """Every flag any registered PipelineOptions class defines (Beam's and ours)."""
+    import apache_beam.options.pipeline_options as beam_options
+
+    try:  # registers DaskOptions (--dask_client_address, ...) when dask is installed
+        import apache_beam.runners.dask.dask_runner  # noqa: F401
+    except ImportError:
+        pass
+    parser = argparse.ArgumentParser(add_help=False)
+    for cls in beam_options.PipelineOptions.__subclasses__():
+        try:
+            cls._add_argparse_args(parser)
+        except argparse.ArgumentError:
+            continue
+    return {action.dest for action in parser._actions} | {
+        opt.lstrip("-").replace("-", "_") for action in parser._actions for opt in action.option_strings}
+
+
+def check_beam_flags(extra: list[str], command: str) -> None:
+    """A misspelt flag is a one-line error, not a flag Beam silently drops."""
+    known = known_beam_flags()
+    unknown = [flag for flag in extra if flag.startswith("--") and flag.split("=")[0].lstrip("-").replace("-", "_")
+               not in known]
+    if unknown:
+        raise UsageError(f"unknown option {unknown[0]}: see 'lait {command} --help' (Beam's own flags are passed through)")
+
+
+def is_dask(runner: str | None) -> bool:
+    return (runner or "").lower() in ("dask", DASK_RUNNER.lower())
+
+
+@contextlib.contextmanager
+def runner_flags(args: argparse.Namespace, extra: list[str]) -> Iterator[list[str]]:
+    """Beam flags for the chosen runner: with Dask, the scheduler's address (a local cluster
+    of --dask_workers processes when no --dask_address is given, stopped on exit)."""
+    if not is_dask(args.runner):
+        yield list(extra)
+    elif args.dask_address:
+        yield [*extra, "--dask_client_address", args.dask_address]
+    else:
+        with local_cluster(args.dask_workers or os.cpu_count() or 1) as address:
+            yield [*extra, "--dask_client_address", address]
