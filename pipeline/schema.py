@@ -54,7 +54,8 @@ COLUMN_NAMES = [name for name, _, _ in COLUMNS]
 # Which stage owns which record keys. Keys not in COLUMNS are intermediate and are not written.
 STAGE_FIELDS: dict[str, list[str]] = {
     "ReadCrawl": ["url", "content", "http_headers", "warc_path", "warc_offset", "fetch_time"],
-    "ParsePages": ["page_url", "page_title", "page_language", "page_language_score", "candidates"],
+    "ParsePages": ["page_url", "page_title", "page_language", "page_language_score", "candidates",
+                   "og_title", "og_description", "og_image_alt"],
     "DetectDominantImage": [
         "image_url", "dominant_score", "dominant_source",
         "alt", "title", "figcaption", "og_image_alt", "context", "og_title", "og_description",
