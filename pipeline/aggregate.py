@@ -47,12 +47,14 @@ class DropSharedTextFn(StageDoFn):
         self.max_images_per_text = max_images_per_text
 
     def run(self, keyed: tuple):
-        text, pairs = keyed
-        pairs = list(pairs)
-        images = {p["image_id"] for p in pairs}
+        text, grouped = keyed
+        pairs = list(grouped["pairs"])
+        # Images that reach Aggregate, or (when known) every image the text described before
+        # the image and relevance filters thinned them out: boilerplate is boilerplate either way.
+        images = max(len({p["image_id"] for p in pairs}), max(grouped["described"], default=0))
         for pair in pairs:
-            if len(images) > self.max_images_per_text:
-                yield Reject("shared_text", pair, f"{len(images)} images share {text[:80]!r}")
+            if images > self.max_images_per_text:
+                yield Reject("shared_text", pair, f"{images} images share {text[:80]!r}")
             else:
                 yield pair["image_id"], pair
 
@@ -105,6 +107,18 @@ def _with_image_id(joined: tuple):
         yield {**pair, "image_id": image_id}
 
 
+class ImagesPerText(beam.PTransform):
+    """Pair records -> (normalised text, number of distinct image URLs it describes), for Aggregate."""
+
+    def expand(self, pairs: beam.PCollection) -> beam.PCollection:
+        return (
+            pairs
+            | "TextAndImage" >> beam.Map(lambda p: (normalize_text(p["text"]), p["image_url"]))
+            | "Distinct" >> beam.Distinct()
+            | "CountImages" >> beam.combiners.Count.PerKey()
+        )
+
+
 class ImageIdentity(beam.PTransform):
     """(sha1, pair) -> pairs with `image_id`: the representative SHA-1 of its near-duplicate group."""
 
@@ -144,10 +158,11 @@ class ImageIdentity(beam.PTransform):
 class Aggregate(beam.PTransform):
     """Pair records -> the best pair per image, near-duplicates merged, shared texts dropped."""
 
-    def __init__(self, options):
+    def __init__(self, options, described: beam.PCollection | None = None):
         super().__init__()
         self.max_images_per_text = options.max_images_per_text
         self.phash_distance = options.phash_distance
+        self.described = described
 
     def expand(self, pairs: beam.PCollection) -> StageOutput:
         keyed = apply_stage(pairs, "KeyByImage", KeyByImageFn())
@@ -159,8 +174,11 @@ class Aggregate(beam.PTransform):
                        | "OneCopyPerImage" >> beam.CombinePerKey(_first))
         identified = light | "ImageIdentity" >> ImageIdentity(self.phash_distance)
         by_text = identified | "KeyByText" >> beam.Map(lambda p: (normalize_text(p["text"]), p))
-        unshared = apply_stage(by_text | "GroupByText" >> beam.GroupByKey(), "DropSharedText",
-                               DropSharedTextFn(self.max_images_per_text))
+        described = self.described if self.described is not None else (
+            by_text.pipeline | "NothingDescribed" >> beam.Create([]))
+        grouped = {"pairs": by_text, "described": described} | "GroupByText" >> beam.CoGroupByKey()
+        unshared = apply_stage(grouped | "TextsInUse" >> beam.Filter(lambda kv: bool(kv[1]["pairs"])),
+                               "DropSharedText", DropSharedTextFn(self.max_images_per_text))
         best = apply_stage(unshared.main | "GroupByImage" >> beam.GroupByKey(), "BestPerImage",
                            BestPairPerImageFn())
         kept = (

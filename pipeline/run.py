@@ -18,7 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipeline.acquire_images import AcquireImages
-from pipeline.aggregate import Aggregate
+from pipeline.aggregate import Aggregate, ImagesPerText
 from pipeline.clean_text import CleanText
 from pipeline.dask_runner import DASK_RUNNER
 from pipeline.dask_runner import install_fixes as install_dask_fixes
@@ -50,10 +50,11 @@ def build_pipeline(pipeline: beam.Pipeline, options: LaitOptions) -> None:
     pages = funnel.add(crawl.pages | "ParsePages" >> ParsePages(options))
     pairs = funnel.add(pages | "DetectDominantImage" >> DetectDominantImage(options))
     pairs = funnel.add(pairs | "CleanText" >> CleanText(options))
+    described = pairs | "ImagesPerText" >> ImagesPerText()
     pairs = funnel.add(pairs | "AcquireImages" >> AcquireImages(options, crawl.images))
     pairs = funnel.add(pairs | "FilterImages" >> FilterImages(options))
     pairs = funnel.add(pairs | "ScoreRelevance" >> ScoreRelevance(options))
-    pairs = funnel.add(pairs | "Aggregate" >> Aggregate(options))
+    pairs = funnel.add(pairs | "Aggregate" >> Aggregate(options, described))
     shards = funnel.add(pairs | "WriteShards" >> WriteShards(options.output, options.max_shard_bytes))
     funnel_file = funnel.counts | "FlattenCounts" >> beam.Flatten() | "WriteFunnel" >> WriteFunnel(options.output)
     reject_files = (funnel.drops | "FlattenDrops" >> beam.Flatten()

@@ -11,7 +11,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from filters.duplicates import near_duplicate_links, normalize_text, phash_bands, phash_distance
-from pipeline.aggregate import Aggregate
+from pipeline.aggregate import Aggregate, ImagesPerText
 from pipeline.funnel import funnel_from_counts
 from pipeline.options import LaitOptions
 
@@ -29,13 +29,17 @@ def _flip_bits(phash: str, bits: list[int]) -> str:
     return f"{value:016x}"
 
 
-def run_aggregate(pairs: list[dict], tmp_path, *flags: str) -> tuple[list[dict], dict]:
-    """Run Aggregate alone on DirectRunner; returns (kept rows, funnel entry)."""
+def run_aggregate(pairs: list[dict], tmp_path, *flags: str, described: list[dict] | None = None) -> tuple[list[dict], dict]:
+    """Run Aggregate alone on DirectRunner; returns (kept rows, funnel entry).
+
+    `described`: the pairs as CleanText saw them, before the image and relevance filters.
+    """
     out = tmp_path / f"run-{random.random()}"
     out.mkdir()
     options = PipelineOptions(["--runner=DirectRunner", *flags])
     with beam.Pipeline(options=options) as p:
-        result = p | beam.Create(pairs) | Aggregate(options.view_as(LaitOptions))
+        seen = p | "Described" >> beam.Create(described) | ImagesPerText() if described is not None else None
+        result = p | beam.Create(pairs) | Aggregate(options.view_as(LaitOptions), seen)
         (result.main | "Rows" >> beam.Map(lambda r: json.dumps(r, sort_keys=True, default=bytes.decode))
          | "WriteRows" >> beam.io.WriteToText(str(out / "rows"), shard_name_template=""))
         (result.counts | beam.combiners.ToList()
@@ -99,6 +103,16 @@ def test_text_shared_by_more_than_ten_images_is_dropped(tmp_path, n_images, kept
     rows, entry = run_aggregate(pairs, tmp_path)
     assert len(rows) == kept
     assert entry["dropped"].get("shared_text", 0) == n_images - kept
+
+
+def test_shared_text_counts_images_seen_before_the_filters(tmp_path):
+    shared = "Photo of the day from our readers"
+    before = [_pair(f"reader-{i}", f"https://news.example.com/day/{i}", shared, 0.6) for i in range(12)]
+    after = before[:4]  # the image and relevance filters let only four through
+    rows, entry = run_aggregate(after, tmp_path, described=before)
+    assert rows == [] and entry["dropped"] == {"shared_text": 4}
+    rows, _ = run_aggregate(after, tmp_path, described=before[:10])
+    assert len(rows) == 4
 
 
 def _synthetic_pairs(n: int, seed: int = 7) -> list[dict]:
