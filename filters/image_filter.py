@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from filters.image_decode import decode_image, size_refusal
 from filters.image_hashes import phash, sha1_hex
 
@@ -31,6 +33,10 @@ class ImageVerdict:
     image_phash: str | None = None
     reasons: list[str] = field(default_factory=list)
     detail: str | None = None
+    # EfficientNet-Lite0 outputs computed for naturalness, handed to ScoreRelevance so the
+    # network runs once per image (float32 bytes: 1280 embedding values, 1000 probabilities).
+    efficientnet_embedding: bytes | None = None
+    efficientnet_probs: bytes | None = None
 
     @property
     def kept(self) -> bool:
@@ -38,9 +44,13 @@ class ImageVerdict:
 
     def fields(self) -> dict:
         """The record keys FilterImages owns (see pipeline.schema.STAGE_FIELDS)."""
-        return {"width": self.width, "height": self.height, "image_format": self.image_format,
-                "nsfw_score": self.nsfw_score, "natural_score": self.natural_score,
-                "image_sha1": self.image_sha1, "image_phash": self.image_phash}
+        fields = {"width": self.width, "height": self.height, "image_format": self.image_format,
+                  "nsfw_score": self.nsfw_score, "natural_score": self.natural_score,
+                  "image_sha1": self.image_sha1, "image_phash": self.image_phash}
+        if self.efficientnet_embedding is not None:
+            fields["efficientnet_embedding"] = self.efficientnet_embedding
+            fields["efficientnet_probs"] = self.efficientnet_probs
+        return fields
 
 
 class ImageFilter:
@@ -113,9 +123,11 @@ class ImageFilter:
 
     def _score(self, images: list, verdicts: list[ImageVerdict]) -> None:
         self.load_models()
-        natural = self._natural.score(images)
-        for verdict, score in zip(verdicts, natural):
+        natural, embeddings, probs = self._natural.score_with_network_outputs(images)
+        for verdict, score, embedding, prob in zip(verdicts, natural, embeddings, probs):
             verdict.natural_score = round(float(score), 4)
+            verdict.efficientnet_embedding = np.asarray(embedding, dtype=np.float32).tobytes()
+            verdict.efficientnet_probs = np.asarray(prob, dtype=np.float32).tobytes()
             if score < self.min_natural:
                 verdict.reasons.append(NOT_NATURAL)
                 verdict.detail = verdict.detail or f"natural_score {score:.4f} < {self.min_natural}"

@@ -209,11 +209,17 @@ def naturalness_features(images: list[Image.Image], net) -> np.ndarray:
 
     `net` is a :class:`scoring.efficientnet.EfficientNetLite0`.
     """
+    return _features_and_network_outputs(images, net)[0]
+
+
+def _features_and_network_outputs(images: list[Image.Image], net) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(feature rows, EfficientNet embeddings [n, 1280], ImageNet probabilities [n, 1000])."""
     if not images:
-        return np.zeros((0, len(STATISTIC_NAMES) + 1280), dtype=np.float32)
+        return (np.zeros((0, len(STATISTIC_NAMES) + 1280), dtype=np.float32),
+                np.zeros((0, 1280), dtype=np.float32), np.zeros((0, 1000), dtype=np.float32))
     statistics = np.stack([image_statistics(image) for image in images])
-    embeddings, _ = net.embed_and_classify(images)
-    return np.hstack([statistics, embeddings]).astype(np.float32)
+    embeddings, probs = net.embed_and_classify(images)
+    return np.hstack([statistics, embeddings]).astype(np.float32), embeddings, probs
 
 
 class NaturalnessScorer:
@@ -233,7 +239,11 @@ class NaturalnessScorer:
         return self.classifier.threshold
 
     def score(self, images: list[Image.Image]) -> np.ndarray:
+        return self.score_with_network_outputs(images)[0]
+
+    def score_with_network_outputs(self, images: list[Image.Image]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(scores, EfficientNet embeddings, ImageNet probabilities): later stages reuse the last two."""
         if not images:
-            return np.zeros(0, dtype=np.float32)
-        features = naturalness_features(images, self.net)
-        return self.classifier.predict_proba(features)[:, 1].astype(np.float32)
+            return np.zeros(0, dtype=np.float32), np.zeros((0, 1280), np.float32), np.zeros((0, 1000), np.float32)
+        features, embeddings, probs = _features_and_network_outputs(images, self.net)
+        return self.classifier.predict_proba(features)[:, 1].astype(np.float32), embeddings, probs

@@ -62,7 +62,8 @@ STAGE_FIELDS: dict[str, list[str]] = {
     ],
     "CleanText": ["text", "text_source", "text_language_score"],
     "AcquireImages": ["image_bytes", "image_source"],
-    "FilterImages": ["width", "height", "image_format", "nsfw_score", "natural_score", "image_sha1", "image_phash"],
+    "FilterImages": ["width", "height", "image_format", "nsfw_score", "natural_score", "image_sha1", "image_phash",
+                     "efficientnet_embedding", "efficientnet_probs"],  # the last two: for ScoreRelevance only
     "ScoreRelevance": ["score"],
     "Aggregate": ["n_pages", "n_texts"],
 }

@@ -33,6 +33,9 @@ class _Scorer:
         self.extractor = self.model.feature_extractor()
 
 
+NETWORK_OUTPUTS = ("efficientnet_embedding", "efficientnet_probs")
+
+
 class ScoreRelevanceFn(StageDoFn):
     """Scores a batch of pairs; yields kept pairs with `score` and `low_relevance` rejects."""
 
@@ -65,7 +68,9 @@ class ScoreRelevanceFn(StageDoFn):
             if isinstance(score, Exception):
                 yield Reject("relevance_error", pair, f"{type(score).__name__}: {score}")
                 continue
-            scored = {**pair, "score": round(score, SCORE_DECIMALS)}
+            # The network outputs FilterImages handed over are spent: later stages do not carry them.
+            scored = {k: v for k, v in pair.items() if k not in NETWORK_OUTPUTS}
+            scored["score"] = round(score, SCORE_DECIMALS)
             if scored["score"] < self.min_relevance:
                 yield Reject("low_relevance", scored, f"score {scored['score']:.3f} < {self.min_relevance}")
             else:

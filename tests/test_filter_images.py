@@ -39,7 +39,9 @@ def _run(pairs: list[dict], tmp_path, *flags: str) -> tuple[list[dict], list[dic
     with beam.Pipeline(options=options) as p:
         result = p | beam.Create(pairs) | FilterImages(options.view_as(LaitOptions))
         for name, pcoll in (("kept", result.main), ("drops", result.drops)):
-            (pcoll | f"{name}.Json" >> beam.Map(lambda r: json.dumps({k: v for k, v in r.items() if k != "image_bytes"}))
+            # Bytes fields (the image, the EfficientNet outputs handed on) are written as their lengths.
+            (pcoll | f"{name}.Json" >> beam.Map(lambda r: json.dumps(
+                {k: len(v) if isinstance(v, bytes) else v for k, v in r.items() if k != "image_bytes"}))
              | f"{name}.Write" >> beam.io.WriteToText(str(out / name), shard_name_template=""))
         (result.counts | beam.combiners.ToList()
          | beam.Map(lambda c: (out / "funnel.json").write_text(json.dumps(funnel_from_counts(c)))))
@@ -68,6 +70,7 @@ def test_filter_images_keeps_photos_and_explains_every_drop(tmp_path):
         assert record["width"] > 300 and record["height"] > 300 and record["image_format"] == "JPEG"
         assert record["natural_score"] >= 0.5 and record["nsfw_score"] <= 0.5
         assert len(record["image_sha1"]) == 40 and len(record["image_phash"]) == 16
+        assert (record["efficientnet_embedding"], record["efficientnet_probs"]) == (1280 * 4, 1000 * 4)
     reasons = {d["image_url"].rsplit("/", 1)[1]: d["reason"] for d in drops}
     assert reasons == {"chart": "not_natural", "small": "too_small", "banner": "aspect_ratio",
                        "bomb": "decompression_bomb", "svg": "unsupported_format", "truncated": "corrupt_image"}
