@@ -11,7 +11,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from pipeline.funnel import STAGES, reconcile
-from pipeline.sample_crawl import EXPECTED, expected_text_matches, write_sample_crawl
+from pipeline.sample_crawl import EXPECTED, SHARED_CAPTION, expected_text_matches, write_sample_crawl
 from pipeline.schema import CORPUS_SCHEMA
 from tests.conftest import shared_path
 
@@ -65,11 +65,17 @@ def test_logos_icons_ads_and_pixels_never_become_rows(sample_run):
 
 def test_foreign_pages_shared_captions_and_duplicates_are_dropped(sample_run):
     pages = {row["page_url"] for row in sample_run["rows"]}
-    for outcome in ("language", "shared_text", "no_image", "not_in_crawl", "too_small"):
+    for outcome in ("language", "shared_text", "no_image", "not_in_crawl", "too_small", "not_natural"):
         assert not pages & {e["page_url"] for e in _expected(outcome)}, outcome
+    for copy in _expected("duplicate"):  # one photo, one row: the copy's page or the original's, not both
+        assert len(pages & {copy["page_url"], copy["duplicate_of"]}) <= 1, copy["case"]
     dropped = {s["name"]: s["dropped"] for s in sample_run["funnel"]["stages"]}
     assert dropped["ParsePages"]["language"] == len(_expected("language"))
-    assert dropped["Aggregate"]["shared_text"] == len(_expected("shared_text"))
+    # The shared caption's pairs that the relevance filter let through all go as shared_text.
+    low = sample_run["dir"] / "_rejects" / "ScoreRelevance.low_relevance.jsonl"
+    low_shared = sum(json.loads(line)["text"] == SHARED_CAPTION for line in low.read_text().splitlines()) \
+        if low.exists() else 0
+    assert dropped["Aggregate"]["shared_text"] == len(_expected("shared_text")) - low_shared > 0
     assert dropped["AcquireImages"]["not_in_crawl"] >= len(_expected("not_in_crawl"))
 
 
