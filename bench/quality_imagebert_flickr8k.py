@@ -91,6 +91,7 @@ def main() -> None:
     parser.add_argument("--texts-per-image", type=int, default=0, help="0 = all 5 captions")
     parser.add_argument("--limit", type=int, default=0, help="images per split (0 = all: 1,500 train, 1,000 dev)")
     parser.add_argument("--preset", default="minilm")
+    parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--max-regions", type=int, default=100)
     args = parser.parse_args()
     work = Path(args.work).resolve()
@@ -111,13 +112,13 @@ def main() -> None:
     run = work / "stage1"
     lait("train", "--stage", "1", "--preset", args.preset, "--set", f"max_regions={args.max_regions}", "--data", str(work / "train_corpus"), "--regions",
          str(work / "train_regions"), "--out", str(run), "--max-steps", str(args.max_steps), "--batch-size",
-         str(args.batch_size), "--resume")
+         str(args.batch_size), "--lr", str(args.lr), "--resume")
     out = lait("eval-retrieval", "--ckpt", str(run), "--data", str(work / "dev_corpus"), "--regions",
                str(work / "dev_regions"), "--n", str(args.eval_n), "--texts-per-image", str(args.texts_per_image))
     print(out.splitlines()[:-1] and "\n".join(out.splitlines()[:-1]), file=sys.stderr)
     metrics = json.loads(out.splitlines()[-1])
     metrics.update(bench="imagebert_flickr8k_quality", max_steps=args.max_steps, batch_size=args.batch_size,
-                   preset=args.preset, max_regions=args.max_regions, limit=args.limit, importer=
+                   preset=args.preset, max_regions=args.max_regions, lr=args.lr, limit=args.limit, importer=
                    "lait import-pairs" if have_import else "direct corpus writer")
     print(json.dumps(metrics))
 
