@@ -31,21 +31,9 @@ IMAGE_SEGMENT = 1  # token type of image tokens (text is 0); shares BERT's token
 
 
 @dataclass
-class ImageBertConfig:
-    """Architecture: the BERT encoder's fields plus the image side."""
+class ImageBertConfig(BertConfig):
+    """Architecture: the BERT encoder's fields (inherited, BERT's names) plus the image side."""
 
-    # text side and encoder (BERT's names)
-    vocab_size: int = 30522
-    hidden_size: int = 768
-    num_layers: int = 12
-    num_heads: int = 12
-    intermediate_size: int = 3072
-    max_position_embeddings: int = 512
-    type_vocab_size: int = 2
-    layer_norm_eps: float = 1e-12
-    dropout: float = 0.1
-    hidden_act: str = "gelu"
-    pad_token_id: int = 0
     # image side, from the regions' _meta.json
     feature_dim: int = 2048  # D: width of a region feature (2048 for Faster R-CNN on Visual Genome)
     num_labels: int = 1600  # K: detector classes, the MOC targets
