@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scoring.bert import BertConfig, BertEmbeddings, BertEncoder, BertPooler, load_hf_checkpoint
+from scoring.bert import BertConfig, BertEmbeddings, BertEncoder, BertPooler, init_bert_weights, load_hf_checkpoint
 
 IMAGE_SEGMENT = 1  # token type of image tokens (text is 0); shares BERT's token-type table
 
@@ -159,7 +159,7 @@ class ImageBertForPretraining(nn.Module):
         self.moc = RegionHead(config, config.num_labels)
         self.mrfr = RegionHead(config, config.feature_dim)
         self.itm = nn.Linear(config.hidden_size, 2)
-        self.apply(_init_weights)
+        self.apply(init_bert_weights)
 
     def forward(self, input_ids: torch.Tensor, text_mask: torch.Tensor, features: torch.Tensor,
                 boxes: torch.Tensor, region_mask: torch.Tensor, mlm_index: torch.Tensor | None = None,
@@ -189,17 +189,6 @@ class ImageBertForPretraining(nn.Module):
         """Training FLOPs per token: 6N for the weights plus 12 L H S for attention (PaLM, appendix B)."""
         c = self.config
         return 6 * self.num_parameters(non_embedding=True) + 12 * c.num_layers * c.hidden_size * seq_len
-
-
-def _init_weights(module: nn.Module) -> None:
-    # BERT's initialisation: N(0, 0.02) weights, zero biases, unit LayerNorm.
-    if isinstance(module, nn.Linear | nn.Embedding):
-        nn.init.normal_(module.weight, std=0.02)
-    if isinstance(module, nn.Linear) and module.bias is not None:
-        nn.init.zeros_(module.bias)
-    if isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
 
 
 # -- initialisation from a Hugging Face BERT checkpoint --------------------------------------------------
