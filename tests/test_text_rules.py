@@ -249,6 +249,31 @@ def test_spam_porn_matches_whole_words_only():
     assert spam_porn_matches("Watch free p.o.r.n now") == ["porn"]
 
 
+@pytest.mark.parametrize("text", ["Watch p0rn here", "Watch \"p.o.r.n!\" here", "Watch pooorn here",
+                                  "Watch P-0-R-N here", "Watch p o r n here", "Wätch p0rn here"])
+def test_spam_porn_undoes_obfuscations(text):
+    assert spam_porn_matches(text) == ["porn"]
+
+
+@pytest.mark.parametrize("text", [
+    "Disney's Kevin Mayer at the 2019 Code Media conference", "rock'n'roll x'''y 'quoted' don''t", "4x4 on_the_road",
+    "Ein Mann fährt über die Straße", "l’été à Paris", "",
+])
+def test_word_and_letter_counts_match_their_definitions(text):
+    from filters.text_rules import WORD, letter_counts, words_of
+
+    # The fast ASCII paths must agree with the plain definitions.
+    assert words_of(text) == WORD.findall(text)
+    assert letter_counts(text) == (sum(map(str.isupper, text)), sum(map(str.islower, text)),
+                                   sum(map(str.isalpha, text)))
+
+
+def test_lone_surrogates_are_removed_not_fatal(cleaner):
+    # Half an emoji, as a JSON escape leaves it: no encoder (fastText's included) takes it.
+    result = cleaner.clean("A dog \ud83d runs across a green field in the morning")
+    assert result.kept and result.text == "A dog runs across a green field in the morning"
+
+
 def test_rare_words(no_lid):
     assert reasons(no_lid, "the qwzxv blorptang fnordic zibblewomp at dawn") == ["rare_words"]
     # Proper nouns never count as rare.
