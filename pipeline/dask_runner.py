@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from apache_beam.runners.common import DoFnInvoker, DoFnSignature
 from apache_beam.runners.dask import transform_evaluator
 from apache_beam.transforms.sideinputs import SideInputMap
+from dask._task_spec import DataNode, Task, TaskRef
 
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 _thread_dofns = threading.local()
@@ -83,6 +84,27 @@ def _apply_dofn_to_bundle(items, spec: _BundleSpec, *side_values):
     return [value.value for value in receivers.values]
 
 
+def _partitionwise(function, bag, spec: _BundleSpec, items: list):
+    """``function(partition, spec, *item_values)`` for each partition of `bag`, as a new Bag.
+
+    Not `Bag.map_partitions`: it hands an Item argument through `unpack_collections`, which
+    optimises the Item's graph on its own and renames its keys (`ProhibitReuse`), so everything
+    upstream of a side input ran twice, once for the side input and once for the main input
+    (three times the image models on the sample crawl). Here the tasks refer to the Items' own
+    keys, shared with the rest of the graph.
+    """
+    from dask.bag import Bag
+    from dask.highlevelgraph import HighLevelGraph
+
+    name = f"pardo-{spec.token}"
+    spec_node = DataNode(None, spec)  # a literal: never traversed for dask collections
+    item_refs = [TaskRef(item.key) for item in items]
+    layer = {(name, i): Task((name, i), function, TaskRef((bag.name, i)), spec_node, *item_refs)
+             for i in range(bag.npartitions)}
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[bag, *items])
+    return Bag(graph, name, bag.npartitions)
+
+
 def _concatenate(partitions) -> list:
     return [value for partition in partitions for value in partition]
 
@@ -114,7 +136,7 @@ class FixedParDo(transform_evaluator.ParDo):
         # same graph, and handed to every partition that reads it.
         side_items = [side._iterable.bag.reduction(list, _concatenate) for side in side_inputs]
         spec = _BundleSpec(self.applied.full_label, window_fn, side_specs, invoker_args, invoker_kwargs, receivers)
-        return input_bag.map_partitions(_apply_dofn_to_bundle, spec, *side_items, token="pardo")
+        return _partitionwise(_apply_dofn_to_bundle, input_bag, spec, side_items)
 
 
 def _groups(partition) -> list:
@@ -122,19 +144,39 @@ def _groups(partition) -> list:
 
 
 class FixedGroupByKey(transform_evaluator.GroupByKey):
-    """Beam's Dask GroupByKey with each partition a list, never a one-shot iterator."""
+    """Beam's Dask GroupByKey with each partition a list, never a one-shot iterator, and at most
+    ``--dask_npartitions`` partitions going into the shuffle."""
 
     def apply(self, input_bag, side_inputs=None):
-        return input_bag.groupby(lambda item: item[0]).map_partitions(_groups)
+        bag = _at_most(input_bag, self.bag_kwargs.get("npartitions"))
+        return bag.groupby(lambda item: item[0]).map_partitions(_groups)
+
+
+class FixedFlatten(transform_evaluator.Flatten):
+    """Beam's Dask Flatten, merged down to at most ``--dask_npartitions`` partitions.
+
+    `Bag.concat` adds up its inputs' partitions, and every later step keeps them: the funnel
+    flattens some twenty stage outputs, and its combiners then ran as 900 tasks each (on one
+    file's worth of counts), which cost the sample crawl more than all its models.
+    """
+
+    def apply(self, input_bag, side_inputs=None):
+        return _at_most(super().apply(input_bag, side_inputs), self.bag_kwargs.get("npartitions"))
+
+
+def _at_most(bag, npartitions: int | None):
+    """`bag` with neighbouring partitions merged (no shuffle) down to `npartitions`."""
+    return bag.repartition(npartitions) if npartitions and bag.npartitions > npartitions else bag
 
 
 def install_fixes() -> None:
-    """Use the fixed ParDo and GroupByKey translations for every pipeline Beam's Dask runner translates."""
+    """Use the fixed ParDo, GroupByKey and Flatten translations for every pipeline Beam's Dask runner translates."""
     import apache_beam
-    from apache_beam.runners.dask.overrides import _GroupByKeyOnly
+    from apache_beam.runners.dask.overrides import _Flatten, _GroupByKeyOnly
 
     transform_evaluator.TRANSLATIONS[apache_beam.ParDo] = FixedParDo
     transform_evaluator.TRANSLATIONS[_GroupByKeyOnly] = FixedGroupByKey
+    transform_evaluator.TRANSLATIONS[_Flatten] = FixedFlatten
 
 
 @contextlib.contextmanager

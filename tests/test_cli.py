@@ -46,3 +46,13 @@ def test_missing_input_is_a_one_line_error(tmp_path):
 def test_misspelt_option_is_a_one_line_error(tmp_path):
     result = lait("run", "--input", "x.warc.gz", "--output", str(tmp_path), "--min_imag_side", "200")
     assert result.returncode == 2 and "--min_imag_side" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_too_many_input_paths_for_multi_processing_is_a_one_line_error(tmp_path):
+    # Beam's multi-processing workers get the options in one environment variable, which exec
+    # refuses over 128 KiB: the run would wait forever for workers that never start.
+    paths = [str(tmp_path / f"crawl-{i:05d}-CC-MAIN-20240101000000-20240101030000.warc.gz") for i in range(3000)]
+    result = lait("run", "--input", *paths, "--output", str(tmp_path / "out"),
+                  "--direct_num_workers", "2", "--direct_running_mode", "multi_processing")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "glob pattern" in result.stderr

@@ -59,11 +59,39 @@ def is_dask(runner: str | None) -> bool:
 @contextlib.contextmanager
 def runner_flags(args: argparse.Namespace, extra: list[str]) -> Iterator[list[str]]:
     """Beam flags for the chosen runner: with Dask, the scheduler's address (a local cluster
-    of --dask_workers processes when no --dask_address is given, stopped on exit)."""
+    of --dask_workers processes when no --dask_address is given, stopped on exit) and a
+    partition count that keeps every worker busy."""
     if not is_dask(args.runner):
         yield list(extra)
     elif args.dask_address:
-        yield [*extra, "--dask_client_address", args.dask_address]
+        yield [*extra, "--dask_client_address", args.dask_address,
+               *partition_flags(extra, lambda: cluster_threads(args.dask_address))]
     else:
-        with local_cluster(args.dask_workers or os.cpu_count() or 1) as address:
-            yield [*extra, "--dask_client_address", address]
+        workers = args.dask_workers or os.cpu_count() or 1
+        with local_cluster(workers) as address:
+            yield [*extra, "--dask_client_address", address, *partition_flags(extra, lambda: workers)]
+
+
+PARTITIONS_PER_THREAD = 1
+
+
+def partition_flags(extra: list[str], threads) -> list[str]:
+    """``--dask_npartitions`` for ``PARTITIONS_PER_THREAD`` partitions per worker thread, unless given.
+
+    Beam's Dask runner cuts each `Create` into partitions of 128 elements and every later step
+    keeps that partitioning, so a crawl of 141 files ran as two partitions (128 + 13 files) and
+    one worker did nine tenths of the work. One partition per thread keeps every worker busy
+    (crawl files take similar times); each extra one adds a task to every step, and 4 per
+    thread made 2,820 files 20% slower on 2 workers.
+    """
+    if any(flag.split("=")[0] in ("--dask_npartitions", "--dask_partition_size") for flag in extra):
+        return []
+    return ["--dask_npartitions", str(PARTITIONS_PER_THREAD * max(1, threads()))]
+
+
+def cluster_threads(address: str) -> int:
+    """Worker threads of the dask cluster at `address`."""
+    from dask.distributed import Client
+
+    with Client(address, timeout=30) as client:
+        return sum(client.nthreads().values())

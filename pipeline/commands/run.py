@@ -42,12 +42,26 @@ def pipeline_options(args: argparse.Namespace, extra: list[str]) -> PipelineOpti
     return PipelineOptions(extra, **ours)
 
 
+# Linux refuses to start a process with an environment string over 128 KiB (MAX_ARG_STRLEN).
+MAX_OPTIONS_CHARS = 100_000
+
+
+def check_options_fit_workers(inputs: list[str], extra: list[str]) -> None:
+    """The multi-processing DirectRunner hands every option to its workers in one environment
+    variable: thousands of paths make exec fail and the run wait forever, so say so first."""
+    multi = any(flag.endswith("multi_processing") for flag in extra)
+    if multi and sum(len(path) + 4 for path in inputs) > MAX_OPTIONS_CHARS:
+        raise UsageError(f"{len(inputs)} --input paths are too long a list for --direct_running_mode "
+                         "multi_processing: give a glob pattern instead, e.g. --input 'crawl/*.warc.gz'")
+
+
 def main(args: argparse.Namespace, extra: list[str]) -> int:
     if not args.input:
         raise UsageError("--input is required: give one or more WARC/ARC files or glob patterns")
     if not args.output:
         raise UsageError("--output is required: a directory for the Parquet shards")
     check_beam_flags(extra, NAME)
+    check_options_fit_workers(args.input, extra)
     from pipeline.run import run
 
     with runner_flags(args, extra) as flags:
