@@ -10,7 +10,8 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.dask_runner import DASK_RUNNER, install_fixes, local_cluster
+from pipeline.dask_runner import local_cluster
+from pipeline.run import run_to_completion
 
 pytest.importorskip("dask.distributed")
 
@@ -40,16 +41,8 @@ class _BundleLog(beam.DoFn):
 
 
 def _run_on_dask(build, *flags: str) -> None:
-    install_fixes()
     with local_cluster(1) as address:
-        options = PipelineOptions(["--runner", DASK_RUNNER, "--dask_client_address", address, *flags])
-        pipeline = beam.Pipeline(options=options)
-        build(pipeline)
-        result = pipeline.run()
-        try:
-            result.wait_until_finish()
-        finally:
-            result.client.close()
+        run_to_completion(PipelineOptions(["--runner", "dask", "--dask_client_address", address, *flags]), build)
 
 
 def _lines(path) -> list[str]:
