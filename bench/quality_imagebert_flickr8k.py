@@ -10,11 +10,13 @@ The issue's measurement, end to end through lait's own commands:
 4. ``lait train --stage 1 --preset minilm`` on the train corpus;
 5. ``lait eval-retrieval`` on the dev corpus: R@1/5/10 both ways, with chance beside.
 
-Prints one JSON object (the eval's metrics plus the run's settings). Slow on CPU: pass
---eval-n 100 --max-steps 300 --limit 300 there; the full protocol (1,000 dev images x 5,000
-captions) wants a GPU.
+Prints one JSON object (the eval's metrics plus the run's settings). The full protocol (1,000
+dev images x 5,000 captions, 100 regions) wants a GPU; the CPU run of the closing notes (about
+25 minutes of import and regions, 45 of training, 20 of scoring 200 x 1,000 pairs on 2 cores):
 
-    nice -n 10 .venv/bin/python bench/quality_imagebert_flickr8k.py --work out/flickr8k --max-steps 300 --eval-n 100
+    nice -n 10 .venv/bin/python bench/quality_imagebert_flickr8k.py --work out/flickr8k \
+        --max-steps 1500 --warmup-steps 100 --lr 1.5e-4 --extract-regions 36 --max-regions 16 \
+        --max-text-len 32 --dev-images 200
 """
 
 from __future__ import annotations
@@ -36,13 +38,13 @@ sys.path.insert(0, str(ROOT))
 CAPTIONS = ROOT.parent / "shared" / "data" / "captions"
 
 
-def caption_rows(limit: int) -> list[dict]:
-    """captions.tsv rows of the first ``limit`` images of each split (0 = all)."""
+def caption_rows(limit: int, dev_limit: int = 0) -> list[dict]:
+    """captions.tsv rows of the first ``limit`` images of each split (0 = all; ``dev_limit`` for dev)."""
     rows = list(csv.DictReader(open(CAPTIONS / "captions.tsv", encoding="utf-8", newline=""), delimiter="\t",
                                quoting=csv.QUOTE_NONE))
-    if not limit:
-        return rows
-    keep = {split: sorted({r["image"] for r in rows if r["split"] == split})[:limit] for split in ("train", "dev")}
+    limits = {"train": limit, "dev": dev_limit or limit}
+    keep = {split: set(sorted({r["image"] for r in rows if r["split"] == split})[:limits[split] or None])
+            for split in ("train", "dev")}
     return [r for r in rows if r["image"] in keep[r["split"]]]
 
 
@@ -62,10 +64,10 @@ def write_corpus(rows: list[dict], split: str, out: Path) -> None:
     pq.write_table(table, out / "shard-00000-of-00001.parquet", row_group_size=256)
 
 
-def write_lists(work: Path, rows: list[dict]) -> dict[str, Path]:
+def write_lists(work: Path, rows: list[dict], names: dict[str, str]) -> dict[str, Path]:
     lists = {}
     for split in ("train", "dev"):
-        path = work / f"{split}.jsonl"
+        path = work / f"{names[split]}.jsonl"
         with open(path, "w", encoding="utf-8") as f:
             for row in rows:
                 if row["split"] == split:
@@ -90,36 +92,46 @@ def main() -> None:
     parser.add_argument("--eval-n", type=int, default=1000, help="dev images to rank (5 captions each)")
     parser.add_argument("--texts-per-image", type=int, default=0, help="0 = all 5 captions")
     parser.add_argument("--limit", type=int, default=0, help="images per split (0 = all: 1,500 train, 1,000 dev)")
+    parser.add_argument("--dev-images", type=int, default=0, help="dev images (the first by name; 0 = --limit)")
     parser.add_argument("--preset", default="minilm")
     parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--max-regions", type=int, default=100)
+    parser.add_argument("--warmup-steps", type=int, default=0, help="0 = lait train's default (10%% of the steps)")
+    parser.add_argument("--max-regions", type=int, default=100, help="regions per image the model reads")
+    parser.add_argument("--extract-regions", type=int, default=0, help="regions per image extracted (0 = --max-regions)")
+    parser.add_argument("--max-text-len", type=int, default=40, help="WordPiece tokens per caption")
     args = parser.parse_args()
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    rows = caption_rows(args.limit)
-    lists = write_lists(work, rows)
+    rows = caption_rows(args.limit, args.dev_images)
+    names = {"train": "train", "dev": f"dev{args.dev_images}" if args.dev_images else "dev"}
+    lists = write_lists(work, rows, names)
     have_import = importlib.util.find_spec("pipeline.commands.import_pairs") is not None
     for split, path in lists.items():
-        if not (work / f"{split}_corpus").exists():
+        corpus, regions = work / f"{names[split]}_corpus", work / f"{names[split]}_regions"
+        if not corpus.exists():
             if have_import:
-                lait("import-pairs", "--input", str(path), "--output", str(work / f"{split}_corpus"),
-                     "--min_image_side", "200")
+                lait("import-pairs", "--input", str(path), "--output", str(corpus), "--min_image_side", "200")
             else:
-                write_corpus(rows, split, work / f"{split}_corpus")
-        if not (work / f"{split}_regions").exists():
-            lait("regions", "--data", str(work / f"{split}_corpus"), "--output", str(work / f"{split}_regions"),
-                 "--max_regions", str(args.max_regions), "--no_label_probs")
+                write_corpus(rows, split, corpus)
+        if not regions.exists():
+            lait("regions", "--data", str(corpus), "--output", str(regions),
+                 "--max_regions", str(args.extract_regions or args.max_regions), "--no_label_probs")
     run = work / "stage1"
-    lait("train", "--stage", "1", "--preset", args.preset, "--set", f"max_regions={args.max_regions}", "--data", str(work / "train_corpus"), "--regions",
-         str(work / "train_regions"), "--out", str(run), "--max-steps", str(args.max_steps), "--batch-size",
-         str(args.batch_size), "--lr", str(args.lr), "--resume")
-    out = lait("eval-retrieval", "--ckpt", str(run), "--data", str(work / "dev_corpus"), "--regions",
-               str(work / "dev_regions"), "--n", str(args.eval_n), "--texts-per-image", str(args.texts_per_image))
+    warmup = ["--warmup-steps", str(args.warmup_steps)] if args.warmup_steps else []
+    lait("train", "--stage", "1", "--preset", args.preset, "--set", f"max_regions={args.max_regions}",
+         "--set", f"max_text_len={args.max_text_len}", "--data", str(work / "train_corpus"),
+         "--regions", str(work / "train_regions"), "--out", str(run), "--max-steps", str(args.max_steps),
+         *warmup, "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--resume")
+    dev = names["dev"]
+    out = lait("eval-retrieval", "--ckpt", str(run), "--data", str(work / f"{dev}_corpus"), "--regions",
+               str(work / f"{dev}_regions"), "--n", str(args.eval_n), "--texts-per-image", str(args.texts_per_image))
     print(out.splitlines()[:-1] and "\n".join(out.splitlines()[:-1]), file=sys.stderr)
     metrics = json.loads(out.splitlines()[-1])
     metrics.update(bench="imagebert_flickr8k_quality", max_steps=args.max_steps, batch_size=args.batch_size,
-                   preset=args.preset, max_regions=args.max_regions, lr=args.lr, limit=args.limit, importer=
-                   "lait import-pairs" if have_import else "direct corpus writer")
+                   preset=args.preset, max_regions=args.max_regions, extract_regions=args.extract_regions,
+                   max_text_len=args.max_text_len, lr=args.lr, warmup_steps=args.warmup_steps, limit=args.limit,
+                   dev_images=args.dev_images,
+                   importer="lait import-pairs" if have_import else "direct corpus writer")
     print(json.dumps(metrics))
 
 

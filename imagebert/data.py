@@ -295,6 +295,10 @@ class PairStream(torch.utils.data.IterableDataset):
         rng.shuffle(buffer)
         out.extend(buffer)
         keep = self.batches_per_epoch * self.batch_size
+        # The epoch's length is fixed (from epoch 0) so that a batch count says where a run is, but
+        # another epoch's draw of units can give this worker a few samples fewer: it starts over.
+        while out and len(out) < keep:
+            out.extend(out[:keep - len(out)])
         return np.array(out[:keep], dtype=np.int64).reshape(-1, 3)
 
     # ---- reading (workers)

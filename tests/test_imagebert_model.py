@@ -169,6 +169,22 @@ def test_stream_deals_disjoint_equal_shares_to_ranks_and_workers(pairs):
     assert batch["features"].shape[2] == 32 and "label_probs" in batch
 
 
+def test_every_epoch_gives_every_worker_its_full_share(pairs, tmp_path):
+    # Images with 1 to 5 captions: a later epoch's draw of units can give a worker fewer samples
+    # than epoch 0 did (which fixes the epoch's length); its stream must still fill every batch.
+    _, _, tokenizer = pairs
+    captions = flickr_captions(shared_path("captions", "captions.tsv"), images=24)
+    uneven = {image: texts[: 1 + i % 5] for i, (image, texts) in enumerate(sorted(captions.items()))}
+    corpus, regions = write_pairs(tmp_path, uneven)
+    stream = PairStream(corpus, regions, tokenizer, batch_size=1, max_text_len=16, max_regions=16, rank=0,
+                        world_size=1, num_workers=2, unit_rows=1, shuffle_buffer=4)
+    share = stream.batches_per_epoch * stream.batch_size
+    assert all(len(stream.plan(epoch, g)) == share for epoch in range(10) for g in range(2))
+    batches = iter(stream)
+    for _ in range(3 * stream.batches_per_epoch):  # three epochs of worker 0 (the second was short)
+        assert next(batches)["input_ids"].shape[0] == 1
+
+
 def test_moc_kl_uses_the_label_distribution(pairs):
     _, _, tokenizer = pairs
     batch = _batch(tokenizer)
