@@ -185,13 +185,13 @@ def main() -> None:
         (tmp / "repeated").mkdir()
         once = link_inputs(tmp / "once", 1)
         repeated = link_inputs(tmp / "repeated", args.repeat)
+        # `lait run` gets one glob, not thousands of paths: the multi-processing DirectRunner hands
+        # its options to each worker in one environment variable, and exec refuses one over 128 KiB.
+        repeated_glob = [str(tmp / "repeated" / "*")]
         report["input"] = {"shared_files": len(once), "shared_mb": round(input_megabytes(once), 1),
                            "repeat": args.repeat}
         if args.cluster:
-            # One glob, not 2,820 paths: the multi-processing DirectRunner hands its options to
-            # each worker in one environment variable, and exec refuses one over 128 KiB.
-            pattern = [str(tmp / "repeated" / "*")]
-            report["runners"] = [bench_lait_run(pattern, tmp / f"{runner}-{w}", w, runner)
+            report["runners"] = [bench_lait_run(repeated_glob, tmp / f"{runner}-{w}", w, runner)
                                  for runner, w in (("direct", 1), ("direct", 2), ("dask", 1), ("dask", 2))]
             dask = {r["workers"]: r for r in report["runners"] if r["runner"] == "dask" and "error" not in r}
             if len(dask) == 2:
@@ -202,8 +202,7 @@ def main() -> None:
         report["read_crawl"] = bench_stages(repeated, parse=False, out=tmp)
         report["read_crawl_parse_pages"] = bench_stages(repeated, parse=True, out=tmp)
         if args.e2e:
-            pattern = [str(tmp / "repeated" / "*")]
-            report["e2e"] = {"shared_warc": [bench_lait_run(pattern, tmp / f"e2e-shared-{w}", w) for w in (1, 2)]}
+            report["e2e"] = {"shared_warc": [bench_lait_run(repeated_glob, tmp / f"e2e-shared-{w}", w) for w in (1, 2)]}
             sample, why = sample_crawl(tmp)
             if sample:
                 report["e2e"]["sample_crawl"] = [bench_lait_run([sample], tmp / f"e2e-sample-{w}", w) for w in (1, 2)]

@@ -169,10 +169,11 @@ ABBREVIATIONS = (
     "Calif Colo Conn Del Fla Ga Ill Ind Kan Ky La Md Mass Mich Minn Miss Mo Mont Neb Nev Okla Ore Pa Tenn Tex Va Vt "
     "Wash Wis Wyo approx ca"
 )
-LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
-LEET_BYTES = bytes.maketrans(b"013457@$!", b"oieastasi")
-OBFUSCATION_SEPARATOR_BYTES = b".-_*'`~"
-OBFUSCATION_SEPARATORS = re.compile(r"[.\-_*'`~]+")
+LEET_LETTERS = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
+LEET = str.maketrans(LEET_LETTERS)
+LEET_BYTES = bytes.maketrans("".join(LEET_LETTERS).encode(), "".join(LEET_LETTERS.values()).encode())
+OBFUSCATION_SEPARATOR_CHARS = ".-_*'`~"
+OBFUSCATION_SEPARATORS = re.compile(f"[{re.escape(OBFUSCATION_SEPARATOR_CHARS)}]+")
 LETTER_RUNS = re.compile(r"(\w)\1{2,}")
 LETTER_RUN_HINTS = tuple(ch * 3 for ch in "aeiouxsy")
 SINGLE_LETTER_RUN = re.compile(r"(?<!\S)\S(?: \S){2,}(?!\S)")
@@ -773,11 +774,11 @@ def letter_counts(text: str) -> tuple[int, int, int]:
 
 
 @functools.lru_cache(maxsize=1024)  # a batch's survivors reach the rules after language together
-def edge_stripped_tokens(text: str) -> tuple[list[str], list[str]]:
+def edge_stripped_tokens(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Whitespace tokens without edge punctuation, and the same lower-cased; cached because
-    several rules ask in a row (callers must not change the lists)."""
-    tokens = [t.strip(TOKEN_EDGES) for t in text.split()]
-    return tokens, " ".join(tokens).lower().split(" ")  # lower() never adds a space: still aligned
+    several rules ask in a row."""
+    tokens = tuple(t.strip(TOKEN_EDGES) for t in text.split())
+    return tokens, tuple(" ".join(tokens).lower().split(" "))  # lower() never adds a space: still aligned
 
 
 def words_of(text: str) -> list[str]:
@@ -826,7 +827,7 @@ def _ends_with_abbreviation(sentence: str) -> bool:
 def _undo_leet(text: str) -> str:
     """Leet characters mapped to letters and separators inside words removed ("p.0.r.n" -> "porn")."""
     if text.isascii():  # bytes.translate maps and deletes in one C pass
-        return text.encode("ascii").translate(LEET_BYTES, OBFUSCATION_SEPARATOR_BYTES).decode("ascii")
+        return text.encode("ascii").translate(LEET_BYTES, OBFUSCATION_SEPARATOR_CHARS.encode()).decode("ascii")
     return OBFUSCATION_SEPARATORS.sub("", text.translate(LEET))
 
 
@@ -836,14 +837,14 @@ def spam_porn_matches(text: str, lexicon: dict | None = None) -> list[str]:
     words = lex["spam_words"]
     tokens = edge_stripped_tokens(text)[1]
     found = set(words.intersection(tokens))
-    joined = " ".join(tokens)
+    plain = joined = " ".join(tokens)
     # Obfuscations undone on the whole line at once ("p0rn", "p.o.r.n", "pooorn"): mapping leet
     # characters, removing separators and collapsing letter runs leave a plain word unchanged.
     if not joined.replace(" ", "").isalpha():
         joined = _undo_leet(joined)
     if _has_any(joined, LETTER_RUN_HINTS):
         joined = LETTER_RUNS.sub(r"\1", joined)
-    if joined != " ".join(tokens):
+    if joined != plain:
         tokens = joined.split(" ")
         found.update(words.intersection(tokens))
     if list(map(len, tokens)).count(1) >= 3:

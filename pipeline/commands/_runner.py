@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from pipeline.cli import UsageError
 from pipeline.dask_runner import DASK_RUNNER, local_cluster
@@ -75,8 +75,9 @@ def runner_flags(args: argparse.Namespace, extra: list[str]) -> Iterator[list[st
 PARTITIONS_PER_THREAD = 1
 
 
-def partition_flags(extra: list[str], threads) -> list[str]:
-    """``--dask_npartitions`` for ``PARTITIONS_PER_THREAD`` partitions per worker thread, unless given.
+def partition_flags(extra: list[str], threads: Callable[[], int]) -> list[str]:
+    """``--dask_npartitions`` for ``PARTITIONS_PER_THREAD`` partitions per worker thread, unless given
+    (`threads` is only asked then: for a remote cluster it connects to the scheduler).
 
     Beam's Dask runner cuts each `Create` into partitions of 128 elements and every later step
     keeps that partitioning, so a crawl of 141 files ran as two partitions (128 + 13 files) and
