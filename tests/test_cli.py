@@ -56,3 +56,10 @@ def test_too_many_input_paths_for_multi_processing_is_a_one_line_error(tmp_path)
                   "--direct_num_workers", "2", "--direct_running_mode", "multi_processing")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "glob pattern" in result.stderr
+
+
+def test_bad_value_of_a_beam_flag_is_a_one_line_error(tmp_path):
+    result = lait("run", "--input", "x.warc.gz", "--output", str(tmp_path), "--runner", "dask",
+                  "--dask_workers", "1", "--dask_npartitions", "many")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "--dask_npartitions" in result.stderr

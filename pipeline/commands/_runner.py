@@ -25,31 +25,44 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
                       "(default: one per core) and stop it at the end")
 
 
-def known_beam_flags() -> set[str]:
-    """Every flag any registered PipelineOptions class defines (Beam's and ours)."""
+class _BeamFlagParser(argparse.ArgumentParser):
+    """Every flag of the registered PipelineOptions classes; a bad value is a UsageError."""
+
+    def error(self, message: str):
+        raise UsageError(message)
+
+
+def beam_flag_parser() -> argparse.ArgumentParser:
+    """A parser of every flag any registered PipelineOptions class defines (Beam's and ours)."""
     import apache_beam.options.pipeline_options as beam_options
 
     try:  # registers DaskOptions (--dask_client_address, ...) when dask is installed
         import apache_beam.runners.dask.dask_runner  # noqa: F401
     except ImportError:
         pass
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = _BeamFlagParser(add_help=False)
     for cls in beam_options.PipelineOptions.__subclasses__():
         try:
             cls._add_argparse_args(parser)
         except argparse.ArgumentError:
             continue
-    return {action.dest for action in parser._actions} | {
-        opt.lstrip("-").replace("-", "_") for action in parser._actions for opt in action.option_strings}
+    return parser
 
 
 def check_beam_flags(extra: list[str], command: str) -> None:
-    """A misspelt flag is a one-line error, not a flag Beam silently drops."""
-    known = known_beam_flags()
+    """A misspelt flag or a bad value is a one-line error, before anything starts (not a flag Beam
+    silently drops, nor Beam's whole usage text once a cluster is up)."""
+    parser = beam_flag_parser()
+    known = {action.dest for action in parser._actions} | {
+        opt.lstrip("-").replace("-", "_") for action in parser._actions for opt in action.option_strings}
     unknown = [flag for flag in extra if flag.startswith("--") and flag.split("=")[0].lstrip("-").replace("-", "_")
                not in known]
     if unknown:
         raise UsageError(f"unknown option {unknown[0]}: see 'lait {command} --help' (Beam's own flags are passed through)")
+    try:
+        parser.parse_known_args(extra)
+    except UsageError as error:
+        raise UsageError(f"{error}: see 'lait {command} --help'") from None
 
 
 def is_dask(runner: str | None) -> bool:
