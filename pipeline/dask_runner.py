@@ -7,13 +7,17 @@ over a dask Bag. Two of its limits break ordinary Beam code that lait uses:
    there is lost: `BatchElements` (used before every model call, as `RunInference` does)
    loses its last batch of every bundle.
 2. A side input is a Bag that every task computes again, with everything upstream of it.
+3. It does not lift combiners: a `CombinePerKey` (so every `Count`, `Sum` and `Top`) sends
+   each element through the shuffle, where other runners combine each bundle first.
 
 `FixedParDo` replaces its ParDo translation: outputs are collected after `finish_bundle`,
 each side input is computed once as a dask dependency of the tasks that read it, and a
 worker thread sets up each DoFn once and reuses it across partitions (models load once per
-worker thread, as `DoFn.setup` promises, instead of once per partition).
+worker thread, as `DoFn.setup` promises, instead of once per partition). `install_fixes`
+also replaces each `CombinePerKey` with Beam's own `LiftedCombinePerKey` (what the
+DirectRunner does): each partition is combined before the shuffle.
 
-lait itself avoids the runner's third limit (a multi-output ParDo's outputs all land in
+lait itself avoids the runner's fourth limit (a multi-output ParDo's outputs all land in
 one Bag): stages route outputs with plain Maps (see `pipeline.funnel`).
 """
 
@@ -21,12 +25,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
 
+from apache_beam.pipeline import PTransformOverride
 from apache_beam.runners.common import DoFnInvoker, DoFnSignature
-from apache_beam.runners.dask import transform_evaluator
+from apache_beam.runners.dask import overrides, transform_evaluator
+from apache_beam.transforms.combiners import LiftedCombinePerKey
+from apache_beam.transforms.core import CombinePerKey
 from apache_beam.transforms.sideinputs import SideInputMap
 from dask._task_spec import DataNode, Task, TaskRef
 
@@ -63,8 +71,15 @@ class _BundleSpec:
 
 
 def _apply_dofn_to_bundle(items, spec: _BundleSpec, *side_values):
-    """One partition as one bundle: setup once per thread, process, finish_bundle, then collect outputs."""
+    """One partition as one bundle: setup once per thread, process, finish_bundle, then collect outputs.
+
+    An empty partition is no bundle at all, as on Beam's other runners: a worker that never
+    gets an element for a step never loads that step's models.
+    """
     label, window_fn, side_specs = spec.label, spec.window_fn, spec.side_specs
+    items = [transform_evaluator.get_windowed_value(item, window_fn) for item in items]
+    if not items:
+        return []
     invoker_args, invoker_kwargs, receivers = spec.invoker_args, spec.invoker_kwargs, spec.receivers
     side_inputs = [
         SideInputMap(view_class, view_options,
@@ -72,7 +87,6 @@ def _apply_dofn_to_bundle(items, spec: _BundleSpec, *side_values):
         for (view_class, view_options), values in zip(side_specs, side_values, strict=True)
     ]
     signature, needs_setup = _dofn_for(label, invoker_args[0], invoker_kwargs)
-    items = [transform_evaluator.get_windowed_value(item, window_fn) for item in items]
     invoker = DoFnInvoker.create_invoker(signature, *invoker_args[1:],
                                          **dict(invoker_kwargs, side_inputs=side_inputs))
     if needs_setup:
@@ -169,24 +183,81 @@ def _at_most(bag, npartitions: int | None):
     return bag.repartition(npartitions) if npartitions and bag.npartitions > npartitions else bag
 
 
+class LiftCombinePerKey(PTransformOverride):
+    """`CombinePerKey` as Beam's `LiftedCombinePerKey`: combine each bundle, shuffle the accumulators.
+
+    On the shared WARC files the funnel's counters and the rejects' samples otherwise sent
+    some 100,000 elements through the shuffle, one by one, between the workers.
+    """
+
+    def matches(self, applied_ptransform) -> bool:
+        return (isinstance(applied_ptransform.transform, CombinePerKey)
+                and applied_ptransform.inputs[0].windowing.is_default())
+
+    def get_replacement_transform_for_applied_ptransform(self, applied_ptransform):
+        transform = applied_ptransform.transform
+        try:
+            return LiftedCombinePerKey(transform.fn, transform.args, transform.kwargs)
+        except NotImplementedError:  # ten or more side inputs: Beam leaves those unlifted too
+            return transform
+
+
+def _overrides_with_lifted_combiners() -> list:
+    # First: the lifted combine's own GroupByKey must still meet the Dask GroupByKey override.
+    return [LiftCombinePerKey(), *overrides.dask_overrides()]
+
+
 def install_fixes() -> None:
-    """Use the fixed ParDo, GroupByKey and Flatten translations for every pipeline Beam's Dask runner translates."""
+    """Use the fixed ParDo, GroupByKey and Flatten translations and lifted combiners for every
+    pipeline Beam's Dask runner runs."""
     import apache_beam
-    from apache_beam.runners.dask.overrides import _Flatten, _GroupByKeyOnly
+    from apache_beam.runners.dask import dask_runner
 
     transform_evaluator.TRANSLATIONS[apache_beam.ParDo] = FixedParDo
-    transform_evaluator.TRANSLATIONS[_GroupByKeyOnly] = FixedGroupByKey
-    transform_evaluator.TRANSLATIONS[_Flatten] = FixedFlatten
+    transform_evaluator.TRANSLATIONS[overrides._GroupByKeyOnly] = FixedGroupByKey
+    transform_evaluator.TRANSLATIONS[overrides._Flatten] = FixedFlatten
+    dask_runner.dask_overrides = _overrides_with_lifted_combiners
 
 
 @contextlib.contextmanager
 def local_cluster(workers: int) -> Iterator[str]:
-    """A dask LocalCluster of `workers` processes (one thread each) for one run; yields its address."""
+    """A dask LocalCluster of `workers` processes (one thread each) for one run; yields its address.
+
+    The cluster starts in the background: its address is known at once (a free port picked
+    here), so the caller builds and translates its pipeline while the worker processes
+    start and import lait, and the Beam client's connection waits for the scheduler.
+    """
     from dask.distributed import LocalCluster
 
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=40)
+    port = _free_port()
+    started: dict = {}
+
+    def start() -> None:
+        try:
+            started["cluster"] = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", scheduler_port=port,
+                dashboard_address=None, silence_logs=40, preload=[WORKER_PRELOAD])
+        except BaseException as error:  # handed to the caller's thread below
+            started["error"] = error
+
+    starter = threading.Thread(target=start, name="lait-dask-cluster", daemon=True)
+    starter.start()
     try:
-        yield cluster.scheduler_address
+        yield f"tcp://127.0.0.1:{port}"
     finally:
-        cluster.close()
+        starter.join()
+        if "cluster" in started:
+            started["cluster"].close()
+        if "error" in started:  # the cause of whatever the caller saw (a connection timeout)
+            raise started["error"]
+
+
+# Imported by each worker of a local cluster as it starts: Beam and lait's stages are loaded
+# while the client still builds the pipeline, not when the first task arrives.
+WORKER_PRELOAD = "pipeline.run"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -21,6 +21,9 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline.thumbnails import thumbnail_base64
 
@@ -65,8 +68,9 @@ class StageDoFn(beam.DoFn):
     records).
 
     Every output is a plain `(route, value)` tuple that `apply_stage` splits with ordinary
-    Maps, and counts are derived from the data: no tagged outputs and nothing emitted from
-    `finish_bundle`, which some runners (Dask) do not support.
+    Maps (no tagged outputs: Beam's Dask runner puts them all in one collection). The
+    counts of a bundle are summed in the DoFn and emitted once, from `finish_bundle`: a
+    handful of elements per bundle instead of one per record, and no combiner per stage.
     """
 
     stage: str = ""
@@ -79,33 +83,34 @@ class StageDoFn(beam.DoFn):
         raise NotImplementedError
 
     def start_bundle(self) -> None:
-        self._metrics: Counter = Counter()
         self._counts: Counter = Counter()
 
     def count(self, key: str, n: int = 1) -> None:
         self._counts[key] += n
 
     def process(self, element, *args, **kwargs) -> Iterator[tuple]:
-        self._metrics[IN] += 1
+        counts = self._counts
+        if self.count_in:
+            counts[IN] += 1
         for result in self.run(element, *args, **kwargs):
             if isinstance(result, Reject):
-                self._metrics["dropped." + result.reason] += 1
+                counts["dropped." + result.reason] += 1
                 yield _DROP, result.to_entry(self.stage)
             elif isinstance(result, TaggedOutput):
+                counts[OUT] += self.count_out
                 yield result.tag, result.value
             else:
-                self._metrics[OUT] += 1
+                counts[OUT] += self.count_out
                 yield _MAIN, result
-        for key, n in self._counts.items():
-            yield _COUNT, ((self.stage, key), n)
-        self._counts.clear()
 
-    def finish_bundle(self) -> None:
-        # Beam Metrics are an extra view where the runner supports them; the funnel itself
-        # comes from the data.
-        for key, n in self._metrics.items():
-            Metrics.counter(self.stage, key).inc(n)
-        self._metrics.clear()
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for key, n in self._counts.items():
+            if n:
+                # Beam Metrics are an extra view where the runner supports them; the funnel
+                # itself comes from the data.
+                Metrics.counter(self.stage, key).inc(n)
+                yield WindowedValue((_COUNT, ((self.stage, key), n)), MIN_TIMESTAMP, [GlobalWindow()])
+        self._counts.clear()
 
 
 _MAIN, _DROP, _COUNT = "main", DROPS, COUNTS
@@ -125,37 +130,20 @@ def _route(tag: str):
     return lambda routed: [routed[1]] if routed[0] == tag else []
 
 
-def _count_as(stage: str, key: str):
-    return lambda n: ((stage, key), n)
-
-
 def apply_stage(pcoll: beam.PCollection, label: str, dofn: StageDoFn, *args,
                 outputs: tuple[str, ...] = (), **kwargs) -> StageOutput:
     """`ParDo(dofn)` split into kept records, extra `outputs`, drops and counts.
 
     "in" is the number of elements of `pcoll` (when `dofn.count_in`), "out" the number of
     kept records in main and extra outputs (when `dofn.count_out`), each drop reason the
-    number of rejects: all counted as pipeline data with combiners.
+    number of rejects: summed per bundle by the DoFn and handed on as pipeline data.
     """
-    stage = dofn.stage
     routed = pcoll | label >> beam.ParDo(dofn, *args, **kwargs)
     main = routed | f"{label}.Main" >> beam.FlatMap(_route(_MAIN))
     extra = {tag: routed | f"{label}.{tag}" >> beam.FlatMap(_route(tag)) for tag in outputs}
     drops = routed | f"{label}.Drops" >> beam.FlatMap(_route(_DROP))
-    counts = [
-        routed | f"{label}.Counts" >> beam.FlatMap(_route(_COUNT)),
-        drops | f"{label}.CountDrops" >> beam.Map(lambda e: ((e["stage"], "dropped." + e["reason"]), 1)),
-    ]
-    if dofn.count_in:
-        counts.append(pcoll | f"{label}.CountIn" >> beam.combiners.Count.Globally()
-                      | f"{label}.InKey" >> beam.Map(_count_as(stage, IN)))
-    if dofn.count_out:
-        # Each output counted on its own: a Flatten of record collections would be held in
-        # memory by the in-process DirectRunner.
-        for name, kept in [("Main", main), *extra.items()]:
-            counts.append(kept | f"{label}.CountOut{name}" >> beam.combiners.Count.Globally()
-                          | f"{label}.OutKey{name}" >> beam.Map(_count_as(stage, OUT)))
-    return StageOutput(main, drops, counts | f"{label}.AllCounts" >> beam.Flatten(), extra)
+    counts = routed | f"{label}.Counts" >> beam.FlatMap(_route(_COUNT))
+    return StageOutput(main, drops, counts, extra)
 
 
 class FunnelCollector:

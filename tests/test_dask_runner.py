@@ -78,3 +78,65 @@ def test_flatten_merges_partitions_down_to_npartitions(tmp_path):
     assert out.read_text() == "60"
     # Six Creates of 2 partitions each concatenate to 12; the ParDo after the Flatten gets 2.
     assert len(_lines(log)) == 2
+
+
+class _SetupLog(beam.DoFn):
+    """Appends "setup" to a file when a worker sets it up (where a real stage loads its models)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def setup(self):
+        with open(self.path, "a") as f:
+            f.write("setup\n")
+
+    def process(self, element):
+        yield element
+
+
+def test_a_step_that_gets_no_element_never_sets_up(tmp_path):
+    used, unused, out = tmp_path / "used.txt", tmp_path / "unused.txt", tmp_path / "out.txt"
+
+    def build(pipeline):
+        values = pipeline | beam.Create(range(8))
+        kept = values | "LoadsForSome" >> beam.ParDo(_SetupLog(used))
+        none = values | beam.Filter(lambda x: x > 100) | "LoadsForNone" >> beam.ParDo(_SetupLog(unused))
+        (kept, none) | beam.Flatten() | beam.combiners.Count.Globally() | beam.Map(lambda n: out.write_text(str(n)))
+
+    _run_on_dask(build, "--dask_npartitions", "2")
+    assert out.read_text() == "8"
+    assert "setup" in _lines(used)
+    # Before the fix each empty partition was a bundle: the step loaded its models for nothing.
+    assert _lines(unused) == []
+
+
+class _SumAndParts(beam.CombineFn):
+    """A sum that also counts the accumulators merged into it: one per partition that was
+    combined before the shuffle, or a single one when every element was shuffled."""
+
+    def create_accumulator(self):
+        return 0, 1
+
+    def add_input(self, accumulator, value):
+        return accumulator[0] + value, accumulator[1]
+
+    def merge_accumulators(self, accumulators):
+        accumulators = list(accumulators)
+        return sum(a[0] for a in accumulators), sum(a[1] for a in accumulators)
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+def test_combine_per_key_combines_each_partition_before_the_shuffle(tmp_path):
+    out = tmp_path / "out.txt"
+
+    def build(pipeline):
+        (pipeline | beam.Create([("k", i) for i in range(40)]) | beam.CombinePerKey(_SumAndParts())
+         | beam.Map(lambda kv: out.write_text(f"{kv[1][0]} {kv[1][1]}")))
+
+    _run_on_dask(build, "--dask_npartitions", "4")
+    total, parts = map(int, out.read_text().split())
+    assert total == sum(range(40))
+    # One accumulator per partition crossed the shuffle (Beam's own translation sends all 40 elements).
+    assert parts == 4

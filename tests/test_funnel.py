@@ -2,11 +2,24 @@
 
 import base64
 import io
+import json
 
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.pvalue import TaggedOutput
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
-from pipeline.funnel import STAGES, Reject, _with_thumbnail, format_funnel, funnel_from_counts, reconcile
+from pipeline.funnel import (
+    STAGES,
+    Reject,
+    StageDoFn,
+    _with_thumbnail,
+    apply_stage,
+    format_funnel,
+    funnel_from_counts,
+    reconcile,
+)
 
 
 def _counts(stage, n_in, n_out, **dropped):
@@ -53,3 +66,32 @@ def test_table_lists_every_stage_and_reason():
     table = format_funnel(funnel_from_counts(_counts("FilterImages", 9, 4, too_small=3, not_natural=2)))
     line = next(line for line in table.splitlines() if line.startswith("FilterImages"))
     assert line.split()[1:4] == ["9", "4", "5"] and "too_small 3" in line and "not_natural 2" in line
+
+
+class _KeepEvenFn(StageDoFn):
+    stage = "ParsePages"
+
+    def run(self, n):
+        if n % 2:
+            yield Reject("odd", {"url": f"https://a.example/{n}"})
+        elif n % 10 == 0:
+            yield TaggedOutput("tens", n)
+        else:
+            yield n
+
+
+def test_stage_counts_are_summed_per_bundle_not_sent_per_record(tmp_path):
+    def collect(name):
+        return beam.Map(lambda v, path=str(tmp_path / name): open(path, "a").write(json.dumps(v) + "\n"))
+
+    with beam.Pipeline(options=PipelineOptions(["--runner", "DirectRunner"])) as pipeline:
+        out = apply_stage(pipeline | beam.Create(range(1000)), "Parse", _KeepEvenFn(), outputs=("tens",))
+        _ = out.main | "Kept" >> beam.combiners.Count.Globally() | "WriteKept" >> collect("kept")
+        _ = out.counts | "WriteCounts" >> collect("counts")
+
+    counts = [json.loads(line) for line in (tmp_path / "counts").read_text().splitlines()]
+    assert funnel_from_counts(counts)["stages"][1] == {"name": "ParsePages", "in": 1000, "out": 500,
+                                                     "dropped": {"odd": 500}}
+    assert json.loads((tmp_path / "kept").read_text()) == 400  # the tens went to their own output
+    # in, out and one drop reason per bundle: not 1,500 one-record counts.
+    assert len(counts) <= 3 * 8
