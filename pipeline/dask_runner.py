@@ -1,7 +1,7 @@
 """Running lait on Dask: a local cluster when no scheduler is given, and two fixes to Beam's Dask runner.
 
 Beam's `DaskRunner` (apache_beam.runners.dask) turns each ParDo into a `map_partitions`
-over a dask Bag. Two of its limits break ordinary Beam code that lait uses:
+over a dask Bag. Three of its limits break ordinary Beam code or make it slow:
 
 1. It collects a bundle's outputs *before* calling `finish_bundle`, so whatever a DoFn emits
    there is lost: `BatchElements` (used before every model call, as `RunInference` does)

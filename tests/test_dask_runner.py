@@ -28,13 +28,22 @@ class _Log:
         return element
 
 
-class _BundleLog(beam.DoFn):
+class _LifecycleLog(beam.DoFn):
+    """Appends "setup" when a worker sets it up (where a real stage loads its models) and
+    "bundle" at each bundle's start, to a file (workers are other processes)."""
+
     def __init__(self, path):
         self.path = str(path)
 
-    def start_bundle(self):
+    def _log(self, event: str) -> None:
         with open(self.path, "a") as f:
-            f.write("bundle\n")
+            f.write(f"{event}\n")
+
+    def setup(self):
+        self._log("setup")
+
+    def start_bundle(self):
+        self._log("bundle")
 
     def process(self, element):
         yield element
@@ -71,27 +80,13 @@ def test_flatten_merges_partitions_down_to_npartitions(tmp_path):
 
     def build(pipeline):
         parts = [pipeline | f"Create{i}" >> beam.Create(range(i * 10, i * 10 + 10)) for i in range(6)]
-        merged = parts | beam.Flatten() | beam.ParDo(_BundleLog(log))
+        merged = parts | beam.Flatten() | beam.ParDo(_LifecycleLog(log))
         merged | beam.combiners.Count.Globally() | beam.Map(lambda n: out.write_text(str(n)))
 
     _run_on_dask(build, "--dask_npartitions", "2")
     assert out.read_text() == "60"
     # Six Creates of 2 partitions each concatenate to 12; the ParDo after the Flatten gets 2.
-    assert len(_lines(log)) == 2
-
-
-class _SetupLog(beam.DoFn):
-    """Appends "setup" to a file when a worker sets it up (where a real stage loads its models)."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def setup(self):
-        with open(self.path, "a") as f:
-            f.write("setup\n")
-
-    def process(self, element):
-        yield element
+    assert _lines(log).count("bundle") == 2
 
 
 def test_a_step_that_gets_no_element_never_sets_up(tmp_path):
@@ -99,8 +94,8 @@ def test_a_step_that_gets_no_element_never_sets_up(tmp_path):
 
     def build(pipeline):
         values = pipeline | beam.Create(range(8))
-        kept = values | "LoadsForSome" >> beam.ParDo(_SetupLog(used))
-        none = values | beam.Filter(lambda x: x > 100) | "LoadsForNone" >> beam.ParDo(_SetupLog(unused))
+        kept = values | "LoadsForSome" >> beam.ParDo(_LifecycleLog(used))
+        none = values | beam.Filter(lambda x: x > 100) | "LoadsForNone" >> beam.ParDo(_LifecycleLog(unused))
         (kept, none) | beam.Flatten() | beam.combiners.Count.Globally() | beam.Map(lambda n: out.write_text(str(n)))
 
     _run_on_dask(build, "--dask_npartitions", "2")
