@@ -1,4 +1,4 @@
-"""Running lait on Dask: a local cluster when no scheduler is given, and two fixes to Beam's Dask runner.
+"""Running lait on Dask: a local cluster when no scheduler is given, and fixes to Beam's Dask runner.
 
 Beam's `DaskRunner` (apache_beam.runners.dask) turns each ParDo into a `map_partitions`
 over a dask Bag. Three of its limits break ordinary Beam code or make it slow:
