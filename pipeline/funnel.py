@@ -21,8 +21,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline.thumbnails import thumbnail_base64
@@ -96,12 +95,10 @@ class StageDoFn(beam.DoFn):
             if isinstance(result, Reject):
                 counts["dropped." + result.reason] += 1
                 yield _DROP, result.to_entry(self.stage)
-            elif isinstance(result, TaggedOutput):
-                counts[OUT] += self.count_out
-                yield result.tag, result.value
-            else:
-                counts[OUT] += self.count_out
-                yield _MAIN, result
+                continue
+            if self.count_out:
+                counts[OUT] += 1
+            yield (result.tag, result.value) if isinstance(result, TaggedOutput) else (_MAIN, result)
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
         for key, n in self._counts.items():
@@ -109,7 +106,7 @@ class StageDoFn(beam.DoFn):
                 # Beam Metrics are an extra view where the runner supports them; the funnel
                 # itself comes from the data.
                 Metrics.counter(self.stage, key).inc(n)
-                yield WindowedValue((_COUNT, ((self.stage, key), n)), MIN_TIMESTAMP, [GlobalWindow()])
+                yield GlobalWindows.windowed_value((_COUNT, ((self.stage, key), n)))
         self._counts.clear()
 
 

@@ -27,10 +27,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.transforms.window import GlobalWindow
+from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils import shared
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
 
 from imagebert.data import META_FILE, regions_table, write_regions_meta
 from imagebert.regions import EfficientNetRegionExtractor, Failure, NpzRegionReader, RegionExtractor
@@ -262,7 +260,7 @@ class WriteShardsFn(beam.DoFn):
 
     def finish_bundle(self):
         if self._buffer:
-            yield WindowedValue(self._flush(), MIN_TIMESTAMP, [GlobalWindow()])
+            yield GlobalWindows.windowed_value(self._flush())
 
     def _flush(self) -> tuple[str, int]:
         records = sorted(self._buffer, key=lambda r: r["image_sha1"])
