@@ -63,3 +63,9 @@ def test_bad_value_of_a_beam_flag_is_a_one_line_error(tmp_path):
                   "--dask_workers", "1", "--dask_npartitions", "many")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "--dask_npartitions" in result.stderr
+
+
+def test_no_dask_workers_is_a_one_line_error_not_a_job_that_waits_for_ever(tmp_path):
+    result = lait("run", "--input", "x.warc.gz", "--output", str(tmp_path), "--runner", "dask", "--dask_workers", "-1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "--dask_workers must be at least 1" in result.stderr

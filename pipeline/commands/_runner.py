@@ -80,6 +80,9 @@ def runner_flags(args: argparse.Namespace, extra: list[str]) -> Iterator[list[st
         yield [*extra, "--dask_client_address", args.dask_address,
                *partition_flags(extra, lambda: cluster_threads(args.dask_address))]
     else:
+        if args.dask_workers is not None and args.dask_workers < 1:
+            # A cluster without workers would take the job and wait for ever.
+            raise UsageError(f"--dask_workers must be at least 1, got {args.dask_workers}")
         workers = args.dask_workers or os.cpu_count() or 1
         with local_cluster(workers) as address:
             yield [*extra, "--dask_client_address", address, *partition_flags(extra, lambda: workers)]
