@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 
@@ -45,14 +46,23 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     return parser, modules
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+def configure_logging() -> None:
+    """Our loggers at INFO, everyone else's at ERROR; run first in `lait` and in each local Dask worker."""
     # Beam logs chatty warnings on the root logger (e.g. about optional GCP clients) at import.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     for ours in ("pipeline", "filters", "scoring", "imagebert"):
         logging.getLogger(ours).setLevel(logging.INFO)
     for noisy in ("warcio", "distributed", "apache_beam.runners.dask"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    # dask.distributed sets its own loggers to INFO when it is imported (later, lazily), and
+    # then logs a cluster's every step, down to a benign "Batched Comm Closed" traceback as
+    # the workers shut down; its config, read at that import, keeps them at ERROR.
+    os.environ.setdefault("DASK_DISTRIBUTED__LOGGING__DISTRIBUTED", "error")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    configure_logging()
     parser, modules = build_parser()
     args, extra = parser.parse_known_args(argv)
     if not args.command:

@@ -245,9 +245,10 @@ def local_cluster(workers: int) -> Iterator[str]:
             starting.result().close()
 
 
-# Imported by each worker of a local cluster as it starts: Beam and lait's stages are loaded
-# while the client still builds the pipeline, not when the first task arrives.
-WORKER_PRELOAD = "pipeline.run"
+# Run by each worker of a local cluster as it starts (dask takes a preload's source text): Beam
+# and lait's stages are loaded while the client still builds the pipeline, not when the first
+# task arrives, after lait's logging set-up, which keeps Beam's import-time warnings quiet.
+WORKER_PRELOAD = "from pipeline.cli import configure_logging\nconfigure_logging()\nimport pipeline.run\n"
 
 
 def _free_port() -> int:
