@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import socket
 import threading
 import uuid
@@ -41,6 +42,7 @@ from dask._task_spec import DataNode, Task, TaskRef
 
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 _thread_dofns = threading.local()
+_TASK_NAME_CHARS = re.compile(r"[^A-Za-z0-9]+")
 
 
 def _dofn_for(label: str, signature: DoFnSignature, invoker_kwargs: dict) -> tuple[DoFnSignature, bool]:
@@ -111,7 +113,8 @@ def _partitionwise(function, bag, spec: _BundleSpec, items: list):
     from dask.bag import Bag
     from dask.highlevelgraph import HighLevelGraph
 
-    name = f"pardo-{spec.token}"
+    # The step's label in its key: the dask dashboard and task stream name tasks by key prefix.
+    name = f"{_TASK_NAME_CHARS.sub('_', spec.label)}-{spec.token}"
     spec_node = DataNode(None, spec)  # a literal: never traversed for dask collections
     item_refs = [TaskRef(item.key) for item in items]
     layer = {(name, i): Task((name, i), function, TaskRef((bag.name, i)), spec_node, *item_refs)

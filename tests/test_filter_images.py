@@ -105,3 +105,17 @@ def test_filter_image_command_prints_one_json_line_per_file(tmp_path, capsys):
     assert lines[2]["reasons"] == ["too_small"] and lines[2]["natural"] >= 0.5  # still scored here
     assert main(["filter-image", str(tmp_path / "missing.jpg")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_worker_loads_the_models_with_its_first_image_worth_scoring():
+    from pipeline.filter_images import FilterImagesFn, filter_settings
+
+    fn = FilterImagesFn(filter_settings(PipelineOptions([]).view_as(LaitOptions)))
+    fn.setup()
+    fn.start_bundle()
+    small = encode(Image.open(shared_path("captions", "images", "989851184_9ef368e520.jpg")), "JPEG")
+    out = list(fn.run([{"image_bytes": small}, {"image_bytes": b"<html>not an image</html>"}]))
+    assert [r.reason for r in out] == ["too_small", "corrupt_image"]
+    assert fn.image_filter._natural is None  # nothing worth scoring: no models loaded
+    list(fn.run([{"image_bytes": _large_photos(1)[0]}]))
+    assert fn.image_filter._natural is not None
