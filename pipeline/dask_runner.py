@@ -171,15 +171,40 @@ class FixedGroupByKey(transform_evaluator.GroupByKey):
 
 
 class FixedFlatten(transform_evaluator.Flatten):
-    """Beam's Dask Flatten, merged down to at most ``--dask_npartitions`` partitions.
+    """Beam's Dask Flatten with at most ``--dask_npartitions`` partitions, each worker's share of
+    every input kept together.
 
     `Bag.concat` adds up its inputs' partitions, and every later step keeps them: the funnel
     flattens some twenty stage outputs, and its combiners then ran as 900 tasks each (on one
-    file's worth of counts), which cost the sample crawl more than all its models.
+    file's worth of counts), which cost the sample crawl more than all its models. Output
+    partition ``i`` takes partition ``j`` of every input where ``j % npartitions == i``: a
+    step's partition ``j`` was made where partition ``j`` of the step before it was, so the
+    merge moves nothing between workers. Merging neighbours instead (`Bag.repartition`) put
+    the first inputs' partitions together: on the shared WARC files ReadCrawl's 50,000 drops
+    all went to one worker, which sampled them alone while the other waited.
     """
 
     def apply(self, input_bag, side_inputs=None):
-        return _at_most(super().apply(input_bag, side_inputs), self.bag_kwargs.get("npartitions"))
+        npartitions = self.bag_kwargs.get("npartitions") or max(bag.npartitions for bag in input_bag)
+        return _interleaved(input_bag, npartitions)
+
+
+def _chain(*partitions) -> list:
+    return [value for partition in partitions for value in partition]
+
+
+def _interleaved(bags: list, npartitions: int):
+    """One Bag of `npartitions` partitions; partition ``i`` concatenates partitions ``j`` of every
+    bag with ``j % npartitions == i``."""
+    from dask.bag import Bag
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    name = f"flatten-{tokenize([bag.name for bag in bags], npartitions)}"
+    layer = {(name, i): Task((name, i), _chain, *(TaskRef((bag.name, j)) for bag in bags
+                                                 for j in range(i, bag.npartitions, npartitions)))
+             for i in range(npartitions)}
+    return Bag(HighLevelGraph.from_collections(name, layer, dependencies=bags), name, npartitions)
 
 
 def _at_most(bag, npartitions: int | None):
