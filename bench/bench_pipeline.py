@@ -239,6 +239,10 @@ def main() -> None:
             dask = {r["workers"]: r for r in report["runners"] if r["runner"] == "dask" and "error" not in r}
             if len(dask) == 2:
                 report["dask_speedup_1_to_2"] = round(dask[2]["pages_per_s"] / dask[1]["pages_per_s"], 2)
+                # Runs of the same round follow each other: their ratio is the least hit by the
+                # VM's speed drifting over minutes.
+                report["dask_speedup_per_round"] = [round(one / two, 2) for one, two in
+                                                    zip(dask[1]["walls"], dask[2]["walls"]) if one and two]
             report["two_process_ceiling"] = two_process_ceiling()
             print(json.dumps(report))
             return
