@@ -92,7 +92,7 @@ class ImageFilter:
         self._natural = None
 
     def load_models(self) -> None:
-        """Load both models now (a Beam DoFn calls this in `setup`); one copy per process."""
+        """Load both models now (`check` does on the first image worth scoring); one copy per process."""
         if self._natural is None:
             self._natural, self._nsfw = _load_scorers(self.naturalness_model, self.device)
 

@@ -38,7 +38,7 @@ from apache_beam.runners.dask import overrides, transform_evaluator
 from apache_beam.transforms.combiners import LiftedCombinePerKey
 from apache_beam.transforms.core import CombinePerKey
 from apache_beam.transforms.sideinputs import SideInputMap
-from dask._task_spec import DataNode, Task, TaskRef
+from dask._task_spec import DataNode, List, Task, TaskRef
 
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 _thread_dofns = threading.local()
@@ -189,10 +189,6 @@ class FixedFlatten(transform_evaluator.Flatten):
         return _interleaved(input_bag, npartitions)
 
 
-def _chain(*partitions) -> list:
-    return [value for partition in partitions for value in partition]
-
-
 def _interleaved(bags: list, npartitions: int):
     """One Bag of `npartitions` partitions; partition ``i`` concatenates partitions ``j`` of every
     bag with ``j % npartitions == i``."""
@@ -201,8 +197,8 @@ def _interleaved(bags: list, npartitions: int):
     from dask.highlevelgraph import HighLevelGraph
 
     name = f"flatten-{tokenize([bag.name for bag in bags], npartitions)}"
-    layer = {(name, i): Task((name, i), _chain, *(TaskRef((bag.name, j)) for bag in bags
-                                                 for j in range(i, bag.npartitions, npartitions)))
+    layer = {(name, i): Task((name, i), _concatenate, List(*(TaskRef((bag.name, j)) for bag in bags
+                                                           for j in range(i, bag.npartitions, npartitions))))
              for i in range(npartitions)}
     return Bag(HighLevelGraph.from_collections(name, layer, dependencies=bags), name, npartitions)
 
