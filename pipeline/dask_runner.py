@@ -132,7 +132,9 @@ class FixedParDo(transform_evaluator.ParDo):
 
     def apply(self, input_bag, side_inputs=None):
         transform = self.transform
-        args, kwargs = transform.raw_side_inputs
+        # Placeholders where the side inputs go (the invoker fills them), not Beam's `raw_side_inputs`
+        # (the AsDict/AsList objects themselves, which only a round trip through the proto replaces).
+        args, kwargs = transform.args, transform.kwargs
         main_input = next(iter(self.applied.main_inputs.values()))
         window_fn = main_input.windowing.windowfn if hasattr(main_input, "windowing") else None
         receivers = transform_evaluator.OneReceiver()
