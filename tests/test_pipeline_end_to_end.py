@@ -112,3 +112,25 @@ def test_dask_cluster_gives_the_same_rows_and_funnel_as_direct_runner(sample_run
     assert "Traceback" not in result.stderr
     assert json.loads((tmp_path / "dask" / "_funnel.json").read_text()) == sample_run["funnel"]
     assert _row_hashes(tmp_path / "dask") == _row_hashes(sample_run["dir"])
+
+
+def test_reused_views_are_live_and_deep_copies_stay_apart():
+    import copy
+
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    from pipeline.options import LaitOptions
+    from pipeline.run import ReusedViews
+
+    options = PipelineOptions(["--runner", "DirectRunner"], rejects_per_reason=7).view_as(ReusedViews)
+    standard = options.view_as(StandardOptions)
+    assert options.view_as(StandardOptions) is standard
+    assert standard.runner == "DirectRunner" and options.view_as(LaitOptions).rejects_per_reason == 7
+    options.view_as(LaitOptions).rejects_per_reason = 9
+    assert options.view_as(LaitOptions).rejects_per_reason == 9
+    # beam.Pipeline deep-copies its options: the copy's views must follow the copy, not the original.
+    copied = copy.deepcopy(options)
+    copied.view_as(StandardOptions).runner = "DaskRunner"
+    assert copied.view_as(StandardOptions).runner == "DaskRunner"
+    assert copied.get_all_options()["runner"] == "DaskRunner"
+    assert standard.runner == "DirectRunner"
