@@ -90,6 +90,7 @@ class ReusedViews(PipelineOptions):
     """
 
     def view_as(self, cls):
+        # Through __dict__: PipelineOptions answers attribute lookups from its option values.
         views = self.__dict__.setdefault("_views", {})
         if cls not in views:
             views[cls] = super().view_as(cls)

@@ -6,11 +6,15 @@ import hashlib
 import json
 import subprocess
 import sys
+from copy import deepcopy
 
 import pyarrow.dataset as ds
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipeline.funnel import STAGES, reconcile
+from pipeline.options import LaitOptions
+from pipeline.run import ReusedViews
 from pipeline.sample_crawl import EXPECTED, SHARED_CAPTION, expected_text_matches, write_sample_crawl
 from pipeline.schema import CORPUS_SCHEMA
 from tests.conftest import shared_path
@@ -115,13 +119,6 @@ def test_dask_cluster_gives_the_same_rows_and_funnel_as_direct_runner(sample_run
 
 
 def test_reused_views_are_live_and_deep_copies_stay_apart():
-    import copy
-
-    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-
-    from pipeline.options import LaitOptions
-    from pipeline.run import ReusedViews
-
     options = PipelineOptions(["--runner", "DirectRunner"], rejects_per_reason=7).view_as(ReusedViews)
     standard = options.view_as(StandardOptions)
     assert options.view_as(StandardOptions) is standard
@@ -129,7 +126,7 @@ def test_reused_views_are_live_and_deep_copies_stay_apart():
     options.view_as(LaitOptions).rejects_per_reason = 9
     assert options.view_as(LaitOptions).rejects_per_reason == 9
     # beam.Pipeline deep-copies its options: the copy's views must follow the copy, not the original.
-    copied = copy.deepcopy(options)
+    copied = deepcopy(options)
     copied.view_as(StandardOptions).runner = "DaskRunner"
     assert copied.view_as(StandardOptions).runner == "DaskRunner"
     assert copied.get_all_options()["runner"] == "DaskRunner"
