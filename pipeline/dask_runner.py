@@ -1,7 +1,7 @@
 """Running lait on Dask: a local cluster when no scheduler is given, and fixes to Beam's Dask runner.
 
 Beam's `DaskRunner` (apache_beam.runners.dask) turns each ParDo into a `map_partitions`
-over a dask Bag. Three of its limits break ordinary Beam code or make it slow:
+over a dask Bag. Four of its limits break ordinary Beam code or make it slow:
 
 1. It collects a bundle's outputs *before* calling `finish_bundle`, so whatever a DoFn emits
    there is lost: `BatchElements` (used before every model call, as `RunInference` does)
@@ -9,16 +9,16 @@ over a dask Bag. Three of its limits break ordinary Beam code or make it slow:
 2. A side input is a Bag that every task computes again, with everything upstream of it.
 3. It does not lift combiners: a `CombinePerKey` (so every `Count`, `Sum` and `Top`) sends
    each element through the shuffle, where other runners combine each bundle first.
+4. A multi-output ParDo's outputs all land in one Bag (tagged values still wrapped), and
+   every consumer of any of its outputs reads all of them.
 
 `FixedParDo` replaces its ParDo translation: outputs are collected after `finish_bundle`,
-each side input is computed once as a dask dependency of the tasks that read it, and a
-worker thread sets up each DoFn once and reuses it across partitions (models load once per
-worker thread, as `DoFn.setup` promises, instead of once per partition). `install_fixes`
-also replaces each `CombinePerKey` with Beam's own `LiftedCombinePerKey` (what the
-DirectRunner does): each partition is combined before the shuffle.
-
-lait itself avoids the runner's fourth limit (a multi-output ParDo's outputs all land in
-one Bag): stages route outputs with plain Maps (see `pipeline.funnel`).
+each output tag gets its own Bag (and `install_fixes` hands each consumer its tag's Bag), each side input is computed once as a dask dependency of
+the tasks that read it, and a worker thread sets up each DoFn once and reuses it across
+partitions (models load once per worker thread, as `DoFn.setup` promises, instead of once
+per partition). `install_fixes` also replaces each `CombinePerKey` with Beam's own
+`LiftedCombinePerKey` (what the DirectRunner does): each partition is combined before the
+shuffle.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from apache_beam.pipeline import PTransformOverride
-from apache_beam.runners.common import DoFnInvoker, DoFnSignature
+from apache_beam import pvalue
+from apache_beam.pipeline import PipelineVisitor, PTransformOverride
+from apache_beam.runners.common import DoFnInvoker, DoFnSignature, Receiver
 from apache_beam.runners.dask import overrides, transform_evaluator
 from apache_beam.transforms.combiners import LiftedCombinePerKey
 from apache_beam.transforms.core import CombinePerKey
@@ -45,7 +46,7 @@ _thread_dofns = threading.local()
 _TASK_NAME_CHARS = re.compile(r"[^A-Za-z0-9]+")
 
 
-def _dofn_for(label: str, signature: DoFnSignature, invoker_kwargs: dict) -> tuple[DoFnSignature, bool]:
+def _dofn_for(label: str, signature: DoFnSignature) -> tuple[DoFnSignature, bool]:
     """This thread's set-up DoFn for the transform `label`; True when it still needs `setup`."""
     cache = getattr(_thread_dofns, "by_label", None)
     if cache is None:
@@ -59,18 +60,45 @@ def _dofn_for(label: str, signature: DoFnSignature, invoker_kwargs: dict) -> tup
 @dataclasses.dataclass
 class _BundleSpec:
     """What a partition task needs to run one ParDo; dask names it by a fresh id instead of
-    hashing (pickling) the DoFn and everything it holds for every task graph it builds."""
+    hashing (pickling) the DoFn and everything it holds for every task graph it builds.
+
+    `tags` are the ParDo's tagged outputs; without any, a task returns its main output's
+    values, with some a ``{tag: values}`` dict (None: the main output).
+    """
 
     label: str
     window_fn: object
     side_specs: list
-    invoker_args: list
+    signature: DoFnSignature
     invoker_kwargs: dict
-    receivers: object
+    tags: tuple
     token: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
 
     def __dask_tokenize__(self) -> str:
         return self.token
+
+
+class _ValuesPerTag(dict):
+    """One bundle's receivers, one per output tag (None: the main output), each keeping its values."""
+
+    def __missing__(self, tag):
+        receiver = self[tag] = _ValueReceiver()
+        return receiver
+
+
+class _ValueReceiver(Receiver):
+    def __init__(self) -> None:
+        self.values: list = []
+
+    def receive(self, windowed_value) -> None:
+        self.values.append(windowed_value.value)
+
+
+def _output_handler(window_fn, receivers: _ValuesPerTag):
+    return transform_evaluator._OutputHandler(
+        window_fn=window_fn, main_receivers=receivers[None], tagged_receivers=receivers,
+        per_element_output_counter=None, output_batch_converter=None,
+        process_yields_batches=False, process_batch_yields_elements=False)
 
 
 def _apply_dofn_to_bundle(items, spec: _BundleSpec, *side_values):
@@ -79,26 +107,32 @@ def _apply_dofn_to_bundle(items, spec: _BundleSpec, *side_values):
     An empty partition is no bundle at all, as on Beam's other runners: a worker that never
     gets an element for a step never loads that step's models.
     """
-    label, window_fn, side_specs = spec.label, spec.window_fn, spec.side_specs
+    window_fn = spec.window_fn
     items = [transform_evaluator.get_windowed_value(item, window_fn) for item in items]
-    if not items:
-        return []
-    invoker_args, invoker_kwargs, receivers = spec.invoker_args, spec.invoker_kwargs, spec.receivers
-    side_inputs = [
-        SideInputMap(view_class, view_options,
-                     [transform_evaluator.get_windowed_value(v, window_fn) for v in values])
-        for (view_class, view_options), values in zip(side_specs, side_values, strict=True)
-    ]
-    signature, needs_setup = _dofn_for(label, invoker_args[0], invoker_kwargs)
-    invoker = DoFnInvoker.create_invoker(signature, *invoker_args[1:],
-                                         **dict(invoker_kwargs, side_inputs=side_inputs))
-    if needs_setup:
-        invoker.invoke_setup()
-    invoker.invoke_start_bundle()
-    for item in items:
-        invoker.invoke_process(item)
-    invoker.invoke_finish_bundle()
-    return [value.value for value in receivers.values]
+    receivers = _ValuesPerTag()
+    if items:
+        side_inputs = [
+            SideInputMap(view_class, view_options,
+                         [transform_evaluator.get_windowed_value(v, window_fn) for v in values])
+            for (view_class, view_options), values in zip(spec.side_specs, side_values, strict=True)
+        ]
+        signature, needs_setup = _dofn_for(spec.label, spec.signature)
+        invoker = DoFnInvoker.create_invoker(signature, _output_handler(window_fn, receivers),
+                                             **dict(spec.invoker_kwargs, side_inputs=side_inputs))
+        if needs_setup:
+            invoker.invoke_setup()
+        invoker.invoke_start_bundle()
+        for item in items:
+            invoker.invoke_process(item)
+        invoker.invoke_finish_bundle()
+    if not spec.tags:
+        return receivers[None].values
+    return {tag: receivers[tag].values for tag in (None, *spec.tags)}
+
+
+def _tag_values(outputs: dict, tag, *split_first) -> list:
+    """One tag's values of a multi-output partition; `split_first` only orders the tasks."""
+    return outputs[tag]
 
 
 def _partitionwise(function, bag, spec: _BundleSpec, items: list):
@@ -128,26 +162,18 @@ def _concatenate(partitions) -> list:
 
 
 class FixedParDo(transform_evaluator.ParDo):
-    """Beam's Dask ParDo translation with finish_bundle outputs, computed-once side inputs and DoFn reuse."""
+    """Beam's Dask ParDo translation with finish_bundle outputs, a Bag per output tag,
+    computed-once side inputs and DoFn reuse."""
 
     def apply(self, input_bag, side_inputs=None):
         transform = self.transform
-        # Placeholders where the side inputs go (the invoker fills them), not Beam's `raw_side_inputs`
-        # (the AsDict/AsList objects themselves, which only a round trip through the proto replaces).
-        args, kwargs = transform.args, transform.kwargs
         main_input = next(iter(self.applied.main_inputs.values()))
         window_fn = main_input.windowing.windowfn if hasattr(main_input, "windowing") else None
-        receivers = transform_evaluator.OneReceiver()
-        invoker_args = [
-            DoFnSignature(transform.fn),
-            transform_evaluator._OutputHandler(
-                window_fn=window_fn, main_receivers=receivers[None], tagged_receivers=receivers,
-                per_element_output_counter=None, output_batch_converter=None,
-                process_yields_batches=False, process_batch_yields_elements=False),
-        ]
+        # Placeholders where the side inputs go (the invoker fills them), not Beam's `raw_side_inputs`
+        # (the AsDict/AsList objects themselves, which only a round trip through the proto replaces).
         invoker_kwargs = dict(
             context=transform_evaluator.DoFnContext(transform.label, state=None),
-            input_args=list(args), input_kwargs=kwargs, user_state_context=None,
+            input_args=list(transform.args), input_kwargs=transform.kwargs, user_state_context=None,
             bundle_finalizer_param=transform_evaluator.DoFn.BundleFinalizerParam(),
         )
         side_inputs = side_inputs or []
@@ -155,8 +181,68 @@ class FixedParDo(transform_evaluator.ParDo):
         # Each side input becomes a dask Item (the whole Bag as one list): computed once, in the
         # same graph, and handed to every partition that reads it.
         side_items = [side._iterable.bag.reduction(list, _concatenate) for side in side_inputs]
-        spec = _BundleSpec(self.applied.full_label, window_fn, side_specs, invoker_args, invoker_kwargs, receivers)
-        return _partitionwise(_apply_dofn_to_bundle, input_bag, spec, side_items)
+        tags = tuple(tag for tag in self.applied.outputs if tag is not None)
+        spec = _BundleSpec(self.applied.full_label, window_fn, side_specs, DoFnSignature(transform.fn),
+                           invoker_kwargs, tags)
+        outputs = _partitionwise(_apply_dofn_to_bundle, input_bag, spec, side_items)
+        return _split_by_tag(outputs, tags) if tags else outputs
+
+
+def _split_by_tag(outputs, tags: tuple) -> dict:
+    """``{tag: Bag}`` (None: the main output) from a Bag whose partitions are ``{tag: values}``.
+
+    Each main-output task waits for its partition's tagged-output tasks, so those run at
+    once, on the worker that made the partition, and the partition is freed. Left to
+    dask.order, a stage's small outputs (its counts, its drops) were split off last: each
+    partition (ReadCrawl's ~80 MB of pages and images) stayed in memory through the next
+    stage, and an idle worker that took the split over pulled the whole partition across.
+    """
+    tagged = {tag: _tag_bag(outputs, tag, after=[]) for tag in tags}
+    return {None: _tag_bag(outputs, None, after=list(tagged.values())), **tagged}
+
+
+def _tag_bag(outputs, tag, after: list):
+    from dask.bag import Bag
+    from dask.highlevelgraph import HighLevelGraph
+
+    name = f"{outputs.name}-{_TASK_NAME_CHARS.sub('_', tag or 'main')}"
+    layer = {(name, i): Task((name, i), _tag_values, TaskRef((outputs.name, i)), tag,
+                             *(TaskRef((bag.name, i)) for bag in after))
+             for i in range(outputs.npartitions)}
+    return Bag(HighLevelGraph.from_collections(name, layer, dependencies=[outputs, *after]), name,
+               outputs.npartitions)
+
+
+class _BagVisitor(PipelineVisitor):
+    """Beam's Dask pipeline visitor (`DaskRunner.to_dask_bag_visitor`), except that a consumer of
+    a multi-output ParDo gets its own tag's Bag, not one Bag of every tag."""
+
+    def __init__(self, bag_kwargs: dict | None = None):
+        self.bag_kwargs = bag_kwargs or {}
+        self.bags: dict = {}  # AppliedPTransform -> Bag, or {tag: Bag} for a multi-output ParDo
+
+    def _bag_of(self, pcoll):
+        bag = self.bags[pcoll.producer]
+        return bag[pcoll.tag] if isinstance(bag, dict) else bag
+
+    def visit_transform(self, transform_node) -> None:
+        op = transform_evaluator.TRANSLATIONS.get(type(transform_node.transform), transform_evaluator.NoOp)(
+            transform_node, bag_kwargs=self.bag_kwargs)
+        op_kwargs = {"input_bag": None, "side_inputs": None}
+        if transform_node.inputs:
+            bags = [None if isinstance(value, pvalue.PBegin) else self._bag_of(value)
+                    for value in transform_node.inputs
+                    if isinstance(value, pvalue.PBegin) or value.producer in self.bags]
+            # Flatten takes a list even of one input.
+            single = len(bags) == 1 and not isinstance(op, transform_evaluator.Flatten)
+            op_kwargs["input_bag"] = bags[0] if single else bags
+        if transform_node.side_inputs:
+            op_kwargs["side_inputs"] = [
+                SideInputMap(type(side), side._view_options(),
+                             transform_evaluator.DaskBagWindowedIterator(self._bag_of(side.pvalue),
+                                                                         side._window_mapping_fn))
+                for side in transform_node.side_inputs]
+        self.bags[transform_node] = op.apply(**op_kwargs)
 
 
 def _groups(partition) -> list:
@@ -238,8 +324,8 @@ def _overrides_with_lifted_combiners() -> list:
 
 
 def install_fixes() -> None:
-    """Use the fixed ParDo, GroupByKey and Flatten translations and lifted combiners for every
-    pipeline Beam's Dask runner runs."""
+    """Use the fixed ParDo, GroupByKey and Flatten translations, a Bag per output tag and lifted
+    combiners for every pipeline Beam's Dask runner runs."""
     import apache_beam
     from apache_beam.runners.dask import dask_runner
 
@@ -247,6 +333,7 @@ def install_fixes() -> None:
     transform_evaluator.TRANSLATIONS[overrides._GroupByKeyOnly] = FixedGroupByKey
     transform_evaluator.TRANSLATIONS[overrides._Flatten] = FixedFlatten
     dask_runner.dask_overrides = _overrides_with_lifted_combiners
+    dask_runner.DaskRunner.to_dask_bag_visitor = staticmethod(_BagVisitor)
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ STAGES = [
     "FilterImages", "ScoreRelevance", "Aggregate", "WriteShards",
 ]
 IN, OUT = "in", "out"
-DROPS, COUNTS = "drops", "counts"
+MAIN, DROPS, COUNTS = "main", "drops", "counts"
 # Keys of a record copied into its reject entry when present (bytes never are).
 REJECT_KEYS = ("url", "page_url", "image_url", "text", "alt", "width", "height", "score",
                "nsfw_score", "natural_score", "dominant_score", "warc_path", "warc_offset")
@@ -66,10 +66,10 @@ class StageDoFn(beam.DoFn):
     last; `count(key, n)` adds to any other counter (e.g. "in" when one element holds many
     records).
 
-    Every output is a plain `(route, value)` tuple that `apply_stage` splits with ordinary
-    Maps (no tagged outputs: Beam's Dask runner puts them all in one collection). The
-    counts of a bundle are summed in the DoFn and emitted once, from `finish_bundle`: a
-    handful of elements per bundle instead of one per record, and no combiner per stage.
+    Kept records are the main output; rejects and counts are the `drops` and `counts` tagged
+    outputs (`apply_stage` declares them). The counts of a bundle are summed in the DoFn and
+    emitted once, from `finish_bundle`: a handful of elements per bundle instead of one per
+    record, and no combiner per stage.
     """
 
     stage: str = ""
@@ -94,11 +94,11 @@ class StageDoFn(beam.DoFn):
         for result in self.run(element, *args, **kwargs):
             if isinstance(result, Reject):
                 counts["dropped." + result.reason] += 1
-                yield _DROP, result.to_entry(self.stage)
+                yield TaggedOutput(DROPS, result.to_entry(self.stage))
                 continue
             if self.count_out:
                 counts[OUT] += 1
-            yield (result.tag, result.value) if isinstance(result, TaggedOutput) else (_MAIN, result)
+            yield result
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
         for key, n in self._counts.items():
@@ -106,11 +106,8 @@ class StageDoFn(beam.DoFn):
                 # Beam Metrics are an extra view where the runner supports them; the funnel
                 # itself comes from the data.
                 Metrics.counter(self.stage, key).inc(n)
-                yield GlobalWindows.windowed_value((_COUNT, ((self.stage, key), n)))
+                yield TaggedOutput(COUNTS, GlobalWindows.windowed_value(((self.stage, key), n)))
         self._counts.clear()
-
-
-_MAIN, _DROP, _COUNT = "main", DROPS, COUNTS
 
 
 @dataclass
@@ -123,10 +120,6 @@ class StageOutput:
     extra: dict = field(default_factory=dict)
 
 
-def _route(tag: str):
-    return lambda routed: [routed[1]] if routed[0] == tag else []
-
-
 def apply_stage(pcoll: beam.PCollection, label: str, dofn: StageDoFn, *args,
                 outputs: tuple[str, ...] = (), **kwargs) -> StageOutput:
     """`ParDo(dofn)` split into kept records, extra `outputs`, drops and counts.
@@ -135,12 +128,8 @@ def apply_stage(pcoll: beam.PCollection, label: str, dofn: StageDoFn, *args,
     kept records in main and extra outputs (when `dofn.count_out`), each drop reason the
     number of rejects: summed per bundle by the DoFn and handed on as pipeline data.
     """
-    routed = pcoll | label >> beam.ParDo(dofn, *args, **kwargs)
-    main = routed | f"{label}.Main" >> beam.FlatMap(_route(_MAIN))
-    extra = {tag: routed | f"{label}.{tag}" >> beam.FlatMap(_route(tag)) for tag in outputs}
-    drops = routed | f"{label}.Drops" >> beam.FlatMap(_route(_DROP))
-    counts = routed | f"{label}.Counts" >> beam.FlatMap(_route(_COUNT))
-    return StageOutput(main, drops, counts, extra)
+    routed = pcoll | label >> beam.ParDo(dofn, *args, **kwargs).with_outputs(DROPS, COUNTS, *outputs, main=MAIN)
+    return StageOutput(routed[MAIN], routed[DROPS], routed[COUNTS], {tag: routed[tag] for tag in outputs})
 
 
 class FunnelCollector:

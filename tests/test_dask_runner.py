@@ -6,9 +6,13 @@ the results alone cannot show work done twice.
 
 from __future__ import annotations
 
+import json
+
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.window import GlobalWindows
 
 from pipeline.dask_runner import local_cluster
 from pipeline.run import run_to_completion
@@ -135,3 +139,31 @@ def test_combine_per_key_combines_each_partition_before_the_shuffle(tmp_path):
     assert total == sum(range(40))
     # One accumulator per partition crossed the shuffle (Beam's own translation sends all 40 elements).
     assert parts == 4
+
+
+class _OddsApart(beam.DoFn):
+    """Even numbers to the main output, odd ones to "odd", and one "bundles" value per bundle."""
+
+    def process(self, n):
+        yield n if n % 2 == 0 else TaggedOutput("odd", n)
+
+    def finish_bundle(self):
+        yield TaggedOutput("bundles", GlobalWindows.windowed_value(1))
+
+
+def test_each_output_tag_gets_its_own_values(tmp_path):
+    out = tmp_path / "out.json"
+
+    def build(pipeline):
+        split = pipeline | beam.Create(range(10)) | beam.ParDo(_OddsApart()).with_outputs("odd", "bundles", main="even")
+        listed = [split[tag] | f"List_{tag}" >> beam.combiners.ToList() | f"Name_{tag}" >> beam.Map(
+            lambda values, tag=tag: (tag, sorted(values))) for tag in ("even", "odd", "bundles")]
+        (listed | beam.Flatten() | "All" >> beam.combiners.ToList()
+         | beam.Map(lambda pairs: out.write_text(json.dumps(dict(pairs)))))
+
+    _run_on_dask(build, "--dask_npartitions", "2")
+    outputs = json.loads(out.read_text())
+    # Beam's own translation handed every consumer all fifteen values, the tagged ones still wrapped.
+    assert outputs["even"] == [0, 2, 4, 6, 8]
+    assert outputs["odd"] == [1, 3, 5, 7, 9]
+    assert outputs["bundles"] == [1, 1]
