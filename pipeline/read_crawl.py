@@ -477,22 +477,47 @@ def _is_folder(path: str) -> bool:
     return "://" not in path and os.path.isdir(path)
 
 
+_GLOB_CHARS = re.compile(r"[*?[]")
+
+
+def _is_glob(pattern: str) -> bool:
+    # Beam reads a trailing slash as "everything in it".
+    return bool(_GLOB_CHARS.search(pattern)) or pattern.endswith(("/", "\\"))
+
+
 def expand_patterns(patterns: list[str]) -> list[str]:
-    """Every file the glob patterns match, sorted, once; UsageError for a pattern that matches nothing."""
+    """Every file the glob patterns match, sorted, once; UsageError for a pattern that matches nothing.
+
+    Plain paths are only checked for existence: a shell-expanded glob hands over thousands
+    of them, and Beam's `match` compiles a regular expression for each (1.7 s of the
+    client's time for 2,820 paths, before any worker gets a task).
+    """
     if isinstance(patterns, str):
         patterns = [patterns]
     if not patterns:
         raise UsageError("no --input given: name WARC/ARC files or glob patterns")
     files: set[str] = set()
-    for pattern, result in zip(patterns, FileSystems.match(list(patterns)), strict=True):
+    globs = []
+    for pattern in patterns:
         if _is_folder(pattern):
             raise UsageError(f"--input {pattern!r} is a folder: name the crawl files in it, "
                              f"e.g. '{pattern.rstrip('/')}/*.warc.gz'")
+        if _is_glob(pattern):
+            globs.append(pattern)
+        elif FileSystems.exists(pattern):
+            files.add(pattern)
+        else:
+            raise _matches_nothing(pattern)
+    for pattern, result in zip(globs, FileSystems.match(globs) if globs else [], strict=True):
         if not result.metadata_list:
-            raise UsageError(f"--input {pattern!r} matches no file: check the path, "
-                             "and quote glob patterns so that the shell does not expand them")
+            raise _matches_nothing(pattern)
         files.update(m.path for m in result.metadata_list)
     return sorted(files)
+
+
+def _matches_nothing(pattern: str) -> UsageError:
+    return UsageError(f"--input {pattern!r} matches no file: check the path, "
+                      "and quote glob patterns so that the shell does not expand them")
 
 
 class ReadCrawl(beam.PTransform):

@@ -18,7 +18,7 @@ from fastwarc.warc import ArchiveIterator
 
 from pipeline.cli import UsageError
 from pipeline.funnel import Reject, WriteFunnel, reconcile
-from pipeline.read_crawl import ReadCrawl, decode_body, iter_crawl_records
+from pipeline.read_crawl import ReadCrawl, decode_body, expand_patterns, iter_crawl_records
 from tests.conftest import shared_path
 
 AUT = "archivesunleashed+aut/src/test/resources"
@@ -164,6 +164,15 @@ def test_a_glob_that_matches_nothing_is_a_usage_error(tmp_path):
         ReadCrawl([str(tmp_path / "*.warc.gz")])
     with pytest.raises(UsageError, match="is a folder"):
         ReadCrawl([str(tmp_path)])
+
+
+def test_plain_paths_and_globs_name_each_file_once(tmp_path):
+    for name in ("a.warc.gz", "b.warc.gz", "c.arc.gz"):
+        (tmp_path / name).write_bytes(b"")
+    a, b, c = (str(tmp_path / name) for name in ("a.warc.gz", "b.warc.gz", "c.arc.gz"))
+    assert expand_patterns([c, str(tmp_path / "*.warc.gz"), a]) == [a, b, c]
+    with pytest.raises(UsageError, match="gone.warc.gz' matches no file"):
+        expand_patterns([a, str(tmp_path / "gone.warc.gz")])
 
 
 def _readme_rows(readme: Path) -> dict[str, tuple[int, int, str, str, str]]:
