@@ -154,6 +154,5 @@ class ImportPairs(beam.PTransform):
         shards = funnel.add(kept | "WriteShards" >> WriteShards(options.output, options.max_shard_bytes))
         funnel_file = (funnel.counts | "FlattenCounts" >> beam.Flatten()
                        | "WriteFunnel" >> WriteFunnel(options.output, IMPORT_STAGES))
-        rejects = (funnel.drops | "FlattenDrops" >> beam.Flatten()
-                   | "WriteRejects" >> WriteRejects(options.output, options.rejects_per_reason))
+        rejects = funnel.drops | "WriteRejects" >> WriteRejects(options.output, options.rejects_per_reason)
         return (shards, funnel_file, rejects) | "AllWrites" >> beam.Flatten()

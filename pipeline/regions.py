@@ -376,8 +376,7 @@ class RegionsJob:
         shards = funnel.add(records | "WriteRegions" >> WriteRegions(self.output, self.images_per_shard,
                                                                         extractor_meta["with_label_probs"]))
         funnel_file = funnel.counts | "FlattenCounts" >> beam.Flatten() | "WriteFunnel" >> WriteRegionsFunnel(self.output)
-        reject_files = (funnel.drops | "FlattenDrops" >> beam.Flatten()
-                        | "WriteRejects" >> WriteRejects(self.output, self.rejects_per_reason))
+        reject_files = funnel.drops | "WriteRejects" >> WriteRejects(self.output, self.rejects_per_reason)
         # One last step downstream of every sink: runners that compute only the final step's
         # ancestors (Beam's Dask runner does) still write everything.
         (shards, funnel_file, reject_files) | "AllWrites" >> beam.Flatten() | "Done" >> beam.combiners.Count.Globally()

@@ -57,8 +57,7 @@ def build_pipeline(pipeline: beam.Pipeline, options: LaitOptions) -> None:
     pairs = funnel.add(pairs | "Aggregate" >> Aggregate(options, described))
     shards = funnel.add(pairs | "WriteShards" >> WriteShards(options.output, options.max_shard_bytes))
     funnel_file = funnel.counts | "FlattenCounts" >> beam.Flatten() | "WriteFunnel" >> WriteFunnel(options.output)
-    reject_files = (funnel.drops | "FlattenDrops" >> beam.Flatten()
-                    | "WriteRejects" >> WriteRejects(options.output, options.rejects_per_reason))
+    reject_files = funnel.drops | "WriteRejects" >> WriteRejects(options.output, options.rejects_per_reason)
     # One last step downstream of every sink: runners that compute only the final step's
     # ancestors (Beam's Dask runner does) still write everything.
     (shards, funnel_file, reject_files) | "AllWrites" >> beam.Flatten() | "Done" >> beam.combiners.Count.Globally()

@@ -14,6 +14,8 @@ from pipeline.funnel import (
     STAGES,
     Reject,
     StageDoFn,
+    WriteRejects,
+    _sample_key,
     _with_thumbnail,
     apply_stage,
     format_funnel,
@@ -95,3 +97,17 @@ def test_stage_counts_are_summed_per_bundle_not_sent_per_record(tmp_path):
     assert json.loads((tmp_path / "kept").read_text()) == 400  # the tens went to their own output
     # in, out and one drop reason per bundle: not 1,500 one-record counts.
     assert len(counts) <= 3 * 8
+
+
+def test_rejects_are_sampled_per_bundle_as_if_all_at_once(tmp_path):
+    entries = [Reject("odd" if n % 2 else "even", {"url": f"https://a.example/{n}"}).to_entry("ParsePages")
+               for n in range(600)]
+    with beam.Pipeline(options=PipelineOptions(["--runner", "DirectRunner"])) as pipeline:
+        stages = [pipeline | f"Create{i}" >> beam.Create(entries[i::3]) | f"Spread{i}" >> beam.Reshuffle()
+                  for i in range(3)]
+        _ = stages | WriteRejects(str(tmp_path), 5)
+
+    for reason in ("odd", "even"):
+        lines = (tmp_path / "_rejects" / f"ParsePages.{reason}.jsonl").read_text().splitlines()
+        everything = sorted((e for e in entries if e["reason"] == reason), key=_sample_key)
+        assert [json.loads(line) for line in lines] == everything[-5:]
