@@ -13,12 +13,12 @@ over a dask Bag. Four of its limits break ordinary Beam code or make it slow:
    every consumer of any of its outputs reads all of them.
 
 `FixedParDo` replaces its ParDo translation: outputs are collected after `finish_bundle`,
-each output tag gets its own Bag (and `install_fixes` hands each consumer its tag's Bag), each side input is computed once as a dask dependency of
-the tasks that read it, and a worker thread sets up each DoFn once and reuses it across
-partitions (models load once per worker thread, as `DoFn.setup` promises, instead of once
-per partition). `install_fixes` also replaces each `CombinePerKey` with Beam's own
-`LiftedCombinePerKey` (what the DirectRunner does): each partition is combined before the
-shuffle.
+each output tag gets its own Bag (`install_fixes` hands each consumer its tag's Bag), each
+side input is computed once as a dask dependency of the tasks that read it, and a worker
+thread sets up each DoFn once and reuses it across partitions (models load once per worker
+thread, as `DoFn.setup` promises, instead of once per partition). `install_fixes` also
+replaces each `CombinePerKey` with Beam's own `LiftedCombinePerKey` (what the DirectRunner
+does): each partition is combined before the shuffle.
 """
 
 from __future__ import annotations
