@@ -11,7 +11,6 @@ keeps a deterministic sample per reason.
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -230,36 +229,37 @@ def _with_thumbnail(entry: dict) -> dict:
     return entry
 
 
-class SampleEachBundle(beam.DoFn):
-    """Of each bundle's reject entries, the `per_reason` of each (stage, reason) that come first
-    in sampling order (the largest `_sample_key`s, as `Top` keeps).
+def _sampler(per_reason: int) -> beam.combiners.TopCombineFn:
+    """The rejects kept of one (stage, reason): the `per_reason` largest `_sample_key`s."""
+    return beam.combiners.TopCombineFn(per_reason, key=_sample_key)
 
-    What `Top.PerKey` keeps of all entries is among these, so sampling every bundle first
-    changes no sample. It runs beside the stage that dropped them: ~55 µs per entry (the
-    key hashes the entry), which on the shared WARC files otherwise came after the last
-    stage, for all ~55,000 drops at once; and entries left out never carry their image
-    bytes through the shuffle.
+
+class SampleEachBundle(beam.DoFn):
+    """Of each bundle's reject entries, what `_sampler` keeps per (stage, reason).
+
+    The final sample, `_sampler` over all entries, is among these, so sampling every bundle
+    first changes no sample. It runs beside the stage that dropped them (the key hashes each
+    entry: on the shared WARC files that came after the last stage, for all ~55,000 drops at
+    once), and entries left out never carry their image bytes through the shuffle.
     """
 
     def __init__(self, per_reason: int):
         self.per_reason = per_reason
 
+    def setup(self) -> None:
+        self._sampler = _sampler(self.per_reason)
+
     def start_bundle(self) -> None:
-        self._kept: dict[tuple, list] = {}
-        self._seen = 0
+        self._kept: dict[tuple, Any] = {}
 
     def process(self, entry: dict) -> None:
-        kept = self._kept.setdefault((entry["stage"], entry["reason"]), [])
-        self._seen += 1
-        item = (_sample_key(entry), self._seen, entry)  # the count settles ties, never the dicts
-        if len(kept) < self.per_reason:
-            heapq.heappush(kept, item)
-        else:
-            heapq.heappushpop(kept, item)
+        reason = (entry["stage"], entry["reason"])
+        kept = self._kept.get(reason) or self._sampler.create_accumulator()
+        self._kept[reason] = self._sampler.add_input(kept, entry)
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
         for kept in self._kept.values():
-            for _, _, entry in kept:
+            for entry in self._sampler.extract_output(kept):
                 yield GlobalWindows.windowed_value(entry)
         self._kept.clear()
 
@@ -296,6 +296,6 @@ class WriteRejects(beam.PTransform):
             sampled
             | "Flatten" >> beam.Flatten()
             | "KeyByReason" >> beam.Map(lambda e: ((e["stage"], e["reason"]), e))
-            | "Sample" >> beam.combiners.Top.PerKey(self.per_reason, key=_sample_key)
+            | "Sample" >> beam.CombinePerKey(_sampler(self.per_reason))
             | "Write" >> beam.Map(self._write)
         )
