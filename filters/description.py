@@ -10,7 +10,8 @@ Order and quality test (each candidate is cleaned and tested by :class:`TextClea
 3. ``og_image_alt``: the page's ``og:image:alt`` (present only when the image is the page's
    meta image).
 4. ``title``: the image's tooltip; often a name or a headline, so it comes late.
-5. ``context``: the text around the image; only its leading sentence(s) are kept.
+5. ``context``: the caption-like text beside the image (:mod:`filters.image_context`); only
+   its leading sentence(s) are kept.
 
 A candidate identical to the page's title (after cleaning) fails with reason ``page_title``:
 a headline reused as alt text names the story, not what the picture shows. Identical raw
@@ -99,11 +100,19 @@ class DescriptionChooser:
         A passing figcaption with more words replaces a passing alt shorter than this (-1: never).
     reject_page_title : bool, default=True
         Fail a candidate that is the page's title.
+    names_share : float, default=0.6
+        A candidate with at least this share of capitalised content words is mostly names:
+        its language is its page's (`page_language`, `page_language_score` of the record)
+        when the page's language is in `page_languages` (>1 disables).
+    page_languages : tuple of str, default=("en",)
     """
 
     def __init__(self, cleaner: TextCleaner | None = None, order: tuple[str, ...] = SOURCES,
-                 figcaption_over_alt_words: int = 6, reject_page_title: bool = True):
+                 figcaption_over_alt_words: int = 6, reject_page_title: bool = True,
+                 names_share: float = 0.6, page_languages: tuple[str, ...] = ("en",)):
         self.cleaner = cleaner if cleaner is not None else TextCleaner()
+        self.names_share = names_share
+        self.page_languages = page_languages
         self.order = order
         self.figcaption_over_alt_words = figcaption_over_alt_words
         self.reject_page_title = reject_page_title
@@ -143,7 +152,7 @@ class DescriptionChooser:
     def _finish(self, walk: dict, scores: dict) -> Description:
         results: dict[str, CleanResult] = {}
         for source, prepared in walk["results"].items():
-            result = self.cleaner.finish(prepared, scores.get(id(prepared)))
+            result = self.cleaner.finish(prepared, self._language_score(prepared, scores.get(id(prepared)), walk))
             if result.kept and walk["page_title"] and result.text.lower() == walk["page_title"]:
                 result = CleanResult(result.text, False, ["page_title"], result.language_score, result.edits)
             results[source] = result
@@ -156,6 +165,24 @@ class DescriptionChooser:
             for source, result in rest.results.items():
                 results.setdefault(source, result)
         return self._pick(results)
+
+    def _language_score(self, prepared: CleanResult, score: float | None, walk: dict) -> float | None:
+        """The text's language score, or its page's when the text is mostly names.
+
+        fastText cannot tell the language of "(l to r) Ann Bo and Cy Dee": names belong to no
+        language. A caption made mostly of names (at least `names_share` of its content words
+        capitalised) takes its page's language score when the page is in an accepted language.
+        """
+        record = walk["record"]
+        page_score = record.get("page_language_score")
+        if prepared.pending and score is None and page_score is not None:
+            score = self.cleaner.language_score(prepared.text)
+        if (score is None or not prepared.pending or page_score is None
+                or record.get("page_language") not in self.page_languages):
+            return score
+        if self.cleaner.name_share(prepared.text) >= self.names_share:
+            return max(score, float(page_score))
+        return score
 
     def _figcaption_may_beat(self, source: str, result: CleanResult, record: dict) -> bool:
         return (source == "alt" and self.figcaption_over_alt_words >= 0 and "figcaption" in self.order

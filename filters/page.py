@@ -176,6 +176,7 @@ def scan_body(root: lxml.etree._Element, max_chars: int = 100_000, min_paragraph
                 scan.h1 = element
             if tag not in INLINE_TAGS:
                 chunks.append(" ")
+                size += 1
             if element.text and size < max_chars:
                 chunks.append(element.text)
                 size += len(element.text)
@@ -188,6 +189,7 @@ def scan_body(root: lxml.etree._Element, max_chars: int = 100_000, min_paragraph
                         scan.paragraph_elements.append(element)
                 if tag not in INLINE_TAGS:
                     chunks.append(" ")
+                    size += 1
             if element.tail and element is not body and size < max_chars:
                 chunks.append(element.tail)
                 size += len(element.tail)

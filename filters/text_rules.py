@@ -59,7 +59,9 @@ Rules (reason codes, in the order they are tested):
   sentence, with function words (``data/stopwords_en.txt``) under ``max_keyword_stopword_ratio``
   ("queen news prince philip health latest ...").
 - ``title_case``: a headline or a list of names: at least ``title_case_min_words`` content
-  words and every one capitalised ("Patriots QB Tom Brady Speaks About Friendship").
+  words, every one capitalised, and no function word in lower case between them ("Patriots QB
+  Tom Brady Speaks About Friendship"). A caption naming people and places keeps its function
+  words in lower case ("Minister Joe Costello with King Letsie III of Lesotho") and is kept.
 
 `clean` = `prepare` (edits and the rules before ``language``) then `finish` (``language`` and
 the rules after it); `clean_batch` runs `prepare` over many texts and then fastText over the
@@ -718,14 +720,24 @@ class TextCleaner:
         n_stop = sum(1 for t, low in zip(tokens, lowered) if low in stop and t[:1].isalpha())
         return n_stop < self.max_keyword_stopword_ratio * len(words)
 
+    def name_share(self, text: str) -> float:
+        """Share of the content words of `text` that are capitalised (names of people, places...)."""
+        stop = self._lex["stopwords"]
+        content = [t for t, low in zip(*edge_stripped_tokens(text)) if len(t) > 1 and t[0].isalpha() and low not in stop]
+        return sum(t[0].isupper() for t in content) / len(content) if content else 0.0
+
     def _is_title_case(self, text: str, words: list[str], site_names: tuple[str, ...]) -> bool:
         if self.title_case_min_words < 0 or len(words) < self.title_case_min_words:
             return False
         stop = self._lex["stopwords"]
         n_content = 0
-        for t, low in zip(*edge_stripped_tokens(text)):
-            if len(t) < 2 or not t[0].isalpha() or low in stop:
-                continue  # not a content word
+        for i, (t, low) in enumerate(zip(*edge_stripped_tokens(text))):
+            if len(t) < 2 or not t[0].isalpha():
+                continue
+            if low in stop:
+                if i > 0 and t[0].islower():
+                    return False  # "Ann and Bo at the Forum": names in a sentence, not a headline
+                continue
             if not t[0].isupper():
                 return False  # most sentences stop here, at their first lower-case content word
             n_content += 1

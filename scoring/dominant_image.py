@@ -39,6 +39,7 @@ from urllib.parse import parse_qsl, unquote, urljoin, urlsplit
 
 import numpy as np
 
+from filters.image_context import image_caption, preceding_heading
 from filters.page import Page, collapse
 from filters.urls import normalize_url, url_host
 
@@ -262,6 +263,7 @@ class Candidate:
     title: str = ""
     figcaption: str = ""
     context: str = ""
+    headline: str = ""
 
 
 @functools.lru_cache(maxsize=8192)
@@ -516,12 +518,28 @@ def _add_named(by_key: dict, url: str, source: str) -> Candidate:
     key = image_key(url)
     cand = by_key.get(key)
     if cand is None:
-        cand = by_key[key] = Candidate(url=url, key=key)
+        cand = _body_rendition(by_key, url)
+        by_key[key] = cand if cand is not None else Candidate(url=url, key=key)
+        cand = by_key[key]
     if not cand.named_url:
         cand.named_url = url  # the URL the page's metadata gives, which may be another rendition's
     if source not in cand.sources:
         cand.sources.append(source)
     return cand
+
+
+def _body_rendition(by_key: dict, url: str) -> Candidate | None:
+    """The one body image that is another rendition of `url` (:func:`rendition_path`), else None.
+
+    Metadata often names another rendition of the photo the body shows: the full-size file
+    where the body has `-1024x683.jpg` or `?w=640`, or the same path under a CDN or mirror
+    prefix. Merged, the candidate keeps the body image's alt, caption and DOM features.
+    """
+    wanted = rendition_path(url)
+    if wanted is None:
+        return None
+    matches = {id(c): c for c in by_key.values() if c.element is not None and rendition_path(c.url) == wanted}
+    return next(iter(matches.values())) if len(matches) == 1 else None
 
 
 def _class_text(element) -> str:
@@ -653,7 +671,8 @@ def _features(page: Page, body: list[Candidate]) -> np.ndarray:
         cand.figcaption = _figcaption(element)
         row[f["has_figcaption"]] = bool(cand.figcaption)
         row[f["figcaption_words"]] = math.log1p(len(cand.figcaption.split()))
-        cand.context = _context(scan.text, cand.offset)
+        cand.context = image_caption(element)[0][:1000]
+        cand.headline = preceding_heading(element)[:500]
         row[f["context_words"]] = math.log1p(len(cand.context.split()))
         row[f["in_jsonld"]] = 0.0  # filled by _mark_structured
         host = url_host(url)
@@ -688,17 +707,6 @@ def _levels_up(element) -> dict:
 
 
 _ANCESTOR_FEATURE = {tag: FEATURE_INDEX[f"in_{tag}"] for tag in ANCESTOR_TAGS if tag != "noscript"}
-
-
-def _context(text: str, offset: int, chars: int = 300) -> str:
-    """Visible text around a position: up to `chars` characters each side, cut at word boundaries."""
-    before = collapse(text[max(0, offset - chars * 2):offset])[-chars:]
-    after = collapse(text[offset:offset + chars * 2])[:chars]
-    if len(before) == chars and " " in before:
-        before = before.split(" ", 1)[1]
-    if len(after) == chars and " " in after:
-        after = after.rsplit(" ", 1)[0]
-    return (before + " " + after).strip()
 
 
 def _mark_structured(found: PageCandidates) -> None:
@@ -998,11 +1006,15 @@ def dominant_record(found: PageCandidates, cand: Candidate, score: float, source
     is_meta = any(key == cand.key for key, _ in found.meta)
     # A pick made from metadata reports the URL the metadata gives (the publisher's chosen rendition).
     url = cand.named_url if source in ("meta", "link", "jsonld", "itemprop") and cand.named_url else cand.url
+    # Other renditions, tried in order where the first cannot be had (not in the crawl, 404).
+    urls = list(dict.fromkeys(normalize_url(u) or u for u in (url, cand.url, cand.named_url) if u))
     return {
-        "image_url": normalize_url(url) or url, "dominant_score": round(score, 4), "dominant_source": source,
+        "image_url": urls[0], "image_urls": urls, "dominant_score": round(score, 4), "dominant_source": source,
         "alt": cand.alt or None, "title": cand.title or None, "figcaption": cand.figcaption or None,
         "og_image_alt": found.info.get("og_image_alt") if is_meta else None,
         "context": cand.context or None,
+        # A meta image shown nowhere in the body has no heading above it: the story's og:title is that heading.
+        "headline": cand.headline or (found.info.get("og_title") if is_meta and cand.element is None else None) or None,
         "og_title": found.info.get("og_title"), "og_description": found.info.get("og_description"),
     }
 
@@ -1055,6 +1067,22 @@ def rendition_key(url: str) -> str | None:
     return url_host(url) + "/" + stem
 
 
+@functools.lru_cache(maxsize=8192)
+def rendition_path(url: str) -> str | None:
+    """The parent folder and file name without size markers, whatever the host or prefix.
+
+    `https://cdn.example/a/2011/02/cat-640x480.jpg?w=300` and `https://example.com/2011/02/cat.jpg`
+    share `02/cat`. None for short or generic file names, which would match unrelated images.
+    """
+    segments = [s for s in unquote(urlsplit(url).path).lower().split("/") if s]
+    if not segments:
+        return None
+    stem = _RENDITION.sub("", segments[-1].rsplit(".", 1)[0])
+    if len(stem) < 5 or stem in ("image", "default", "original", "picture", "photo", "thumbnail", "header"):
+        return None
+    return "/".join(segments[-2:-1] + [stem])
+
+
 def weak_labels(page: Page, hide_structured: bool = False) -> tuple[PageCandidates, np.ndarray] | None:
     """Training rows of a page: features with og/twitter meta hidden, 1 where a body image is the meta image.
 
@@ -1097,7 +1125,7 @@ def training_rows(page: Page) -> tuple[np.ndarray, np.ndarray] | None:
 
 # Candidate fields a page record carries between ParsePages and DetectDominantImage.
 _RECORD_FIELDS = ("url", "key", "sources", "meta_rank", "meta_width", "meta_height", "named_url", "alt", "title",
-                  "figcaption", "context")
+                  "figcaption", "context", "headline")
 
 
 def page_record_candidates(found: PageCandidates) -> tuple[list[dict], dict]:
