@@ -61,7 +61,7 @@ def run_lait(inputs: str, corpus: Path, extra: list[str]) -> float:
 def read_pairs(corpus: Path) -> list[dict]:
     rows = []
     for shard in sorted(corpus.glob("shard-*.parquet")):
-        rows += pq.read_table(shard, columns=["page_url", "image_url", "text", "text_source"]).to_pylist()
+        rows += pq.read_table(shard, columns=["page_url", "image_url", "text", "text_source", "score"]).to_pylist()
     return rows
 
 
@@ -99,7 +99,7 @@ def score(pairs: list[dict], labels: dict[str, dict]) -> dict:
         label = labels.get(pair["page_url"], {"lead_photo": None})
         image = normalize_url(pair["image_url"]) or pair["image_url"]
         verdict = judge(label, image, pair["text"] or "")
-        verdicts.append({**pair, "verdict": verdict})
+        verdicts.append({**pair, "verdict": verdict, "score": pair.get("score") or 0.0})
         if verdict == "good":
             recalled.add(pair["page_url"])
             recalled |= {page for page in by_photo.get(image, ()) if judge(labels[page], image, pair["text"] or "") == "good"}
@@ -180,6 +180,40 @@ def per_site(verdicts: list[dict], labels: dict[str, dict], recalled: set) -> di
     return {name: dict(counts) for name, counts in sorted(sites.items())}
 
 
+THRESHOLDS = (0.0, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+
+
+def _pick_threshold(verdicts: list[dict], min_precision: float) -> float:
+    """The threshold keeping most good pairs at `min_precision`, else the most precise one (ties: lowest)."""
+    def figures(t):
+        kept = [v for v in verdicts if v["score"] >= t]
+        good = sum(v["verdict"] == "good" for v in kept)
+        return (good / len(kept) if kept else 0.0), good
+    feasible = [(figures(t)[1], -t) for t in THRESHOLDS if figures(t)[0] >= min_precision]
+    if feasible:
+        return -max(feasible)[1]
+    return max(THRESHOLDS, key=lambda t: (figures(t)[0], -t))
+
+
+def relevance_threshold_cv(verdicts: list[dict], labels: dict[str, dict], min_precision: float = 0.9) -> dict:
+    """--min_relevance chosen by leave-one-site-out: fitted on the other sites' pairs, applied to the held-out one.
+
+    Needs a run with `--min_relevance 0` (every scored pair in the output).
+    """
+    site_of = {url: label["site"] for url, label in labels.items()}
+    sites = sorted({site_of.get(v["page_url"], "?") for v in verdicts})
+    folds, kept = {}, []
+    for site in sites:
+        train = [v for v in verdicts if site_of.get(v["page_url"], "?") != site]
+        threshold = _pick_threshold(train, min_precision)
+        folds[site] = threshold
+        kept += [v for v in verdicts if site_of.get(v["page_url"], "?") == site and v["score"] >= threshold]
+    good = sum(v["verdict"] == "good" for v in kept)
+    return {"fold_thresholds": folds, "held_out_pairs": len(kept), "held_out_good": good,
+            "held_out_precision": round(good / len(kept), 3) if kept else None,
+            "in_sample_threshold": _pick_threshold(verdicts, min_precision)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--input", default=str(SHARED / "*.warc.gz"))
@@ -221,6 +255,7 @@ def main() -> None:
         "lost_reasons": dict(collections.Counter(f"{s}.{r}" for s, r, _ in lost.values()).most_common()),
         # URLs and reasons only: the pages' texts are third-party content and stay out of the repo.
         "lost": {url: f"{why[0]}.{why[1]}" for url, why in lost.items()},
+        "relevance_threshold_cv": relevance_threshold_cv(lait["_verdicts"], labels),
         "wrong_pairs": [{k: v[k] for k in ("page_url", "image_url", "text_source", "verdict")}
                         for v in lait["_verdicts"] if v["verdict"] != "good"],
     }
@@ -231,6 +266,7 @@ def main() -> None:
         print(f"{name:<14}{figures['pairs']:>7}{figures['good_pairs']:>7}{figures['precision'] or 0:>11.3f}"
               f"{figures['recall'] or 0:>8.3f}")
     print("lost good pages by stage.reason:", result["lost_reasons"])
+    print("--min_relevance by leave-one-site-out (meaningful with --min_relevance 0):", result["relevance_threshold_cv"])
     for url, why in lost.items():
         print(f"  LOST {url}\n       {why[0]}.{why[1]}: {why[2]}")
     for v in (v for v in lait["_verdicts"] if v["verdict"] != "good"):

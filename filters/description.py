@@ -12,6 +12,10 @@ Order and quality test (each candidate is cleaned and tested by :class:`TextClea
 4. ``title``: the image's tooltip; often a name or a headline, so it comes late.
 5. ``context``: the caption-like text beside the image (:mod:`filters.image_context`); only
    its leading sentence(s) are kept.
+6. ``headline``: the heading right above the image (or the og:title of a meta image shown
+   nowhere in the body), last, and only where the image's file name names what the headline
+   names (:func:`file_name_agrees`); else it fails as ``unconfirmed_headline``. It is exempt
+   from the page-title test, being the title by nature.
 
 A candidate identical to the page's title (after cleaning) fails with reason ``page_title``:
 a headline reused as alt text names the story, not what the picture shows. Identical raw
@@ -29,12 +33,21 @@ Examples
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from filters.text_rules import CleanResult, TextCleaner
 
-SOURCES = ("alt", "figcaption", "og_image_alt", "title", "context")
+SOURCES = ("alt", "figcaption", "og_image_alt", "title", "context", "headline")
+# Texts written for the page, not for the image: they describe the image only where the
+# publisher's file name names the same thing (`file_name_agrees`).
+PAGE_SOURCES = frozenset(["headline"])
+# File-name words that say what a file is for, not what it shows.
+_FILE_WORDS = frozenset("header image photo picture front feature featured large small thumb thumbnail crop "
+                        "edited final copy banner main lead web print full size hero post article story news "
+                        "jpeg scaled".split())
+_HEADLINE_WORD = re.compile(r"[a-z]{4,}")
 # Host labels that say nothing about the site's name.
 _GENERIC_HOST_LABELS = {"www", "m", "mobile", "amp", "edition", "en", "news", "blog", "blogs", "static", "cdn",
                         "img", "images", "com", "org", "net", "co", "uk", "de", "edu", "gov", "io", "info"}
@@ -85,6 +98,21 @@ def site_names(page_url: str | None) -> tuple[str, ...]:
         return ()
     labels = [label for label in host.split(".") if label and label not in _GENERIC_HOST_LABELS]
     return tuple(label.replace("-", "") for label in labels[-1:] if len(label) >= 3)
+
+
+def file_name_agrees(text: str, image_urls: list[str]) -> bool:
+    """Whether a word of `text` (4+ letters, not a file-role word) is in one of the images' file names.
+
+    A headline names the story; the photo shows what it names when the publisher named the
+    file after the same thing ("The border virtues of Buddy Cole" over `buddy-cole11.jpeg`,
+    "Schumer humor" over `amyschumerheader.jpeg`). Hash-named files confirm nothing.
+    """
+    names = []
+    for url in image_urls:
+        name = unquote(urlsplit(url).path).rsplit("/", 1)[-1].lower().rsplit(".", 1)[0]
+        names.append("".join(_HEADLINE_WORD.findall(name.replace("_", " ").replace("-", " "))))
+    words = {w for w in _HEADLINE_WORD.findall(text.lower()) if w not in _FILE_WORDS}
+    return any(word in name for word in words for name in names if name)
 
 
 class DescriptionChooser:
@@ -141,6 +169,9 @@ class DescriptionChooser:
             if raw is None or (isinstance(raw, str) and not raw.strip()):
                 continue
             key = " ".join(raw.split()) if isinstance(raw, str) else repr(raw)
+            if source in PAGE_SOURCES and not file_name_agrees(key, record.get("image_urls") or [record.get("image_url") or ""]):
+                walk["results"][source] = CleanResult(key[:300], False, ["unconfirmed_headline"])
+                continue
             if key not in seen:
                 seen[key] = self.cleaner.prepare(raw, source=source, site_names=names)
             walk["results"][source] = seen[key]
@@ -153,7 +184,8 @@ class DescriptionChooser:
         results: dict[str, CleanResult] = {}
         for source, prepared in walk["results"].items():
             result = self.cleaner.finish(prepared, self._language_score(prepared, scores.get(id(prepared)), walk))
-            if result.kept and walk["page_title"] and result.text.lower() == walk["page_title"]:
+            if (result.kept and walk["page_title"] and source not in PAGE_SOURCES
+                    and result.text.lower() == walk["page_title"]):
                 result = CleanResult(result.text, False, ["page_title"], result.language_score, result.edits)
             results[source] = result
         if not any(r.kept for r in results.values()) and walk["next"] < len(self.order):
@@ -209,7 +241,7 @@ class DescriptionChooser:
             return Description(best.text, source, best.language_score, tried=tried, results=results)
         if not results:
             return Description(None, None, reason="no_text")
-        rank = {name: i for i, name in enumerate(self.cleaner.rule_names + ["page_title"])}
+        rank = {name: i for i, name in enumerate(["unconfirmed_headline"] + self.cleaner.rule_names + ["page_title"])}
         source = max(results, key=lambda s: (rank.get(results[s].reasons[0], -1), -self.order.index(s)))
         best = results[source]
         detail = f"{source}: {best.text}" if best.text else source

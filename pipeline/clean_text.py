@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from filters.description import DescriptionChooser
+from filters.description import PAGE_SOURCES, SOURCES, DescriptionChooser
 from filters.text_rules import TextCleaner
 from pipeline.funnel import IN, Reject, StageDoFn, StageOutput, apply_stage
 
@@ -25,8 +25,9 @@ class CleanTextFn(StageDoFn):
     stage = "CleanText"
 
     def __init__(self, min_words: int, max_words: int, max_rare_word_ratio: float = 0.3,
-                 min_language_score: float = 0.5):
+                 min_language_score: float = 0.5, headline_text: bool = False):
         super().__init__(count_in=False)  # a batch is many pairs: `run` counts them
+        self.order = SOURCES if headline_text else tuple(s for s in SOURCES if s not in PAGE_SOURCES)
         self.min_words = min_words
         self.max_words = max_words
         self.max_rare_word_ratio = max_rare_word_ratio
@@ -37,7 +38,7 @@ class CleanTextFn(StageDoFn):
         cleaner = TextCleaner(min_words=self.min_words, max_words=self.max_words,
                               max_rare_word_ratio=self.max_rare_word_ratio,
                               min_language_score=self.min_language_score).load()
-        self.chooser = DescriptionChooser(cleaner)
+        self.chooser = DescriptionChooser(cleaner, order=self.order)
 
     def run(self, pairs: list[dict]):
         self.count(IN, len(pairs))
@@ -57,7 +58,8 @@ class CleanText(beam.PTransform):
         self.max_batch_size = max_batch_size
         self.dofn = CleanTextFn(options.min_words, options.max_words,
                                 getattr(options, "max_rare_word_ratio", 0.3),
-                                getattr(options, "min_text_language_score", 0.5))
+                                getattr(options, "min_text_language_score", 0.5),
+                                getattr(options, "headline_text", False))
 
     def expand(self, pairs: beam.PCollection) -> StageOutput:
         batches = pairs | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.max_batch_size)

@@ -54,6 +54,9 @@ LAZY_SRC_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-lazy", "da
                   "data-full-src", "data-large-src", "data-orig-src", "data-original-src", "data-img-src",
                   "data-image", "data-echo", "data-actualsrc", "data-srcset-src", "data-large-file",
                   "data-orig-file", "data-medium-file", "data-lazyload", "data-delayed-url", "lowsrc")
+# Attributes that name the full-size file of the image an `<img>` shows cropped or scaled
+# (WordPress's data-large-file / data-orig-file): acquired before the shown rendition.
+FULL_SIZE_ATTRS = ("data-large-file", "data-orig-file", "data-full-src", "data-hi-res-src", "data-large-src")
 LAZY_SRCSET_ATTRS = ("data-srcset", "data-lazy-srcset", "data-original-srcset")
 # Query keys that only ask a server for another size or format of the same image (the
 # comparison rule of shared/data/mainimage/README.md).
@@ -259,6 +262,7 @@ class Candidate:
     meta_width: float = 0.0
     meta_height: float = 0.0
     named_url: str = ""  # URL given by meta/link/JSON-LD/itemprop, when one names this image
+    full_size_urls: list[str] = field(default_factory=list)  # from FULL_SIZE_ATTRS
     alt: str = ""
     title: str = ""
     figcaption: str = ""
@@ -475,6 +479,8 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
                     cand.srcset_width = max(cand.srcset_width, s_width)
                 cand.sources.append("source")
             cand.width, cand.height = _px(element.get("width")), _px(element.get("height"))
+            cand.full_size_urls = [url for url in (absolute_image_url(element.get(name), base) for name in FULL_SIZE_ATTRS)
+                                   if url]
             by_key[cand.key] = cand
             body.append(cand)
         cand.repeat += 1
@@ -915,6 +921,8 @@ def _calibration_inputs(raw: np.ndarray) -> np.ndarray:
 # URL words of site-wide images that pages often give as og:image.
 _SITE_IMAGE = re.compile(r"(logo|icon|favicon|placeholder|default|blank|sprite|avatar|1x1|spacer|pixel|"
                          r"fallback|no[-_]?image|share[-_]?image|social[-_]?share|brand)", re.I)
+# Folders of site-wide images (WordPress.com serves a blog's icon from /blavatar/HASH).
+_SITE_IMAGE_FOLDER = re.compile(r"/(?:[a-z]*avatars?|logos?|icons?|favicons?|emoji)/", re.I)
 _EXCLUDED_EXTENSIONS = (".svg", ".ico", ".svgz", ".mp4", ".webm", ".mov", ".m3u8", ".mpd", ".mp3", ".js", ".css",
                         ".pdf", ".json")
 
@@ -925,7 +933,7 @@ def site_image_url(url: str) -> bool:
     (logo, icon, placeholder, pixel...), or it is an SVG/ICO, a video or another non-image file."""
     path = unquote(urlsplit(url).path).lower()
     name = path.rsplit("/", 1)[-1]
-    return bool(_SITE_IMAGE.search(name)) or name.endswith(_EXCLUDED_EXTENSIONS)
+    return bool(_SITE_IMAGE.search(name) or _SITE_IMAGE_FOLDER.search(path)) or name.endswith(_EXCLUDED_EXTENSIONS)
 
 
 def excluded_body_rows(found: PageCandidates) -> np.ndarray:
@@ -1007,7 +1015,9 @@ def dominant_record(found: PageCandidates, cand: Candidate, score: float, source
     # A pick made from metadata reports the URL the metadata gives (the publisher's chosen rendition).
     url = cand.named_url if source in ("meta", "link", "jsonld", "itemprop") and cand.named_url else cand.url
     # Other renditions, tried in order where the first cannot be had (not in the crawl, 404).
-    urls = list(dict.fromkeys(normalize_url(u) or u for u in (url, cand.url, cand.named_url) if u))
+    urls = [url] if url != cand.url else []
+    urls += [*cand.full_size_urls, cand.url, cand.named_url]
+    urls = list(dict.fromkeys(normalize_url(u) or u for u in urls if u))
     return {
         "image_url": urls[0], "image_urls": urls, "dominant_score": round(score, 4), "dominant_source": source,
         "alt": cand.alt or None, "title": cand.title or None, "figcaption": cand.figcaption or None,
@@ -1125,7 +1135,7 @@ def training_rows(page: Page) -> tuple[np.ndarray, np.ndarray] | None:
 
 # Candidate fields a page record carries between ParsePages and DetectDominantImage.
 _RECORD_FIELDS = ("url", "key", "sources", "meta_rank", "meta_width", "meta_height", "named_url", "alt", "title",
-                  "figcaption", "context", "headline")
+                  "figcaption", "context", "headline", "full_size_urls")
 
 
 def page_record_candidates(found: PageCandidates) -> tuple[list[dict], dict]:

@@ -136,3 +136,39 @@ def test_stage_in_a_pipeline_counts_every_pair():
         assert_that(counts, equal_to([(("CleanText", "in"), 4), (("CleanText", "out"), 2),
                                       (("CleanText", "dropped.file_name"), 1), (("CleanText", "dropped.no_text"), 1)]),
                     label="counts")
+
+
+def test_a_caption_of_names_is_not_a_title_case_headline(chooser):
+    kept = chooser.choose(pair(alt="Minister Joe Costello with King Letsie III of Lesotho"))
+    assert kept.kept and kept.source == "alt"
+    dropped = chooser.choose(pair(alt="Patriots QB Tom Brady Speaks About Friendship"))
+    assert not dropped.kept and dropped.reason == "title_case"
+
+
+def test_a_caption_of_names_takes_its_page_language(chooser):
+    names = "(l to r) Rachelle Gaudet, Marcos Sotomayor and Kenneth Skinner"
+    english_page = chooser.choose(pair(context=names, page_language="en", page_language_score=0.97))
+    assert english_page.kept and english_page.source == "context"
+    other_page = chooser.choose(pair(context=names, page_language="de", page_language_score=0.97))
+    assert other_page.text is None or other_page.language_score < 0.97
+
+
+def test_headline_describes_only_where_the_file_name_names_the_same_thing():
+    chooser = DescriptionChooser(TextCleaner().load())  # SOURCES: headline last
+    named = chooser.choose(pair(headline="The border virtues of Buddy Cole",
+                                image_urls=["https://cdn.example.com/2011/09/buddy-cole11.jpeg"]))
+    assert (named.source, named.text) == ("headline", "The border virtues of Buddy Cole")
+    hashed = chooser.choose(pair(headline="The border virtues of Buddy Cole",
+                                 image_urls=["https://cdn.example.com/2011/09/6a00d8351.jpeg"]))
+    assert not hashed.kept and hashed.reason == "unconfirmed_headline"
+
+
+def test_clean_text_uses_the_headline_only_when_asked():
+    record = pair(headline="Lemon shark cupcakes for shark week",
+                  image_urls=["https://cdn.example.com/2012/08/sharkcupcakeheader.jpeg"])
+    default, asked = CleanTextFn(4, 50), CleanTextFn(4, 50, headline_text=True)
+    for dofn in (default, asked):
+        dofn.setup()
+        dofn.start_bundle()
+    assert isinstance(next(iter(default.run([record]))), Reject)
+    assert next(iter(asked.run([record])))["text_source"] == "headline"

@@ -1,0 +1,71 @@
+"""Caption text from an image's place in the tree, and the headline above it (filters.image_context)."""
+
+import lxml.html
+import pytest
+
+from filters.image_context import image_caption, in_chrome, preceding_heading
+from filters.page import PageParser
+from scoring.dominant_image import extract_candidates, rendition_path
+
+
+def _image(markup: str):
+    return lxml.html.fromstring(f"<html><body>{markup}</body></html>").find(".//img")
+
+
+@pytest.mark.parametrize("markup, expected", [
+    # a caption line under the photo in its own block, after a <br>, words across tags kept whole
+    ('<div><img src="a.jpg"><br><b class="small">(l to r) Ann Lee and Bo Chan</b></div>',
+     ("(l to r) Ann Lee and Bo Chan", "line")),
+    ('<div><img src="a.jpg">Ju<span>ne</span> 4 at the lab</div>', ("June 4 at the lab", "line")),
+    # WordPress: a caption paragraph right after the linked image
+    ('<div class="wp-caption"><a href="x"><img src="a.jpg"></a><p class="wp-caption-text">A heron at dawn</p></div>',
+     ("A heron at dawn", "block")),
+    # CMS wrappers several levels deep, the caption in the next field
+    ('<div class="field"><div class="items"><div class="item"><img src="a.jpg"></div></div></div>'
+     '<div class="field"><div class="items"><div class="item"><p>Fellows met the ambassador.</p></div></div></div>',
+     ("Fellows met the ambassador.", "block")),
+    # an image inside a paragraph: the sentence that follows it, not the paragraph
+    ('<p>The roof garden opened in May. <img src="a.jpg"> Bees forage on the lavender there. Hives are '
+     'checked weekly.</p>', ("Bees forage on the lavender there.", "sentence")),
+    # a long paragraph after the image is body text, not a caption
+    ('<div><img src="a.jpg"></div><p>' + "word " * 60 + '</p>', ("", "")),
+    # nothing from navigation
+    ('<nav><a href="/"><img src="logo.png"></a> Home About Contact</nav>', ("", "")),
+])
+def test_image_caption(markup, expected):
+    assert image_caption(_image(markup)) == expected
+
+
+def test_the_page_chrome_never_becomes_the_caption():
+    markup = ('<div id="menu">Home About Books Film</div><div class="byline">Posted by Jo on June 4</div>'
+              '<div class="entry"><img src="a.jpg"></div><div class="sidebar">Follow us</div>')
+    assert image_caption(_image(markup)) == ("", "")
+
+
+def test_body_layout_classes_are_not_chrome():
+    root = lxml.html.fromstring('<html><body class="one-sidebar"><div><img src="a.jpg"></div></body></html>')
+    assert not in_chrome(root.find(".//img"))
+
+
+def test_preceding_heading_is_the_headline_right_above():
+    markup = ('<h1>Site</h1><article><div class="title"><h3>Lemon shark cupcakes</h3><p>Posted by Jo</p></div>'
+              '<div class="feature"><img src="a.jpg"></div><p>Text.</p></article>')
+    assert preceding_heading(_image(markup)) == "Lemon shark cupcakes"
+    assert preceding_heading(_image('<h2>Story</h2><p>' + "word " * 60 + '</p><img src="a.jpg">')) == ""
+
+
+def test_rendition_path_matches_across_hosts_and_sizes():
+    assert rendition_path("https://example.com/cdn.example.org/2011/02/heron-640x480.jpg?w=300") == \
+        rendition_path("https://cdn.example.org/2011/02/heron.jpg")
+    assert rendition_path("https://example.com/a/photo.jpg") is None  # too generic to match anything
+
+
+def test_meta_image_merges_with_its_body_rendition():
+    html = ('<html><head><meta property="og:image" content="https://cdn.example.org/2011/02/heron-at-dawn.jpg">'
+            '</head><body><h1>Birds</h1><div><img src="/cdn.example.org/2011/02/heron-at-dawn.jpg?w=640" '
+            'alt="A grey heron standing in the reeds at dawn"></div><p>' + "Text about birds. " * 10 + '</p></body></html>')
+    page = PageParser(languages=None).parse(html.encode(), "https://example.com/birds/")
+    found = extract_candidates(page)
+    meta = [c for c in found.candidates if "meta" in c.sources]
+    assert len(meta) == 1 and meta[0].alt == "A grey heron standing in the reeds at dawn"
+    assert meta[0].named_url == "https://cdn.example.org/2011/02/heron-at-dawn.jpg"
