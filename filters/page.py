@@ -205,14 +205,23 @@ def visible_text(root: lxml.etree._Element, max_chars: int = 100_000) -> str:
 
 def language_sample(scan: BodyScan, chars: int = 400) -> str:
     """Text to identify a page's language from: its paragraphs first (menus and footers
-    are short, often English boilerplate on any page), else the start of the visible text."""
+    are short, often English boilerplate on any page), else the visible text.
+
+    Paragraphs that add up to less than half of `chars` (a story written in `<div>`s and
+    `<br>`s has no `<p>`; its one short "paragraph" may be a breadcrumb) are too little to
+    go on: the visible text is taken instead, `chars * 4` of it, so that the story outweighs
+    the navigation.
+    """
     pieces, size = [], 0
     for start, length in scan.paragraphs:
         pieces.append(scan.text[start:start + length])
         size += length
         if size >= chars:
             break
-    return collapse(" ".join(pieces) if pieces else scan.text[:chars * 4])[:chars]
+    sample = collapse(" ".join(pieces))
+    if len(sample) >= chars // 2:
+        return sample[:chars]
+    return collapse(scan.text[:chars * 16])[:chars * 4]
 
 
 def page_title(root: lxml.etree._Element) -> str:

@@ -131,3 +131,12 @@ def test_base_href_is_used_for_resolution(parser):
     page = parser.parse(html_page(f"<p>{ARTICLE_EN}</p>", head='<base href="/static/"><title>t</title>').encode(),
                         "https://example.com/news/story.html")
     assert page.base_url == "https://example.com/static/"
+
+
+def test_a_story_without_paragraph_tags_is_identified_by_its_text():
+    story = ("Researchers in the laboratory have now found that the retina adjusts to such a change and learns "
+             "to suppress the commonplace vertical features while highlighting the rare horizontal ones. ") * 3
+    html = (f"<html><body><div class='crumbs'><p>News : 2005 : La Retina</p></div>"
+            f"<div>{story}<br><br>{story}</div></body></html>")
+    page = PageParser().parse(html.encode(), "https://example.com/story")
+    assert not isinstance(page, tuple) and page.language == "en"
