@@ -24,10 +24,15 @@ concurrency limit, per-host delay, robots.txt cache and connection pools hold pe
 Keys come out of the CoGroupByKey in hash order, not crawl order, so a batch mixes hosts
 and the threads rarely queue behind one host's delay. Crawl hits in a batch are emitted
 at once, before its downloads finish.
+
+With `--proxy URL` every download and robots.txt request goes through that HTTP forward proxy
+(`--fetch_ca_bundle` for one that intercepts TLS); the image hosts are still checked by the
+address guard, the proxy's own address is not (see :mod:`pipeline.fetch`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -36,7 +41,7 @@ from apache_beam.utils.shared import Shared
 
 from filters.urls import normalize_url
 from pipeline.cli import UsageError
-from pipeline.fetch import ImageFetcher, content_type_problem, image_problem, x_robots_opt_out
+from pipeline.fetch import ImageFetcher, content_type_problem, image_problem, proxy_problem, x_robots_opt_out
 from pipeline.funnel import Reject, StageDoFn, StageOutput, apply_stage
 
 STAGE = "AcquireImages"
@@ -55,6 +60,8 @@ def fetcher_settings(options) -> dict:
         "per_host_delay": options.per_host_delay,
         "respect_robots": not options.ignore_robots,
         "allow_private_networks": options.allow_private_networks,
+        "proxy": options.proxy or None,
+        "verify": options.fetch_ca_bundle or True,
     }
 
 
@@ -69,6 +76,10 @@ def check_options(options) -> None:
         raise UsageError(f"--fetch_timeout must be above 0 seconds, got {options.fetch_timeout}")
     if not (options.fetch_user_agent or "").strip():
         raise UsageError("--fetch_user_agent must not be empty: sites need to know who fetches")
+    if options.proxy and proxy_problem(options.proxy):
+        raise UsageError(f"--{proxy_problem(options.proxy)}")
+    if options.fetch_ca_bundle and not os.path.isfile(options.fetch_ca_bundle):
+        raise UsageError(f"--fetch_ca_bundle {options.fetch_ca_bundle}: no such file")
 
 
 def crawl_image_problem(record: dict, max_bytes: int, user_agent: str) -> tuple[str, str] | None:
@@ -187,7 +198,7 @@ class AcquireImages(beam.PTransform):
     options : LaitOptions
         Reads the `AcquireImages` group: `fetch`, `fetch_user_agent`, `fetch_timeout`,
         `fetch_retries`, `max_image_bytes`, `per_host_concurrency`, `per_host_delay`,
-        `ignore_robots`, `allow_private_networks`, `fetch_threads`.
+        `ignore_robots`, `allow_private_networks`, `fetch_threads`, `proxy`, `fetch_ca_bundle`.
     crawl_images : PCollection of dict
         ReadCrawl's image records (`url`, `content`, `http_headers`, `warc_path`,
         `warc_offset`, `fetch_time`).

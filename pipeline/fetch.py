@@ -17,7 +17,8 @@ What one fetch does, in order, for every hop (redirects are followed here, not b
    link-local, multicast, reserved or otherwise not global (`private_address`), unless
    `allow_private_networks`. The check is made before any connection, and again inside
    the connection itself (the socket connects only to the addresses that were checked),
-   so a DNS answer that changes between the two (DNS rebinding) cannot slip through;
+   so a DNS answer that changes between the two (DNS rebinding) cannot slip through.
+   Through a `proxy` (see below) the same check is made on the target before the request;
 3. robots.txt of the origin, fetched once and cached (`robots`); its `Crawl-delay`
    raises the per-host delay (capped);
 4. the request, under a per-host concurrency limit and a per-host delay between request
@@ -35,6 +36,22 @@ What one fetch does, in order, for every hop (redirects are followed here, not b
 
 Per-host politeness holds per `ImageFetcher` instance, which is thread-safe: one instance
 is meant to be shared by every thread of a worker process.
+
+Through an HTTP forward proxy (`proxy="http://proxy:3128"`), http URLs are sent to it as
+absolute-URI requests and https URLs through a CONNECT tunnel (TLS still ends at the target,
+verified against `verify`). What the address guard checks then:
+
+- the proxy's own address is not checked: it is the user's explicit choice and may well be
+  loopback or private;
+- the TARGET's host is resolved here and refused (`private_address`) when any address is not
+  global, as without a proxy, unless `allow_private_networks`; IP literals, every redirect hop
+  and robots.txt likewise; schemes are checked as without a proxy;
+- a target name that does not resolve here is left to the proxy, which resolves it itself
+  (workers behind an egress proxy often have no public DNS): the request goes out, and a
+  dead name comes back as the proxy's error (`http_502`..., `proxy_error`);
+- the connection-time check cannot hold: the proxy connects to the target, after its own DNS
+  lookup. Refusing private destinations there (DNS rebinding included) is the proxy's egress
+  policy (Squid's `http_access deny to_localnet`, for instance).
 """
 
 from __future__ import annotations
@@ -64,8 +81,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
 from urllib3.util import connection as urllib3_connection
 
-__all__ = ["FetchResult", "ImageFetcher", "PrivateAddressError", "image_problem", "sniff_image_format",
-           "x_robots_opt_out"]
+__all__ = ["FetchResult", "ImageFetcher", "PrivateAddressError", "image_problem", "proxy_problem",
+           "sniff_image_format", "x_robots_opt_out"]
 
 SCHEMES = ("http", "https")
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -81,7 +98,9 @@ CHUNK_BYTES = 64 * 1024
 # An unreachable robots.txt disallows its origin for this long, then is asked again.
 ROBOTS_RETRY_SECONDS = 120.0
 # Failures that say the host cannot be reached at all (an image there fails the same way).
-NETWORK_FAILURES = ("timeout", "connection_error", "dns_error", "ssl_error")
+NETWORK_FAILURES = ("timeout", "connection_error", "dns_error", "ssl_error", "proxy_error")
+# Connections kept to a proxy (plain-http requests to all hosts go through the same ones).
+PROXY_POOL_SIZE = 64
 # ISO BMFF brands of still images (AVIF, HEIF/HEIC).
 _FTYP_BRANDS = {b"avif", b"avis", b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1"}
 _ROBOT_PREFIX = re.compile(r"^([a-z0-9_*][a-z0-9_.*-]*)\s*:\s*(.*)$")
@@ -200,10 +219,14 @@ class AddressPolicy:
         Seconds an answer / a resolution failure is kept.
     max_names : int, default=10000
         Names kept; the least recently used goes first.
+    resolver : callable, default=socket.getaddrinfo
+        `getaddrinfo(host, port, family, type)`-like lookup: another resolver, or fixed
+        answers for tests.
     """
 
     def __init__(self, allow_private_networks: bool | Iterable[str] = False, ttl: float = 300.0,
-                 negative_ttl: float = 60.0, max_names: int = 10_000):
+                 negative_ttl: float = 60.0, max_names: int = 10_000, resolver: Callable | None = None):
+        self.resolver = resolver or socket.getaddrinfo
         self.allow_all = allow_private_networks is True
         networks = () if isinstance(allow_private_networks, bool) else allow_private_networks
         self.networks = [ipaddress.ip_network(n, strict=False) for n in networks]
@@ -226,7 +249,7 @@ class AddressPolicy:
                 answer = None
         if answer is None:
             try:
-                answer = socket.getaddrinfo(host, port, urllib3_connection.allowed_gai_family(), socket.SOCK_STREAM)
+                answer = self.resolver(host, port, urllib3_connection.allowed_gai_family(), socket.SOCK_STREAM)
                 expires = time.monotonic() + self.ttl
             except socket.gaierror as e:
                 answer, expires = e, time.monotonic() + self.negative_ttl
@@ -244,7 +267,14 @@ class AddressPolicy:
 
         Raises socket.gaierror when the name does not resolve.
         """
-        infos = self._lookup(host.strip("[]"), port)
+        host = host.strip("[]")
+        try:  # an IP literal is checked as it is, whatever getaddrinfo makes of it (an unsupported family...)
+            literal = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            literal = None
+        if literal is not None and not self.allows(host):
+            raise PrivateAddressError(f"{host} is not a public address")
+        infos = self._lookup(host, port)
         refused = sorted({info[4][0] for info in infos if not self.allows(info[4][0])})
         if refused:
             raise PrivateAddressError(f"{host} resolves to {', '.join(refused)}")
@@ -359,7 +389,7 @@ class FetchResult:
         None on success, else a short code: `timeout`, `connection_error`, `dns_error`,
         `ssl_error`, `http_<status>`, `robots`, `noai`, `too_large`, `not_image`,
         `private_address`, `bad_scheme`, `bad_url`, `bad_redirect`, `redirect_loop`,
-        `too_many_redirects`, `fetch_error`.
+        `too_many_redirects`, `proxy_error`, `fetch_error`.
     content, final_url, headers, status
         The body, the URL it came from after redirects, its response headers and status.
     detail : str or None
@@ -438,6 +468,18 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
+def proxy_problem(proxy: str) -> str | None:
+    """Why `proxy` is not a usable forward-proxy URL (a message), or None."""
+    try:
+        parts = urlsplit(proxy)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as e:
+        return f"proxy {proxy!r}: {e}"
+    if parts.scheme.lower() not in SCHEMES or not parts.hostname:
+        return f"proxy must be http://host:port or https://host:port, got {proxy!r}"
+    return None
+
+
 def _referer_header(page_url: str | None, target: str) -> str | None:
     """The Referer a browser sends for `target` from `page_url` (strict-origin-when-cross-origin)."""
     if not page_url or urlsplit(page_url).scheme.lower() not in SCHEMES:
@@ -492,6 +534,12 @@ class ImageFetcher:
     robots_cache_size : int, default=10000
         Origins whose robots.txt is kept; the least recently used is dropped (and fetched
         again if its host comes back).
+    proxy : str or None, default=None
+        `http://[user:password@]host:port` (or `https://...`) of an HTTP forward proxy that
+        every request goes through; see the module docstring for what the address guard
+        checks then. A proxy that intercepts TLS needs its CA certificate in `verify`.
+    resolver : callable or None, default=None
+        The name lookup of the address guard (default `socket.getaddrinfo`).
     """
 
     def __init__(self, user_agent: str, timeout: float | tuple[float, float] = 10.0, retries: int = 2,
@@ -499,11 +547,16 @@ class ImageFetcher:
                  respect_robots: bool = True, allow_private_networks: bool | Iterable[str] = False,
                  max_redirects: int = 5, max_retry_wait: float = 30.0, backoff: float = 0.5,
                  total_timeout: float | None = None, max_crawl_delay: float = 10.0, pool_size: int = 10,
-                 verify: bool | str = True, robots_cache_size: int = 10_000):
+                 verify: bool | str = True, robots_cache_size: int = 10_000, proxy: str | None = None,
+                 resolver: Callable | None = None):
         if per_host_concurrency < 1:
             raise ValueError(f"per_host_concurrency must be at least 1, got {per_host_concurrency}")
         if retries < 0 or max_redirects < 0 or max_bytes < 1:
             raise ValueError("retries and max_redirects must be >= 0, max_bytes >= 1")
+        problem = proxy_problem(proxy) if proxy else None
+        if problem:
+            raise ValueError(problem)
+        self.proxy = proxy or None
         self.user_agent = user_agent
         self.timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         self.retries = retries
@@ -515,9 +568,10 @@ class ImageFetcher:
         self.total_timeout = total_timeout if total_timeout is not None else 6 * self.timeout[1]
         self.max_crawl_delay = max_crawl_delay
         self.verify = verify
-        self.policy = AddressPolicy(allow_private_networks)
+        self.policy = AddressPolicy(allow_private_networks, resolver=resolver)
         self.gate = _HostGate(per_host_concurrency, per_host_delay)
-        self.session = self._make_session(max(pool_size, per_host_concurrency))
+        # Through a proxy, the http requests to every host share one pool, of connections to the proxy.
+        self.session = self._make_session(max(pool_size, per_host_concurrency, PROXY_POOL_SIZE if proxy else 0))
         self.robots_cache_size = robots_cache_size
         self._robots: OrderedDict[str, tuple[RobotFileParser, _Failure | None, float]] = OrderedDict()
         self._robots_locks: dict[str, threading.Lock] = {}
@@ -526,6 +580,8 @@ class ImageFetcher:
     def _make_session(self, pool_size: int) -> requests.Session:
         session = requests.Session()
         session.trust_env = False  # no proxies or .netrc from the environment: the address checks must hold
+        if self.proxy:  # the explicit one only; its connections are not guarded (the user chose its address)
+            session.proxies = {"http": self.proxy, "https": self.proxy}
         session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))  # no cookies kept
         session.verify = self.verify
         session.headers.update({"User-Agent": self.user_agent,
@@ -603,7 +659,10 @@ class ImageFetcher:
             self.policy.resolve(host, port or (443 if parts.scheme.lower() == "https" else 80))
         except PrivateAddressError as e:
             return _Failure("private_address", str(e))
-        except (socket.gaierror, UnicodeError) as e:
+        except socket.gaierror as e:
+            if not self.proxy:  # through a proxy, the proxy resolves the name (see the module docstring)
+                return _Failure("dns_error", f"{host}: {e}")
+        except UnicodeError as e:
             return _Failure("dns_error", f"{host}: {e}")
         if check_robots:
             parser, unreachable = self._robots_for(url)
@@ -676,6 +735,8 @@ class ImageFetcher:
             return _Failure("timeout", detail)
         if isinstance(error, requests.exceptions.SSLError):
             return _Failure("ssl_error", detail)
+        if isinstance(error, requests.exceptions.ProxyError):  # unreachable, or it refused the tunnel
+            return _Failure("proxy_error", detail)
         if _caused_by(error, NameResolutionError):
             return _Failure("dns_error", detail)
         if isinstance(error, (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,

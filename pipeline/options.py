@@ -84,6 +84,17 @@ class LaitOptions(PipelineOptions):
                            help="allow fetching from loopback/private addresses (off by default; for tests)")
         fetch.add_argument("--fetch_threads", type=int, default=16,
                            help="downloads in flight per worker, across hosts (default 16)")
+        fetch.add_argument("--proxy", default=None, metavar="URL",
+                           help="send image and robots.txt requests through this HTTP forward proxy "
+                                "(http://host:port; https images go through CONNECT). The proxy's own address "
+                                "may be loopback or private; each image host must still resolve to public addresses "
+                                "(else private_address, unless --allow_private_networks), and a host that does not "
+                                "resolve here is left to the proxy to resolve. user:password@ in the URL is sent to the "
+                                "proxy and saved in _run_config.json like every option")
+        fetch.add_argument("--fetch_ca_bundle", default=None, metavar="PEM",
+                           help="trust the CA certificates in this file for https images instead of the system's "
+                                "(a proxy that intercepts TLS, such as bench/replay_crawl.py serve); "
+                                "the file must exist on every worker")
 
         image = parser.add_argument_group("FilterImages")
         image.add_argument("--min_image_side", type=int, default=300,

@@ -436,3 +436,98 @@ def test_retry_after_forms():
     assert _retry_after("7") == 7.0
     assert 50 < _retry_after(time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 60))) <= 60
     assert _retry_after("soon") is None and _retry_after(None) is None
+
+
+# ------------------------------------------------------------------ through a forward proxy
+
+PUBLIC = "93.184.215.14"  # a global unicast address: the target's, never connected to (the proxy is)
+
+
+def fixed_names(names: dict[str, str]):
+    """A getaddrinfo with fixed answers for `names`; IP literals and localhost as usual; other names fail."""
+    def resolve(host, port, family=0, type=0, *rest):
+        if host in names:
+            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (names[host], port))]
+        if host == "localhost" or _is_ip(host):
+            return socket.getaddrinfo(host, port, family, type)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    return resolve
+
+
+def proxied(proxy_server: ImageServer, **kwargs) -> ImageFetcher:
+    """A fetcher that sends everything through `proxy_server` (on 127.0.0.1), with no private network allowed."""
+    resolver = fixed_names({"photos.example.com": PUBLIC, "intranet.example.com": "10.0.0.7"})
+    return fetcher(**{"allow_private_networks": False, "proxy": proxy_server.base, "resolver": resolver, **kwargs})
+
+
+def test_proxied_fetch_of_a_public_target_goes_through_the_proxy(fresh_server, connects):
+    f = proxied(fresh_server)
+    result = f.fetch("http://photos.example.com/img/a.jpg")
+    assert result.ok and result.content == JPEG, result
+    blocked = f.fetch("http://photos.example.com/private/b.jpg")  # robots.txt, read through the proxy too
+    assert blocked.reason == "robots"
+    # Absolute-URI requests for the target host, to the proxy on loopback (its address is not checked).
+    assert [(path, headers["Host"]) for _, path, headers in fresh_server.log] == [
+        ("/robots.txt", "photos.example.com"), ("/img/a.jpg", "photos.example.com")]
+    assert connects and all(tuple(c[:2]) == ("127.0.0.1", fresh_server.port) for c in connects)
+
+
+@pytest.mark.parametrize("url", [
+    "http://intranet.example.com/img/a.jpg",  # a name that resolves to 10.0.0.7
+    "https://intranet.example.com/img/a.jpg",  # https too: no CONNECT is sent
+    "http://localhost/img/a.jpg",  # loopback by /etc/hosts, like the proxy itself
+    "http://127.0.0.1:8080/img/a.jpg",
+    "http://[::1]/img/a.jpg",
+    "http://169.254.169.254/latest/meta-data/",  # cloud metadata, link-local
+    "http://photos.example.com/redirect?to=http://intranet.example.com/img/a.jpg",  # a redirect hop
+])
+def test_proxied_fetch_to_a_private_target_is_refused(fresh_server, connects, url):
+    result = proxied(fresh_server, respect_robots=False).fetch(url)
+    assert result.reason == "private_address", result
+    assert set(fresh_server.hits) <= {"/redirect"}  # the private target never reached the proxy
+    assert all(tuple(c[:2]) == ("127.0.0.1", fresh_server.port) for c in connects)
+
+
+def test_proxied_private_target_is_fetched_when_private_networks_are_allowed(fresh_server):
+    result = proxied(fresh_server, allow_private_networks=True).fetch("http://intranet.example.com/img/a.jpg")
+    assert result.ok and result.content == JPEG, result
+    assert fresh_server.log[-1][2]["Host"] == "intranet.example.com"
+
+
+def test_a_target_name_that_does_not_resolve_here_is_left_to_the_proxy(fresh_server):
+    url = "http://images.example.invalid/img/a.jpg"
+    assert proxied(fresh_server, proxy=None).fetch(url).reason == "dns_error"  # no proxy: a dead name
+    result = proxied(fresh_server).fetch(url)  # the proxy resolves it (here: serves it)
+    assert result.ok and result.content == JPEG, result
+    assert fresh_server.log[-1][2]["Host"] == "images.example.invalid"
+
+
+def test_unreachable_proxy_is_a_proxy_error():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    f = fetcher(proxy=f"http://127.0.0.1:{port}", resolver=fixed_names({"photos.example.com": PUBLIC}))
+    assert f.fetch("http://photos.example.com/img/a.jpg").reason == "proxy_error"
+
+
+@pytest.mark.parametrize("proxy", ["socks5://127.0.0.1:1080", "127.0.0.1:3128", "http://", "http://h:notaport"])
+def test_bad_proxy_url_is_refused_at_construction(proxy):
+    with pytest.raises(ValueError):
+        ImageFetcher(user_agent=UA, proxy=proxy)
+
+
+def test_proxy_options_reach_the_fetcher_and_bad_ones_are_usage_errors(tmp_path):
+    from pipeline.acquire_images import check_options, fetcher_settings
+    from pipeline.cli import UsageError
+    from pipeline.options import LaitOptions
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read here")
+    options = LaitOptions(["--proxy", "http://127.0.0.1:3128", "--fetch_ca_bundle", str(ca)])
+    check_options(options)
+    settings = fetcher_settings(options)
+    assert (settings["proxy"], settings["verify"]) == ("http://127.0.0.1:3128", str(ca))
+    assert (fetcher_settings(LaitOptions([]))["proxy"], fetcher_settings(LaitOptions([]))["verify"]) == (None, True)
+    for bad in (["--proxy", "socks5://127.0.0.1:1080"], ["--fetch_ca_bundle", str(tmp_path / "missing.pem")]):
+        with pytest.raises(UsageError):
+            check_options(LaitOptions(bad))
