@@ -47,6 +47,8 @@ from pipeline.funnel import Reject, StageDoFn, StageOutput, apply_stage
 STAGE = "AcquireImages"
 CRAWL, HTTP = "crawl", "http"
 BATCH_PER_THREAD = 4
+# Failures after which the next rendition of the image is tried: this URL is missing, not the image.
+RENDITION_FALLBACK = frozenset(["http_404", "http_410", "http_403", "not_image"])
 
 
 def fetcher_settings(options) -> dict:
@@ -98,14 +100,23 @@ def crawl_image_problem(record: dict, max_bytes: int, user_agent: str) -> tuple[
 
 
 class KeyPairsByImageFn(StageDoFn):
-    """pair -> (normalised image URL, pair); counts the stage's input."""
+    """pair -> (normalised image URL, pair); counts the stage's input.
+
+    A pair whose image has other renditions (`image_urls`) takes the first one the crawl
+    holds, else the first: the download then falls back along the same order, so a crawl with
+    its images and the same crawl fetched through a proxy agree.
+    """
 
     stage = STAGE
 
     def __init__(self):
         super().__init__(count_in=True, count_out=False)
 
-    def run(self, pair: dict):
+    def run(self, pair: dict, crawl_keys: dict):
+        urls = pair.get("image_urls") or []
+        if len(urls) > 1:
+            held = next((url for url in urls if normalize_url(url) in crawl_keys), urls[0])
+            pair = {**pair, "image_url": held}
         key = normalize_url(pair.get("image_url") or "")
         if key is None:
             yield Reject("bad_url", pair, f"not an http(s) URL: {str(pair.get('image_url'))[:200]}")
@@ -113,10 +124,20 @@ class KeyPairsByImageFn(StageDoFn):
             yield key, pair
 
 
+def _crawl_key(record: dict) -> Iterator[tuple[str, bool]]:
+    key = normalize_url(record.get("url") or "")
+    if key is not None:
+        yield key, True
+
+
 def _key_image(record: dict) -> Iterator[tuple[str, dict]]:
     key = normalize_url(record.get("url") or "")
     if key is not None:  # a crawl image nobody can name is no pair's image
         yield key, record
+
+
+def _first_named(pair: dict) -> tuple[str, str]:
+    return pair["image_url"], pair.get("page_url") or ""
 
 
 def _used(joined: tuple) -> bool:
@@ -164,14 +185,24 @@ class AcquireFn(StageDoFn):
             return
         # A URL as a page wrote it, not the key (normalising re-quotes, which a server may not
         # treat alike), with that page as the Referer.
-        futures = {self.pool.submit(self.fetcher.fetch, *min((p["image_url"], p.get("page_url") or "") for p in pairs)): pairs
-                   for _, pairs in to_fetch}
+        futures = {self.pool.submit(self._download, min(pairs, key=_first_named)): pairs for _, pairs in to_fetch}
         for future in as_completed(futures):
-            result, pairs = future.result(), futures[future]
+            (url, result), pairs = future.result(), futures[future]
             if result.ok:
-                yield from ({**pair, "image_bytes": result.content, "image_source": HTTP} for pair in pairs)
+                yield from ({**pair, "image_url": url, "image_bytes": result.content, "image_source": HTTP}
+                            for pair in pairs)
             else:
                 yield from (Reject(result.reason, pair, result.detail) for pair in pairs)
+
+    def _download(self, pair: dict):
+        """`(url, FetchResult)`: the pair's image, else its next rendition while the last is missing."""
+        urls = pair.get("image_urls") or [pair["image_url"]]
+        urls = urls[urls.index(pair["image_url"]):] if pair["image_url"] in urls else [pair["image_url"], *urls]
+        for url in urls:
+            result = self.fetcher.fetch(url, pair.get("page_url") or "")
+            if result.ok or result.reason not in RENDITION_FALLBACK:
+                return url, result
+        return url, result
 
     def _from_crawl(self, images: list[dict]) -> bytes | Reject | None:
         """The newest usable capture's bytes, the newest capture's Reject when none is usable, None when none."""
@@ -212,7 +243,8 @@ class AcquireImages(beam.PTransform):
         self.dofn = AcquireFn(options.fetch, fetcher_settings(options), options.fetch_threads, Shared())
 
     def expand(self, pairs: beam.PCollection) -> StageOutput:
-        keyed = apply_stage(pairs, "KeyPairs", KeyPairsByImageFn())
+        crawl_keys = self.crawl_images | "CrawlImageKeys" >> beam.FlatMap(_crawl_key)
+        keyed = apply_stage(pairs, "KeyPairs", KeyPairsByImageFn(), beam.pvalue.AsDict(crawl_keys))
         images = self.crawl_images | "KeyImages" >> beam.FlatMap(_key_image)
         joined = {"pairs": keyed.main, "images": images} | "JoinByUrl" >> beam.CoGroupByKey()
         batches = (joined

@@ -60,6 +60,9 @@ class LaitOptions(PipelineOptions):
                           help="drop descriptions whose share of out-of-vocabulary words is above this (default 0.3)")
         text.add_argument("--min_text_language_score", type=float, default=0.5,
                           help="minimum fastText confidence that the description is in a kept language (default 0.5)")
+        text.add_argument("--headline_text", action="store_true", default=False,
+                          help="also pair an image with the headline right above it, as a last resort, where the "
+                               "image's file name names what the headline names (more pairs, less precise)")
 
         fetch = parser.add_argument_group("AcquireImages")
         fetch.add_argument("--fetch", dest="fetch", action="store_true", default=True,
@@ -109,8 +112,10 @@ class LaitOptions(PipelineOptions):
                            help="drop images whose naturalness probability is below this (default 0.5)")
 
         rel = parser.add_argument_group("ScoreRelevance")
-        rel.add_argument("--min_relevance", type=float, default=0.5,
-                         help="drop pairs whose image-text relevance is below this (default 0.5)")
+        rel.add_argument("--min_relevance", type=float, default=0.005,
+                         help="drop pairs whose image-text relevance is below this (default 0.005: the model, "
+                              "trained on Flickr8k scene captions, scores real web captions of people and "
+                              "places low; see README 'Quality on real pages')")
         rel.add_argument("--relevance_model", default=None,
                          help="relevance model file (default: the model shipped with lait)")
 

@@ -136,3 +136,17 @@ def test_crawl_records_pass_the_same_checks_as_downloads():
 def test_bad_options_are_a_usage_error_at_construction(flags):
     with pytest.raises(UsageError, match="--"):
         AcquireImages(LaitOptions(flags), None)
+
+
+def test_renditions_take_the_one_the_crawl_holds_else_fall_back_on_download(server):
+    held = "http://shop.invalid/2011/02/heron.jpg?w=640"
+    images = [crawl_image(held, JPEG, "2024-05-01T00:00:00Z")]
+    in_crawl = pair("a", "http://cdn.invalid/2011/02/heron.jpg")
+    in_crawl["image_urls"] = ["http://cdn.invalid/2011/02/heron.jpg", held]
+    fetched = pair("b", server.url("/missing.jpg"))
+    fetched["image_urls"] = [server.url("/missing.jpg"), server.url("/img/fetched.jpg")]
+    main, drops, _ = run_stage([in_crawl, fetched], images, "--allow_private_networks")
+    by_page = {r["page_url"].rsplit("/", 1)[1]: r for r in main}
+    assert by_page["a"]["image_url"] == held and by_page["a"]["image_source"] == "crawl"
+    assert by_page["b"]["image_url"] == server.url("/img/fetched.jpg") and by_page["b"]["image_source"] == "http"
+    assert server.hits["/missing.jpg"] == 1 and drops == []
