@@ -489,12 +489,18 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
         for alias in aliases:
             by_key.setdefault(alias, cand)
 
+    features = _features(page, body)
+    # Only a body image that could be chosen may stand for a meta image's other rendition.
+    excluded = excluded_body_rows(PageCandidates(candidates=body, meta=[], info={}, features=features,
+                                                 n_body=len(body)))
+    mergeable = {id(c) for c, out in zip(body, excluded) if not out}
     meta: list[tuple[str, int]] = []
     info: dict = {}
     found, info = _meta_images(root, base)
+    add_named = functools.partial(_add_named, mergeable=mergeable)
     if not hide_meta:
         for url, rank in sorted(found, key=lambda named: named[1]):
-            cand = _add_named(by_key, url, "meta")
+            cand = add_named(by_key, url, "meta")
             cand.meta_rank = min(cand.meta_rank, rank)
             cand.meta_width, cand.meta_height = info.get("width", 0.0), info.get("height", 0.0)
             meta.append((cand.key, rank))
@@ -505,26 +511,25 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
             if (link.get("rel") or "").lower() == "image_src":
                 url = absolute_image_url(link.get("href"), base)
                 if url:
-                    _add_named(by_key, url, "link")
+                    add_named(by_key, url, "link")
         for url in _jsonld_urls(root, base):
-            _add_named(by_key, url, "jsonld")
+            add_named(by_key, url, "jsonld")
         for element in root.xpath("//*[@itemprop='image' and not(self::img)]"):
             value = element.get("content") or element.get("href") or element.get("src") or element.get("data-src")
             url = absolute_image_url(value, base)
             if url:
-                _add_named(by_key, url, "itemprop")
+                add_named(by_key, url, "itemprop")
     candidates = list(dict.fromkeys(by_key.values()))  # distinct, body first in document order
-    found = PageCandidates(candidates=candidates, meta=meta, info=info, features=_features(page, body),
-                           n_body=len(body))
+    found = PageCandidates(candidates=candidates, meta=meta, info=info, features=features, n_body=len(body))
     _mark_structured(found)
     return found
 
 
-def _add_named(by_key: dict, url: str, source: str) -> Candidate:
+def _add_named(by_key: dict, url: str, source: str, mergeable: set[int] = frozenset()) -> Candidate:
     key = image_key(url)
     cand = by_key.get(key)
     if cand is None:
-        cand = _body_rendition(by_key, url)
+        cand = _body_rendition(by_key, url, mergeable)
         by_key[key] = cand if cand is not None else Candidate(url=url, key=key)
         cand = by_key[key]
     if not cand.named_url:
@@ -534,7 +539,7 @@ def _add_named(by_key: dict, url: str, source: str) -> Candidate:
     return cand
 
 
-def _body_rendition(by_key: dict, url: str) -> Candidate | None:
+def _body_rendition(by_key: dict, url: str, mergeable: set[int]) -> Candidate | None:
     """The one body image that is another rendition of `url` (:func:`rendition_path`), else None.
 
     Metadata often names another rendition of the photo the body shows: the full-size file
@@ -544,7 +549,7 @@ def _body_rendition(by_key: dict, url: str) -> Candidate | None:
     wanted = rendition_path(url)
     if wanted is None:
         return None
-    matches = {id(c): c for c in by_key.values() if c.element is not None and rendition_path(c.url) == wanted}
+    matches = {id(c): c for c in by_key.values() if id(c) in mergeable and rendition_path(c.url) == wanted}
     return next(iter(matches.values())) if len(matches) == 1 else None
 
 
