@@ -925,7 +925,9 @@ def _calibration_inputs(raw: np.ndarray) -> np.ndarray:
 
 # URL words of site-wide images that pages often give as og:image.
 _SITE_IMAGE = re.compile(r"(logo|icon|favicon|placeholder|default|blank|sprite|avatar|1x1|spacer|pixel|"
-                         r"fallback|no[-_]?image|share[-_]?image|social[-_]?share|brand)", re.I)
+                         r"fallback|no[-_]?image|share[-_]?image|social[-_]?share|brand|counter|beacon|tracking)"
+                         # a GIF named with one or two characters ("1.gif", "b.gif") is a tracking beacon
+                         r"|^[a-z0-9]{1,2}\.gif$", re.I)
 # Folders of site-wide images (WordPress.com serves a blog's icon from /blavatar/HASH).
 _SITE_IMAGE_FOLDER = re.compile(r"/(?:[a-z]*avatars?|logos?|icons?|favicons?|emoji)/", re.I)
 _EXCLUDED_EXTENSIONS = (".svg", ".ico", ".svgz", ".mp4", ".webm", ".mov", ".m3u8", ".mpd", ".mp3", ".js", ".css",
