@@ -264,24 +264,17 @@ class SampleEachBundle(beam.DoFn):
         self._kept.clear()
 
 
-class WriteRejects(beam.PTransform):
-    """Keeps up to `per_reason` reject entries per (stage, reason) in `OUTPUT/_rejects/STAGE.REASON.jsonl`.
+class SampleRejects(beam.PTransform):
+    """Every stage's drops (a list of PCollections, or one) -> `((stage, reason), [entries])`, at most
+    `per_reason` entries each: each input is sampled per bundle where it is made, then all together.
 
-    Its input is every stage's drops (a list of PCollections, or one): each is sampled per
-    bundle where it is made, then all together.
+    Sampling a sample changes nothing: the entries a resumed run's parts kept, sampled again with
+    the rest, are the sample of one uninterrupted run.
     """
 
-    def __init__(self, output_dir: str, per_reason: int):
+    def __init__(self, per_reason: int):
         super().__init__()
-        self.output_dir = output_dir
         self.per_reason = per_reason
-
-    def _write(self, keyed: tuple) -> str:
-        (stage, reason), entries = keyed
-        entries = [_with_thumbnail(e) for e in sorted(entries, key=_sample_key)]
-        path = FileSystems.join(self.output_dir, "_rejects", f"{stage}.{reason}.jsonl")
-        _write_text(path, "".join(json.dumps(e, ensure_ascii=False, default=str) + "\n" for e in entries))
-        return path
 
     def _extract_input_pvalues(self, pvalueish):
         # Beam's hook for a multi-input transform (Flatten's own): a list of PCollections is
@@ -297,5 +290,29 @@ class WriteRejects(beam.PTransform):
             | "Flatten" >> beam.Flatten()
             | "KeyByReason" >> beam.Map(lambda e: ((e["stage"], e["reason"]), e))
             | "Sample" >> beam.CombinePerKey(_sampler(self.per_reason))
-            | "Write" >> beam.Map(self._write)
         )
+
+
+class WriteRejects(beam.PTransform):
+    """Keeps up to `per_reason` reject entries per (stage, reason) in `OUTPUT/_rejects/STAGE.REASON.jsonl`.
+
+    Its input is every stage's drops (a list of PCollections, or one), sampled by :class:`SampleRejects`.
+    """
+
+    def __init__(self, output_dir: str, per_reason: int):
+        super().__init__()
+        self.output_dir = output_dir
+        self.per_reason = per_reason
+
+    def _write(self, keyed: tuple) -> str:
+        (stage, reason), entries = keyed
+        entries = [_with_thumbnail(e) for e in sorted(entries, key=_sample_key)]
+        path = FileSystems.join(self.output_dir, "_rejects", f"{stage}.{reason}.jsonl")
+        _write_text(path, "".join(json.dumps(e, ensure_ascii=False, default=str) + "\n" for e in entries))
+        return path
+
+    def _extract_input_pvalues(self, pvalueish):
+        return SampleRejects._extract_input_pvalues(self, pvalueish)
+
+    def expand(self, drops: tuple[beam.PCollection, ...]) -> beam.PCollection:
+        return drops | "Sample" >> SampleRejects(self.per_reason) | "Write" >> beam.Map(self._write)
