@@ -36,6 +36,14 @@ class LaitOptions(PipelineOptions):
                         help="how many dropped records to keep per stage and reason in _rejects/ (default 50)")
         io.add_argument("--progress", type=_bool, default=True,
                         help="show files and pages done and the rate on a terminal (default true)")
+        io.add_argument("--overwrite", action="store_true", default=False,
+                        help="replace the corpus already in --output, once this run has succeeded (only files lait "
+                             "recorded writing are removed); without it a previous corpus there is an error")
+        io.add_argument("--resume", action="store_true", default=False,
+                        help="continue a run that was stopped, with the same inputs and options: input files whose "
+                             "part is done (--output/_tmp-ID/parts/) are not read again")
+        io.add_argument("--files_per_part", type=int, default=0, metavar="N",
+                        help="input files per resumable part (default 0: about 8 parts, at most 64 files each)")
 
         page = parser.add_argument_group("ParsePages")
         page.add_argument("--languages", default="en",

@@ -3,13 +3,17 @@
 Examples:
   lait run --input 'crawl/*.warc.gz' --output out/
   lait run --input crawl.warc.gz --output out/ --no-fetch --min_image_side 200
+  lait run --input 'crawl/*.warc.gz' --output out/ --overwrite        # replace out/'s corpus once this run succeeds
+  lait run --input 'crawl/*.warc.gz' --output out/ --resume           # continue a run that was stopped
   lait run --input 'crawl/*.warc.gz' --output out/ --direct_num_workers 2 --direct_running_mode multi_processing
   lait run --input 'gs://bucket/crawl/*.warc.gz' --output gs://bucket/out --runner dataflow \\
       --project P --region R --temp_location gs://bucket/tmp --setup_file ./setup.py
 
 Flags not listed here pass through to Beam's PipelineOptions (--runner, --direct_num_workers,
 --project, ...). Without --runner the pipeline runs on Beam's in-process DirectRunner.
-Writes DIR/shard-NNNNN-of-NNNNN.parquet, DIR/_funnel.json, DIR/_rejects/ and DIR/_run_config.json.
+Writes DIR/shard-NNNNN-of-NNNNN.parquet, DIR/_funnel.json, DIR/_rejects/ and DIR/_run_config.json,
+then DIR/_SUCCESS last (the list of those files). The run works in DIR/_tmp-ID/ and moves its corpus
+into DIR at the end: a stopped run leaves DIR's previous corpus as it was.
 """
 
 from __future__ import annotations
