@@ -21,6 +21,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from pipeline.funnel import format_funnel
+from pipeline.output_dir import SUCCESS, TMP_PREFIX
 from pipeline.schema import COLUMN_NAMES
 from pipeline.thumbnails import thumbnail_base64
 
@@ -34,10 +35,55 @@ class CorpusError(ValueError):
     """The directory is not a lait corpus, or an expression is not understood."""
 
 
+def read_manifest(directory: str) -> dict | None:
+    """The `_SUCCESS` manifest `lait run` writes last (its `files`); None when it is missing or cut."""
+    try:
+        with open(os.path.join(directory, SUCCESS), encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and isinstance(manifest.get("files"), list) else None
+
+
+def _unfinished_runs(directory: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(directory, TMP_PREFIX + "*", "")))
+
+
+def corpus_warning(directory: str) -> str | None:
+    """One line when `directory` holds shards that no finished run vouches for (no `_SUCCESS`)."""
+    if not os.path.isdir(directory) or read_manifest(directory) is not None:
+        return None
+    if not glob.glob(os.path.join(directory, "shard-*.parquet")):
+        return None
+    if glob.glob(os.path.join(directory, TMP_PREFIX + "*", "_COMMIT.json")):
+        return (f"{directory} is half replaced: a run was stopped while it moved its corpus in "
+                f"('lait run' with --output {directory} finishes the move)")
+    return (f"{directory} has no {SUCCESS}: the run that wrote it did not finish (or an older lait wrote it), "
+            "so it may be incomplete")
+
+
 def shard_paths(directory: str) -> list[str]:
-    paths = sorted(glob.glob(os.path.join(directory, "shard-*.parquet")))
+    """The corpus's shards: those its `_SUCCESS` lists, else (an unfinished corpus) every `shard-*.parquet`."""
+    if not os.path.isdir(directory):
+        raise CorpusError(f"{directory} is not a folder: give the --output folder of 'lait run'")
+    manifest = read_manifest(directory)
+    if manifest is not None:
+        paths = [os.path.join(directory, name) for name in manifest["files"]
+                 if name.startswith("shard-") and name.endswith(".parquet")]
+        missing = [path for path in paths if not os.path.exists(path)]
+        if missing:
+            raise CorpusError(f"{missing[0]} is listed in {SUCCESS} but missing: the corpus is damaged")
+    else:
+        paths = sorted(glob.glob(os.path.join(directory, "shard-*.parquet")))
     if not paths:
+        unfinished = _unfinished_runs(directory)
+        if unfinished:
+            raise CorpusError(f"no shards in {directory} yet: its run has not finished ('lait run --resume' "
+                              "with the same inputs and options continues it)")
         raise CorpusError(f"no shard-*.parquet files in {directory}: run 'lait run --output {directory}' first")
+    empty = [path for path in paths if os.path.getsize(path) == 0]
+    if empty:
+        raise CorpusError(f"{empty[0]} is empty: a run was stopped while writing it; run 'lait run' again")
     return paths
 
 

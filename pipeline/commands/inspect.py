@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
+import pyarrow as pa
+
+from pipeline import inspect as corpus
 from pipeline.cli import UsageError
-from pipeline.inspect import CorpusError, format_summary, read_rejects, sample_rows, summarize, write_html_report
 
 NAME = "inspect"
 HELP = "summarise a corpus: funnel, distributions, samples, rejects, HTML report"
@@ -36,20 +39,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace, extra: list[str]) -> int:
     try:
-        if args.rejects:
-            for entry in read_rejects(args.directory, args.rejects, args.sample or None):
-                entry.pop("thumbnail", None)
-                print(json.dumps(entry, ensure_ascii=False))
-        elif args.sample or args.where:
-            for row in sample_rows(args.directory, args.sample or 10, args.where):
-                print(json.dumps(row, ensure_ascii=False))
-        elif args.html:
-            report = write_html_report(args.directory, args.html, max_rows=args.max_rows)
-            print(f"wrote {report['path']}: {report['kept_shown']} kept pairs, {report['rejects_shown']} "
-                  f"rejects, {report['bytes'] / 2**20:.1f} MiB")
-        else:
-            summary = summarize(args.directory)
-            print(json.dumps(summary) if args.json else format_summary(summary))
-    except CorpusError as error:
+        lines = list(_report(args))
+    except corpus.CorpusError as error:
         raise UsageError(str(error)) from None
+    except (pa.ArrowException, OSError) as error:
+        # A damaged shard (cut short by a stopped run of an older lait, or changed since).
+        raise UsageError(f"cannot read {args.directory}: {str(error).splitlines()[0] if str(error) else error!r}") \
+            from None
+    warning = corpus.corpus_warning(args.directory)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    for line in lines:
+        print(line)
     return 0
+
+
+def _report(args: argparse.Namespace):
+    """The lines to print; nothing is printed before the corpus has been read without an error."""
+    if args.rejects:
+        for entry in corpus.read_rejects(args.directory, args.rejects, args.sample or None):
+            entry.pop("thumbnail", None)
+            yield json.dumps(entry, ensure_ascii=False)
+    elif args.sample or args.where:
+        for row in corpus.sample_rows(args.directory, args.sample or 10, args.where):
+            yield json.dumps(row, ensure_ascii=False)
+    elif args.html:
+        report = corpus.write_html_report(args.directory, args.html, max_rows=args.max_rows)
+        yield (f"wrote {report['path']}: {report['kept_shown']} kept pairs, {report['rejects_shown']} "
+               f"rejects, {report['bytes'] / 2**20:.1f} MiB")
+    else:
+        summary = corpus.summarize(args.directory)
+        yield json.dumps(summary) if args.json else corpus.format_summary(summary)
