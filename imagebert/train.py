@@ -117,6 +117,27 @@ def save_checkpoint(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+def keep_log_until(path: Path, step: int) -> None:
+    """Keep the records of `path` up to `step`, where this run starts, so no step is logged twice.
+
+    A run stopped after its last checkpoint had logged steps that the resumed run trains and
+    logs again; a fresh run (step 0) starts a new log. A line cut by the stop is dropped.
+    """
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
+            kept.append(line + "\n")
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text("".join(kept), encoding="utf-8")
+    os.replace(partial, path)
+
+
 def tokenizer_from_vocab(vocab: list[str]) -> WordPieceTokenizer:
     return WordPieceTokenizer({token: i for i, token in enumerate(vocab)})
 
@@ -302,6 +323,8 @@ def train(config: TrainConfig, objective=None) -> list[dict]:
 
     # ---- the loop
     records: list[dict] = []
+    if master:
+        keep_log_until(out / "log.jsonl", step)
     log_file = open(out / "log.jsonl", "a") if master else None
     window = {"start": time.perf_counter(), "pairs": 0, "tokens": 0, "sums": {}, "n": 0}
     first_step = step
