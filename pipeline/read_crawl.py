@@ -13,7 +13,9 @@ already decoded body under the original headers.
 
 Reject reasons: `not_response` (warcinfo, request, metadata, continuation...), `revisit`,
 `http_status` (non-2xx), `not_html_or_image`, `empty_body`, `bad_content_encoding`
-(a compressed body that does not decompress), `read_error` (the file is broken at that point).
+(a compressed body that does not decompress), `read_error` (the file is broken at that point),
+`empty_file` (0 bytes), `reader_warning` (one per warning a reader gave, e.g. warcio's "Record
+not followed by newline": counted, not printed). :func:`unread_inputs` says when no file gave a record.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from apache_beam.pvalue import TaggedOutput
 from fastwarc.warc import ArchiveIterator as FastArchiveIterator
 from warcio.archiveiterator import ArchiveIterator as WarcioArchiveIterator
 
+from pipeline import reader_warnings
 from pipeline.cli import UsageError
 from pipeline.funnel import IN, OUT, Reject, StageDoFn, apply_stage
 
@@ -343,13 +346,31 @@ def iter_crawl_records(path: str, opener: Callable[[str], BinaryIO] = _open) -> 
         file is broken; never raises for a bad file. `content` is the decoded body;
         `http_headers` are as recorded (lower-case names; a resource record, which has no
         HTTP headers, gets its WARC Content-Type as "content-type"). `warc_offset` is where
-        the record (its gzip member, in a .gz file) starts.
+        the record (its gzip member, in a .gz file) starts. A reader's warnings come as
+        `reader_warning` Rejects (not on stderr), before the record read after them.
     """
+    with reader_warnings.collect() as warnings:
+        for item in _read_file(path, opener):
+            yield from _warning_rejects(path, warnings)
+            yield item
+        yield from _warning_rejects(path, warnings)
+
+
+def _warning_rejects(path: str, warnings: list[str]) -> Iterator[Reject]:
+    while warnings:
+        yield Reject("reader_warning", {"warc_path": path}, f"{path}: {warnings.pop(0)}")
+
+
+def _read_file(path: str, opener: Callable[[str], BinaryIO]) -> Iterator[dict | Reject]:
     try:
         with opener(path) as stream:
-            arc = _is_arc(stream.read(512))
+            head = stream.read(512)
+        arc = _is_arc(head)
     except Exception as error:  # noqa: BLE001 - a file we cannot open is a counted error, not a crash
         yield _read_error(path, None, error)
+        return
+    if not head:
+        yield Reject("empty_file", {"warc_path": path, "warc_offset": None}, f"{path}: 0 bytes")
         return
     last_offset, fast_error = -1, None
     if not arc:
@@ -518,6 +539,22 @@ def expand_patterns(patterns: list[str]) -> list[str]:
 def _matches_nothing(pattern: str) -> UsageError:
     return UsageError(f"--input {pattern!r} matches no file: check the path, "
                       "and quote glob patterns so that the shell does not expand them")
+
+
+UNREAD = ("read_error", "empty_file", "reader_warning")  # drops that are not records of the file
+
+
+def unread_inputs(funnel: dict) -> str | None:
+    """A one-line summary when the run read not one record from any input file (else None)."""
+    read = next((stage for stage in funnel.get("stages", []) if stage.get("name") == "ReadCrawl"), None)
+    if read is None:
+        return None
+    failures = {reason: read["dropped"].get(reason, 0) for reason in UNREAD[:2] if read["dropped"].get(reason)}
+    if not failures or read["in"] != sum(read["dropped"].get(reason, 0) for reason in UNREAD):
+        return None
+    counts = ", ".join(f"{reason} {n}" for reason, n in failures.items())
+    return (f"no input file could be read ({counts}): are they WARC/ARC files? "
+            "The reasons are in the funnel and _rejects/")
 
 
 class ReadCrawl(beam.PTransform):
