@@ -64,8 +64,8 @@ def corpus_warning(directory: str) -> str | None:
 
 def shard_paths(directory: str) -> list[str]:
     """The corpus's shards: those its `_SUCCESS` lists, else (an unfinished corpus) every `shard-*.parquet`."""
-    if not os.path.isdir(directory):
-        raise CorpusError(f"{directory} is not a folder: give the --output folder of 'lait run'")
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise CorpusError(f"{directory} is a file: give the --output folder of 'lait run'")
     manifest = read_manifest(directory)
     if manifest is not None:
         paths = [os.path.join(directory, name) for name in manifest["files"]
