@@ -227,7 +227,7 @@ def run_parts(pipeline_options: PipelineOptions, options: LaitOptions, parts: li
         if done[index] is not None:
             continue
         if len(parts) > 1:
-            _note(f"part {index + 1} of {len(parts)}: {len(files)} input files")
+            _note(f"part {index + 1} of {len(parts)}: {len(files)} input file{'s' if len(files) > 1 else ''}")
         out.delete_folder(folder)  # what a stopped attempt left
         run_to_completion(pipeline_options, partial(build_part, options=options, files=files, part=folder))
         done[index] = out.read_done(folder, files)
@@ -262,18 +262,19 @@ def run(pipeline_options: PipelineOptions, build: Callable | None = None) -> dic
         return funnel
     previous = out.check_previous(output, options.overwrite)
     tmp = out.tmp_dir(output, rid)
-    if options.resume and out.read_json(out.join(tmp, out.RUN_FILE)) is None:
+    resume = options.resume and out.read_json(out.join(tmp, out.RUN_FILE)) is not None
+    if options.resume and not resume:
         others = [t for t in out.unfinished_runs(output) if t != tmp]
         _note(f"nothing to resume in {output}: starting from the beginning"
               + (f" ({others[0]} is a run with other inputs or options)" if others else ""))
-    if not options.resume:
+    if not resume:
         out.delete_folder(tmp)  # an earlier attempt of this same run, started again
     out.write_json(out.join(tmp, out.RUN_FILE), {"run_id": rid, "parts": parts})
     final = out.join(tmp, out.FINAL)
     out.delete_folder(final)
     started = time.time()
     if build is None:
-        done = run_parts(pipeline_options, options, parts, tmp, options.resume)
+        done = run_parts(pipeline_options, options, parts, tmp, resume)
         run_to_completion(pipeline_options, lambda pipeline: build_assemble(pipeline, options, done, final))
     else:
         options.output = final
