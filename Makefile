@@ -24,7 +24,7 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(LAIT) sample-crawl $(DEMO)/sample.warc.gz
-	$(LAIT) run --input $(DEMO)/sample.warc.gz --output $(DEMO)/corpus --no-fetch
+	$(LAIT) run --input $(DEMO)/sample.warc.gz --output $(DEMO)/corpus --no-fetch --overwrite
 	$(LAIT) inspect $(DEMO)/corpus --sample 5
 
 # A real dask cluster as separate OS processes: one scheduler and two workers on 127.0.0.1.
@@ -37,7 +37,7 @@ cluster-demo: $(STAMP)
 	  $(PY) -c "import socket, time; [time.sleep(0.2) for _ in range(150) if socket.socket().connect_ex((\"127.0.0.1\", $(DASK_PORT)))]"; \
 	  for i in 1 2; do $(VENV)/bin/dask worker tcp://127.0.0.1:$(DASK_PORT) --nthreads 1 --no-dashboard > $(DEMO)/worker$$i.log 2>&1 & pids="$$pids $$!"; done; \
 	  echo "dask scheduler and 2 workers started (logs in $(DEMO)/)"; \
-	  $(LAIT) run --input $(DEMO)/sample.warc.gz --output $(DEMO)/cluster-corpus --no-fetch \
+	  $(LAIT) run --input $(DEMO)/sample.warc.gz --output $(DEMO)/cluster-corpus --no-fetch --overwrite \
 	      --runner dask --dask_address tcp://127.0.0.1:$(DASK_PORT)'
 
 bench: $(STAMP)

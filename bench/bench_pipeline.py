@@ -131,7 +131,7 @@ def bench_lait_run(inputs: list[str], out: Path, workers: int, runner: str = "di
     cluster of `workers` processes started by `lait run --dask_workers`.
     """
     command = [sys.executable, "-m", "pipeline.cli", "run", "--input", *inputs, "--output", str(out),
-               "--no-fetch", "--progress", "false"]
+               "--no-fetch", "--progress", "false", "--overwrite"]
     if runner == "dask":
         command += ["--runner", "dask", "--dask_workers", str(workers)]
     elif workers > 1:
