@@ -30,9 +30,15 @@ What one fetch does, in order, for every hop (redirects are followed here, not b
 5. from the headers alone, before any byte of the body: `X-Robots-Tag: noai` or
    `noimageai` for all robots or for ours (`noai`), a Content-Type that says it is not an
    image (`not_image`), a Content-Length above `max_bytes` (`too_large`);
-6. the body, read as a stream and abandoned as soon as it passes `max_bytes`
-   (`too_large`) or the whole fetch passes `total_timeout` (`timeout`); its magic bytes
-   must be those of a raster image format (`not_image`).
+6. the body, read as a stream and decoded (gzip, deflate, br) a chunk at a time, abandoned as
+   soon as it passes `max_bytes` decoded (`too_large`: a decompression bomb costs no more
+   than `max_bytes`); its magic bytes must be those of a raster image format (`not_image`).
+
+The whole fetch, robots.txt, redirects and retries included, has one deadline
+(`total_timeout`), and so has each request in it: connect, TLS, headers and body. Socket
+timeouts bound each read only, so a server that sends its headers a byte at a time would
+hold a thread for hours; at the deadline a watchdog thread shuts the request's socket down,
+and the fetch returns `timeout`.
 
 Per-host politeness holds per `ImageFetcher` instance, which is thread-safe: one instance
 is meant to be shared by every thread of a worker process.
@@ -57,6 +63,7 @@ verified against `verify`). What the address guard checks then:
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import http.cookiejar
 import ipaddress
 import random
@@ -306,25 +313,147 @@ class _GuardedConnectionMixin:
         raise NewConnectionError(self, f"Failed to establish a new connection: {error}")
 
 
-def _guarded_pool(pool_class: type, connection_class: type, policy: AddressPolicy) -> type:
-    connection = type("Guarded" + connection_class.__name__, (_GuardedConnectionMixin, connection_class),
-                      {"policy": policy})
-    return type("Guarded" + pool_class.__name__, (pool_class,), {"ConnectionCls": connection})
+# ---------------------------------------------------------------- the whole-request deadline
+
+def _cut(sock: socket.socket) -> None:
+    # The plain socket's shutdown (an SSLSocket's own would drop its TLS state under a reader):
+    # a recv blocked on it in another thread returns at once.
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _Watch:
+    """One request's deadline and the socket it is using; `expire` cuts that socket."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.expired = False
+        self._done = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+
+    def attach(self, sock: socket.socket | None) -> None:
+        with self._lock:
+            self._sock = sock
+            if self.expired and not self._done and sock is not None:
+                _cut(sock)
+
+    def expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            if self._sock is not None:
+                _cut(self._sock)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._done, self._sock = True, None
+
+
+class _Deadlines:
+    """Cuts the connection of any request still running at its deadline: one thread for all of them.
+
+    Socket timeouts bound each read, not a request: a server that sends its headers (or its
+    body) a byte at a time, each byte within the read timeout, would hold a fetch thread for
+    hours. Here the connect, the headers and the body of one request share one deadline: at
+    that moment its socket is shut down, so whatever read is blocked on it returns at once.
+    Connections find their request's watch through a thread-local: requests runs a request
+    in the thread that called it.
+    """
+
+    def __init__(self):
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._count = 0
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._local = threading.local()
+
+    def current(self) -> _Watch | None:
+        return getattr(self._local, "watch", None)
+
+    @contextmanager
+    def watch(self, deadline: float):
+        watch = _Watch(deadline)
+        self._local.watch = watch
+        with self._cond:
+            self._count += 1
+            heapq.heappush(self._heap, (deadline, self._count, watch))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="lait-fetch-deadlines", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        try:
+            yield watch
+        finally:
+            self._local.watch = None
+            watch.finish()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+                _, _, watch = heapq.heappop(self._heap)
+            watch.expire()
+
+
+class _DeadlineConnectionMixin:
+    """Hands its socket to the running request's watch (see :class:`_Deadlines`), new or reused."""
+
+    deadlines: _Deadlines
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        watch = self.deadlines.current()
+        if watch is not None:
+            watch.attach(sock)  # the TLS handshake and the CONNECT tunnel come under the deadline too
+        return sock
+
+    def getresponse(self, *args: Any, **kwargs: Any):
+        watch = self.deadlines.current()
+        if watch is not None:
+            watch.attach(self.sock)
+        return super().getresponse(*args, **kwargs)
+
+
+def _pool_class(pool_class: type, connection_class: type, deadlines: _Deadlines,
+                policy: AddressPolicy | None) -> type:
+    """A connection pool class whose connections keep the deadline, and go through `policy` when given."""
+    bases = (_DeadlineConnectionMixin, _GuardedConnectionMixin) if policy else (_DeadlineConnectionMixin,)
+    name = ("Guarded" if policy else "Deadline") + connection_class.__name__
+    connection = type(name, (*bases, connection_class), {"policy": policy, "deadlines": deadlines})
+    return type(("Guarded" if policy else "Deadline") + pool_class.__name__, (pool_class,), {"ConnectionCls": connection})
 
 
 class _GuardedAdapter(HTTPAdapter):
-    """A requests adapter whose connections go through an :class:`AddressPolicy`."""
+    """A requests adapter whose connections go through an :class:`AddressPolicy` and keep the deadlines.
 
-    def __init__(self, policy: AddressPolicy, **kwargs: Any):
+    Connections to a proxy keep the deadlines but are not guarded (see the module docstring).
+    """
+
+    def __init__(self, policy: AddressPolicy, deadlines: _Deadlines, **kwargs: Any):
         self.policy = policy
+        self.deadlines = deadlines
+        self._proxy_pools = {
+            "http": _pool_class(HTTPConnectionPool, HTTPConnection, deadlines, None),
+            "https": _pool_class(HTTPSConnectionPool, HTTPSConnection, deadlines, None),
+        }
         super().__init__(**kwargs)
 
     def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
         self.poolmanager.pool_classes_by_scheme = {
-            "http": _guarded_pool(HTTPConnectionPool, HTTPConnection, self.policy),
-            "https": _guarded_pool(HTTPSConnectionPool, HTTPSConnection, self.policy),
+            "http": _pool_class(HTTPConnectionPool, HTTPConnection, self.deadlines, self.policy),
+            "https": _pool_class(HTTPSConnectionPool, HTTPSConnection, self.deadlines, self.policy),
         }
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = self._proxy_pools
+        return manager
 
 
 # ---------------------------------------------------------------- politeness
@@ -524,7 +653,8 @@ class ImageFetcher:
         First retry waits about this long, then twice as long each time.
     total_timeout : float or None, default=None
         Wall-clock budget of one fetch, redirects and retries included (default: six
-        read timeouts), so a server dripping bytes cannot hold a thread forever.
+        read timeouts): connect, headers and body of every request in it are cut off there,
+        so a server dripping bytes cannot hold a thread beyond it.
     max_crawl_delay : float, default=10.0
         Cap on a robots.txt `Crawl-delay`.
     pool_size : int, default=10
@@ -570,6 +700,7 @@ class ImageFetcher:
         self.verify = verify
         self.policy = AddressPolicy(allow_private_networks, resolver=resolver)
         self.gate = _HostGate(per_host_concurrency, per_host_delay)
+        self.deadlines = _Deadlines()
         # Through a proxy, the http requests to every host share one pool, of connections to the proxy.
         self.session = self._make_session(max(pool_size, per_host_concurrency, PROXY_POOL_SIZE if proxy else 0))
         self.robots_cache_size = robots_cache_size
@@ -586,7 +717,8 @@ class ImageFetcher:
         session.verify = self.verify
         session.headers.update({"User-Agent": self.user_agent,
                                 "Accept": "image/avif,image/webp,image/jpeg,image/png,image/*;q=0.8,*/*;q=0.1"})
-        adapter = _GuardedAdapter(self.policy, pool_connections=100, pool_maxsize=pool_size, max_retries=0)
+        adapter = _GuardedAdapter(self.policy, self.deadlines, pool_connections=100, pool_maxsize=pool_size,
+                                  max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         return session
@@ -697,24 +829,33 @@ class ImageFetcher:
         raise AssertionError("unreachable")
 
     def _exchange(self, url: str, host: str, deadline: float, read: Callable, referer: str | None) -> Any:
-        """One request and its response, inside the host's turn."""
+        """One request and its response, inside the host's turn, cut off at `deadline` wherever it is."""
         with self.gate.turn(host):
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return _Failure("timeout", f"fetch took more than {self.total_timeout:g} s")
-            try:
-                headers = {"Referer": referer} if referer else None
-                response = self.session.get(url, stream=True, allow_redirects=False, timeout=self.timeout,
-                                            headers=headers)
-            except PrivateAddressError as e:  # the address changed after _vet: DNS rebinding
-                return _Failure("private_address", str(e))
-            except requests.exceptions.RequestException as e:
-                return self._request_failure(e)
-            try:
-                return self._answer(response, url, deadline, read)
-            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as e:  # reading the body
-                return self._request_failure(e)
-            finally:
-                response.close()
+            with self.deadlines.watch(deadline) as watch:
+                outcome = self._request(url, deadline, read, referer, (min(self.timeout[0], left), self.timeout[1]))
+            if watch.expired and not isinstance(outcome, (FetchResult, str, _Redirect)):
+                # The cut connection surfaces as a reset, a short body or a missing header: say what it was.
+                return _Failure("timeout", f"fetch took more than {self.total_timeout:g} s (connect, headers and body)")
+            return outcome
+
+    def _request(self, url: str, deadline: float, read: Callable, referer: str | None,
+                 timeout: tuple[float, float]) -> Any:
+        try:
+            headers = {"Referer": referer} if referer else None
+            response = self.session.get(url, stream=True, allow_redirects=False, timeout=timeout, headers=headers)
+        except PrivateAddressError as e:  # the address changed after _vet: DNS rebinding
+            return _Failure("private_address", str(e))
+        except requests.exceptions.RequestException as e:
+            return self._request_failure(e)
+        try:
+            return self._answer(response, url, deadline, read)
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as e:  # reading the body
+            return self._request_failure(e)
+        finally:
+            response.close()
 
     def _answer(self, response: requests.Response, url: str, deadline: float, read: Callable) -> Any:
         status = response.status_code
@@ -752,8 +893,12 @@ class ImageFetcher:
     def _read_body(self, response: requests.Response, deadline: float, limit: int, truncate: bool) -> bytes | _Failure:
         """The body as a stream: cut at `limit` bytes (`truncate`) or abandoned (`too_large`).
 
-        `read1` returns what has arrived (decoded), so the deadline is checked even when a
-        server drips one byte at a time; `iter_content` would wait for whole chunks.
+        `read1` returns what has arrived, decoded (gzip, deflate, br), and never more than it
+        is asked for (urllib3 >= 2.6 stops decompressing there): a decompression bomb is
+        abandoned `CHUNK_BYTES` past the limit, whatever its ratio. The deadline is checked
+        between reads even when a server drips one byte at a time (`iter_content` would wait
+        for whole chunks); a read blocked at the deadline ends when the watchdog cuts the
+        connection, and a body that ended then is not whole.
         """
         chunks, size = [], 0
         while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
@@ -762,9 +907,12 @@ class ImageFetcher:
             if size > limit:
                 if truncate:
                     return b"".join(chunks)[:limit]
-                return _Failure("too_large", f"body passed {limit} bytes")
+                coding = response.headers.get("Content-Encoding", "").strip()
+                return _Failure("too_large", f"body passed {limit} bytes" + (f" once decoded ({coding})" if coding else ""))
             if time.monotonic() > deadline:
-                return _Failure("timeout", f"body still coming after {self.total_timeout:g} s ({size} bytes)")
+                break
+        if time.monotonic() > deadline:
+            return _Failure("timeout", f"body still coming after {self.total_timeout:g} s ({size} bytes)")
         return b"".join(chunks)
 
     def _read_image(self, response: requests.Response, url: str, deadline: float) -> FetchResult | _Failure:

@@ -3,21 +3,25 @@
 `ImageServer` runs `http.server.ThreadingHTTPServer` in a thread and records every
 request. Its routes cover what the web does to an image fetcher: stalls, 429 with
 Retry-After, 5xx, redirect loops and chains, redirects to private addresses, robots.txt,
-`X-Robots-Tag: noai`, oversized bodies with and without Content-Length, wrong content
-types and 404s.
+`X-Robots-Tag: noai`, oversized bodies with and without Content-Length, decompression bombs
+(gzip, deflate, br), headers or bodies dripped a byte at a time, wrong content types and 404s.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import ssl
+import sys
 import threading
 import time
+import zlib
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import brotli
 from PIL import Image
 
 ROBOTS_TXT = """\
@@ -46,6 +50,29 @@ JPEG = make_jpeg()
 PNG = make_png()
 # 20 MB of zeros after a JPEG header, gzip-compressed to about 20 KB: a decompression bomb.
 GZIP_BOMB = gzip.compress(JPEG[:20] + bytes(20 * 2**20), compresslevel=9)
+BOMB_BYTES = 64 * 2**20
+
+
+@functools.cache
+def bomb(coding: str) -> bytes:
+    """64 MB of zeros after a JPEG header, compressed with `coding` (gzip, deflate, br) to 12-300 KB."""
+    data = JPEG[:20] + bytes(BOMB_BYTES)
+    if coding == "br":
+        return brotli.compress(data, quality=1)
+    packer = zlib.compressobj(1, zlib.DEFLATED, (16 if coding == "gzip" else 0) + zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+# A response head dripped one byte per DRIP_SECONDS (about 25 s in all): no single read waits long.
+DRIP_SECONDS = 0.05
+SLOW_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nX-Padding: " + b"a" * 450
+             + b"\r\nContent-Length: %d\r\n\r\n" % len(JPEG))
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):  # a client that left on purpose
+            super().handle_error(request, client_address)
 
 
 class ImageServer:
@@ -80,7 +107,7 @@ class ImageServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up on purpose (too_large, noai...)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.base = f"http://127.0.0.1:{self.port}"
@@ -201,6 +228,17 @@ class ImageServer:
                 h.wfile.write(b"\0" * 65536)
         elif path == "/gzip-bomb":
             self.send(h, 200, GZIP_BOMB, "image/jpeg", {"Content-Encoding": "gzip"})
+        elif path.startswith("/bomb/"):
+            coding = path.rsplit("/", 1)[1]
+            self.send(h, 200, bomb(coding), "image/jpeg", {"Content-Encoding": coding})
+        elif path == "/header-drip":  # the status line and headers one byte at a time: no single read times out
+            h.close_connection = True
+            for byte in SLOW_HEAD:
+                if self.released.wait(DRIP_SECONDS):
+                    return
+                h.wfile.write(bytes([byte]))
+                h.wfile.flush()
+            h.wfile.write(JPEG)
         elif path == "/html-as-jpeg":
             self.send(h, 200, HTML, "image/jpeg")
         elif path == "/jpeg-as-html":

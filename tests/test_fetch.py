@@ -8,6 +8,7 @@ import socket
 import sys
 import threading
 import time
+import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -20,7 +21,7 @@ from pipeline.fetch import (
     sniff_image_format,
     x_robots_opt_out,
 )
-from tests.image_server import HTML, JPEG, PNG, ImageServer
+from tests.image_server import HTML, JPEG, PNG, ImageServer, bomb
 
 UA = "lait/0.1 (+https://github.com/lait-project/lait)"
 LOCAL = ["127.0.0.1/32"]  # the test server's address, and no other private one
@@ -138,6 +139,26 @@ def test_dripping_body_hits_the_total_timeout(server):
     result, seconds = timed(fetcher(timeout=1.0, total_timeout=0.6), server.url("/drip"))
     assert result.reason == "timeout"
     assert seconds < 2
+
+
+def test_headers_dripped_a_byte_at_a_time_end_at_the_deadline(server):
+    # Each header byte comes within the read timeout: before the deadline, this fetch took ~25 s.
+    result, seconds = timed(fetcher(timeout=1.0, total_timeout=0.6), server.url("/header-drip"))
+    assert result.reason == "timeout" and "connect, headers and body" in result.detail
+    assert 0.5 < seconds < 1.5
+
+
+def test_the_deadline_watchdog_lets_quick_fetches_and_reused_connections_be():
+    srv = ImageServer().start()
+    try:
+        f = fetcher(total_timeout=0.5)
+        for _ in range(3):  # the second and third reuse the connection after a deadline passed unused
+            assert f.fetch(srv.url("/img/a.jpg")).ok
+            time.sleep(0.6)
+        assert f.fetch(srv.url("/header-drip")).reason == "timeout"
+        assert f.fetch(srv.url("/img/b.jpg")).ok  # a cut connection is not handed out again
+    finally:
+        srv.stop()
 
 
 def test_429_with_retry_after_is_waited_for_then_succeeds(server):
@@ -332,6 +353,22 @@ def test_content_type_and_magic_bytes_must_both_say_image(server, path):
 def test_gzip_bomb_is_cut_off_after_max_bytes_of_decoded_body(server):
     result, seconds = timed(fetcher(max_bytes=2**20), server.url("/gzip-bomb"))
     assert result.reason == "too_large" and seconds < 2
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
+def test_bombs_are_decoded_a_chunk_at_a_time_up_to_max_bytes(server, coding):
+    # urllib3 >= 2.6 decodes no more than read1 asks for; an older one inflated each
+    # compressed chunk whole (64 KB of this bomb: 14 MB to 64 MB at once).
+    bomb(coding)  # made before measuring
+    f = fetcher(max_bytes=2**20)
+    tracemalloc.start()
+    try:
+        result = f.fetch(server.url(f"/bomb/{coding}"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.reason == "too_large" and result.detail == f"body passed {2**20} bytes once decoded ({coding})"
+    assert peak < 8 * 2**20  # the 64 MB body never is in memory
 
 
 def test_404(server):
