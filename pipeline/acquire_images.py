@@ -1,12 +1,20 @@
 """AcquireImages: get each dominant image's bytes once, from the crawl or over HTTP.
 
-    pairs ──KeyPairs──┐                      (normalised image URL, pair)
-                      ├─ JoinByUrl (CoGroupByKey) ── UsedImages ── Batch ── Acquire ──> pairs + image_bytes
-    crawl images ─────┘                      (normalised URL, crawl image record)
+    pairs ──WantedImageKeys── Distinct ─────────────┐ (side input: every URL a pair may use)
+      │                                             v
+      │                 crawl images ── KeyWantedImages ──┬── CrawlImageKeys (side input of KeyPairs)
+      v                                                   │   (normalised URL, crawl image record)
+    pairs ──KeyPairs──┐                                   │
+                      ├─ JoinByUrl (CoGroupByKey) ────────┘── UsedImages ── Batch ── Acquire ──> pairs + image_bytes
+                      (normalised image URL, pair)
 
 1. Pairs and the crawl's image records are keyed by `filters.urls.normalize_url`, so an
    image that many pages name (in any spelling) is one key, and joined with CoGroupByKey:
-   no global state, any runner.
+   no global state, any runner. Only the crawl images that some pair names (any of its
+   renditions) reach the join: the others are dropped where they are read, against a side
+   input of the wanted keys (URLs, not bytes), so the join's memory follows the pairs' images,
+   not the crawl's image bytes. The `AcquireImages` Beam metrics `crawl_images_joined` and
+   `crawl_images_unused` count both.
 2. A key with a crawl record takes its newest capture that passes the same checks as a
    download (`X-Robots-Tag` opt-out, size, Content-Type and magic bytes agree). A key
    without a usable capture is downloaded with :class:`pipeline.fetch.ImageFetcher` when
@@ -37,6 +45,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 
 from filters.urls import normalize_url
@@ -124,16 +133,28 @@ class KeyPairsByImageFn(StageDoFn):
             yield key, pair
 
 
-def _crawl_key(record: dict) -> Iterator[tuple[str, bool]]:
-    key = normalize_url(record.get("url") or "")
-    if key is not None:
-        yield key, True
+def _wanted_keys(pair: dict) -> Iterator[str]:
+    """Every key a pair may be joined on: its image URL and each of its renditions."""
+    for url in {pair.get("image_url") or "", *(pair.get("image_urls") or [])}:
+        key = normalize_url(url)
+        if key is not None:
+            yield key
 
 
-def _key_image(record: dict) -> Iterator[tuple[str, dict]]:
-    key = normalize_url(record.get("url") or "")
-    if key is not None:  # a crawl image nobody can name is no pair's image
-        yield key, record
+class KeyWantedImagesFn(beam.DoFn):
+    """crawl image record -> (normalised URL, record) when a pair may use it; the others are counted, not kept."""
+
+    def __init__(self):
+        self.joined = Metrics.counter(STAGE, "crawl_images_joined")
+        self.unused = Metrics.counter(STAGE, "crawl_images_unused")
+
+    def process(self, record: dict, wanted: dict) -> Iterator[tuple[str, dict]]:
+        key = normalize_url(record.get("url") or "")
+        if key is not None and key in wanted:  # a crawl image nobody can name is no pair's image
+            self.joined.inc()
+            yield key, record
+        else:
+            self.unused.inc()
 
 
 def _first_named(pair: dict) -> tuple[str, str]:
@@ -243,9 +264,13 @@ class AcquireImages(beam.PTransform):
         self.dofn = AcquireFn(options.fetch, fetcher_settings(options), options.fetch_threads, Shared())
 
     def expand(self, pairs: beam.PCollection) -> StageOutput:
-        crawl_keys = self.crawl_images | "CrawlImageKeys" >> beam.FlatMap(_crawl_key)
+        wanted = (pairs
+                  | "WantedImageKeys" >> beam.FlatMap(_wanted_keys)
+                  | "DistinctWanted" >> beam.Distinct()
+                  | "AsWanted" >> beam.Map(lambda key: (key, True)))
+        images = self.crawl_images | "KeyWantedImages" >> beam.ParDo(KeyWantedImagesFn(), beam.pvalue.AsDict(wanted))
+        crawl_keys = images | "CrawlImageKeys" >> beam.Map(lambda keyed: (keyed[0], True))
         keyed = apply_stage(pairs, "KeyPairs", KeyPairsByImageFn(), beam.pvalue.AsDict(crawl_keys))
-        images = self.crawl_images | "KeyImages" >> beam.FlatMap(_key_image)
         joined = {"pairs": keyed.main, "images": images} | "JoinByUrl" >> beam.CoGroupByKey()
         batches = (joined
                    | "UsedImages" >> beam.Filter(_used)

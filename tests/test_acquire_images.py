@@ -131,11 +131,13 @@ def test_crawl_records_pass_the_same_checks_as_downloads():
     assert crawl_image_problem(crawl_image("u", JPEG, "t", content_type="text/html"), 10**6, UA)[0] == "not_image"
 
 
-@pytest.mark.parametrize("flags", [["--fetch_threads", "0"], ["--per_host_concurrency", "0"],
-                                   ["--fetch_timeout", "0"], ["--max_image_bytes", "-1"], ["--fetch_user_agent", " "]])
-def test_bad_options_are_a_usage_error_at_construction(flags):
+@pytest.mark.parametrize("name, value", [("fetch_threads", 0), ("per_host_concurrency", 0), ("fetch_timeout", 0),
+                                         ("max_image_bytes", -1), ("fetch_user_agent", " ")])
+def test_bad_options_are_a_usage_error_at_construction(name, value):
+    options = LaitOptions([])
+    setattr(options, name, value)  # past the command line's own checks: options made in code
     with pytest.raises(UsageError, match="--"):
-        AcquireImages(LaitOptions(flags), None)
+        AcquireImages(options, None)
 
 
 def test_renditions_take_the_one_the_crawl_holds_else_fall_back_on_download(server):
