@@ -5,15 +5,21 @@
 
 Readers: fastwarc (fast, C++) reads WARC files; warcio reads ARC files and takes over where
 fastwarc raises on a file (the shared test files show each reader failing on files the other
-reads), continuing after the last record fastwarc gave. Where the better reader fails too, the
-file yields ONE `read_error` reject naming the path and the exception, after every record read
-before the failure. Bodies are read only for records that are kept (or need sniffing), and are
-de-chunked and content-decoded (gzip, deflate, br) here, leniently: crawlers often store an
-already decoded body under the original headers.
+reads), continuing after the last record fastwarc gave. Where the better reader fails too, or
+a record does not end where its Content-Length says (the file ends inside it, or it takes in
+the records after it), reading goes on from the next record start after the break (a
+`WARC/1.x` line, or a gzip member that inflates to one), and the file yields ONE `read_error`
+reject, last, naming the path, the first break and where reading went on. Bodies are read
+only for records that are kept (or need sniffing), and are de-chunked and content-decoded
+(gzip, deflate, br) here, leniently (crawlers often store an already decoded body under the
+original headers), and at most `--max_page_bytes` of a page, `--max_image_bytes` of an image,
+stored or decoded: memory stays bounded whatever a record holds.
 
 Reject reasons: `not_response` (warcinfo, request, metadata, continuation...), `revisit`,
 `http_status` (non-2xx), `not_html_or_image`, `empty_body`, `bad_content_encoding`
-(a compressed body that does not decompress), `read_error` (the file is broken at that point),
+(a compressed body that does not decompress), `page_too_large` / `too_large` (a page / image
+stored over its cap: not read further), `decoded_too_large` (a body whose content-encoding
+inflates it past the cap: decoding stops there), `read_error` (the file is broken),
 `empty_file` (0 bytes), `reader_warning` (one per warning a reader gave, e.g. warcio's "Record
 not followed by newline": counted, not printed). :func:`unread_inputs` says when no file gave a record.
 """
@@ -25,7 +31,7 @@ import re
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -40,8 +46,9 @@ from warcio.archiveiterator import ArchiveIterator as WarcioArchiveIterator
 from pipeline import reader_warnings
 from pipeline.cli import UsageError
 from pipeline.funnel import IN, OUT, Reject, StageDoFn, apply_stage
+from pipeline.options import LaitOptions
 
-__all__ = ["CrawlOutput", "ReadCrawl", "iter_crawl_records", "decode_body"]
+__all__ = ["BodyLimits", "CrawlOutput", "DecodedTooLarge", "ReadCrawl", "iter_crawl_records", "decode_body"]
 
 PAGE, IMAGE = "page", "image"
 IMAGES = "images"  # tagged output of the read DoFn
@@ -102,26 +109,70 @@ def _dechunk(body: bytes) -> bytes:
         pos = start + size + 2
 
 
-def _decompress(body: bytes, coding: str) -> bytes:
-    if coding in ("gzip", "x-gzip"):
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+class DecodedTooLarge(ValueError):
+    """Content-decoding a body passed the cap: decoding stopped there (a decompression bomb, often)."""
+
+
+def _inflate(inflater, body: bytes, coding: str, max_bytes: int | None) -> bytes:
+    """zlib decompression, at most `max_bytes` of output (else DecodedTooLarge) whatever the ratio."""
+    if max_bytes is None:
         return inflater.decompress(body) + inflater.flush()
-    if coding == "deflate":  # zlib-wrapped per the RFC, raw deflate in practice too
-        try:
-            return zlib.decompress(body)
-        except zlib.error:
-            return zlib.decompressobj(-zlib.MAX_WBITS).decompress(body)
-    if coding == "br":
+    out = bytearray()
+    while True:
+        # max_length bounds what one call makes; the input it did not reach waits in unconsumed_tail.
+        out += inflater.decompress(body, max_bytes + 1 - len(out))
+        if len(out) > max_bytes:
+            raise DecodedTooLarge(f"{coding} body passes {max_bytes} bytes once decoded")
+        body = inflater.unconsumed_tail
+        if not body:
+            break
+    out += inflater.flush()
+    if len(out) > max_bytes:
+        raise DecodedTooLarge(f"{coding} body passes {max_bytes} bytes once decoded")
+    return bytes(out)
+
+
+def _unbrotli(body: bytes, max_bytes: int | None) -> bytes:
+    if max_bytes is None:
         return brotli.decompress(body)
+    decompressor = brotli.Decompressor()
+    out = bytearray(decompressor.process(body, output_buffer_limit=max_bytes + 1))
+    while len(out) <= max_bytes and not decompressor.can_accept_more_data():  # output still pending
+        out += decompressor.process(b"", output_buffer_limit=max_bytes + 1 - len(out))
+    if len(out) > max_bytes:
+        raise DecodedTooLarge(f"br body passes {max_bytes} bytes once decoded")
+    if not decompressor.is_finished():
+        raise brotli.error("truncated brotli stream")
+    return bytes(out)
+
+
+def _decompress(body: bytes, coding: str, max_bytes: int | None = None) -> bytes:
+    if coding in ("gzip", "x-gzip"):
+        return _inflate(zlib.decompressobj(16 + zlib.MAX_WBITS), body, coding, max_bytes)
+    if coding == "deflate":  # zlib-wrapped per the RFC, raw deflate in practice too
+        inflater = zlib.decompressobj()
+        try:
+            out = _inflate(inflater, body, coding, max_bytes)
+            if inflater.eof:
+                return out
+        except zlib.error:
+            pass
+        return _inflate(zlib.decompressobj(-zlib.MAX_WBITS), body, coding, max_bytes)
+    if coding == "br":
+        return _unbrotli(body, max_bytes)
     raise ValueError(f"unsupported content-encoding {coding!r}")
 
 
-def decode_body(body: bytes, transfer_encoding: str = "", content_encoding: str = "") -> bytes:
+def decode_body(body: bytes, transfer_encoding: str = "", content_encoding: str = "",
+                max_bytes: int | None = None) -> bytes:
     """An HTTP body as the server meant it: de-chunked, then content-decoded.
 
     Lenient where crawlers are inconsistent: a body that is not validly chunked is taken
     as already de-chunked, and a body that does not decompress but already looks like HTML
-    or an image is taken as already decoded. Raises ValueError for any other undecodable body.
+    or an image is taken as already decoded. Raises ValueError for any other undecodable body,
+    and its subclass DecodedTooLarge as soon as a decoding passes `max_bytes` (None: no cap):
+    memory stays within the cap whatever the compression ratio (a 5 KB gzip body can inflate
+    to gigabytes).
     """
     if "chunked" in transfer_encoding.lower():
         try:
@@ -133,7 +184,9 @@ def decode_body(body: bytes, transfer_encoding: str = "", content_encoding: str 
         if coding == "identity":
             continue
         try:
-            body = _decompress(body, coding)
+            body = _decompress(body, coding, max_bytes)
+        except DecodedTooLarge:
+            raise
         except (zlib.error, brotli.error, ValueError) as error:
             head = body[:SNIFF_BYTES]
             if not head.startswith(GZIP_MAGIC) and (head.lstrip().startswith(b"<") or is_image_bytes(head)):
@@ -143,6 +196,42 @@ def decode_body(body: bytes, transfer_encoding: str = "", content_encoding: str 
 
 
 # ---------------------------------------------------------------- one record, reader-independent
+
+# The end of one record and the start of the next, inside a payload: its Content-Length lied.
+_RECORD_SEAM = b"\r\n\r\nWARC/"
+
+
+class _Payload:
+    """A record's payload reader that notes where another record shows inside it (`seam`).
+
+    A WARC Content-Length that overstates its record makes both readers take the records after
+    it as its payload (fastwarc then looks for the next header and goes on, silently). Every
+    byte of every payload passes through here, kept or drained, so the seam is seen wherever
+    it falls; a payload that holds a record terminator followed by a WARC header (an archived
+    WARC file, say) reads as a break too.
+    """
+
+    def __init__(self, read: Callable[..., bytes]):
+        self._read = read
+        self.position = 0
+        self.seam: int | None = None  # payload offset where this record really ended
+        self._tail = b""
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._read(size) if size is not None and size >= 0 else self._read()
+        if data and self.seam is None:
+            window = self._tail + data
+            found = window.find(_RECORD_SEAM)
+            if found >= 0:
+                self.seam = self.position - len(self._tail) + found
+            self._tail = window[-(len(_RECORD_SEAM) - 1):]
+        self.position += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(2**16):
+            pass
+
 
 @dataclass
 class _Record:
@@ -156,9 +245,13 @@ class _Record:
     is_http: bool
     status: int | None
     http_headers: dict[str, str]
-    read: Callable[..., bytes]    # the payload reader (after HTTP headers); read() = all
+    payload: _Payload             # the payload reader (after HTTP headers); read() = all
     missing: Callable[[], int]    # drains the record; how many bytes of it the file lacks
     body_bytes: int = 0           # payload bytes read by _classify, before decoding
+    swallowed: int = 0            # bytes of the payload that are the file's next records (see _split_swallowed)
+
+    def read(self, size: int = -1) -> bytes:
+        return self.payload.read(size)
 
 
 def _mime(content_type: str | None) -> str:
@@ -185,8 +278,56 @@ def _header_dict(pairs) -> dict[str, str]:
     return headers
 
 
-def _classify(rec: _Record, warc_path: str) -> dict | Reject:
-    """Keep the record as a page/image dict, or say why not; reads the body only when needed."""
+@dataclass(frozen=True)
+class BodyLimits:
+    """Caps on a kept record's body, stored and decoded: pages `--max_page_bytes`, images `--max_image_bytes`."""
+
+    page: int = 5 * 2**20
+    image: int = 20 * 2**20
+
+    def of(self, kind: str | None) -> int:
+        """The cap of a page or an image; of either (the larger) while the kind is not known."""
+        return {PAGE: self.page, IMAGE: self.image}.get(kind, max(self.page, self.image))
+
+    def stored(self, kind: str | None) -> int:
+        """How much of a stored (maybe chunked or compressed) body is read before giving up on it."""
+        cap = self.of(kind)
+        return cap + cap // 16 + 2**16  # chunk lines, and compressed data that does not shrink
+
+
+def _read_at_most(read: Callable[..., bytes], size: int) -> bytes:
+    parts, got = [], 0
+    while got < size:
+        part = read(min(size - got, 2**20))
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
+_NEXT_WARC_RECORD = re.compile(rb"[\r\n]*WARC/")
+
+
+def _split_swallowed(body: bytes, headers: dict[str, str]) -> tuple[bytes, int]:
+    """(body, 0), or the HTTP body and how many bytes after it are the file's next records.
+
+    A WARC Content-Length that overstates its record makes the reader take the records after
+    it as this one's payload; the HTTP Content-Length says where the body really ends, and a
+    WARC header right after that end says the rest is not this record's.
+    """
+    declared = headers.get("content-length", "").strip()
+    if not declared.isdigit() or "chunked" in headers.get("transfer-encoding", "").lower():
+        return body, 0
+    end = int(declared)
+    if len(body) > end and _NEXT_WARC_RECORD.match(body, end, end + 64):
+        return body[:end], len(body) - end
+    return body, 0
+
+
+def _classify(rec: _Record, warc_path: str, limits: BodyLimits = BodyLimits()) -> dict | Reject:
+    """Keep the record as a page/image dict, or say why not; reads the body only when needed, and at most
+    `limits` of it (stored and decoded)."""
     base = {"url": rec.url, "warc_path": warc_path, "warc_offset": rec.offset, "fetch_time": rec.fetch_time}
     if rec.rec_type == "revisit":
         return Reject("revisit", base)
@@ -204,12 +345,31 @@ def _classify(rec: _Record, warc_path: str) -> dict | Reject:
     kind = _kind_of(mime)
     if kind is None and mime not in GENERIC_TYPES:
         return Reject("not_html_or_image", base, mime)
-    body = rec.read() if (kind or encoded) else rec.read(SNIFF_BYTES)
+    if kind is None and not encoded:  # sniff the first bytes before reading the rest
+        body = rec.read(SNIFF_BYTES)
+        kind = _kind_of(mime, body)
+        rec.body_bytes = len(body)
+        if not body:
+            return Reject("empty_body", base, mime or None)
+        if kind is None:
+            return Reject("not_html_or_image", base, mime or "no content type")
+    else:
+        body = b""
+    stored_cap = limits.stored(kind)
+    body += _read_at_most(rec.read, stored_cap + 1 - len(body))
     rec.body_bytes = len(body)
+    body, rec.swallowed = _split_swallowed(body, headers) if rec.is_http else (body, 0)
+    if not rec.swallowed and rec.payload.seam is not None and rec.payload.seam < len(body):
+        body, rec.swallowed = body[:rec.payload.seam], len(body) - rec.payload.seam
     if not body:
         return Reject("empty_body", base, mime or None)
+    if len(body) > stored_cap:
+        return _too_large(kind, base, limits, f"stored body over {stored_cap} bytes (not read further)")
     try:
-        body = decode_body(body, headers.get("transfer-encoding", ""), headers.get("content-encoding", ""))
+        body = decode_body(body, headers.get("transfer-encoding", ""), headers.get("content-encoding", ""),
+                           max_bytes=limits.of(kind))
+    except DecodedTooLarge as error:
+        return Reject("decoded_too_large", base, f"{kind or 'page or image'}: {error} ({_cap_option(kind)})")
     except ValueError as error:
         return Reject("bad_content_encoding", base, str(error))
     if not body:
@@ -218,15 +378,25 @@ def _classify(rec: _Record, warc_path: str) -> dict | Reject:
         kind = _kind_of(mime, body[:SNIFF_BYTES])
         if kind is None:
             return Reject("not_html_or_image", base, mime or "no content type")
-        if not encoded:
-            body += rec.read()
-            rec.body_bytes = len(body)
+    if len(body) > limits.of(kind):
+        return _too_large(kind, base, limits, f"{len(body)} bytes")
     return {"kind": kind, **base, "content": body, "http_headers": headers}
+
+
+def _cap_option(kind: str | None) -> str:
+    return {PAGE: "--max_page_bytes", IMAGE: "--max_image_bytes"}.get(kind, "--max_page_bytes/--max_image_bytes")
+
+
+def _too_large(kind: str | None, base: dict, limits: BodyLimits, what: str) -> Reject:
+    # The reasons that the two options name: ParsePages' page_too_large, AcquireImages' too_large.
+    reason = "page_too_large" if kind == PAGE else "too_large"
+    return Reject(reason, base, f"{kind or 'page or image'}: {what} > {_cap_option(kind)} {limits.of(kind)}")
 
 
 # ---------------------------------------------------------------- the two readers
 
-def _fastwarc_missing(record) -> int:
+def _fastwarc_missing(record, payload: _Payload) -> int:
+    payload.drain()
     record.consume()
     if record.is_http_parsed and record.http_headers.status_code is None:
         return 0  # the HTTP parse failed and took the block with it: no measure (missing-status-text.warc)
@@ -253,14 +423,13 @@ def _fastwarc_records(stream: BinaryIO) -> Iterator[_Record]:
             is_http=record.is_http,
             status=http.status_code if http is not None else None,
             http_headers=_header_dict(http.items()) if http is not None else {},
-            read=record.reader.read,
-            missing=lambda record=record: _fastwarc_missing(record),
+            payload=(payload := _Payload(record.reader.read)),
+            missing=lambda record=record, payload=payload: _fastwarc_missing(record, payload),
         )
 
 
-def _drain(stream) -> int:
-    while stream.read(1 << 16):
-        pass
+def _drain(stream, payload: _Payload) -> int:
+    payload.drain()
     return stream.limit  # warcio's LimitReader: bytes still owed by a record cut short
 
 
@@ -285,8 +454,8 @@ def _warcio_records(stream: BinaryIO) -> Iterator[_Record]:
             is_http=is_http,
             status=status,
             http_headers=_header_dict(http.headers) if is_http else {},
-            read=record.raw_stream.read,
-            missing=lambda stream=record.raw_stream: _drain(stream),
+            payload=(payload := _Payload(record.raw_stream.read)),
+            missing=lambda stream=record.raw_stream, payload=payload: _drain(stream, payload),
         )
 
 
@@ -310,23 +479,81 @@ def _read_error(path: str, offset: int | None, error: BaseException | str, note:
     return Reject("read_error", record, f"{path}: {what}{note}")
 
 
-class TruncatedRecord(Exception):
-    """The file ends inside a record (both readers stop there without raising)."""
+class RecordBreak(Exception):
+    """A record does not end where its header says: the file ends inside it, or the next records start in it.
+
+    `result` is what the record gave where its HTTP body is whole anyway, else None.
+    """
+
+    def __init__(self, message: str, result: dict | Reject | None = None):
+        super().__init__(message)
+        self.result = result
 
 
-def _classify_whole(rec: _Record, path: str) -> dict | Reject:
-    """`_classify`, then raise TruncatedRecord when the file ends before the record does."""
-    result = _classify(rec, path)
+def _classify_whole(rec: _Record, path: str, limits: BodyLimits) -> dict | Reject:
+    """`_classify`, then raise RecordBreak when the record does not end where its WARC/ARC header says."""
+    result = _classify(rec, path, limits)
     missing = rec.missing()
-    declared = result.get("http_headers", {}).get("content-length", "") if isinstance(result, dict) else ""
-    if missing and declared.isdigit() and rec.body_bytes >= int(declared):
-        missing = 0  # the HTTP body is whole; only the WARC/ARC length was overstated
+    if rec.swallowed or rec.payload.seam is not None:
+        at = rec.body_bytes - rec.swallowed if rec.swallowed else rec.payload.seam
+        raise RecordBreak(f"the Content-Length of the record at offset {rec.offset} overstates it: another record "
+                          f"starts {at} bytes into its payload", result)
     if missing:
-        raise TruncatedRecord(f"the file ends {missing} bytes before the end of the record at offset {rec.offset}")
+        declared = result.get("http_headers", {}).get("content-length", "") if isinstance(result, dict) else ""
+        whole = declared.isdigit() and rec.body_bytes >= int(declared)  # only the WARC/ARC length was overstated
+        raise RecordBreak(f"the file ends {missing} bytes before the end of the record at offset {rec.offset}"
+                          + (" (its HTTP body is whole: kept)" if whole else ""), result if whole else None)
     return result
 
 
-def iter_crawl_records(path: str, opener: Callable[[str], BinaryIO] = _open) -> Iterator[dict | Reject]:
+# Record starts looked for after a break: a "WARC/1.0" line, or a gzip member that inflates to one.
+_WARC_HEAD = re.compile(rb"WARC/\d+\.\d+\r?\n")
+RESYNC_BLOCK = 2**20
+RESYNC_PROBE = 4096  # bytes of a candidate that must be at hand to test it
+MAX_RESTARTS = 100  # per file; each restart begins after the one before
+
+
+def _record_starts_at(data: bytes, gz: bool) -> bool:
+    if gz:
+        try:
+            data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, 16)
+        except zlib.error:
+            return False
+    return bool(_WARC_HEAD.match(data))
+
+
+def _next_record_start(path: str, opener: Callable[[str], BinaryIO], after: int, gz: bool) -> int | None:
+    """Offset of the first WARC record that starts at or after `after` (streamed, not loaded), or None."""
+    marker, skip = (GZIP_MAGIC + b"\x08", 0) if gz else (b"\nWARC/", 1)  # a text record starts after the newline
+    base = max(after - skip, 0)
+    try:
+        with opener(path) as stream:
+            stream.seek(base)
+            buffer, eof = b"", False
+            while not eof:
+                block = stream.read(RESYNC_BLOCK)
+                eof = not block
+                buffer += block
+                usable = len(buffer) if eof else max(len(buffer) - RESYNC_PROBE, 0)
+                found = buffer.find(marker, 0, usable + len(marker) - 1)
+                while found >= 0:
+                    if base + found + skip >= after and _record_starts_at(
+                            buffer[found + skip:found + skip + RESYNC_PROBE], gz):
+                        return base + found + skip
+                    found = buffer.find(marker, found + 1, usable + len(marker) - 1)
+                buffer, base = buffer[usable:], base + usable
+    except Exception:  # noqa: BLE001 - no place to read on from is an answer, not a crash
+        return None
+    return None
+
+
+def _seek(stream: BinaryIO, offset: int) -> None:
+    if offset:
+        stream.seek(offset)
+
+
+def iter_crawl_records(path: str, opener: Callable[[str], BinaryIO] = _open,
+                       limits: BodyLimits = BodyLimits()) -> Iterator[dict | Reject]:
     """Stream one WARC/WARC.gz/ARC/ARC.gz file: per record a page/image dict or a `Reject`.
 
     Parameters
@@ -335,7 +562,12 @@ def iter_crawl_records(path: str, opener: Callable[[str], BinaryIO] = _open) -> 
         The file, local or on any Beam filesystem (gs://, s3://...). Kept records carry it
         as `warc_path`.
     opener : callable, default Beam's `FileSystems.open` without decompression
-        Opens `path` as a binary file of raw bytes; called twice for a file fastwarc cannot read to the end.
+        Opens `path` as a binary file of raw bytes (seekable); called again for a file fastwarc
+        cannot read to the end, and after a break.
+    limits : BodyLimits, default 5 MiB pages, 20 MiB images
+        At most this much of a kept record's body is read, and decoded: past it the record is
+        dropped (`page_too_large` / `too_large` when stored so, `decoded_too_large` when its
+        content-encoding inflates past it), so memory stays bounded whatever the file holds.
 
     Yields
     ------
@@ -343,14 +575,18 @@ def iter_crawl_records(path: str, opener: Callable[[str], BinaryIO] = _open) -> 
         `{"kind": "page" | "image", "url", "content", "http_headers", "warc_path",
         "warc_offset", "fetch_time"}` for HTML and image responses (and image/HTML resource
         records), a `Reject` for every other record, and one `read_error` Reject where the
-        file is broken; never raises for a bad file. `content` is the decoded body;
+        file is broken; never raises for a bad file. A break (a record that the file ends
+        inside, or whose Content-Length overstates it and so takes in the records after it,
+        or records neither reader can parse) does not end the read of a WARC file: reading goes
+        on from the next record start found after it, and the file's one `read_error`, last,
+        says where it broke and where reading went on. `content` is the decoded body;
         `http_headers` are as recorded (lower-case names; a resource record, which has no
         HTTP headers, gets its WARC Content-Type as "content-type"). `warc_offset` is where
         the record (its gzip member, in a .gz file) starts. A reader's warnings come as
         `reader_warning` Rejects (not on stderr), before the record read after them.
     """
     with reader_warnings.collect() as warnings:
-        for item in _read_file(path, opener):
+        for item in _read_file(path, opener, limits):
             yield from _warning_rejects(path, warnings)
             yield item
         yield from _warning_rejects(path, warnings)
@@ -361,7 +597,7 @@ def _warning_rejects(path: str, warnings: list[str]) -> Iterator[Reject]:
         yield Reject("reader_warning", {"warc_path": path}, f"{path}: {warnings.pop(0)}")
 
 
-def _read_file(path: str, opener: Callable[[str], BinaryIO]) -> Iterator[dict | Reject]:
+def _read_file(path: str, opener: Callable[[str], BinaryIO], limits: BodyLimits) -> Iterator[dict | Reject]:
     try:
         with opener(path) as stream:
             head = stream.read(512)
@@ -372,38 +608,77 @@ def _read_file(path: str, opener: Callable[[str], BinaryIO]) -> Iterator[dict | 
     if not head:
         yield Reject("empty_file", {"warc_path": path, "warc_offset": None}, f"{path}: 0 bytes")
         return
-    last_offset, fast_error = -1, None
+    breaks: list[tuple[int | None, str]] = []  # (offset, what broke)
+    restarts: list[int] = []
+    start = 0
+    for _ in range(MAX_RESTARTS):
+        broke_after = yield from _read_from(path, opener, arc, start, limits, breaks)
+        if broke_after is None or arc:  # read to the end; ARC records have no start to look for
+            break
+        start = _next_record_start(path, opener, broke_after + 1, head.startswith(GZIP_MAGIC))
+        if start is None:
+            break
+        restarts.append(start)
+    if breaks:
+        offset, what = breaks[0]
+        if restarts:
+            what += f"; read on from offset {', '.join(map(str, restarts[:5]))}{'...' if len(restarts) > 5 else ''}"
+        if len(breaks) > 1:
+            what += f"; {len(breaks) - 1} more break(s), the last: {breaks[-1][1]}"
+        yield _read_error(path, offset, what)
+
+
+def _read_from(path: str, opener: Callable[[str], BinaryIO], arc: bool, start: int, limits: BodyLimits,
+               breaks: list) -> Generator[dict | Reject, None, int | None]:
+    """Read the file from the record at offset `start` to its end or a break.
+
+    fastwarc reads first; warcio takes over from the first record fastwarc did not give.
+    Returns None at the end of the file, else (having added the break to `breaks`) the
+    offset after which the next record is to be looked for.
+    """
+    last_offset, fast_error = start - 1, None
     if not arc:
         try:
             with opener(path) as stream:
+                _seek(stream, start)
                 for rec in _fastwarc_records(stream):
-                    result = _classify_whole(rec, path)
+                    result = _classify_whole(rec, path, limits)
                     yield result
                     last_offset = rec.offset
-            return
-        except TruncatedRecord as error:  # warcio would stop at the same byte
-            yield _read_error(path, rec.offset, str(error))
-            return
+            return None
+        except RecordBreak as error:  # warcio would stop at the same byte
+            if error.result is not None:
+                yield error.result
+            breaks.append((rec.offset, str(error)))
+            return rec.offset
         except Exception as error:  # noqa: BLE001 - any reader failure falls back to warcio
             fast_error = error
     # warcio: ARC files, and WARC files from the first record fastwarc did not give.
     read_further = False
-    offset = last_offset if last_offset >= 0 else None
+    offset = last_offset if last_offset >= start else None
     try:
         with opener(path) as stream:
+            _seek(stream, start)
             for rec in _warcio_records(stream):
                 if rec.offset <= last_offset or (fast_error is not None and not rec.rec_type):
                     continue  # already given by fastwarc, or warcio's typeless pseudo-record of garbage
                 offset = rec.offset
-                result = _classify_whole(rec, path)
+                result = _classify_whole(rec, path, limits)
                 yield result
                 read_further = True
+    except RecordBreak as error:
+        if error.result is not None:
+            yield error.result
+        breaks.append((rec.offset, str(error)))
+        return rec.offset
     except Exception as error:  # noqa: BLE001 - a broken file is a counted error, not a crash
         note = f" (fastwarc: {type(fast_error).__name__}: {fast_error})" if fast_error else ""
-        yield _read_error(path, offset, error, note)
-        return
+        breaks.append((offset, f"{type(error).__name__}: {error}{note}"))
+        return start if offset is None else offset
     if fast_error is not None and not read_further:
-        yield _read_error(path, offset, fast_error, " (warcio read no further)")
+        breaks.append((offset, f"{type(fast_error).__name__}: {fast_error} (warcio read no further)"))
+        return start if offset is None else offset
+    return None
 
 
 # ---------------------------------------------------------------- Beam wiring
@@ -451,19 +726,20 @@ class ReadCrawlFilesFn(StageDoFn):
 
     stage = "ReadCrawl"
 
-    def __init__(self, total_files: int, progress: bool):
+    def __init__(self, total_files: int, progress: bool, limits: BodyLimits = BodyLimits()):
         # "in" is records seen and "out" records kept, both counted per record below: counting
         # kept records downstream would Flatten pages and images, which the DirectRunner
         # materialises (memory grows with the crawl).
         super().__init__(count_in=False, count_out=False)
         self.total_files = total_files
         self.progress = progress
+        self.limits = limits
 
     def setup(self) -> None:
         self._progress = _Progress(self.total_files, self.progress)
 
     def run(self, path: str):
-        for item in iter_crawl_records(path):
+        for item in iter_crawl_records(path, limits=self.limits):
             self.count(IN)
             if isinstance(item, dict):
                 self.count(OUT)
@@ -562,7 +838,9 @@ class ReadCrawl(beam.PTransform):
 
     The patterns are expanded when the transform is built, so a pattern that matches
     nothing fails at once with a one-line :class:`UsageError`. Files are spread over
-    workers with a Reshuffle; each is streamed by :func:`iter_crawl_records`.
+    workers with a Reshuffle; each is streamed by :func:`iter_crawl_records`, which reads
+    at most `max_page_bytes` of a page's body and `max_image_bytes` of an image's, stored
+    or decoded (None: the pipeline's `--max_page_bytes` / `--max_image_bytes`).
 
     Example::
 
@@ -571,7 +849,8 @@ class ReadCrawl(beam.PTransform):
         images = crawl.images
     """
 
-    def __init__(self, patterns: list[str], progress: bool = True):
+    def __init__(self, patterns: list[str], progress: bool = True, max_page_bytes: int | None = None,
+                 max_image_bytes: int | None = None):
         super().__init__()
         try:
             self.files = expand_patterns(patterns)
@@ -580,8 +859,14 @@ class ReadCrawl(beam.PTransform):
         except Exception as error:  # noqa: BLE001 - e.g. an unknown filesystem scheme
             raise UsageError(f"--input {patterns!r}: {error}") from error
         self.progress = progress
+        self.max_page_bytes = max_page_bytes
+        self.max_image_bytes = max_image_bytes
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> CrawlOutput:
+        options = pbegin.pipeline.options.view_as(LaitOptions)
+        limits = BodyLimits(page=self.max_page_bytes or options.max_page_bytes,
+                            image=self.max_image_bytes or options.max_image_bytes)
         files = pbegin | "ListFiles" >> beam.Create(self.files) | "SpreadFiles" >> beam.Reshuffle()
-        read = apply_stage(files, "ReadFiles", ReadCrawlFilesFn(len(self.files), self.progress), outputs=(IMAGES,))
+        read = apply_stage(files, "ReadFiles", ReadCrawlFilesFn(len(self.files), self.progress, limits),
+                           outputs=(IMAGES,))
         return CrawlOutput(read.main, read.extra[IMAGES], read.drops, read.counts)
