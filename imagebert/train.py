@@ -96,6 +96,51 @@ class TrainConfig:
         return asdict(self)
 
 
+# Allowed ranges (low, high; None = open) of the numeric settings, flags and --set alike.
+SETTING_RANGES = {
+    "stage": (1, None), "checkpoint_interval": (1, None), "log_interval": (1, None), "stop_after": (0, None),
+    "batch_size": (1, None), "grad_accum": (1, None), "max_text_len": (3, None), "max_regions": (1, None),
+    "num_workers": (0, None), "shuffle_buffer": (1, None), "dropout": (0, 0.99), "learning_rate": (1e-12, None),
+    "weight_decay": (0, None), "beta1": (0, 0.9999), "beta2": (0, 0.9999), "grad_clip": (0, None),
+    "max_steps": (1, None), "warmup_steps": (0, None), "peak_flops": (1, None),
+    "tasks.mlm_prob": (0, 1), "tasks.moc_prob": (0, 1), "tasks.region_zero_prob": (0, 1),
+    "tasks.itm_neg_ratio": (0, None), "retrieval.group_size": (2, None), "retrieval.margin": (0, None),
+}
+PRESET_NAMES = ("base", "minilm", "tiny")
+
+
+def check_config(config: TrainConfig) -> None:
+    """ValueError naming the first setting out of its range (see SETTING_RANGES), before anything runs."""
+    values = {**config.to_dict(), **{f"{group}.{k}": v for group in ("tasks", "retrieval")
+                                      for k, v in getattr(config, group).items()}}
+    for key, (low, high) in SETTING_RANGES.items():
+        value = values.get(key)
+        if value is None or isinstance(value, bool):
+            continue
+        finite = value == value and abs(value) != float("inf")
+        if not finite or (low is not None and value < low) or (high is not None and value > high):
+            span = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
+            raise ValueError(f"{key} must be {span}, got {value}")
+    for key, value in values.items():
+        if key.startswith(("tasks.weight_", "retrieval.weight_")) and not value >= 0:
+            raise ValueError(f"{key} must be 0 or more, got {value}")
+    if config.warmup_steps > config.max_steps:
+        raise ValueError(f"warmup_steps {config.warmup_steps} is above max_steps {config.max_steps}")
+    if config.preset not in PRESET_NAMES:
+        raise ValueError(f"preset must be one of {', '.join(PRESET_NAMES)}, got {config.preset!r}")
+    if config.objective not in ("pretrain", "retrieval"):
+        raise ValueError(f"objective must be pretrain or retrieval, got {config.objective!r}")
+    if config.device:
+        try:
+            torch.device(config.device)
+        except RuntimeError:
+            raise ValueError(f"device {config.device!r} is not a torch device: give cpu, cuda or cuda:N") from None
+        if config.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {config.device!r}: no CUDA device here (give cpu)")
+    if config.vocab_file and not Path(config.vocab_file).is_file():
+        raise ValueError(f"vocab_file {config.vocab_file}: no such file")
+
+
 # -- checkpoints --------------------------------------------------------------------------------------------
 
 

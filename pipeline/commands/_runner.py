@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Iterator
 
-from pipeline.cli import UsageError
+from pipeline.checks import Number
+from pipeline.cli import UsageError, suggest
 from pipeline.dask_runner import DASK_RUNNER, local_cluster
 
 
@@ -20,7 +22,7 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     dask = parser.add_argument_group("Dask (--runner dask)")
     dask.add_argument("--dask_address", default=None, metavar="tcp://HOST:PORT",
                       help="address of a running dask scheduler (dask scheduler / dask-jobqueue / dask-kubernetes)")
-    dask.add_argument("--dask_workers", type=int, default=None, metavar="N",
+    dask.add_argument("--dask_workers", type=Number(int, 1), default=None, metavar="N",
                       help="without --dask_address: start a local cluster of N worker processes for the run "
                       "(default: one per core) and stop it at the end")
 
@@ -32,16 +34,19 @@ class _BeamFlagParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+@functools.cache
 def beam_flag_parser() -> argparse.ArgumentParser:
-    """A parser of every flag any registered PipelineOptions class defines (Beam's and ours)."""
+    """A parser of Beam's own flags: those of every registered PipelineOptions class but lait's, built once."""
     import apache_beam.options.pipeline_options as beam_options
 
     try:  # registers DaskOptions (--dask_client_address, ...) when dask is installed
         import apache_beam.runners.dask.dask_runner  # noqa: F401
     except ImportError:
         pass
-    parser = _BeamFlagParser(add_help=False)
+    parser = _BeamFlagParser(add_help=False, allow_abbrev=False)
     for cls in beam_options.PipelineOptions.__subclasses__():
+        if cls.__module__.startswith("pipeline."):
+            continue  # lait's options are the command's own flags, not Beam's
         try:
             cls._add_argparse_args(parser)
         except argparse.ArgumentError:
@@ -49,20 +54,19 @@ def beam_flag_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def check_beam_flags(extra: list[str], command: str) -> None:
-    """A misspelt flag or a bad value is a one-line error, before anything starts (not a flag Beam
-    silently drops, nor Beam's whole usage text once a cluster is up)."""
+def check_beam_flags(extra: list[str], command: str, own_options: list[str] = ()) -> None:
+    """A misspelt flag, a stray argument or a bad value is a one-line error, before anything starts
+    (not a flag Beam silently drops, nor Beam's whole usage text once a cluster is up)."""
     parser = beam_flag_parser()
-    known = {action.dest for action in parser._actions} | {
-        opt.lstrip("-").replace("-", "_") for action in parser._actions for opt in action.option_strings}
-    unknown = [flag for flag in extra if flag.startswith("--") and flag.split("=")[0].lstrip("-").replace("-", "_")
-               not in known]
-    if unknown:
-        raise UsageError(f"unknown option {unknown[0]}: see 'lait {command} --help' (Beam's own flags are passed through)")
     try:
-        parser.parse_known_args(extra)
+        _, unknown = parser.parse_known_args(extra)
     except UsageError as error:
         raise UsageError(f"{error}: see 'lait {command} --help'") from None
+    if unknown:
+        options = [*own_options, *(option for action in parser._actions for option in action.option_strings)]
+        what = "option" if unknown[0].startswith("-") else "argument"
+        raise UsageError(f"unknown {what} {unknown[0]}{suggest(unknown[0], options)}: see 'lait {command} --help' "
+                         "(Beam's own flags are passed through)")
 
 
 def is_dask(runner: str | None) -> bool:
@@ -81,7 +85,7 @@ def runner_flags(args: argparse.Namespace, extra: list[str]) -> Iterator[list[st
                *partition_flags(extra, lambda: cluster_threads(args.dask_address))]
     else:
         if args.dask_workers is not None and args.dask_workers < 1:
-            # A cluster without workers would take the job and wait for ever.
+            # A cluster without workers would take the job and wait for ever (argparse checks it too).
             raise UsageError(f"--dask_workers must be at least 1, got {args.dask_workers}")
         workers = args.dask_workers or os.cpu_count() or 1
         with local_cluster(workers) as address:
@@ -110,5 +114,8 @@ def cluster_threads(address: str) -> int:
     """Worker threads of the dask cluster at `address`."""
     from dask.distributed import Client
 
-    with Client(address, timeout=30) as client:
-        return sum(client.nthreads().values())
+    try:
+        with Client(address, timeout=30) as client:
+            return sum(client.nthreads().values())
+    except (OSError, TimeoutError) as error:
+        raise UsageError(f"cannot reach the dask scheduler at --dask_address {address}: {error}") from None

@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 
+from pipeline.checks import Number, http_url, readable_file
 from pipeline.cli import UsageError
 
 NAME = "clean-text"
@@ -32,11 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="read one JSON object per line with a 'text' key (and optional 'source'); '-' is stdin")
     parser.add_argument("--page_url", default=None,
                         help="URL of the page, so that its site name is recognised (\"SFGATE\" on sfgate.com)")
-    parser.add_argument("--min_words", type=int, default=4, help="shortest description kept, in words (default 4)")
-    parser.add_argument("--max_words", type=int, default=50, help="longest description kept, in words (default 50)")
-    parser.add_argument("--max_rare_word_ratio", type=float, default=0.3,
+    parser.add_argument("--min_words", type=Number(int, 0), default=4, help="shortest description kept, in words (default 4)")
+    parser.add_argument("--max_words", type=Number(int, 1, off=-1), default=50, help="longest description kept, in words (default 50)")
+    parser.add_argument("--max_rare_word_ratio", type=Number(float, 0, 1, off=-1), default=0.3,
                         help="largest share of out-of-vocabulary words (default 0.3; -1 disables)")
-    parser.add_argument("--min_text_language_score", type=float, default=0.5,
+    parser.add_argument("--min_text_language_score", type=Number(float, 0, 1, off=-1), default=0.5,
                         help="smallest fastText probability that the text is English (default 0.5; -1 disables)")
 
 
@@ -62,6 +63,12 @@ def _batch_lines(path: str):
 def main(args: argparse.Namespace, extra: list[str]) -> int:
     if (args.text is None) == (args.batch is None):
         raise UsageError('give either a TEXT or --batch FILE.jsonl (e.g. lait clean-text "A dog on a beach")')
+    if args.max_words != -1 and args.max_words < args.min_words:
+        raise UsageError(f"--max_words {args.max_words} is below --min_words {args.min_words}")
+    if args.batch and args.batch != "-":
+        readable_file(args.batch, "--batch")
+    if args.page_url:
+        http_url(args.page_url, "--page_url")
     from filters.description import site_names
 
     cleaner = _cleaner(args)

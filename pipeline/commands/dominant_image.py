@@ -19,7 +19,9 @@ import gzip
 import json
 import os
 import sys
+import zlib
 
+from pipeline.checks import FRACTION, http_url, readable_file
 from pipeline.cli import UsageError
 
 NAME = "dominant-image"
@@ -34,12 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default=None, help="the page's URL (relative image URLs resolve against it)")
     parser.add_argument("--batch", metavar="LIST.jsonl", default=None,
                         help="read lines {\"path\": ..., \"url\": ...} ('-' is stdin); paths relative to the list")
-    parser.add_argument("--min_dominant_score", type=float, default=0.5,
+    parser.add_argument("--min_dominant_score", type=FRACTION, default=0.5,
                         help="a page whose best image scores below this yields none (default 0.5)")
     parser.add_argument("--dom_model", default=None, help="ranker file (default: the shipped model)")
     parser.add_argument("--languages", default=None,
                         help="comma-separated languages to keep (default: any; `lait run` keeps en)")
-    parser.add_argument("--min_language_score", type=float, default=0.5,
+    parser.add_argument("--min_language_score", type=FRACTION, default=0.5,
                         help="minimum fastText confidence with --languages (default 0.5)")
 
 
@@ -49,7 +51,10 @@ def _read(path: str) -> bytes:
             data = f.read()
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    try:
+        return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    except (OSError, EOFError, zlib.error) as error:
+        raise UsageError(f"cannot read {path}: not a whole gzip file ({error})") from None
 
 
 def _output(result: dict) -> dict:
@@ -104,6 +109,16 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
         raise UsageError("give one FILE.html (with --url) or --batch LIST.jsonl")
     if args.file and not args.url:
         raise UsageError("--url is needed: relative image URLs resolve against the page URL")
+    if args.url:
+        http_url(args.url, "--url")
+    if args.file:
+        readable_file(args.file, "FILE.html")
+    elif args.batch != "-":
+        readable_file(args.batch, "--batch")
+    if args.languages:
+        from pipeline.options import check_languages
+
+        check_languages(args.languages)
     detect = _Detector(args)
     if args.batch:
         _batch(args, detect)

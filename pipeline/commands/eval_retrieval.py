@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
+from pipeline import checks
+from pipeline.checks import Number
 from pipeline.cli import UsageError
 
 NAME = "eval-retrieval"
@@ -28,21 +29,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ckpt", required=True, help="checkpoint: RUN/last.pt or the run directory")
     parser.add_argument("--data", required=True, help="corpus shard directory with the evaluation texts")
     parser.add_argument("--regions", required=True, help="regions shard directory of the evaluation images")
-    parser.add_argument("--n", type=int, default=1000, help="images to rank (default 1000, the paper's 1k test)")
-    parser.add_argument("--texts-per-image", type=int, default=0, help="texts kept per image (0 = all)")
-    parser.add_argument("--batch-size", type=int, default=256, help="pairs per forward pass")
+    parser.add_argument("--n", type=Number(int, 1), default=1000, help="images to rank (default 1000, the paper's 1k test)")
+    parser.add_argument("--texts-per-image", type=Number(int, 0), default=0, help="texts kept per image (0 = all)")
+    parser.add_argument("--batch-size", type=Number(int, 1), default=256, help="pairs per forward pass")
     parser.add_argument("--device", default="", help="cpu or cuda (default: cuda when available)")
 
 
 def main(args: argparse.Namespace, extra: list[str]) -> int:
     from imagebert.evaluate import evaluate_retrieval, format_table
-    from imagebert.train import checkpoint_path
 
-    for flag in ("ckpt", "data", "regions"):
-        if not Path(getattr(args, flag)).exists():
-            raise UsageError(f"--{flag} {getattr(args, flag)} does not exist")
-    if not checkpoint_path(args.ckpt).exists():
-        raise UsageError(f"no checkpoint at {checkpoint_path(args.ckpt)}")
+    checks.checkpoint(args.ckpt, "--ckpt")
+    checks.parquet_dir(args.data, "--data")
+    checks.regions_dir(args.regions, "--regions")
+    if args.device:
+        checks.torch_device(args.device, "--device")
     try:
         metrics = evaluate_retrieval(args.ckpt, args.data, args.regions, args.n, args.texts_per_image,
                                      args.batch_size, args.device)

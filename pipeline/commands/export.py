@@ -7,7 +7,10 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 
+from pipeline import checks
+from pipeline.checks import Number
 from pipeline.cli import UsageError
 from pipeline.export import export_webdataset
 from pipeline.inspect import CorpusError
@@ -21,10 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", help="output directory of 'lait run'")
     parser.add_argument("--format", choices=["webdataset"], default="webdataset", help="output format")
     parser.add_argument("--output", required=True, help="directory for the tar shards")
-    parser.add_argument("--samples_per_shard", type=int, default=10_000, help="pairs per tar (default 10000)")
+    parser.add_argument("--samples_per_shard", type=Number(int, 1), default=10_000, help="pairs per tar (default 10000)")
 
 
 def main(args: argparse.Namespace, extra: list[str]) -> int:
+    checks.corpus_dir(args.directory, "DIRECTORY")
+    checks.output_dir(args.output, "--output")
+    if os.path.abspath(args.output) == os.path.abspath(args.directory):
+        raise UsageError("--output must differ from the corpus DIRECTORY")
     try:
         result = export_webdataset(args.directory, args.output, args.samples_per_shard)
     except CorpusError as error:

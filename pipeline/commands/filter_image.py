@@ -21,6 +21,7 @@ import os
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline.checks import FRACTION, Number, model_file
 from pipeline.cli import UsageError
 
 NAME = "filter-image"
@@ -34,15 +35,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     defaults = PipelineOptions([]).view_as(LaitOptions)
     parser.add_argument("files", nargs="+", metavar="FILE", help="image files")
-    parser.add_argument("--min_image_side", type=int, default=defaults.min_image_side,
+    parser.add_argument("--min_image_side", type=Number(int, 0), default=defaults.min_image_side,
                         help=f"width and height must both be larger (default {defaults.min_image_side}; 0 disables)")
-    parser.add_argument("--max_aspect_ratio", type=float, default=defaults.max_aspect_ratio,
+    parser.add_argument("--max_aspect_ratio", type=Number(float, 1, off=0), default=defaults.max_aspect_ratio,
                         help=f"longer / shorter side above this fails (default {defaults.max_aspect_ratio:g}; 0 disables)")
-    parser.add_argument("--max_image_pixels", type=int, default=defaults.max_image_pixels,
+    parser.add_argument("--max_image_pixels", type=Number(int, 1), default=defaults.max_image_pixels,
                         help=f"more pixels is a decompression bomb (default {defaults.max_image_pixels})")
-    parser.add_argument("--max_nsfw", type=float, default=defaults.max_nsfw,
+    parser.add_argument("--max_nsfw", type=FRACTION, default=defaults.max_nsfw,
                         help=f"NSFW score above this fails (default {defaults.max_nsfw:g})")
-    parser.add_argument("--min_natural", type=float, default=defaults.min_natural,
+    parser.add_argument("--min_natural", type=FRACTION, default=defaults.min_natural,
                         help=f"natural-photo probability below this fails (default {defaults.min_natural:g})")
     parser.add_argument("--naturalness_model", default=None,
                         help="naturalness model file (default: the model shipped with lait)")
@@ -55,8 +56,13 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     missing = [path for path in args.files if not os.path.isfile(path)]
     if missing:
         raise UsageError(f"no such file: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-    if args.naturalness_model and not os.path.isfile(args.naturalness_model):
-        raise UsageError(f"no such naturalness model: {args.naturalness_model}")
+    unreadable = [path for path in args.files if not os.access(path, os.R_OK)]
+    if unreadable:
+        raise UsageError(f"cannot read {unreadable[0]}: permission denied")
+    if args.naturalness_model:
+        from filters.naturalness import NaturalnessClassifier
+
+        model_file(args.naturalness_model, "--naturalness_model", NaturalnessClassifier.load)
     image_filter = ImageFilter(**filter_settings(args), score_all=True, naturalness_model=args.naturalness_model)
     for start in range(0, len(args.files), BATCH_SIZE):
         paths = args.files[start:start + BATCH_SIZE]

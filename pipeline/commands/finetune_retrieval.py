@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.checks import Number
 from pipeline.cli import UsageError
 from pipeline.commands import train as train_command
 
@@ -25,8 +26,8 @@ ORDER = 62
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     train_command.add_arguments(parser)
-    parser.add_argument("--group-size", type=int, default=4, help="P: one positive and P-1 negatives per pair")
-    parser.add_argument("--margin", type=float, default=0.2, help="triplet margin on match probabilities")
+    parser.add_argument("--group-size", type=Number(int, 2), default=4, help="P: one positive and P-1 negatives per pair")
+    parser.add_argument("--margin", type=Number(float, 0), default=0.2, help="triplet margin on match probabilities")
 
 
 def main(args: argparse.Namespace, extra: list[str]) -> int:

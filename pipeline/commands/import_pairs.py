@@ -18,11 +18,13 @@ import sys
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.checks import parquet_footers
 from pipeline.cli import UsageError
 from pipeline.commands._runner import check_beam_flags, runner_flags
 from pipeline.commands.run import add_arguments as add_run_arguments
 from pipeline.commands.run import pipeline_options
 from pipeline.funnel import format_funnel, reconcile
+from pipeline.options import check_run_args
 
 NAME = "import-pairs"
 HELP = "import (image URL or file, caption) lists as corpus shards (stage-2 data: CC3M, SBU)"
@@ -47,12 +49,14 @@ def _list_files(patterns: list[str]) -> list[str]:
             list_format(path)
         except ValueError as error:
             raise UsageError(str(error)) from None
+    parquet_footers([path for path in files if list_format(path) == "parquet"], "--input")
     return sorted(set(files))
 
 
 def main(args: argparse.Namespace, extra: list[str]) -> int:
     if not args.input or not args.output:
         raise UsageError("--input LIST... and --output DIR are required")
+    check_run_args(args, crawl_input=False)
     from pipeline.import_pairs import ImportPairs
     from pipeline.run import run
 

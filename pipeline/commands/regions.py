@@ -27,6 +27,8 @@ import argparse
 import os
 import sys
 
+from pipeline import checks
+from pipeline.checks import Number
 from pipeline.cli import UsageError
 from pipeline.commands._runner import add_runner_arguments, check_beam_flags, runner_flags
 
@@ -45,31 +47,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--npz_dir", default=None, metavar="DIR", help="directory of .npz files (--extractor npz)")
     parser.add_argument("--label_names", default=None, metavar="FILE",
                         help="label names, one per line (--extractor npz; default NPZ_DIR/objects_vocab.txt)")
-    parser.add_argument("--max_regions", type=int, default=100, help="regions kept per image, most confident first "
+    parser.add_argument("--max_regions", type=Number(int, 1), default=100, help="regions kept per image, most confident first "
                                                                       "(default 100, as ImageBERT)")
-    parser.add_argument("--input_size", type=int, default=320,
+    parser.add_argument("--input_size", type=Number(int, 64), default=320,
                         help="longer image side fed to EfficientNet, a multiple of 32 (default 320: a 10x10 feature map)")
-    parser.add_argument("--nms_iou", type=float, default=0.3,
+    parser.add_argument("--nms_iou", type=Number(float, maximum=1, above=0), default=0.3,
                         help="per-label NMS IoU threshold of the EfficientNet extractor (default 0.3, as bottom-up attention)")
     parser.add_argument("--no_label_probs", action="store_true",
                         help="store only each region's top label, not its 1000-class distribution "
                              "(about 60%% fewer bytes: 112 KB instead of 268 KB per image; the trainer's MOC then uses the labels)")
-    parser.add_argument("--batch_size", type=int, default=16, help="images per model call (default 16)")
-    parser.add_argument("--images_per_shard", type=int, default=500, help="images per regions shard (default 500)")
-    parser.add_argument("--rejects_per_reason", type=int, default=20,
+    parser.add_argument("--batch_size", type=Number(int, 1), default=16, help="images per model call (default 16)")
+    parser.add_argument("--images_per_shard", type=Number(int, 1), default=500, help="images per regions shard (default 500)")
+    parser.add_argument("--rejects_per_reason", type=Number(int, 0), default=20,
                         help="dropped images kept per reason in _rejects/ (default 20)")
     add_runner_arguments(parser)
 
 
 def _check(args: argparse.Namespace, extra: list[str]) -> None:
-    from pipeline.inspect import CorpusError, shard_paths
-
-    try:
-        shard_paths(args.data)
-    except CorpusError as error:
-        raise UsageError(str(error)) from None
-    if os.path.isfile(args.output):
-        raise UsageError(f"--output {args.output} is a file: give a directory")
+    checks.corpus_dir(args.data, "--data")
+    checks.output_dir(args.output, "--output")
     if os.path.abspath(args.output) == os.path.abspath(args.data):
         raise UsageError("--output must differ from --data")
     if args.max_regions < 1:
@@ -84,8 +80,8 @@ def _check(args: argparse.Namespace, extra: list[str]) -> None:
         raise UsageError("--extractor npz needs --npz_dir DIR (the .npz files)")
     if args.npz_dir and not os.path.isdir(args.npz_dir):
         raise UsageError(f"--npz_dir {args.npz_dir} is not a directory")
-    if args.label_names and not os.path.isfile(args.label_names):
-        raise UsageError(f"--label_names {args.label_names} is not a file")
+    if args.label_names:
+        checks.readable_file(args.label_names, "--label_names")
     if args.extractor == "npz":
         from imagebert.regions import NpzRegionReader
 
@@ -93,6 +89,10 @@ def _check(args: argparse.Namespace, extra: list[str]) -> None:
             NpzRegionReader(args.npz_dir, label_names=_label_names(args.label_names))
         except ValueError as error:
             raise UsageError(f"--npz_dir {args.npz_dir}: {error}") from None
+    if args.runner:
+        from pipeline.options import check_runner
+
+        check_runner(args.runner)
     check_beam_flags(extra, NAME)
 
 

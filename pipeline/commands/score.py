@@ -21,6 +21,7 @@ import json
 import sys
 from pathlib import Path
 
+from pipeline.checks import Number, model_file, readable_file
 from pipeline.cli import UsageError
 
 NAME = "score"
@@ -40,16 +41,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='JSON lines {"image": PATH, "text": ...}; prints one result per line')
     parser.add_argument("--model", type=Path, default=None,
                         help="relevance model file (default: the model shipped with lait)")
-    parser.add_argument("--top", type=int, default=5, help="how many top features to print (default 5)")
+    parser.add_argument("--top", type=Number(int, 0), default=5, help="how many top features to print (default 5)")
 
 
 def _load(model_path: Path | None):
     from scoring.relevance import RelevanceModel
 
-    try:
-        model = RelevanceModel.load(model_path)
-    except (FileNotFoundError, ValueError) as error:
-        raise UsageError(str(error)) from error
+    if model_path is None:
+        model = RelevanceModel.load(None)
+    else:
+        model = model_file(model_path, "--model", RelevanceModel.load)
     return model, model.feature_extractor()
 
 
@@ -63,8 +64,7 @@ def _result(model, x, score: float, top: int) -> dict:
 def _score_one(args: argparse.Namespace) -> int:
     if not args.image or args.text is None:
         raise UsageError("give --image FILE and --text TEXT, or --batch FILE.jsonl")
-    if not args.image.is_file():
-        raise UsageError(f"no image file at {args.image}")
+    readable_file(args.image, "--image")
     model, extractor = _load(args.model)
     pair = {"text": args.text, "image_bytes": args.image.read_bytes(), "image_url": args.image.name,
             "page_title": args.page_title}
@@ -101,8 +101,7 @@ def _read_batch(path: Path):
 
 
 def _score_batch(args: argparse.Namespace) -> int:
-    if not args.batch.is_file():
-        raise UsageError(f"no batch file at {args.batch}")
+    readable_file(args.batch, "--batch")
     model, extractor = _load(args.model)
     pending: list[tuple[int, dict]] = []
 

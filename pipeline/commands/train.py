@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipeline import checks
+from pipeline.checks import Number
 from pipeline.cli import UsageError
 
 NAME = "train"
@@ -29,18 +31,18 @@ ORDER = 60
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stage", type=int, default=1, help="pre-training stage number (recorded in the logs)")
+    parser.add_argument("--stage", type=Number(int, 1), default=1, help="pre-training stage number (recorded in the logs)")
     parser.add_argument("--preset", default="minilm", choices=["base", "minilm", "tiny"], help="model size")
     parser.add_argument("--data", help="corpus shard directory (image_sha1 + text)")
     parser.add_argument("--regions", help="regions shard directory (with _meta.json), from `lait regions`")
     parser.add_argument("--out", help="run directory for last.pt, log.jsonl and config.json")
-    parser.add_argument("--max-steps", type=int, help="optimizer steps (the schedule decays to 0 there)")
-    parser.add_argument("--warmup-steps", type=int, help="linear warmup steps (default 10%% of --max-steps)")
-    parser.add_argument("--batch-size", type=int, help="matched pairs per micro-batch per process")
-    parser.add_argument("--grad-accum", type=int, help="micro-batches per step, over all processes")
-    parser.add_argument("--lr", type=float, help="peak learning rate of AdamW")
-    parser.add_argument("--num-workers", type=int, help="DataLoader workers per process")
-    parser.add_argument("--checkpoint-interval", type=int, help="steps between checkpoints")
+    parser.add_argument("--max-steps", type=Number(int, 1), help="optimizer steps (the schedule decays to 0 there)")
+    parser.add_argument("--warmup-steps", type=Number(int, 0), help="linear warmup steps (default 10%% of --max-steps)")
+    parser.add_argument("--batch-size", type=Number(int, 1), help="matched pairs per micro-batch per process")
+    parser.add_argument("--grad-accum", type=Number(int, 1), help="micro-batches per step, over all processes")
+    parser.add_argument("--lr", type=Number(float, above=0), help="peak learning rate of AdamW")
+    parser.add_argument("--num-workers", type=Number(int, 0), help="DataLoader workers per process")
+    parser.add_argument("--checkpoint-interval", type=Number(int, 1), help="steps between checkpoints")
     parser.add_argument("--resume", action="store_true", help="continue RUN/last.pt exactly")
     parser.add_argument("--init-from", help="lait checkpoint or Hugging Face BERT folder to start from")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
@@ -50,16 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace, objective: str = "pretrain", retrieval: dict | None = None):
     """The :class:`imagebert.train.TrainConfig` of a command line (shared with finetune-retrieval)."""
-    from imagebert.train import TrainConfig, config_from_overrides
+    from imagebert.train import TrainConfig, check_config, config_from_overrides
 
     for flag in ("data", "regions", "out"):
         if not getattr(args, flag):
             raise UsageError(f"--{flag} is required")
-    for flag in ("data", "regions"):
-        if not Path(getattr(args, flag)).exists():
-            raise UsageError(f"--{flag} {getattr(args, flag)} does not exist")
-    if args.init_from and not Path(args.init_from).exists():
-        raise UsageError(f"--init-from {args.init_from} does not exist")
+    check_paths(args)
     config = TrainConfig(data=args.data, regions=args.regions, out=args.out, stage=args.stage, preset=args.preset,
                          resume=args.resume, init_from=args.init_from or "", compile=args.compile, objective=objective,
                          retrieval=retrieval or {})
@@ -71,9 +69,35 @@ def config_from_args(args: argparse.Namespace, objective: str = "pretrain", retr
             setattr(config, key, value)
     config.warmup_steps = args.warmup_steps if args.warmup_steps is not None else max(1, config.max_steps // 10)
     try:
-        return config_from_overrides(config, args.set)
+        config = config_from_overrides(config, args.set)
+        check_config(config)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    return config
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """Readable corpus and regions (whole Parquet files), a writable run folder, and whole checkpoints
+    to start from (--init-from) or continue (--resume), before a model is built."""
+    from imagebert.train import hf_folder, is_lait_checkpoint
+
+    checks.parquet_dir(args.data, "--data")
+    checks.regions_dir(args.regions, "--regions")
+    checks.output_dir(args.out, "--out")
+    if args.resume and (Path(args.out) / "last.pt").exists():
+        checks.checkpoint(args.out, "--resume: --out")
+    if not args.init_from:
+        return
+    if not Path(args.init_from).exists():
+        raise UsageError(f"--init-from {args.init_from}: no such file or folder")
+    if is_lait_checkpoint(args.init_from):
+        checks.checkpoint(args.init_from, "--init-from")
+        return
+    folder = hf_folder(args.init_from)
+    weights = [folder / "model.safetensors", folder / "pytorch_model.bin"]
+    if not (folder / "vocab.txt").is_file() or not any(path.is_file() for path in weights):
+        raise UsageError(f"--init-from {args.init_from}: neither a lait checkpoint (RUN or RUN/last.pt) nor a "
+                         "Hugging Face BERT folder (vocab.txt with model.safetensors or pytorch_model.bin)")
 
 
 def main(args: argparse.Namespace, extra: list[str]) -> int:

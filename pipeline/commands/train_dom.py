@@ -25,8 +25,11 @@ import json
 import os
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 
+from pipeline import checks
+from pipeline.checks import Number
 from pipeline.cli import UsageError
 
 NAME = "train-dom"
@@ -38,17 +41,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pages", nargs="+", metavar="PAGES", help="folders with index.jsonl, .jsonl lists, WARC/ARC or HTML files")
     parser.add_argument("--output", default=None,
                         help="model file to write (default: the shipped scoring/models/dominant_image.json)")
-    parser.add_argument("--n_estimators", type=int, default=500, help="number of trees (default 500)")
-    parser.add_argument("--max_depth", type=int, default=3, help="depth of each tree (default 3)")
-    parser.add_argument("--learning_rate", type=float, default=0.05, help="shrinkage (default 0.05)")
-    parser.add_argument("--max_page_bytes", type=int, default=5 * 2**20,
+    parser.add_argument("--n_estimators", type=Number(int, 1), default=500, help="number of trees (default 500)")
+    parser.add_argument("--max_depth", type=Number(int, 1), default=3, help="depth of each tree (default 3)")
+    parser.add_argument("--learning_rate", type=Number(float, above=0), default=0.05, help="shrinkage (default 0.05)")
+    parser.add_argument("--max_page_bytes", type=Number(int, 1), default=5 * 2**20,
                         help="pages larger than this are skipped (default 5 MiB)")
 
 
 def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        data = f.read()
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    except (OSError, EOFError, zlib.error) as error:
+        raise UsageError(f"cannot read {path}: {error}") from None
 
 
 def _from_list(path: str) -> Iterator[tuple[str, bytes, str | None, str]]:
@@ -109,6 +115,12 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     from filters.page import PageParser
     from scoring.dominant_image import DEFAULT_MODEL_PATH, FEATURE_NAMES, DominantImageRanker, training_rows
 
+    for item in args.pages:  # each named input, before the first page is parsed
+        if os.path.isdir(item) and not os.path.isfile(os.path.join(item, "index.jsonl")):
+            raise UsageError(f"{item}: a folder needs an index.jsonl with lines {{'path', 'url'}}")
+        checks.readable_file(os.path.join(item, "index.jsonl") if os.path.isdir(item) else item, "PAGES")
+    if args.output:
+        checks.output_file(args.output, "--output")
     parser = PageParser(languages=None, max_page_bytes=args.max_page_bytes)
     xs, ys = [], []
     seen = labelled = 0

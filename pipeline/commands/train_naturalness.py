@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import checks
+from pipeline.checks import FRACTION, Number
 from pipeline.cli import UsageError
 
 NAME = "train-naturalness"
@@ -40,13 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"labelled image folder with labels.csv (default {DEFAULT_DATA})")
     parser.add_argument("--output", default=None,
                         help="model file to write (default: the shipped scoring/models/naturalness.json)")
-    parser.add_argument("--C", type=float, default=0.1, help="inverse L2 strength of the regression (default 0.1)")
-    parser.add_argument("--statistics_weight", type=float, default=1.0,
+    parser.add_argument("--C", type=Number(float, above=0), default=0.1, help="inverse L2 strength of the regression (default 0.1)")
+    parser.add_argument("--statistics_weight", type=Number(float, 0), default=1.0,
                         help="scale of the standardised image statistics against the embedding (default 1)")
-    parser.add_argument("--threshold", type=float, default=0.5,
+    parser.add_argument("--threshold", type=FRACTION, default=0.5,
                         help="probability at which an image counts as natural (default 0.5, as --min_natural)")
-    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5; 0 skips it)")
-    parser.add_argument("--batch_size", type=int, default=32, help="images per EfficientNet batch (default 32)")
+    parser.add_argument("--folds", type=Number(int, 2, off=0), default=5,
+                        help="cross-validation folds (default 5; 0 skips it)")
+    parser.add_argument("--batch_size", type=Number(int, 1), default=32, help="images per EfficientNet batch (default 32)")
 
 
 def read_labels(folder: Path) -> list[dict]:
@@ -59,6 +62,9 @@ def read_labels(folder: Path) -> list[dict]:
     missing = {"path", "label", "kind", "source_repo"} - set(rows[0] if rows else {})
     if missing:
         raise UsageError(f"{labels} lacks column(s) {', '.join(sorted(missing))}")
+    absent = [row["path"] for row in rows if not (folder / row["path"]).is_file()]
+    if absent:
+        raise UsageError(f"{labels} names {len(absent)} image(s) that are not in {folder}, e.g. {absent[0]}")
     return rows
 
 
@@ -126,8 +132,10 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     from filters.naturalness import MODEL_FILE, NaturalnessClassifier
     from scoring.efficientnet import EfficientNetLite0
 
-    folder = Path(args.data)
+    folder = Path(checks.readable_dir(args.data, "DATA"))
     rows = read_labels(folder)
+    if args.output:
+        checks.output_file(args.output, "--output")
     started = time.time()
     X, rows = extract_features(folder, rows, EfficientNetLite0(device="cpu"), args.batch_size)
     y = np.array([r["label"] == PHOTO_LABEL for r in rows], dtype=int)

@@ -19,6 +19,8 @@ import argparse
 import json
 from pathlib import Path
 
+from pipeline import checks
+from pipeline.checks import Number
 from pipeline.cli import UsageError
 
 NAME = "train-relevance"
@@ -36,13 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="JSON lines with text and label; label junk becomes a negative (default ../shared/data/alts/alts.jsonl)")
     parser.add_argument("--output", type=Path, default=None,
                         help="model file to write (default: scoring/models/relevance.npz, the shipped model)")
-    parser.add_argument("--cache", type=Path, default=Path("out/relevance_cache"),
+    parser.add_argument("--cache", default="out/relevance_cache",
                         help="folder for image encodings reused between runs (default out/relevance_cache; '' for none)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed for pair sampling and training (default 0)")
-    parser.add_argument("--max_iter", type=int, default=300, help="boosting iterations (default 300)")
-    parser.add_argument("--projection_epochs", type=int, default=6,
+    parser.add_argument("--seed", type=Number(int, 0), default=0, help="random seed for pair sampling and training (default 0)")
+    parser.add_argument("--max_iter", type=Number(int, 1), default=300, help="boosting iterations (default 300)")
+    parser.add_argument("--projection_epochs", type=Number(int, 1), default=6,
                         help="epochs of the image-text projection (default 6)")
-    parser.add_argument("--max_photos", type=int, default=None,
+    parser.add_argument("--max_photos", type=Number(int, 1), default=None,
                         help="use only the first N photos of each split (a quick smoke run, not for shipping)")
     parser.add_argument("--evaluate_only", action="store_true",
                         help="do not train: print the held-out figures of --output (or the shipped model)")
@@ -56,11 +58,17 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
         raise UsageError(f"{args.captions} has no captions.tsv: give --captions DIR (see ../shared/data/captions/README.md)")
     if args.alts and not args.alts.exists():
         raise UsageError(f"no alt-text file at {args.alts}: give --alts FILE")
-    cache = args.cache if args.cache and str(args.cache) else None
+    checks.readable_file(args.alts, "--alts")
+    cache = Path(checks.output_dir(args.cache, "--cache")) if args.cache else None
     output = args.output or DEFAULT_MODEL_PATH
     if args.evaluate_only:
         if not output.exists():
             raise UsageError(f"no model at {output}")
+        from scoring.relevance import RelevanceModel
+
+        checks.model_file(output, "--output", RelevanceModel.load)
+    else:
+        checks.output_file(output, "--output")
         print(json.dumps(evaluate(output, args.captions, args.alts, cache, args.seed), indent=2))
         return 0
     meta = train(args.captions, args.alts, output, cache, seed=args.seed, max_iter=args.max_iter,
