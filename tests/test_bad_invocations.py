@@ -56,6 +56,7 @@ CASES = [
     ("run-languages", RUN + " --languages english", 2, "'english' is not a language code"),
     ("run-corrupt-dom-model", RUN + " --dom_model {bad_json}", 2, "is not a model file lait can load"),
     ("run-missing-relevance-model", RUN + " --relevance_model {missing}", 2, "--relevance_model"),
+    ("run-missing-ca-bundle", RUN + " --fetch_ca_bundle {missing}", 2, "cannot read --fetch_ca_bundle"),
     ("run-proxy-scheme", RUN + " --proxy ftp://proxy:21", 2, "proxy must be http"),
     ("run-unknown-runner", RUN + " --runner foo", 2, "'foo' is not a Beam runner"),
     ("run-dask-workers-zero", RUN + " --runner dask --dask_workers 0", 2, "--dask_workers"),
@@ -87,6 +88,7 @@ CASES = [
     # -- clean-text, dominant-image, filter-image, score
     ("clean-text-nothing", "clean-text", 2, "give either a TEXT or --batch"),
     ("clean-text-ratio", "clean-text x --max_rare_word_ratio 2", 2, "(or -1 to turn it off)"),
+    ("clean-text-words-crossed", "clean-text x --min_words 9 --max_words 3", 2, "--max_words 3 is below --min_words 9"),
     ("clean-text-source", "clean-text x --source caption", 2, "invalid choice: 'caption'"),
     ("clean-text-page-url", "clean-text x --page_url sfgate.com", 2, "is not an http(s) URL"),
     ("clean-text-missing-batch", "clean-text --batch {missing}", 2, "no such file"),
@@ -95,6 +97,8 @@ CASES = [
     ("dominant-image-bad-gzip", "dominant-image {bad_gzip} --url https://example.com/", 2, "not a whole gzip file"),
     ("dominant-image-score", "dominant-image {page} --url https://example.com/ --min_dominant_score 2", 2,
      "--min_dominant_score"),
+    ("dominant-image-languages", "dominant-image {page} --url https://example.com/ --languages english", 2,
+     "is not a language code"),
     ("dominant-image-model", "dominant-image {page} --url https://example.com/ --dom_model {bad_json}", 2,
      "cannot load the model"),
     ("filter-image-missing", "filter-image {missing}", 2, "no such file"),
@@ -134,11 +138,15 @@ CASES = [
     # -- train-dom, train-naturalness, train-relevance, sample-crawl
     ("train-dom-missing", "train-dom {missing}", 2, "no such file"),
     ("train-dom-folder-without-index", "train-dom {folder}", 2, "needs an index.jsonl"),
+    ("train-dom-output-folder", "train-dom {page} --output {folder}", 2, "is a folder: give a file name"),
     ("train-dom-depth-zero", "train-dom {page} --max_depth 0", 2, "--max_depth"),
     ("train-naturalness-no-labels", "train-naturalness {folder}", 2, "labels.csv not found"),
+    ("train-naturalness-missing-image", "train-naturalness {labelled}", 2, "names 1 image(s) that are not in"),
     ("train-naturalness-one-fold", "train-naturalness {folder} --folds 1", 2, "--folds"),
     ("train-naturalness-threshold", "train-naturalness {folder} --threshold 2", 2, "--threshold"),
     ("train-relevance-no-captions", "train-relevance --captions {folder}", 2, "has no captions.tsv"),
+    ("train-relevance-output-folder", "train-relevance --captions {labelled} --alts {tsv} --output {folder}", 2,
+     "is a folder: give a file name"),
     ("train-relevance-iterations", "train-relevance --max_iter 0", 2, "--max_iter"),
     ("sample-crawl-name", "sample-crawl {new}/sample.warc", 2, "name it *.warc.gz"),
     ("sample-crawl-folder", "sample-crawl {folder}", 2, "is a folder"),
@@ -158,6 +166,9 @@ def paths(tmp_path_factory) -> dict[str, str]:
     (root / "bad_run").mkdir()
     (root / "bad_run" / "last.pt").write_bytes(b"PK\x03\x04 a checkpoint cut short")
     (root / "folder").mkdir()
+    (root / "labelled").mkdir()  # labels.csv naming an image that is not there; an empty captions.tsv
+    (root / "labelled" / "labels.csv").write_text("path,label,kind,source_repo\ngone.jpg,photo,photo,x\n")
+    (root / "labelled" / "captions.tsv").write_text("")
     files = {
         "warc": ("crawl.warc.gz", b"WARC/1.0\r\n"), "empty": ("empty.warc.gz", b""),
         "garbage": ("garbage.warc.gz", b"\x00garbage" * 64), "bad_pt": ("bad.pt", b"not torch"),
@@ -170,6 +181,7 @@ def paths(tmp_path_factory) -> dict[str, str]:
     out = {name: str(root / file) for name, (file, _) in files.items()}
     return {**out, "corpus": str(corpus), "regions": str(regions), "bad_corpus": str(root / "bad_corpus"),
             "bad_run": str(root / "bad_run"), "folder": str(root / "folder"), "missing": str(root / "missing"),
+            "labelled": str(root / "labelled"),
             "root": str(root)}
 
 
