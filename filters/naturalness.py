@@ -2,13 +2,19 @@
 clip art, text image, flat illustration, emoji or map?
 
 LAIT keeps only natural, realistic photos ("a binary classifier removes non-natural,
-non-realistic and unlearnable images"). Our classifier is a logistic regression over two
+non-realistic and unlearnable images"). Our classifier is a logistic regression over three
 feature groups:
 
 - cheap image statistics (:func:`image_statistics`): colour counts and the share of the
   dominant colours, histogram entropies, saturation, gradient and edge statistics, the
   share of flat areas, sensor-noise level, pure white/black share. Graphics are made of few
   flat colours and sharp edges; photos have noise, smooth shading and many colours;
+- the log-probabilities that EfficientNet-Lite0 gives a few ImageNet classes of printed or
+  displayed matter (:data:`CLASS_FEATURES`: comic book, book jacket, web site, menu, screen...)
+  and of their sum: the softmax makes them a non-linear view of the embedding that names
+  comic panels, covers, posters and screens, which the plain photos-vs-graphics data shows
+  too rarely (chosen by meaning, not fitted; judged by leave-one-site-out CV on real pages,
+  ``bench/quality_naturalness_web.py``);
 - the pooled embedding of the ImageNet-pretrained EfficientNet-Lite0 (1280 values), which
   knows what photos of objects look like.
 
@@ -25,7 +31,9 @@ import numpy as np
 from PIL import Image
 
 MODEL_FILE = Path(__file__).resolve().parent.parent / "scoring" / "models" / "naturalness.json"
-MODEL_FORMAT = "lait-naturalness-logreg/1"
+MODEL_FORMAT = "lait-naturalness-logreg/2"
+# Format 1: [statistics, embedding], no ImageNet class features; still loaded.
+READABLE_FORMATS = ("lait-naturalness-logreg/1", MODEL_FORMAT)
 # Statistics are computed on the image shrunk to this longer side: enough for texture and
 # noise, cheap, and the same for every source size.
 STATS_SIDE = 256
@@ -37,6 +45,15 @@ STATISTIC_NAMES = [
     "weak_edge_share", "gradient_entropy", "flat_block_share", "textured_block_share",
     "noise_level", "log_noise_level", "hue_entropy",
 ]
+# ImageNet classes (names as in scoring.efficientnet.IMAGENET_CLASSES) whose probability says
+# "printed or displayed matter, not a scene": each gives log(p + CLASS_EPSILON), and one more
+# feature is log(sum of their p + CLASS_EPSILON).
+CLASS_FEATURES = (
+    "web site", "comic book", "book jacket", "menu", "crossword puzzle", "jigsaw puzzle", "envelope",
+    "packet", "screen", "monitor", "television", "scoreboard", "street sign",
+)
+CLASS_EPSILON = 1e-4
+EMBEDDING_DIM = 1280
 
 
 def image_statistics(image: Image.Image) -> np.ndarray:
@@ -109,19 +126,50 @@ def _hue_histogram(rgb: np.ndarray, saturation: np.ndarray) -> float:
     return _entropy(hist)
 
 
+def class_features(probs: np.ndarray, classes: tuple[str, ...] | list[str] = CLASS_FEATURES) -> np.ndarray:
+    """[n, len(classes) + 1]: log(p + eps) of each class, then log(sum of their p + eps); [n, 0] for no class."""
+    probs = np.asarray(probs, dtype=np.float64).reshape(-1, 1000)
+    if not classes:
+        return np.zeros((len(probs), 0), dtype=np.float32)
+    from scoring.efficientnet import IMAGENET_CLASSES
+
+    unknown = [name for name in classes if name not in IMAGENET_CLASSES]
+    if unknown:
+        raise ValueError(f"not ImageNet class names: {unknown}")
+    chosen = probs[:, [IMAGENET_CLASSES.index(name) for name in classes]]
+    return np.log(np.hstack([chosen, chosen.sum(axis=1, keepdims=True)]) + CLASS_EPSILON).astype(np.float32)
+
+
+def class_feature_names(classes: tuple[str, ...] | list[str] = CLASS_FEATURES) -> list[str]:
+    if not classes:
+        return []
+    return [f"log_p_{name.replace(' ', '_')}" for name in classes] + ["log_p_any_of_them"]
+
+
+def assemble_features(statistics: np.ndarray, embeddings: np.ndarray, probs: np.ndarray,
+                      classes: tuple[str, ...] | list[str] = CLASS_FEATURES) -> np.ndarray:
+    """Feature rows [n, 24 + k + 1280]: statistics, class features (k = len(classes) + 1, or 0), embedding."""
+    return np.hstack([np.asarray(statistics, np.float32).reshape(len(embeddings), -1),
+                      class_features(probs, classes), embeddings]).astype(np.float32)
+
+
 class NaturalnessClassifier:
-    """Logistic regression on standardised [image statistics, EfficientNet embedding] features.
+    """Logistic regression on standardised [image statistics, class features, EfficientNet embedding].
 
     Parameters
     ----------
     C : float, default=0.1
         Inverse L2 regularisation strength of the logistic regression.
     statistics_weight : float, default=4.0
-        The standardised statistics are multiplied by this before the regression so that
-        24 statistics are not drowned by 1280 embedding dimensions under one L2 penalty.
+        The standardised statistics and class features are multiplied by this before the
+        regression so that a few dozen values are not drowned by 1280 embedding dimensions
+        under one L2 penalty.
     threshold : float, default=0.5
         Probability of "natural photo" at or above which `predict` says natural.
     random_state : int, default=0
+    class_features : sequence of str, default=CLASS_FEATURES
+        ImageNet classes whose log-probabilities are features (see :func:`class_features`);
+        empty for the format-1 layout [statistics, embedding].
 
     Attributes
     ----------
@@ -132,22 +180,40 @@ class NaturalnessClassifier:
     """
 
     def __init__(self, C: float = 0.1, statistics_weight: float = 4.0, threshold: float = 0.5,
-                 random_state: int = 0) -> None:
+                 random_state: int = 0, class_features: tuple[str, ...] | list[str] = CLASS_FEATURES) -> None:
         self.C = C
         self.statistics_weight = statistics_weight
         self.threshold = threshold
         self.random_state = random_state
+        self.class_features = tuple(class_features)
+
+    @property
+    def n_front(self) -> int:
+        """How many leading features (statistics, class features) `statistics_weight` scales."""
+        return len(STATISTIC_NAMES) + len(class_feature_names(self.class_features))
+
+    @property
+    def n_features(self) -> int:
+        return self.n_front + EMBEDDING_DIM
+
+    def features(self, statistics: np.ndarray, embeddings: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        """This model's feature rows from the statistics, embeddings and ImageNet probabilities."""
+        return assemble_features(statistics, embeddings, probs, self.class_features)
 
     def _weights(self, n_features: int) -> np.ndarray:
         weights = np.ones(n_features, dtype=np.float64)
-        weights[:len(STATISTIC_NAMES)] = self.statistics_weight
+        weights[:self.n_front] = self.statistics_weight
         return weights
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> NaturalnessClassifier:
-        """Fit on features `X` [n, 24 + 1280] and labels `y` (1 = natural photo)."""
+        """Fit on features `X` [n, 24 + k + 1280] (:meth:`features`) and labels `y` (1 = natural photo)."""
         from sklearn.linear_model import LogisticRegression
 
         X = np.asarray(X, dtype=np.float64)
+        if X.shape[1] != self.n_features:
+            raise ValueError(f"expected {self.n_features} features (24 statistics, "
+                             f"{self.n_front - len(STATISTIC_NAMES)} class features, {EMBEDDING_DIM} embedding), "
+                             f"got {X.shape[1]}")
         self.mean_ = X.mean(axis=0)
         self.scale_ = X.std(axis=0)
         self.scale_[self.scale_ < 1e-8] = 1.0
@@ -175,8 +241,10 @@ class NaturalnessClassifier:
         return {
             "format": MODEL_FORMAT,
             "params": {"C": self.C, "statistics_weight": self.statistics_weight,
-                       "threshold": self.threshold, "random_state": self.random_state},
+                       "threshold": self.threshold, "random_state": self.random_state,
+                       "class_features": list(self.class_features)},
             "statistic_names": STATISTIC_NAMES,
+            "class_feature_names": class_feature_names(self.class_features),
             "mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
             "coef": self.coef_.tolist(), "intercept": self.intercept_,
         }
@@ -191,12 +259,16 @@ class NaturalnessClassifier:
     def load(cls, path: str | Path = MODEL_FILE) -> NaturalnessClassifier:
         """Read a model written by `save`: numbers only, nothing is executed."""
         state = json.loads(Path(path).read_text(encoding="utf-8"))
-        if state.get("format") != MODEL_FORMAT:
+        if state.get("format") not in READABLE_FORMATS:
             raise ValueError(f"{path} is not a {MODEL_FORMAT} model (format {state.get('format')!r})")
         if state["statistic_names"] != STATISTIC_NAMES:
             raise ValueError(f"{path} was trained with other image statistics; retrain it "
                              "with `lait train-naturalness`")
-        model = cls(**state["params"])
+        params = dict(state["params"])
+        params["class_features"] = tuple(params.get("class_features", ()))  # format 1: none
+        model = cls(**params)
+        if len(state["coef"]) != model.n_features:
+            raise ValueError(f"{path} has {len(state['coef'])} coefficients for {model.n_features} features")
         model.mean_ = np.asarray(state["mean"], dtype=np.float64)
         model.scale_ = np.asarray(state["scale"], dtype=np.float64)
         model.coef_ = np.asarray(state["coef"], dtype=np.float64)
@@ -204,22 +276,26 @@ class NaturalnessClassifier:
         return model
 
 
-def naturalness_features(images: list[Image.Image], net) -> np.ndarray:
-    """Feature rows [n, 24 + 1280] for RGB images: statistics then the EfficientNet embedding.
+def naturalness_features(images: list[Image.Image], net,
+                         classes: tuple[str, ...] | list[str] = CLASS_FEATURES) -> np.ndarray:
+    """Feature rows [n, 24 + k + 1280] for RGB images: statistics, class features, EfficientNet embedding.
 
-    `net` is a :class:`scoring.efficientnet.EfficientNetLite0`.
+    `net` is a :class:`scoring.efficientnet.EfficientNetLite0`; `classes` as
+    :attr:`NaturalnessClassifier.class_features` (the default matches a default classifier).
     """
-    return _features_and_network_outputs(images, net)[0]
+    return _features_and_network_outputs(images, net, classes)[0]
 
 
-def _features_and_network_outputs(images: list[Image.Image], net) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _features_and_network_outputs(images: list[Image.Image], net, classes: tuple[str, ...] | list[str] = CLASS_FEATURES,
+                                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(feature rows, EfficientNet embeddings [n, 1280], ImageNet probabilities [n, 1000])."""
     if not images:
-        return (np.zeros((0, len(STATISTIC_NAMES) + 1280), dtype=np.float32),
-                np.zeros((0, 1280), dtype=np.float32), np.zeros((0, 1000), dtype=np.float32))
+        n_features = len(STATISTIC_NAMES) + len(class_feature_names(classes)) + EMBEDDING_DIM
+        return (np.zeros((0, n_features), dtype=np.float32),
+                np.zeros((0, EMBEDDING_DIM), dtype=np.float32), np.zeros((0, 1000), dtype=np.float32))
     statistics = np.stack([image_statistics(image) for image in images])
     embeddings, probs = net.embed_and_classify(images)
-    return np.hstack([statistics, embeddings]).astype(np.float32), embeddings, probs
+    return assemble_features(statistics, embeddings, probs, classes), embeddings, probs
 
 
 class NaturalnessScorer:
@@ -245,5 +321,5 @@ class NaturalnessScorer:
         """(scores, EfficientNet embeddings, ImageNet probabilities): later stages reuse the last two."""
         if not images:
             return np.zeros(0, dtype=np.float32), np.zeros((0, 1280), np.float32), np.zeros((0, 1000), np.float32)
-        features, embeddings, probs = _features_and_network_outputs(images, self.net)
+        features, embeddings, probs = _features_and_network_outputs(images, self.net, self.classifier.class_features)
         return self.classifier.predict_proba(features)[:, 1].astype(np.float32), embeddings, probs

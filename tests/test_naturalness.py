@@ -10,12 +10,17 @@ from PIL import Image
 
 from filters.image_decode import decode_image
 from filters.naturalness import (
+    CLASS_FEATURES,
+    EMBEDDING_DIM,
     MODEL_FILE,
     STATISTIC_NAMES,
     NaturalnessClassifier,
     NaturalnessScorer,
+    class_feature_names,
+    class_features,
     image_statistics,
 )
+from scoring.efficientnet import IMAGENET_CLASSES
 from tests.conftest import shared_path
 from tests.synthetic_images import NON_PHOTOS, encode
 
@@ -52,7 +57,7 @@ def test_statistics_separate_flat_graphics_from_noisy_photos():
 
 def test_model_round_trips_through_json_without_pickle(tmp_path):
     rng = np.random.default_rng(1)
-    n_features = len(STATISTIC_NAMES) + 1280
+    n_features = len(STATISTIC_NAMES) + len(CLASS_FEATURES) + 1 + EMBEDDING_DIM
     X = rng.normal(size=(60, n_features))
     y = (X[:, 0] + X[:, 30] > 0).astype(int)
     model = NaturalnessClassifier(C=1.0).fit(X, y)
@@ -68,6 +73,54 @@ def test_model_round_trips_through_json_without_pickle(tmp_path):
         NaturalnessClassifier.load(path)
 
 
+def test_class_features_are_log_probabilities_of_the_named_classes():
+    probs = np.full((2, 1000), 0.5 / 995)
+    comic, jacket = IMAGENET_CLASSES.index("comic book"), IMAGENET_CLASSES.index("book jacket")
+    probs[0, comic], probs[0, jacket] = 0.3, 0.2
+    features = class_features(probs)
+    names = class_feature_names()
+    assert features.shape == (2, len(CLASS_FEATURES) + 1) and len(names) == features.shape[1]
+    row = dict(zip(names, features[0]))
+    assert row["log_p_comic_book"] == pytest.approx(np.log(0.3 + 1e-4), abs=1e-5)
+    assert row["log_p_any_of_them"] > row["log_p_comic_book"] > row["log_p_web_site"]
+    assert features[1, -1] < -3  # no printed matter: a small sum
+    assert class_features(probs, ()).shape == (2, 0)
+    with pytest.raises(ValueError, match="not ImageNet"):
+        class_features(probs, ("poster",))
+
+
+def test_features_put_class_features_between_statistics_and_embedding():
+    rng = np.random.default_rng(2)
+    stats, emb = rng.normal(size=(3, len(STATISTIC_NAMES))), rng.normal(size=(3, EMBEDDING_DIM))
+    probs = rng.dirichlet(np.ones(1000), size=3)
+    model = NaturalnessClassifier()
+    X = model.features(stats, emb, probs)
+    k = len(CLASS_FEATURES) + 1
+    assert X.shape == (3, model.n_features) and model.n_front == len(STATISTIC_NAMES) + k
+    assert np.allclose(X[:, :len(STATISTIC_NAMES)], stats) and np.allclose(X[:, -EMBEDDING_DIM:], emb)
+    assert np.allclose(X[:, len(STATISTIC_NAMES):model.n_front], class_features(probs))
+    weights = model._weights(X.shape[1])  # statistics_weight scales statistics and class features
+    assert (weights[:model.n_front] == model.statistics_weight).all() and (weights[model.n_front:] == 1).all()
+    with pytest.raises(ValueError, match="expected"):
+        model.fit(np.hstack([stats, emb]), np.array([0, 1, 1]))
+
+
+def test_format_1_models_without_class_features_still_load(tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, len(STATISTIC_NAMES) + EMBEDDING_DIM))
+    y = (X[:, 1] > 0).astype(int)
+    old = NaturalnessClassifier(class_features=()).fit(X, y)
+    state = old.to_dict()
+    state["format"] = "lait-naturalness-logreg/1"
+    del state["params"]["class_features"], state["class_feature_names"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(state))
+    loaded = NaturalnessClassifier.load(path)
+    assert loaded.class_features == () and np.allclose(loaded.predict_proba(X), old.predict_proba(X))
+    stats, emb = X[:, :len(STATISTIC_NAMES)], X[:, len(STATISTIC_NAMES):]
+    assert np.allclose(loaded.features(stats, emb, np.full((40, 1000), 1e-3)), X)
+
+
 def test_shipped_model_is_json():
     state = json.loads(MODEL_FILE.read_text())
     assert state["statistic_names"] == STATISTIC_NAMES
@@ -80,3 +133,19 @@ def test_unseen_photos_are_natural_and_drawn_graphics_are_not(scorer):
     assert (photos >= scorer.threshold).mean() >= 0.9, photos
     assert (graphics < scorer.threshold).all(), dict(zip(NON_PHOTOS, graphics))
     assert float(np.median(photos)) > 0.9 and float(np.median(graphics)) < 0.1
+
+
+def test_webcrawl_image_labels_are_well_formed():
+    """bench/labels/webcrawl_images.jsonl: URLs and labels only, one row per image record."""
+    path = MODEL_FILE.parents[2] / "bench" / "labels" / "webcrawl_images.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    kinds = {"photo", "game", "comic", "illustration", "poster", "text", "logo", "screenshot", "chart",
+             "collage", "cover", "other"}
+    assert len(rows) > 200
+    assert len({(r["warc"], r["image_url"]) for r in rows}) == len(rows)
+    for row in rows:
+        assert set(row) - {"note"} == {"image_url", "warc", "site", "label", "kind"}, row
+        assert row["label"] in ("photo", "other") and row["kind"] in kinds, row
+        assert (row["label"] == "photo") == (row["kind"] == "photo"), row
+        assert row["image_url"].startswith("http") and row["warc"].endswith(".warc.gz"), row
+    assert {r["label"] for r in rows} == {"photo", "other"}

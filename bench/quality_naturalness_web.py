@@ -1,0 +1,301 @@
+"""Naturalness on real pages: the classifier against the labelled images of the shared webcrawl set.
+
+    python bench/quality_naturalness_web.py                     # the shipped model: AUC, accuracy, per kind/site
+    python bench/quality_naturalness_web.py --model other.json  # another model file
+    python bench/quality_naturalness_web.py --cv --cache /tmp/natweb.npz
+        # + grouped cross-validation of the training recipes on natural/ and the webcrawl images
+    python bench/quality_naturalness_web.py --training_folder /tmp/natural_web
+        # write natural/ (symlinks) + the webcrawl images as one folder for `lait train-naturalness`
+
+Labels: `bench/labels/webcrawl_images.jsonl`, every image record of the 7 WARCs of
+../shared/data/webcrawl larger than 300 px on both sides (309), looked at one by one: `photo`
+(a camera photograph, film and TV stills included) or `other` with its kind (game, comic,
+illustration, poster, collage, cover, text, logo, screenshot, chart). Images are decoded as
+`lait run` decodes them (filters.image_decode; no aspect-ratio limit, so that every labelled
+image is scored).
+
+`--cv` compares training recipes by leave-one-group-out cross-validation, every fit inside the
+folds: each webcrawl site is predicted by a model that saw no image of that site, each source
+of natural/ (a repository or package) by one that saw nothing of that source. Recipes:
+
+- `before`: the format-1 model (statistics + embedding, statistics_weight 1), natural/ only;
+  on the webcrawl images this is simply the model fitted on all of natural/;
+- `before_features_web_data`: the same features, natural/ + webcrawl images;
+- `class_features_natural_only`: statistics + ImageNet class features + embedding,
+  statistics_weight 4, natural/ only;
+- `after`: that, natural/ + webcrawl images (what ships; trained by
+  `lait train-naturalness FOLDER --statistics_weight 4` on the `--training_folder`).
+
+Beside it the 5-fold StratifiedGroupKFold by source that `lait train-naturalness` reports, and
+the in-sample figures of the recipe fitted on everything (optimistic, labelled so).
+Results go to `bench/results/quality_naturalness_web.json`. Without ../shared the script says
+so and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SHARED = Path(os.environ.get("LAIT_SHARED", ROOT.parent / "shared")) / "data"
+WEBCRAWL = SHARED / "webcrawl"
+NATURAL = SHARED / "natural"
+LABELS = ROOT / "bench" / "labels" / "webcrawl_images.jsonl"
+RESULTS = ROOT / "bench" / "results" / "quality_naturalness_web.json"
+PHOTO = "photo"
+
+RECIPES = {
+    "before": {"classes": (), "statistics_weight": 1.0, "web_data": False},
+    "before_features_web_data": {"classes": (), "statistics_weight": 1.0, "web_data": True},
+    "class_features_natural_only": {"classes": None, "statistics_weight": 4.0, "web_data": False},
+    "after": {"classes": None, "statistics_weight": 4.0, "web_data": True},
+}
+
+
+def load_labels(path: Path = LABELS) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def webcrawl_images(labels: list[dict], folder: Path = WEBCRAWL) -> list[bytes]:
+    """The bytes of each labelled image record, in label order."""
+    from pipeline.read_crawl import iter_crawl_records
+
+    wanted = {(row["warc"], row["image_url"]) for row in labels}
+    found: dict[tuple[str, str], bytes] = {}
+    for warc in sorted({row["warc"] for row in labels}):
+        for record in iter_crawl_records(str(folder / warc)):
+            if isinstance(record, dict) and record["kind"] == "image" and (warc, record["url"]) in wanted:
+                found[(warc, record["url"])] = record["content"]
+    missing = [key for key in wanted if key not in found]
+    if missing:
+        raise SystemExit(f"{len(missing)} labelled images are not in the WARCs, e.g. {missing[0]}")
+    return [found[(row["warc"], row["image_url"])] for row in labels]
+
+
+def natural_rows(folder: Path = NATURAL) -> list[dict]:
+    with open(folder / "labels.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def network_outputs(blobs: list[bytes], net, batch_size: int = 32) -> dict[str, np.ndarray]:
+    """Statistics [n, 24], embeddings [n, 1280], ImageNet probabilities [n, 1000] of image files."""
+    from filters.image_decode import decode_image
+    from filters.naturalness import image_statistics
+
+    stats, embeddings, probs, batch = [], [], [], []
+
+    def flush() -> None:
+        e, p = net.embed_and_classify(batch)
+        embeddings.append(e)
+        probs.append(p)
+        batch.clear()
+
+    for blob in blobs:
+        decoded = decode_image(blob, min_side=0, max_aspect_ratio=0)
+        if not decoded.ok:
+            raise SystemExit(f"an image does not decode: {decoded.reason} {decoded.detail or ''}")
+        stats.append(image_statistics(decoded.image))
+        batch.append(decoded.image)
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    return {"stats": np.stack(stats), "emb": np.concatenate(embeddings), "probs": np.concatenate(probs)}
+
+
+def _metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict:
+    from sklearn.metrics import roc_auc_score
+
+    correct = (p >= threshold) == (y == 1)
+    out = {"n": int(len(y)), "photos": int(y.sum())}
+    if 0 < y.sum() < len(y):
+        out["roc_auc"] = round(float(roc_auc_score(y, p)), 4)
+    out["accuracy"] = round(float(correct.mean()), 4)
+    if (y == 1).any():
+        out["photo_recall"] = round(float(correct[y == 1].mean()), 4)
+    if (y == 0).any():
+        out["other_rejected"] = round(float(correct[y == 0].mean()), 4)
+    return out
+
+
+def breakdown(labels: list[dict], scores: np.ndarray, threshold: float = 0.5) -> dict:
+    """AUC and accuracy overall, per kind and per site; the wrong ones by URL."""
+    y = np.array([row["label"] == PHOTO for row in labels], dtype=int)
+    kinds = np.array([row["kind"] for row in labels])
+    sites = np.array([row["site"] for row in labels])
+    per_kind = {}
+    for kind in sorted(set(kinds)):
+        s = kinds == kind
+        per_kind[kind] = {**_metrics(y[s], scores[s], threshold), "mean_score": round(float(scores[s].mean()), 3)}
+    wrong = [{"image_url": row["image_url"], "kind": row["kind"], "score": round(float(score), 3)}
+             for row, score in zip(labels, scores) if (score >= threshold) != (row["label"] == PHOTO)]
+    return {"all": _metrics(y, scores, threshold), "per_kind": per_kind,
+            "per_site": {site: _metrics(y[sites == site], scores[sites == site], threshold) for site in sorted(set(sites))},
+            "wrong": sorted(wrong, key=lambda w: w["score"])}
+
+
+def cross_validate(nat: dict, web: dict, recipe: dict) -> dict:
+    """Leave-one-group-out scores of a recipe: natural/ by source, webcrawl by site."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from filters.naturalness import CLASS_FEATURES, NaturalnessClassifier
+
+    classes = CLASS_FEATURES if recipe["classes"] is None else recipe["classes"]
+
+    def make() -> NaturalnessClassifier:
+        return NaturalnessClassifier(C=0.1, statistics_weight=recipe["statistics_weight"], class_features=classes)
+
+    model = make()
+    Xn = model.features(nat["stats"], nat["emb"], nat["probs"]).astype(np.float64)
+    Xw = model.features(web["stats"], web["emb"], web["probs"]).astype(np.float64)
+    yn, yw, gn, gw = nat["y"], web["y"], nat["groups"], web["groups"]
+    use_web = recipe["web_data"]
+
+    def fit(X, y):
+        return make().fit(X, y)
+
+    pn, pw = np.zeros(len(yn)), np.zeros(len(yw))
+    for group in sorted(set(gn)):
+        s = gn == group
+        X, y = (np.vstack([Xn[~s], Xw]), np.concatenate([yn[~s], yw])) if use_web else (Xn[~s], yn[~s])
+        pn[s] = fit(X, y).predict_proba(Xn[s])[:, 1]
+    if use_web:
+        for group in sorted(set(gw)):
+            s = gw == group
+            pw[s] = fit(np.vstack([Xn, Xw[~s]]), np.concatenate([yn, yw[~s]])).predict_proba(Xw[s])[:, 1]
+    else:
+        pw = fit(Xn, yn).predict_proba(Xw)[:, 1]
+
+    # What `lait train-naturalness` reports: 5-fold StratifiedGroupKFold by source over its data.
+    X = np.vstack([Xn, Xw]) if use_web else Xn
+    y = np.concatenate([yn, yw]) if use_web else yn
+    g = np.concatenate([gn, gw]) if use_web else gn
+    p5 = np.zeros(len(y))
+    for train, test in StratifiedGroupKFold(5, shuffle=True, random_state=0).split(X, y, g):
+        p5[test] = fit(X[train], y[train]).predict_proba(X[test])[:, 1]
+    everything = fit(X, y)
+    return {
+        "recipe": {**recipe, "classes": list(classes), "C": 0.1},
+        "natural_leave_one_source_out": _metrics(yn, pn),
+        "webcrawl_leave_one_site_out": _metrics(yw, pw),
+        "stratified_group_5fold_by_source": {"natural": _metrics(yn, p5[:len(yn)]),
+                                             **({"webcrawl": _metrics(yw, p5[len(yn):])} if use_web else {})},
+        "in_sample_optimistic": {"natural": _metrics(yn, everything.predict_proba(Xn)[:, 1]),
+                                 "webcrawl": _metrics(yw, everything.predict_proba(Xw)[:, 1])},
+        "_webcrawl_scores": pw,
+    }
+
+
+def write_training_folder(folder: Path, labels: list[dict], blobs: list[bytes]) -> None:
+    """natural/ (symlinked) + the webcrawl images, with one labels.csv (source_repo = site)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for row in natural_rows():
+        link = folder / "natural" / row["path"]
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            link.symlink_to(NATURAL / row["path"])
+        rows.append({"path": f"natural/{row['path']}", "label": row["label"], "kind": row["kind"],
+                     "source_repo": row["source_repo"]})
+    (folder / "webcrawl").mkdir(exist_ok=True)
+    for i, (row, blob) in enumerate(zip(labels, blobs)):
+        path = f"webcrawl/{i:04d}.img"
+        (folder / path).write_bytes(blob)
+        rows.append({"path": path, "label": row["label"], "kind": row["kind"], "source_repo": row["site"]})
+    with open(folder / "labels.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["path", "label", "kind", "source_repo"])
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {folder}: {len(rows)} images; train with\n"
+          f"  lait train-naturalness {folder} --statistics_weight 4")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="model file (default: the shipped one)")
+    parser.add_argument("--cv", action="store_true", help="also cross-validate the training recipes")
+    parser.add_argument("--cache", default=None, help="npz file caching the network outputs of both image sets")
+    parser.add_argument("--training_folder", default=None, help="write the combined training folder here and stop")
+    parser.add_argument("--output", default=str(RESULTS))
+    args = parser.parse_args()
+    if not WEBCRAWL.is_dir() or not NATURAL.is_dir():
+        print(f"skipped: needs {WEBCRAWL} and {NATURAL} (the shared data beside the repo), absent here")
+        return 0
+    import torch
+
+    from filters.naturalness import MODEL_FILE, NaturalnessClassifier
+    from scoring.efficientnet import EfficientNetLite0
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    started = time.time()
+    labels = load_labels()
+    blobs = webcrawl_images(labels)
+    if args.training_folder:
+        write_training_folder(Path(args.training_folder), labels, blobs)
+        return 0
+    cache = Path(args.cache) if args.cache else None
+    if cache and cache.exists():
+        stored = np.load(cache)
+        web = {k: stored[f"web_{k}"] for k in ("stats", "emb", "probs")}
+        nat = {k: stored[f"nat_{k}"] for k in ("stats", "emb", "probs")} if "nat_stats" in stored else None
+    else:
+        web, nat = None, None
+    net = None
+    if web is None:
+        net = EfficientNetLite0(device="cpu")
+        web = network_outputs(blobs, net)
+    rows = natural_rows()
+    if args.cv and nat is None:
+        net = net or EfficientNetLite0(device="cpu")
+        nat = network_outputs([(NATURAL / row["path"]).read_bytes() for row in rows], net)
+    if cache and not cache.exists():
+        np.savez(cache, **{f"web_{k}": v for k, v in web.items()},
+                 **({f"nat_{k}": v for k, v in nat.items()} if nat else {}))
+
+    model_path = Path(args.model) if args.model else MODEL_FILE
+    model = NaturalnessClassifier.load(model_path)
+    scores = model.predict_proba(model.features(web["stats"], web["emb"], web["probs"]))[:, 1]
+    result = {"labels": str(LABELS.relative_to(ROOT)), "model": str(model_path.relative_to(ROOT))
+              if model_path.is_relative_to(ROOT) else str(model_path),
+              "threshold": model.threshold, "model_on_webcrawl": breakdown(labels, scores, model.threshold)}
+    overall = result["model_on_webcrawl"]["all"]
+    print(f"{model_path.name} on {overall['n']} webcrawl images ({overall['photos']} photos): "
+          f"AUC {overall.get('roc_auc')}, accuracy {overall['accuracy']} at {model.threshold}")
+    for kind, m in result["model_on_webcrawl"]["per_kind"].items():
+        print(f"  {kind:13s} n={m['n']:3d} accuracy {m['accuracy']:.3f} mean score {m['mean_score']:.3f}")
+
+    if args.cv:
+        web["y"] = np.array([row["label"] == PHOTO for row in labels], dtype=int)
+        web["groups"] = np.array(["webcrawl:" + row["site"] for row in labels])
+        nat["y"] = np.array([row["label"] == PHOTO for row in rows], dtype=int)
+        nat["groups"] = np.array([row["source_repo"] for row in rows])
+        result["cross_validation"] = {}
+        print(f"{'recipe':30s} {'natural LOSO AUC/acc':>22s} {'webcrawl LOSO AUC/acc':>22s} "
+              f"{'natural 5-fold AUC':>18s} {'in-sample web AUC':>18s}")
+        for name, recipe in RECIPES.items():
+            cv = cross_validate(nat, web, recipe)
+            cv["webcrawl_leave_one_site_out_breakdown"] = breakdown(labels, cv.pop("_webcrawl_scores"))
+            result["cross_validation"][name] = cv
+            n, w = cv["natural_leave_one_source_out"], cv["webcrawl_leave_one_site_out"]
+            print(f"{name:30s} {n['roc_auc']:>13.4f}/{n['accuracy']:.4f} {w['roc_auc']:>13.4f}/{w['accuracy']:.4f} "
+                  f"{cv['stratified_group_5fold_by_source']['natural']['roc_auc']:>18.4f} "
+                  f"{cv['in_sample_optimistic']['webcrawl']['roc_auc']:>18.4f}", flush=True)
+    result["seconds"] = round(time.time() - started, 1)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
