@@ -113,6 +113,9 @@ class DecodedTooLarge(ValueError):
     """Content-decoding a body passed the cap: decoding stopped there (a decompression bomb, often)."""
 
 
+DECODE_STEP = 2**20  # output per call of a capped decompressor: the cap plus this is what it holds
+
+
 def _inflate(inflater, body: bytes, coding: str, max_bytes: int | None) -> bytes:
     """zlib decompression, at most `max_bytes` of output (else DecodedTooLarge) whatever the ratio."""
     if max_bytes is None:
@@ -120,7 +123,7 @@ def _inflate(inflater, body: bytes, coding: str, max_bytes: int | None) -> bytes
     out = bytearray()
     while True:
         # max_length bounds what one call makes; the input it did not reach waits in unconsumed_tail.
-        out += inflater.decompress(body, max_bytes + 1 - len(out))
+        out += inflater.decompress(body, min(max_bytes + 1 - len(out), DECODE_STEP))
         if len(out) > max_bytes:
             raise DecodedTooLarge(f"{coding} body passes {max_bytes} bytes once decoded")
         body = inflater.unconsumed_tail
@@ -136,9 +139,10 @@ def _unbrotli(body: bytes, max_bytes: int | None) -> bytes:
     if max_bytes is None:
         return brotli.decompress(body)
     decompressor = brotli.Decompressor()
-    out = bytearray(decompressor.process(body, output_buffer_limit=max_bytes + 1))
+    # The limit is where its output buffer stops growing: a call may give up to about twice it.
+    out = bytearray(decompressor.process(body, output_buffer_limit=min(max_bytes + 1, DECODE_STEP)))
     while len(out) <= max_bytes and not decompressor.can_accept_more_data():  # output still pending
-        out += decompressor.process(b"", output_buffer_limit=max_bytes + 1 - len(out))
+        out += decompressor.process(b"", output_buffer_limit=min(max_bytes + 1 - len(out), DECODE_STEP))
     if len(out) > max_bytes:
         raise DecodedTooLarge(f"br body passes {max_bytes} bytes once decoded")
     if not decompressor.is_finished():
