@@ -48,7 +48,11 @@ MODEL_PACKAGES = [
     "nudenet==3.4.2",  # 320n.onnx
 ]
 
-DEV_REQUIRES = ["pytest==9.2.0", "pytest-timeout==2.4.0", "ruff==0.17.6"]
+DEV_REQUIRES = [
+    "pytest==9.2.0", "pytest-timeout==2.4.0", "ruff==0.17.6",
+    # The tools README's "Reading the shards" snippets use; tests run every snippet.
+    "datasets>=3.0,<6", "pandas>=2.2,<4", "duckdb>=1.1,<3", "webdataset>=0.2.90,<2", "pyyaml>=6,<7",
+]
 
 
 class InstallModelPackages(setuptools.Command):
