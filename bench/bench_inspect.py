@@ -24,6 +24,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pipeline.inspect import sample_rows, summarize, write_html_report  # noqa: E402
+from pipeline.schema import to_row  # noqa: E402
 from pipeline.write_shards import shard_path, write_table  # noqa: E402
 
 
@@ -42,10 +43,10 @@ def build_corpus(directory: str, gib: float, rows_per_shard: int = 1000) -> int:
         rows = []
         for i in range(shard * rows_per_shard, min(n_rows, (shard + 1) * rows_per_shard)):
             data = images[i % len(images)] + i.to_bytes(8, "little")  # unique bytes: no dictionary dedup
-            rows.append({"image_sha1": hashlib.sha1(str(i).encode()).hexdigest(), "image_bytes": data,
+            rows.append(to_row({"image_sha1": hashlib.sha1(str(i).encode()).hexdigest(), "image_bytes": data,
                          "image_url": f"https://img{i % 50}.example.com/{i}.jpg", "page_url": f"https://s{i % 300}.example.org/{i}",
                          "text": f"A photo number {i} of a street at night", "text_source": "alt",
-                         "width": 640, "height": 480, "image_format": "JPEG", "score": float(rng.random()), "n_pages": 1})
+                         "width": 640, "height": 480, "image_format": "JPEG", "score": float(rng.random()), "n_pages": 1}))
         write_table(shard_path(directory, shard, n_shards), rows)
     return n_rows
 

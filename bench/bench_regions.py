@@ -91,14 +91,14 @@ def time_job(records: list[dict], threads: int) -> dict:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from pipeline.regions import ExtractorSpec, RegionsJob, run
-    from pipeline.schema import COLUMN_NAMES
+    from pipeline.schema import to_row
     from pipeline.write_shards import write_table
 
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp, "corpus")
         corpus.mkdir()
         write_table(str(corpus / "shard-00000-of-00001.parquet"),
-                    [{c: {**r, "text": "a photo"}.get(c) for c in COLUMN_NAMES} for r in records])
+                    [to_row({**r, "text": "a photo"}) for r in records])
         torch.set_num_threads(threads)
         spec = ExtractorSpec("efficientnet", options={"max_regions": 100})
         rss_before = psutil.Process().memory_info().rss

@@ -81,7 +81,8 @@ def code_fingerprint() -> str:
 
 def read_rows(folder: Path, to_split_offset: dict | None) -> dict:
     """Rows by (page URL, image URL, page offset in the HTML-only WARC), without the columns that differ by design."""
-    rows = ds.dataset(str(folder), format="parquet").to_table().to_pylist() if any(folder.glob("*.parquet")) else []
+    shards = sorted(str(path) for path in folder.glob("shard-*.parquet"))
+    rows = ds.dataset(shards, format="parquet").to_table().to_pylist() if shards else []
     keyed = {}
     for row in rows:
         name, offset = os.path.basename(row["warc_path"]), row["warc_offset"]

@@ -50,7 +50,7 @@ def caption_rows(limit: int, dev_limit: int = 0) -> list[dict]:
 
 def write_corpus(rows: list[dict], split: str, out: Path) -> None:
     """Corpus shards of (image, caption) pairs without lait import-pairs (no filtering)."""
-    from pipeline.schema import CORPUS_SCHEMA
+    from pipeline.schema import CORPUS_SCHEMA, to_row
 
     records = []
     for row in rows:
@@ -60,7 +60,7 @@ def write_corpus(rows: list[dict], split: str, out: Path) -> None:
                             "image_url": f"file://{CAPTIONS / 'images' / row['image']}", "text": row["caption"],
                             "text_source": "caption", "image_format": "JPEG", "width": 224, "height": 224})
     out.mkdir(parents=True)
-    table = pa.Table.from_pylist([{k: r.get(k) for k in CORPUS_SCHEMA.names} for r in records], schema=CORPUS_SCHEMA)
+    table = pa.Table.from_pylist([to_row(r) for r in records], schema=CORPUS_SCHEMA)
     pq.write_table(table, out / "shard-00000-of-00001.parquet", row_group_size=256)
 
 

@@ -9,7 +9,9 @@ same `AcquireImages` and `FilterImages` stages as `lait run`:
 Input files, by extension:
 - `.jsonl` / `.json`: one `{"image": URL or path, "caption": ...}` per line;
 - `.tsv` / `.txt`: the CC3M layout, `caption<TAB>url` (SBU lists converted the same way);
-- `.parquet`: columns `image` (or `url`) and `caption` (or `text`).
+- `.parquet`: columns `image` (or `url`) and `caption` (or `text`); `image` may also be a
+  Hugging Face `Image()` column, `{bytes, path}` (a lait corpus's shards are such files), whose
+  bytes are used as they are (`image_url` names the image when the file has that column).
 A local path is read from disk (relative paths are relative to the list file). Every pair is
 kept as given: an image with five captions gives five rows (use `lait run` for LAIT's
 one-text-per-image aggregation).
@@ -56,6 +58,18 @@ def _pair(image: str | None, caption: str | None, list_path: str, line: int) -> 
     return {**record, "image_url": "file://" + os.path.abspath(path), "image_path": path}
 
 
+def _embedded(image: dict, caption: str | None, image_url: str | None, list_path: str, line: int) -> dict | Reject:
+    """The pair of an `Image()` value `{bytes, path}`: its bytes when it has them, else its path."""
+    if not image.get("bytes"):
+        return _pair(image.get("path"), caption, list_path, line)
+    where = f"{list_path}:{line}"
+    if not isinstance(caption, str) or not caption.strip():
+        return Reject("no_text", {"url": where, "image_url": image_url}, "missing caption")
+    return {"text": " ".join(caption.split()), "text_source": "caption", "page_url": None, "url": where,
+            "image_url": image_url or f"file://{os.path.abspath(list_path)}#{line}",
+            "image_path": None, "image_data": image["bytes"]}
+
+
 def iter_pairs(list_path: str):
     """Pair records (or Rejects) of one list file, streamed."""
     kind = list_format(list_path)
@@ -64,8 +78,12 @@ def iter_pairs(list_path: str):
             table = pq.read_table(f)
         image_col = "image" if "image" in table.column_names else "url"
         text_col = "caption" if "caption" in table.column_names else "text"
-        for i, row in enumerate(table.select([image_col, text_col]).to_pylist(), start=1):
-            yield _pair(row[image_col], row[text_col], list_path, i)
+        url_col = ["image_url"] if "image_url" in table.column_names and image_col == "image" else []
+        for i, row in enumerate(table.select([image_col, text_col, *url_col]).to_pylist(), start=1):
+            if isinstance(row[image_col], dict):
+                yield _embedded(row[image_col], row[text_col], row.get("image_url"), list_path, i)
+            else:
+                yield _pair(row[image_col], row[text_col], list_path, i)
         return
     with FileSystems.open(list_path) as f:
         for i, raw in enumerate(f, start=1):
@@ -102,7 +120,7 @@ class ReadPairsFn(StageDoFn):
 
 
 class ReadLocalImagesFn(StageDoFn):
-    """Pairs whose image is a local file -> pairs with its bytes (counted under AcquireImages)."""
+    """Pairs whose image is a local file (or bytes in the list) -> pairs with its bytes (counted under AcquireImages)."""
 
     stage = "AcquireImages"
 
@@ -112,14 +130,15 @@ class ReadLocalImagesFn(StageDoFn):
 
     def run(self, pair: dict):
         # Never mutate an input element: the runner may hand the same dict to other branches.
-        path = pair["image_path"]
-        pair = {k: v for k, v in pair.items() if k != "image_path"}
-        try:
-            with FileSystems.open(path) as f:
-                data = f.read(self.max_bytes + 1)
-        except OSError as error:
-            yield Reject("file_error", pair, str(error))
-            return
+        path, data = pair["image_path"], pair.get("image_data")
+        pair = {k: v for k, v in pair.items() if k not in ("image_path", "image_data")}
+        if data is None:
+            try:
+                with FileSystems.open(path) as f:
+                    data = f.read(self.max_bytes + 1)
+            except OSError as error:
+                yield Reject("file_error", pair, str(error))
+                return
         if len(data) > self.max_bytes:
             yield Reject("too_large", pair, f"over {self.max_bytes} bytes")
             return

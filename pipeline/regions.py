@@ -43,6 +43,7 @@ from pipeline.funnel import (
     funnel_from_counts,
 )
 from pipeline.run import read_funnel, run_to_completion
+from pipeline.schema import image_bytes, image_bytes_column
 
 STAGES = ["ReadImages", "OnePerImage", "ExtractRegions", "WriteRegions"]
 ROW_GROUP_SIZE = 64  # images; the unit the trainer reads and shuffles (as imagebert.data writes)
@@ -100,19 +101,23 @@ def read_keys(unit: tuple[str, int]):
     """Small rows ``{image_sha1, image_url, has_bytes, unit, row}`` of one row group (bytes only tested)."""
     path, group = unit
     with FileSystems.open(path) as f:
-        table = pq.ParquetFile(f).read_row_group(group, columns=["image_sha1", "image_url", "image_bytes"])
-    has_bytes = pc.fill_null(pc.greater(pc.binary_length(table.column("image_bytes")), 0), False).to_pylist()
+        table = pq.ParquetFile(f).read_row_group(group, columns=["image_sha1", "image_url", "image"])
+    has_bytes = pc.fill_null(pc.greater(pc.binary_length(image_bytes_column(table)), 0), False).to_pylist()
     for i, (sha1, url) in enumerate(zip(table.column("image_sha1").to_pylist(), table.column("image_url").to_pylist())):
         yield {"image_sha1": sha1, "image_url": url, "has_bytes": has_bytes[i], "unit": unit, "row": i}
 
 
 def read_chosen_rows(grouped: tuple, columns: list[str]):
-    """The chosen rows of one row group, with ``columns`` (the image bytes among them) read."""
+    """The chosen rows of one row group, with ``columns`` read; the ``image`` column becomes ``image_bytes``."""
     unit, chosen = grouped
     path, group = unit
     with FileSystems.open(path) as f:
         table = pq.ParquetFile(f).read_row_group(group, columns=columns)
-    yield from table.take(sorted(r["row"] for r in chosen)).to_pylist()
+    for row in table.take(sorted(r["row"] for r in chosen)).to_pylist():
+        if "image" in row:
+            row["image_bytes"] = image_bytes(row)
+            del row["image"]
+        yield row
 
 
 class ReadImagesFn(StageDoFn):
@@ -351,7 +356,7 @@ class RegionsJob:
     rejects_per_reason: int = 20
 
     def build(self, pipeline: beam.Pipeline, extractor_meta: dict) -> None:
-        columns = ["image_sha1", "image_url"] + (["image_bytes"] if extractor_meta["needs_image_bytes"] else [])
+        columns = ["image_sha1", "image_url"] + (["image"] if extractor_meta["needs_image_bytes"] else [])
         funnel = FunnelCollector()
         # Two reads, so image bytes are never shuffled: the small keys of every row first, to keep
         # one row per image, then the bytes of the kept rows, one row group at a time.

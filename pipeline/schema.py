@@ -4,20 +4,35 @@ Every Parquet shard that ``lait run`` writes has exactly these columns, in this 
 ``WriteShards`` hands :data:`CORPUS_SCHEMA` to pyarrow, the trainer and ``lait inspect``
 read it from here, and the README's column table is generated from :data:`COLUMNS`.
 
+The image is the ``image`` column, a struct ``{bytes, path}``: the layout of Hugging Face
+``datasets``' ``Image()`` feature, which the schema's ``huggingface`` metadata names, so
+``datasets.load_dataset("parquet", ...)`` decodes it to a PIL image. ``bytes`` is the file as
+acquired (never re-encoded) and ``path`` a file name for it, ``IMAGE_SHA1.EXT``.
+
 Inside the pipeline a record is a plain ``dict``: each stage adds the keys it owns
-(listed in :data:`STAGE_FIELDS`) and ``WriteShards`` keeps the schema's columns. A
+(listed in :data:`STAGE_FIELDS`) and ``WriteShards`` keeps the schema's columns
+(:func:`to_row`; the record's ``image_bytes`` become the ``image`` column). A
 column no stage filled is written as null, so a partly configured pipeline still writes
 readable shards.
 """
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
+import pyarrow.compute as pc
+
+# Hugging Face `datasets`' Image() storage type: it decodes `bytes`, else opens `path`.
+IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+# File extension of each Pillow format name (the `path` of an image, the key in WebDataset tars).
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tiff"}
 
 # (name, type, description). Order is the column order in every shard.
 COLUMNS: list[tuple[str, pa.DataType, str]] = [
-    ("image_sha1", pa.string(), "SHA-1 (hex) of `image_bytes`; the key the trainer joins regions on"),
-    ("image_bytes", pa.binary(), "the image file as acquired (JPEG, PNG, WebP, GIF...), not re-encoded"),
+    ("image_sha1", pa.string(), "SHA-1 (hex) of the image file; the key the trainer joins regions on"),
+    ("image", IMAGE_TYPE, "`bytes`: the image file as acquired (JPEG, PNG, WebP, GIF...), not re-encoded; "
+                          "`path`: its name, `IMAGE_SHA1.EXT`. Hugging Face `datasets` loads it as `Image()`"),
     ("image_url", pa.string(), "absolute URL of the image"),
     ("page_url", pa.string(), "URL of the page whose text was kept for this image"),
     ("text", pa.string(), "the cleaned description"),
@@ -49,8 +64,22 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("fetch_time", pa.string(), "crawl time of the page (WARC-Date, ISO 8601)"),
 ]
 
-CORPUS_SCHEMA = pa.schema([pa.field(name, dtype) for name, dtype, _ in COLUMNS])
 COLUMN_NAMES = [name for name, _, _ in COLUMNS]
+
+
+def hf_features() -> dict:
+    """The columns as Hugging Face `datasets` features (``Features.to_dict()``): ``image`` is an ``Image()``."""
+    def feature(dtype: pa.DataType) -> dict:
+        if dtype == IMAGE_TYPE:
+            return {"_type": "Image"}
+        return {"dtype": {pa.float32(): "float32"}.get(dtype, str(dtype)), "_type": "Value"}
+
+    return {name: feature(dtype) for name, dtype, _ in COLUMNS}
+
+
+# The `huggingface` schema metadata is where `datasets` looks for features (Features.from_arrow_schema).
+CORPUS_SCHEMA = pa.schema([pa.field(name, dtype) for name, dtype, _ in COLUMNS],
+                          metadata={"huggingface": json.dumps({"info": {"features": hf_features()}})})
 
 # Which stage owns which record keys. Keys not in COLUMNS are intermediate and are not written.
 STAGE_FIELDS: dict[str, list[str]] = {
@@ -70,13 +99,43 @@ STAGE_FIELDS: dict[str, list[str]] = {
 }
 
 
+def image_value(data: bytes | None, sha1: str | None, image_format: str | None) -> dict | None:
+    """The ``image`` column's value for an image file: ``{bytes, path}``, or None without bytes."""
+    if not data:
+        return None
+    path = f"{sha1}.{EXTENSIONS.get(image_format or '', 'img')}" if sha1 else None
+    return {"bytes": data, "path": path}
+
+
 def to_row(record: dict) -> dict:
-    """The shard row for a pipeline record: schema columns only, missing ones null."""
-    return {name: record.get(name) for name in COLUMN_NAMES}
+    """The shard row for a pipeline record: schema columns only, missing ones null.
+
+    The record's ``image_bytes`` (with its ``image_sha1`` and ``image_format``) become ``image``.
+    """
+    row = {name: record.get(name) for name in COLUMN_NAMES}
+    row["image"] = image_value(record.get("image_bytes"), record.get("image_sha1"), record.get("image_format"))
+    return row
+
+
+def image_bytes(row: dict) -> bytes | None:
+    """The image file of a shard row read with ``to_pylist()`` (None when it has none)."""
+    return (row.get("image") or {}).get("bytes")
+
+
+def image_bytes_column(table: pa.Table) -> pa.ChunkedArray:
+    """The image files of a table read with the ``image`` column, as one binary column."""
+    return pc.struct_field(table.column("image"), "bytes")
+
+
+def type_name(dtype: pa.DataType) -> str:
+    """A column type as the README writes it (no angle brackets: Markdown would read them as HTML)."""
+    if pa.types.is_struct(dtype):
+        return "struct {" + ", ".join(f"{f.name}: {type_name(f.type)}" for f in dtype) + "}"
+    return str(dtype)
 
 
 def columns_markdown() -> str:
     """The README's column table."""
     lines = ["| column | type | meaning |", "| --- | --- | --- |"]
-    lines += [f"| `{name}` | {dtype} | {doc} |" for name, dtype, doc in COLUMNS]
+    lines += [f"| `{name}` | {type_name(dtype)} | {doc} |" for name, dtype, doc in COLUMNS]
     return "\n".join(lines)

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.funnel import Reject, StageDoFn, StageOutput, apply_stage
-from pipeline.schema import CORPUS_SCHEMA, to_row
+from pipeline.schema import CORPUS_SCHEMA, image_bytes, to_row
 
 ROW_GROUP_SIZE = 256  # rows; with ~100 KB images a reader holds ~25 MB per group
 
@@ -27,10 +27,11 @@ def shard_path(output_dir: str, index: int, count: int) -> str:
 
 
 def row_bytes(row: dict) -> int:
-    return len(row.get("image_bytes") or b"") + len((row.get("text") or "").encode()) + 512
+    return len(image_bytes(row) or b"") + len((row.get("text") or "").encode()) + 512
 
 
 def write_table(path: str, rows: list[dict]) -> None:
+    """One shard of schema rows (:func:`pipeline.schema.to_row`), with the schema's `huggingface` metadata."""
     table = pa.Table.from_pylist(rows, schema=CORPUS_SCHEMA)
     with FileSystems.create(path) as f:
         pq.write_table(table, f, row_group_size=ROW_GROUP_SIZE, compression="zstd")

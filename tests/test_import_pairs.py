@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.funnel import reconcile
+from pipeline.inspect import shard_paths
 from pipeline.schema import CORPUS_SCHEMA
 from tests.conftest import shared_path
 
@@ -58,11 +59,18 @@ def test_jsonl_with_local_paths_keeps_every_caption(flickr, tmp_path):
     stages = import_pairs(tmp_path / "pairs.jsonl", tmp_path / "out")
     assert stages["ReadPairs"]["dropped"] == {"bad_line": 1}
     assert stages["AcquireImages"]["dropped"] == {"file_error": 1}
-    table = ds.dataset(str(tmp_path / "out"), format="parquet").to_table()
+    table = ds.dataset(shard_paths(str(tmp_path / "out")), format="parquet").to_table()
     assert table.schema.equals(CORPUS_SCHEMA) and table.num_rows == len(rows) == 8
     assert sorted(table.column("text").to_pylist()) == sorted(" ".join(r["caption"].split()) for r in rows)
     assert set(table.column("image_source").to_pylist()) == {"file"}
     assert len(set(table.column("image_sha1").to_pylist())) == 4
+
+    # The shards just written are a list of pairs too: `image` is an Image() column {bytes, path}.
+    stages = import_pairs(tmp_path / "out" / "shard-00000-of-00001.parquet", tmp_path / "again")
+    again = ds.dataset(shard_paths(str(tmp_path / "again")), format="parquet").to_table()
+    assert stages["ReadPairs"]["out"] == 8 and again.num_rows == 8
+    assert sorted(again.column("image_url").to_pylist()) == sorted(table.column("image_url").to_pylist())
+    assert sorted(again.column("image").to_pylist(), key=str) == sorted(table.column("image").to_pylist(), key=str)
 
 
 def test_cc3m_tsv_and_parquet_lists_download_over_http(flickr, photo_server, tmp_path):
@@ -72,7 +80,7 @@ def test_cc3m_tsv_and_parquet_lists_download_over_http(flickr, photo_server, tmp
     (tmp_path / "cc3m.tsv").write_text(tsv)
     stages = import_pairs(tmp_path / "cc3m.tsv", tmp_path / "tsv", "--allow_private_networks")
     assert stages["AcquireImages"]["dropped"] == {"http_404": 1} and stages["WriteShards"]["out"] == 4
-    sources = ds.dataset(str(tmp_path / "tsv"), format="parquet").to_table().column("image_source").to_pylist()
+    sources = ds.dataset(shard_paths(str(tmp_path / "tsv")), format="parquet").to_table().column("image_source").to_pylist()
     assert sources == ["http"] * 4
 
     table = pa.table({"url": [f"{photo_server}/{r['image']}" for r in rows[:2]], "caption": [r["caption"] for r in rows[:2]]})

@@ -18,6 +18,7 @@ from sklearn.datasets import load_sample_image
 
 from pipeline.export import export_webdataset
 from pipeline.inspect import CorpusError, read_rejects, sample_rows, summarize, write_html_report
+from pipeline.schema import image_bytes, to_row
 from pipeline.write_shards import shard_path, write_table
 
 TEXTS = [
@@ -44,14 +45,14 @@ def corpus(tmp_path_factory) -> str:
         name = "china.jpg" if i % 2 == 0 else "flower.jpg"
         left = (i * 13) % 200
         data = _photo(name, (left, 0, left + 400, 400 - (i % 5) * 10), "PNG" if i % 7 == 0 else "JPEG")
-        rows.append({
+        rows.append(to_row({
             "image_sha1": hashlib.sha1(data).hexdigest(), "image_bytes": data,
             "image_url": f"https://img{i % 3}.example.com/photo-{i}.jpg",
             "page_url": f"https://www.site{i % 4}.example.org/story/{i}", "text": TEXTS[i % len(TEXTS)] + f" ({i})",
             "text_source": ["alt", "figcaption", "alt", "og_image_alt"][i % 4], "width": 400,
             "height": 400 - (i % 5) * 10, "image_format": "PNG" if i % 7 == 0 else "JPEG",
             "score": round(0.1 + i / 30, 3), "natural_score": 0.9, "n_pages": 1 + i % 3,
-        })
+        }))
     write_table(shard_path(str(directory), 0, 2), rows[:12])
     write_table(shard_path(str(directory), 1, 2), rows[12:])
     funnel = {"stages": [{"name": "FilterImages", "in": 40, "out": 30, "dropped": {"too_small": 10}},
@@ -105,19 +106,20 @@ def test_not_a_corpus_is_a_clear_error(tmp_path):
 
 
 def test_webdataset_export_reads_back_to_the_same_pairs(corpus, tmp_path):
-    result = export_webdataset(corpus, str(tmp_path / "wds"), samples_per_shard=10)
-    assert result == {"shards": 3, "samples": 24, "output": str(tmp_path / "wds")}
+    result = export_webdataset(corpus, str(tmp_path / "wds"), samples_per_shard=10, image_format="keep")
+    assert result == {"shards": 3, "samples": 24, "reencoded": 0, "no_image": 0, "undecodable": 0,
+                      "output": str(tmp_path / "wds")}
     pairs = {}
     for name in sorted(os.listdir(tmp_path / "wds")):
         with tarfile.open(tmp_path / "wds" / name) as tar:
             for member in tar.getmembers():
                 key, ext = member.name.split(".", 1)
                 pairs.setdefault(key, {})[ext] = tar.extractfile(member).read()
-    rows = ds.dataset(corpus, format="parquet").to_table(columns=["image_sha1", "image_bytes", "text", "image_format"])
+    rows = ds.dataset(corpus, format="parquet").to_table(columns=["image_sha1", "image", "text", "image_format"])
     assert len(pairs) == 24
     for row in rows.to_pylist():
         sample = pairs[row["image_sha1"]]
-        assert sample["jpg" if row["image_format"] == "JPEG" else "png"] == row["image_bytes"]
+        assert sample["jpg" if row["image_format"] == "JPEG" else "png"] == image_bytes(row)
         assert sample["txt"].decode() == row["text"]
         assert json.loads(sample["json"])["image_sha1"] == row["image_sha1"]
 

@@ -13,6 +13,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipeline.funnel import STAGES, reconcile
+from pipeline.inspect import shard_paths
 from pipeline.options import LaitOptions
 from pipeline.run import ReusedViews
 from pipeline.sample_crawl import EXPECTED, SHARED_CAPTION, expected_text_matches, write_sample_crawl
@@ -34,7 +35,7 @@ def sample_run(tmp_path_factory):
     crawl = root / "sample.warc.gz"
     write_sample_crawl(str(crawl))
     result = lait_run("--input", str(crawl), "--output", str(root / "corpus"), "--no-fetch")
-    rows = ds.dataset(str(root / "corpus"), format="parquet").to_table().to_pylist()
+    rows = ds.dataset(shard_paths(str(root / "corpus")), format="parquet").to_table().to_pylist()
     funnel = json.loads((root / "corpus" / "_funnel.json").read_text())
     return {"dir": root / "corpus", "rows": rows, "funnel": funnel, "stdout": result.stdout}
 
@@ -84,9 +85,10 @@ def test_foreign_pages_shared_captions_and_duplicates_are_dropped(sample_run):
 
 
 def test_shards_follow_the_schema_and_rejects_explain_drops(sample_run):
-    dataset = ds.dataset(str(sample_run["dir"]), format="parquet")
+    dataset = ds.dataset(shard_paths(str(sample_run["dir"])), format="parquet")
     assert dataset.schema.equals(CORPUS_SCHEMA)
-    assert all(row["image_sha1"] and row["image_bytes"] and row["text"] for row in sample_run["rows"])
+    assert all(row["image_sha1"] and row["image"]["bytes"] and row["text"] for row in sample_run["rows"])
+    assert all(row["image"]["path"] == f"{row['image_sha1']}.jpg" for row in sample_run["rows"])  # the crawl's JPEGs
     rejects = sorted(p.name for p in (sample_run["dir"] / "_rejects").iterdir())
     assert "ParsePages.language.jsonl" in rejects and "Aggregate.shared_text.jsonl" in rejects
     entry = json.loads((sample_run["dir"] / "_rejects" / "ParsePages.language.jsonl").read_text().splitlines()[0])
@@ -99,12 +101,12 @@ def test_real_crawl_from_another_project_gives_readable_shards(tmp_path):
     funnel = json.loads((tmp_path / "out" / "_funnel.json").read_text())
     assert reconcile(funnel) == []
     assert funnel["stages"][0]["in"] > 800 and funnel["stages"][1]["in"] > 50
-    table = ds.dataset(str(tmp_path / "out"), format="parquet").to_table()
+    table = ds.dataset(shard_paths(str(tmp_path / "out")), format="parquet").to_table()
     assert table.num_rows == funnel["stages"][-1]["out"]
 
 
 def _row_hashes(directory) -> list[str]:
-    table = ds.dataset(str(directory), format="parquet").to_table()
+    table = ds.dataset(shard_paths(str(directory)), format="parquet").to_table()
     return sorted(hashlib.sha1(json.dumps(row, sort_keys=True, default=lambda b: b.hex()).encode()).hexdigest()
                   for row in table.to_pylist())
 

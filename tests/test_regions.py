@@ -27,7 +27,7 @@ from imagebert.regions import (
     read_npz,
     write_npz,
 )
-from pipeline.schema import COLUMN_NAMES
+from pipeline.schema import to_row
 from pipeline.write_shards import write_table
 from tests.conftest import shared_path
 
@@ -292,7 +292,7 @@ def _tiny_corpus(directory, paths) -> dict[str, str]:
     rows.append({"image_sha1": "12" * 20, "image_bytes": None, "image_url": "http://photos.test/gone.jpg",
                  "text": "an image that was never fetched"})
     directory.mkdir()
-    rows = [{c: r.get(c) for c in COLUMN_NAMES} for r in rows]
+    rows = [to_row(r) for r in rows]
     # Two shards; the two texts of the first photo land in different ones.
     write_table(str(directory / "shard-00000-of-00002.parquet"), rows[1::2])
     write_table(str(directory / "shard-00001-of-00002.parquet"), rows[0::2])

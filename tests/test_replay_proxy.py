@@ -20,6 +20,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from bench.replay_crawl import split_warc
 from pipeline.fetch import ImageFetcher
+from pipeline.inspect import shard_paths
 from pipeline.read_crawl import iter_crawl_records
 from pipeline.sample_crawl import write_sample_crawl
 from tests.conftest import ROOT
@@ -107,8 +108,8 @@ def test_fetching_through_the_replay_proxy_gives_the_no_fetch_rows(replay):
                        "--proxy", replay["proxy"], "--fetch_ca_bundle", replay["ca"])
     finished(no_fetch)
     finished(fetched)
-    expected = ds.dataset(str(root / "no-fetch"), format="parquet").to_table().to_pylist()
-    got = ds.dataset(str(root / "fetched"), format="parquet").to_table().to_pylist()
+    expected = ds.dataset(shard_paths(str(root / "no-fetch")), format="parquet").to_table().to_pylist()
+    got = ds.dataset(shard_paths(str(root / "fetched")), format="parquet").to_table().to_pylist()
     assert len(expected) >= 10
     assert {r["image_source"] for r in expected} == {"crawl"} and {r["image_source"] for r in got} == {"http"}
     to_split_offset = replay["split"]["offsets"]  # a page's offset in the full WARC -> in the HTML-only one

@@ -2,6 +2,7 @@
 
 Example:
   lait export out/ --format webdataset --output wds/   # wds/00000.tar: KEY.jpg, KEY.txt, KEY.json
+  lait export out/ --output wds/ --image_format keep  # images as acquired: KEY.jpg, KEY.png, KEY.webp...
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 from pipeline import checks
 from pipeline.checks import Number
 from pipeline.cli import UsageError
-from pipeline.export import export_webdataset
+from pipeline.export import IMAGE_FORMATS, export_webdataset
 from pipeline.inspect import CorpusError
 
 NAME = "export"
@@ -25,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["webdataset"], default="webdataset", help="output format")
     parser.add_argument("--output", required=True, help="directory for the tar shards")
     parser.add_argument("--samples_per_shard", type=Number(int, 1), default=10_000, help="pairs per tar (default 10000)")
+    parser.add_argument("--image_format", choices=IMAGE_FORMATS, default="jpg",
+                        help="jpg (default): every image as KEY.jpg, other formats re-encoded to JPEG; png: every "
+                             "image as KEY.png; keep: each file as acquired, under its own extension")
 
 
 def main(args: argparse.Namespace, extra: list[str]) -> int:
@@ -33,8 +37,12 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     if os.path.abspath(args.output) == os.path.abspath(args.directory):
         raise UsageError("--output must differ from the corpus DIRECTORY")
     try:
-        result = export_webdataset(args.directory, args.output, args.samples_per_shard)
+        result = export_webdataset(args.directory, args.output, args.samples_per_shard, args.image_format)
     except CorpusError as error:
         raise UsageError(str(error)) from None
-    print(f"wrote {result['samples']} pairs in {result['shards']} tar shards to {result['output']}")
+    print(f"wrote {result['samples']} pairs in {result['shards']} tar shards to {result['output']}"
+          + (f" ({result['reencoded']} images re-encoded to {args.image_format})" if result["reencoded"] else ""))
+    left_out = {reason: result[reason] for reason in ("no_image", "undecodable") if result[reason]}
+    if left_out:
+        print("left out: " + ", ".join(f"{n} {reason}" for reason, n in left_out.items()))
     return 0
