@@ -1,7 +1,8 @@
 """The output folder: a corpus appears whole or not at all, and lait removes only what it wrote.
 
     OUTPUT/
-      shard-NNNNN-of-NNNNN.parquet, _rejects/STAGE.REASON.jsonl, _funnel.json, _run_config.json
+      shard-NNNNN-of-NNNNN.parquet, _rejects/STAGE.REASON.jsonl, _funnel.json, _run_config.json,
+      README.md                 the dataset card (pipeline/dataset_card.py)
       _SUCCESS                  written last: the manifest (every file above, run id, rows)
       _tmp-ID/                  a run in progress; removed once it has committed
         _RUN.json               the run: id, input files, their parts
@@ -43,7 +44,7 @@ COMMIT_FILE = "_COMMIT.json"
 DONE_FILE = "_DONE.json"
 FINAL = "final"
 # What a corpus holds, as glob patterns relative to its folder.
-CORPUS_PATTERNS = ("shard-*.parquet", "_funnel.json", "_run_config.json", "_rejects/*.jsonl")
+CORPUS_PATTERNS = ("shard-*.parquet", "_funnel.json", "_run_config.json", "_rejects/*.jsonl", "README.md")
 # The names lait gives its files: found without a manifest, they are an older lait's corpus.
 LAIT_NAME = re.compile(r"(shard-\d{5}-of-\d{5}\.parquet|_funnel\.json|_run_config\.json|_rejects/[^/]+\.jsonl)")
 RAW = CompressionTypes.UNCOMPRESSED

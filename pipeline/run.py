@@ -47,6 +47,7 @@ from pipeline.clean_text import CleanText
 from pipeline.cli import UsageError
 from pipeline.dask_runner import DASK_RUNNER
 from pipeline.dask_runner import install_fixes as install_dask_fixes
+from pipeline.dataset_card import write_card
 from pipeline.dominant_image import DetectDominantImage
 from pipeline.filter_images import FilterImages
 from pipeline.funnel import FunnelCollector, SampleRejects, WriteFunnel, WriteRejects
@@ -155,10 +156,11 @@ def lait_version() -> str:
         return "unknown"
 
 
-def save_run_config(options: LaitOptions, directory: str, files: list[str], rid: str) -> None:
-    """`_run_config.json`: every lait option of the run, its input files and its run id."""
+def save_run_config(options: LaitOptions, directory: str, files: list[str], rid: str) -> dict:
+    """`_run_config.json`: every lait option of the run, its input files and its run id; returns it."""
     config = {**option_values(options), "input_files": files, "run_id": rid, "lait": lait_version()}
     out.write_json(out.join(directory, "_run_config.json"), config)
+    return config
 
 
 class ReusedViews(PipelineOptions):
@@ -282,8 +284,9 @@ def run(pipeline_options: PipelineOptions, build: Callable | None = None) -> dic
             run_to_completion(pipeline_options, lambda pipeline: build(pipeline, options))
         finally:
             options.output = output
-    save_run_config(options, final, files, rid)
+    config = save_run_config(options, final, files, rid)
     funnel = read_funnel(final)
+    write_card(final, funnel, config, "run" if build is None else "import-pairs")
     rows = funnel["stages"][-1]["out"] if funnel.get("stages") else None
     finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     out.commit(output, tmp, {"run_id": rid, "rows": rows, "finished": finished, "lait": lait_version()}, previous)

@@ -64,6 +64,7 @@ def test_jsonl_with_local_paths_keeps_every_caption(flickr, tmp_path):
     assert sorted(table.column("text").to_pylist()) == sorted(" ".join(r["caption"].split()) for r in rows)
     assert set(table.column("image_source").to_pylist()) == {"file"}
     assert len(set(table.column("image_sha1").to_pylist())) == 4
+    assert "lait import-pairs --input" in (tmp_path / "out" / "README.md").read_text()  # the dataset card
 
     # The shards just written are a list of pairs too: `image` is an Image() column {bytes, path}.
     stages = import_pairs(tmp_path / "out" / "shard-00000-of-00001.parquet", tmp_path / "again")
