@@ -26,8 +26,8 @@ import tarfile
 import pyarrow.parquet as pq
 from PIL import Image, ImageOps
 
-from pipeline.inspect import shard_paths
-from pipeline.schema import COLUMN_NAMES, EXTENSIONS, image_bytes
+from pipeline.inspect import CorpusError, shard_paths
+from pipeline.schema import COLUMN_NAMES, EXTENSIONS, image_bytes, image_column_problem
 
 IMAGE_FORMATS = ("jpg", "png", "keep")
 METADATA_COLUMNS = [name for name in COLUMN_NAMES if name != "image"]
@@ -101,11 +101,16 @@ def export_webdataset(directory: str, output: str, samples_per_shard: int = 10_0
     """
     if image_format not in IMAGE_FORMATS:
         raise ValueError(f"image_format must be one of {', '.join(IMAGE_FORMATS)}, got {image_format!r}")
+    paths = shard_paths(directory)
+    for path in paths:  # before anything is written
+        problem = image_column_problem(path, pq.read_schema(path))
+        if problem:
+            raise CorpusError(problem)
     os.makedirs(output, exist_ok=True)
     tar, shards = None, []
     counts = {"samples": 0, "reencoded": 0, "no_image": 0, "undecodable": 0}
     try:
-        for path in shard_paths(directory):
+        for path in paths:
             seen: dict[str, int] = {}
             for row in _rows(path):
                 key = sample_key(row, seen)

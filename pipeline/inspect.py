@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from pipeline.funnel import format_funnel
 from pipeline.output_dir import SUCCESS, TMP_PREFIX
-from pipeline.schema import COLUMN_NAMES, image_bytes
+from pipeline.schema import COLUMN_NAMES, image_bytes, image_column_problem
 from pipeline.thumbnails import thumbnail_base64
 
 SCORE_COLUMNS = [name for name in COLUMN_NAMES if name.endswith("score")]
@@ -245,7 +245,11 @@ def sample_with_images(directory: str, max_rows: int, rows_per_group: int = 8) -
     chosen = [groups[round(i * (len(groups) - 1) / max(1, n_groups - 1))] for i in range(n_groups)]
     rows = []
     for path, index in dict.fromkeys(chosen):
-        table = pq.ParquetFile(path).read_row_group(index, columns=[*SAMPLE_COLUMNS, "image"])
+        shard = pq.ParquetFile(path)
+        problem = image_column_problem(path, shard.schema_arrow)
+        if problem:
+            raise CorpusError(problem)
+        table = shard.read_row_group(index, columns=[*SAMPLE_COLUMNS, "image"])
         step = max(1, table.num_rows // rows_per_group)
         for row in table.slice(0).take(list(range(0, table.num_rows, step))[:rows_per_group]).to_pylist():
             row["thumbnail"] = thumbnail_base64(image_bytes(row))

@@ -32,6 +32,7 @@ from apache_beam.utils import shared
 
 from imagebert.data import META_FILE, regions_table, write_regions_meta
 from imagebert.regions import EfficientNetRegionExtractor, Failure, NpzRegionReader, RegionExtractor
+from pipeline.cli import UsageError
 from pipeline.funnel import (
     FunnelCollector,
     Reject,
@@ -43,7 +44,7 @@ from pipeline.funnel import (
     funnel_from_counts,
 )
 from pipeline.run import read_funnel, run_to_completion
-from pipeline.schema import image_bytes, image_bytes_column
+from pipeline.schema import image_bytes, image_bytes_column, image_column_problem
 
 STAGES = ["ReadImages", "OnePerImage", "ExtractRegions", "WriteRegions"]
 ROW_GROUP_SIZE = 64  # images; the unit the trainer reads and shuffles (as imagebert.data writes)
@@ -93,7 +94,11 @@ def corpus_row_groups(data: str) -> list[tuple[str, int]]:
     units = []
     for path in paths:
         with FileSystems.open(path) as f:
-            units += [(path, g) for g in range(pq.ParquetFile(f).num_row_groups)]
+            parquet = pq.ParquetFile(f)
+            problem = image_column_problem(path, parquet.schema_arrow)
+            if problem:
+                raise UsageError(problem)
+            units += [(path, g) for g in range(parquet.num_row_groups)]
     return units
 
 

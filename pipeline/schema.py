@@ -117,6 +117,16 @@ def to_row(record: dict) -> dict:
     return row
 
 
+def image_column_problem(path: str, schema: pa.Schema) -> str | None:
+    """Why the shard at `path` has no ``image`` column to read images from; None when it has one."""
+    if "image" in schema.names and schema.field("image").type == IMAGE_TYPE:
+        return None
+    if "image_bytes" in schema.names:
+        return (f"{path} is a shard of an older lait (an image_bytes column, not image): "
+                "make the corpus again with 'lait run' or 'lait import-pairs'")
+    return f"{path} has no image column {{bytes, path}}: not a lait corpus shard"
+
+
 def image_bytes(row: dict) -> bytes | None:
     """The image file of a shard row read with ``to_pylist()`` (None when it has none)."""
     return (row.get("image") or {}).get("bytes")

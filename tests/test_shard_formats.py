@@ -10,12 +10,16 @@ import tarfile
 
 import datasets
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
 from PIL import Image
 
+from pipeline.cli import UsageError
 from pipeline.export import export_webdataset
+from pipeline.inspect import CorpusError, sample_with_images
+from pipeline.regions import corpus_row_groups
 from pipeline.schema import COLUMNS, CORPUS_SCHEMA, columns_markdown, image_bytes, to_row
 from pipeline.write_shards import shard_path, write_table
 from tests.conftest import ROOT
@@ -164,3 +168,18 @@ def test_readme_column_table_is_the_schema():
     table = "\n".join(line for line in output.splitlines() if line.startswith("|"))
     assert table == columns_markdown()
     assert not re.search(r"<\w+:", table)  # no angle brackets that Markdown would take for HTML
+
+
+def test_shards_of_an_older_lait_are_a_clear_error(tmp_path):
+    old = tmp_path / "old"
+    old.mkdir()
+    data = _encode(_photo(10), "JPEG")
+    pq.write_table(pa.table({"image_sha1": [hashlib.sha1(data).hexdigest()], "image_bytes": [data], "text": ["a"]}),
+                   old / "shard-00000-of-00001.parquet")
+    with pytest.raises(CorpusError, match="older lait .*image_bytes"):
+        export_webdataset(str(old), str(tmp_path / "wds"))
+    assert not (tmp_path / "wds").exists()
+    with pytest.raises(CorpusError, match="older lait"):
+        sample_with_images(str(old), 10)
+    with pytest.raises(UsageError, match="older lait"):
+        corpus_row_groups(str(old))  # lait regions, before any work
