@@ -3,7 +3,8 @@
 Each command module defines `NAME`, `HELP`, `add_arguments(parser)` and `main(args, extra)`;
 modules that accept Beam flags set `PASS_THROUGH = True` and receive the unknown flags in
 `extra`. A user's mistake (a bad value, path or flag) is one line on stderr and exit status 2,
-before any work starts; `--min-image-side` and `--min_image_side` are one flag.
+before any work starts; `--min-image-side` and `--min_image_side` are one flag. A run that
+could read not one record from its inputs ends with one line and exit status 1.
 """
 
 from __future__ import annotations
@@ -164,10 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     parser, modules = build_parser()
     before, name, after = _split_command(argv, modules)
     if name in modules:
-        module = modules[name]
-        command_parser = parser.command_parsers[name]
-        known = option_strings(command_parser)
-        if getattr(module, "PASS_THROUGH", False):  # Beam's own flags, spelt as Beam spells them
+        known = option_strings(parser.command_parsers[name])
+        if getattr(modules[name], "PASS_THROUGH", False):  # Beam's own flags, spelt as Beam spells them
             from pipeline.commands._runner import beam_flag_parser
 
             known += option_strings(beam_flag_parser())
