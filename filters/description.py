@@ -33,6 +33,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -65,6 +66,8 @@ class Description:
         Which candidate won: alt, figcaption, og_image_alt, title or context.
     language_score : float or None
         fastText probability that `text` is English.
+    caption_score : float or None
+        The caption-quality model's score of `text` (None when the model is off).
     reason : str or None
         When `text` is None: the reason code of the best failed candidate, or ``no_text``.
     detail : str or None
@@ -78,6 +81,7 @@ class Description:
     text: str | None
     source: str | None
     language_score: float | None = None
+    caption_score: float | None = None
     reason: str | None = None
     detail: str | None = None
     tried: dict = field(default_factory=dict)
@@ -186,7 +190,7 @@ class DescriptionChooser:
             result = self.cleaner.finish(prepared, self._language_score(prepared, scores.get(id(prepared)), walk))
             if (result.kept and walk["page_title"] and source not in PAGE_SOURCES
                     and result.text.lower() == walk["page_title"]):
-                result = CleanResult(result.text, False, ["page_title"], result.language_score, result.edits)
+                result = dataclasses.replace(result, kept=False, reasons=["page_title"])
             results[source] = result
         if not any(r.kept for r in results.values()) and walk["next"] < len(self.order):
             # The candidate that passed the first rules failed later (say, the language rule): go on.
@@ -238,11 +242,15 @@ class DescriptionChooser:
                 if len(fig.split()) > len(alt.split()):
                     source = "figcaption"
             best = results[source]
-            return Description(best.text, source, best.language_score, tried=tried, results=results)
+            return Description(best.text, source, best.language_score, best.caption_score, tried=tried,
+                               results=results)
         if not results:
             return Description(None, None, reason="no_text")
         rank = {name: i for i, name in enumerate(["unconfirmed_headline"] + self.cleaner.rule_names + ["page_title"])}
         source = max(results, key=lambda s: (rank.get(results[s].reasons[0], -1), -self.order.index(s)))
         best = results[source]
         detail = f"{source}: {best.text}" if best.text else source
-        return Description(None, None, best.language_score, best.reasons[0], detail, tried, results)
+        if best.reasons[0] == "low_caption_score":
+            detail = f"{source}: score {best.caption_score:.3f} < {self.cleaner.caption_threshold:.3f}: {best.text}"
+        return Description(None, None, best.language_score, best.caption_score, best.reasons[0], detail, tried,
+                           results)

@@ -25,6 +25,15 @@ Edits (the text is changed, never dropped, by these):
 - ``sentences``: a text longer than ``max_words`` keeps its leading whole sentences up to
   ``max_words`` (a news caption's first sentence describes the picture; the rest tells the story).
 
+Hard rules drop what must never pass; the rest is judged by a learned caption-quality model
+(:mod:`filters.caption_quality`): ``low_caption_score``, after the language rule, drops a text
+whose score is under ``min_caption_score`` (default: the threshold chosen with the model by
+cross-validation grouped by source). The old soft rules (marked *soft* below) are then
+features of the model, weighed against everything else, not reasons; with
+``min_caption_score=-1`` the model is off and they drop as rules, as they did before it (and
+for a ``headline`` candidate, which the chooser admits only where the image's file name names
+what it names).
+
 Rules (reason codes, in the order they are tested):
 
 - ``empty``: nothing left (None, "", whitespace); ``not_text``: not a string.
@@ -38,33 +47,35 @@ Rules (reason codes, in the order they are tested):
 - ``url``, ``email``, ``credit``...: the text was only boilerplate (the edit that emptied it).
 - ``site_name``: the whole text is the page's site name (a logo's alt).
 - ``licence``: a short licence badge ("Attribution-ShareAlike 4.0", "CC BY-NC").
-- ``logo``: a short text (``<= max_logo_words``) naming a logo, icon, badge or avatar.
-- ``navigation``: a text that starts with a call to action ("Click here to ...", "Subscribe to
+- ``logo`` (*soft*): a short text (``<= max_logo_words``) naming a logo, icon, badge or avatar.
+- ``navigation`` (*soft*): a text that starts with a call to action ("Click here to ...", "Subscribe to
   ...", or "Share on Facebook" up to ``max_navigation_words + 4`` words) or a short text
   (``<= max_navigation_words``) that names a widget or social network.
 - ``symbols``: mostly digits or punctuation (letters < ``min_letter_ratio`` of characters).
-- ``all_caps``: shouting (upper-case share of cased letters >= ``max_caps_ratio``).
+- ``all_caps`` (*soft*): shouting (upper-case share of cased letters >= ``max_caps_ratio``).
 - ``repeated_words``: repeated-token spam (distinct words < ``min_unique_word_ratio``).
 - ``too_short`` / ``too_long``: fewer than ``min_words`` or more than ``max_words`` words
   (LAIT keeps "sentences of normal length"; its captions average about 13 words).
 - ``spam_porn``: a word or phrase of the curated lexicon ``data/spam_porn_en.txt``, matched on
   whole words after undoing common obfuscations (``p0rn``, ``p.o.r.n``, ``s e x y``).
-- ``rare_words``: the share of out-of-vocabulary words is above ``max_rare_word_ratio``.
+- ``rare_words`` (*soft*): the share of out-of-vocabulary words is above ``max_rare_word_ratio``.
   Vocabulary: the ``vocabulary_size`` most frequent English words of ``wordfreq``; a
   capitalised word, or a short all-caps word, counts as a proper noun or acronym and is never
   rare (captions name people and places).
 - ``language``: fastText lid.176 gives the text's ``language`` a probability under
   ``min_language_score`` (the description itself must be English, not only its page).
-- ``keyword_list``: SEO tag lists: at least ``keyword_min_words`` words, not ended like a
+- ``keyword_list`` (*soft*): SEO tag lists: at least ``keyword_min_words`` words, not ended like a
   sentence, with function words (``data/stopwords_en.txt``) under ``max_keyword_stopword_ratio``
   ("queen news prince philip health latest ...").
-- ``title_case``: a headline or a list of names: at least ``title_case_min_words`` content
+- ``title_case`` (*soft*): a headline or a list of names: at least ``title_case_min_words`` content
   words, every one capitalised, and no function word in lower case between them ("Patriots QB
   Tom Brady Speaks About Friendship"). A caption naming people and places keeps its function
   words in lower case ("Minister Joe Costello with King Letsie III of Lesotho") and is kept.
+- ``low_caption_score``: the caption-quality model scores the text under ``min_caption_score``
+  (UI strings, headlines, tag lists, name lists: "Rate this article", "Older posts").
 
-`clean` = `prepare` (edits and the rules before ``language``) then `finish` (``language`` and
-the rules after it); `clean_batch` runs `prepare` over many texts and then fastText over the
+`clean` = `prepare` (edits and the rules before ``language``) then `finish` (``language``, the
+rules after it and the model); `clean_batch` runs `prepare` over many texts and then fastText over the
 survivors together, which is faster (the CleanText stage batches its pairs).
 
 Examples
@@ -73,6 +84,10 @@ Examples
 >>> cleaner.clean("Two cribs in a small nursery space (Photo: Jane Doe/AP)").text
 'Two cribs in a small nursery space'
 >>> cleaner.clean("Share on Facebook").reasons
+['too_short']
+>>> cleaner.clean("Follow us on Facebook and Twitter for more").reasons
+['low_caption_score']
+>>> TextCleaner(min_language_score=-1, min_caption_score=-1).clean("Share on Facebook").reasons
 ['navigation']
 """
 
@@ -206,6 +221,13 @@ LICENCE_HINTS = ("attribution", "creative commons", "cc", "by-", "alike", "noder
                  "public domain", "gnu")
 
 
+# Rules that the caption-quality model weighs as features instead of obeying (when it is on).
+SOFT_RULES = frozenset(["logo", "navigation", "all_caps", "rare_words", "keyword_list", "title_case"])
+# Candidates the model does not judge: the chooser admits a headline only where the image's file
+# name names what it names (`filters.description.file_name_agrees`); the soft rules stay rules there.
+RULE_SOURCES = frozenset(["headline"])
+
+
 def load_word_list(name: str) -> list[str]:
     """Lines of `filters/data/NAME`, without comments, blank lines and `[section]` headers."""
     return [w for w, _ in _read_sections(name)]
@@ -284,6 +306,12 @@ class CleanResult:
     pending : bool
         Set by :meth:`TextCleaner.prepare` on a text that passed the rules before the language
         rule; :meth:`TextCleaner.finish` decides it.
+    caption_score : float or None
+        The caption-quality model's score, when the model ran.
+    signals : list of str
+        Soft rules that fire on the text (features of the model, not reasons).
+    source : str or None
+        Where the text came from (alt, title, figcaption...), a feature of the model.
     """
 
     text: str | None
@@ -292,9 +320,14 @@ class CleanResult:
     language_score: float | None = None
     edits: list[str] = field(default_factory=list)
     pending: bool = False
+    caption_score: float | None = None
+    signals: list[str] = field(default_factory=list)
+    source: str | None = None
 
     def to_dict(self) -> dict:
-        return {"text": self.text if self.kept else None, "kept": self.kept, "reasons": list(self.reasons)}
+        score = None if self.caption_score is None else round(self.caption_score, 3)
+        return {"text": self.text if self.kept else None, "kept": self.kept, "reasons": list(self.reasons),
+                "caption_score": score}
 
 
 class TextCleaner:
@@ -334,6 +367,12 @@ class TextCleaner:
     language_identifier : object, optional
         Anything with `score(text, language) -> float` (default: a
         :class:`filters.language.LanguageIdentifier`, loaded on first use or by :meth:`load`).
+    min_caption_score : float, optional
+        Texts the caption-quality model scores under this fail as ``low_caption_score``
+        (default None: the threshold shipped with the model, chosen by grouped CV; -1 turns the
+        model off, and then the soft rules drop as rules).
+    caption_model : CaptionQualityModel or str or Path, optional
+        The model or its JSON file (default: ``filters/data/caption_quality.json``).
     """
 
     def __init__(self, min_words: int = 4, max_words: int = 50, max_rare_word_ratio: float = 0.3,
@@ -342,7 +381,8 @@ class TextCleaner:
                  min_letter_ratio: float = 0.5, min_unique_word_ratio: float = 0.5, keyword_min_words: int = 8,
                  max_keyword_stopword_ratio: float = 0.1, title_case_min_words: int = 4,
                  max_logo_words: int = 6, max_navigation_words: int = 6, language_chars: int = 300,
-                 language_identifier: Any = None):
+                 language_identifier: Any = None, min_caption_score: float | None = None,
+                 caption_model: Any = None):
         self.min_words = min_words
         self.max_words = max_words
         self.max_rare_word_ratio = max_rare_word_ratio
@@ -361,6 +401,8 @@ class TextCleaner:
         self.max_logo_words = max_logo_words
         self.max_navigation_words = max_navigation_words
         self.language_identifier = language_identifier
+        self.min_caption_score = min_caption_score
+        self.caption_model = caption_model
         self._lex = _lexicons()
         self._vocabulary: frozenset[str] | None = None
         self._rules = [
@@ -372,22 +414,45 @@ class TextCleaner:
         # After the language rule (they assume English: an English function-word list, English casing).
         self._rules_after_language = [("keyword_list", self._is_keyword_list), ("title_case", self._is_title_case)]
 
+    @property
+    def uses_model(self) -> bool:
+        """Whether the caption-quality model judges the text (then the soft rules are its features)."""
+        return self.min_caption_score is None or self.min_caption_score >= 0
+
     # ------------------------------------------------------------ public API
     def load(self) -> TextCleaner:
-        """Load the vocabulary and the language model now (a Beam DoFn calls this in `setup`)."""
+        """Load the vocabulary, the language model and the caption model now (a Beam DoFn calls
+        this in `setup`)."""
         if self.max_rare_word_ratio >= 0:
             self._vocabulary = english_vocabulary(self.vocabulary_size)
         if self.min_language_score >= 0 and self.language_identifier is None:
             from filters.language import LanguageIdentifier
 
             self.language_identifier = LanguageIdentifier()
+        if self.uses_model:
+            self._caption_model()
         return self
+
+    def _caption_model(self):
+        if self.caption_model is None or isinstance(self.caption_model, (str, Path)):
+            from filters.caption_quality import CaptionQualityModel
+
+            self.caption_model = CaptionQualityModel.load(self.caption_model)
+        return self.caption_model
+
+    @property
+    def caption_threshold(self) -> float | None:
+        """The score under which ``low_caption_score`` drops a text (None when the model is off)."""
+        if not self.uses_model:
+            return None
+        return self.min_caption_score if self.min_caption_score is not None else self._caption_model().threshold_
 
     @property
     def rule_names(self) -> list[str]:
         """Reason codes in the order they are tested."""
+        model = ["low_caption_score"] if self.uses_model else []
         return (["not_text", "empty", "mojibake", "placeholder", "file_name", "rating"] + [n for n, _ in self._rules]
-                + ["language"] + [n for n, _ in self._rules_after_language])
+                + ["language"] + [n for n, _ in self._rules_after_language] + model)
 
     def clean(self, text: Any, source: str | None = None, site_names: tuple[str, ...] = (),
               explain: bool = False) -> CleanResult:
@@ -422,14 +487,32 @@ class TextCleaner:
                 score = self.language_score(text)
             if score < self.min_language_score:
                 reasons.append("language")
+        signals, caption_score = list(result.signals), None
+        model = self.uses_model and result.source not in RULE_SOURCES
         if not reasons or explain:
             words = text.split()
             for name, rule in self._rules_after_language:
-                if rule(text, words, ()):
+                if model and name in SOFT_RULES:
+                    if rule(text, words, ()):
+                        signals.append(name)
+                elif rule(text, words, ()):
                     reasons.append(name)
                     if not explain:
                         break
-        return CleanResult(text, not reasons, reasons, score, result.edits)
+            if model and (not reasons or explain):
+                caption_score = self.caption_score(text, score, result.source, result.edits, signals)
+                if caption_score < self.caption_threshold:
+                    reasons.append("low_caption_score")
+        return CleanResult(text, not reasons, reasons, score, result.edits, caption_score=caption_score,
+                           signals=signals, source=result.source)
+
+    def caption_score(self, text: str, language_score: float | None = None, source: str | None = None,
+                      edits: list[str] | tuple[str, ...] = (), signals: list[str] | tuple[str, ...] = ()) -> float:
+        """The caption-quality model's score of a cleaned `text` (see :mod:`filters.caption_quality`)."""
+        from filters.caption_quality import CaptionInput
+
+        item = CaptionInput(text, language_score, source, tuple(edits), tuple(signals))
+        return float(self._caption_model().score([item])[0])
 
     def prepare(self, text: Any, source: str | None = None, site_names: tuple[str, ...] = (),
                 explain: bool = False) -> CleanResult:
@@ -470,12 +553,17 @@ class TextCleaner:
         text = self._keep_sentences(text, edits, source)
         words = text.split()
         reasons: list[str] = []
+        signals: list[str] = []
+        model = self.uses_model and source not in RULE_SOURCES
         for name, rule in self._rules:
-            if rule(text, words, site_names):
+            if model and name in SOFT_RULES:
+                if rule(text, words, site_names):
+                    signals.append(name)
+            elif rule(text, words, site_names):
                 reasons.append(name)
                 if not explain:
-                    return CleanResult(text, False, reasons, None, edits)
-        return CleanResult(text, False, reasons, None, edits, pending=True)
+                    return CleanResult(text, False, reasons, None, edits, signals=signals, source=source)
+        return CleanResult(text, False, reasons, None, edits, pending=True, signals=signals, source=source)
 
     def strip(self, text: Any, site_names: tuple[str, ...] = ()) -> str | None:
         """`text` after the edits only (repair, credits, URLs, trailing site names...), no rules."""
