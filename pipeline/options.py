@@ -74,6 +74,10 @@ class LaitOptions(PipelineOptions):
                           help="drop descriptions whose share of out-of-vocabulary words is above this (default 0.3)")
         text.add_argument("--min_text_language_score", type=Number(float, 0, 1, off=-1), default=0.5,
                           help="minimum fastText confidence that the description is in a kept language (default 0.5)")
+        text.add_argument("--min_caption_score", type=Number(float, 0, 1, off=-1), default=None,
+                          help="drop descriptions the caption-quality model scores below this (default: the threshold "
+                               "shipped with the model, chosen by grouped CV); -1 turns the model off and the old "
+                               "logo, navigation, title-case, keyword-list, all-caps and rare-word rules drop")
         text.add_argument("--headline_text", action="store_true", default=False,
                           help="also pair an image with the headline right above it, as a last resort, where the "
                                "image's file name names what the headline names (more pairs, less precise)")
