@@ -1,12 +1,11 @@
 """AcquireImages: get each dominant image's bytes once, from the crawl or over HTTP.
 
-    pairs ──WantedImageKeys── Distinct ─────────────┐ (side input: every URL a pair may use)
-      │                                             v
-      │                 crawl images ── KeyWantedImages ──┬── CrawlImageKeys (side input of KeyPairs)
-      v                                                   │   (normalised URL, crawl image record)
-    pairs ──KeyPairs──┐                                   │
-                      ├─ JoinByUrl (CoGroupByKey) ────────┘── UsedImages ── Batch ── Acquire ──> pairs + image_bytes
-                      (normalised image URL, pair)
+    pairs ─┬─ WantedImageKeys ── Distinct ──> side input: every URL a pair may use
+           │                                       │
+           │   crawl images ── KeyWantedImages <───┘ ──┬── CrawlImageKeys ──> side input of KeyPairs
+           │                   (URL, crawl record)     │
+           └─ KeyPairs ── (URL, pair) ─────────────────┴── JoinByUrl (CoGroupByKey)
+                                                             ── UsedImages ── Batch ── Acquire ──> pairs + image_bytes
 
 1. Pairs and the crawl's image records are keyed by `filters.urls.normalize_url`, so an
    image that many pages name (in any spelling) is one key, and joined with CoGroupByKey:
