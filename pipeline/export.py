@@ -93,8 +93,11 @@ def sample_key(row: dict, seen: dict[str, int]) -> str:
     return base if n == 0 else f"{base}-{n}"
 
 
-def export_webdataset(directory: str, output: str, samples_per_shard: int = 10_000, image_format: str = "jpg") -> dict:
+def export_webdataset(directory: str, output: str, samples_per_shard: int = 10_000, image_format: str = "jpg",
+                      on_row=None) -> dict:
     """Write `OUTPUT/00000.tar`, ... with `samples_per_shard` pairs each; returns counts.
+
+    `on_row()`, when given, is called once per corpus row read (the command's progress bar).
 
     The counts: `shards`, `samples` written, `reencoded` (images converted to `image_format`),
     `no_image` and `undecodable` (rows left out), and the `output` folder.
@@ -113,6 +116,8 @@ def export_webdataset(directory: str, output: str, samples_per_shard: int = 10_0
         for path in paths:
             seen: dict[str, int] = {}
             for row in _rows(path):
+                if on_row is not None:
+                    on_row()
                 key = sample_key(row, seen)
                 try:
                     image = image_file(row, image_format)

@@ -24,6 +24,7 @@ from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
+from pipeline import progress
 from pipeline.thumbnails import thumbnail_base64
 
 # Stages in order of data flow; the funnel table follows this order.
@@ -83,6 +84,7 @@ class StageDoFn(beam.DoFn):
 
     def start_bundle(self) -> None:
         self._counts: Counter = Counter()
+        progress.watch(self)  # the live display reads the bundle's counts as they grow
 
     def count(self, key: str, n: int = 1) -> None:
         self._counts[key] += n
@@ -101,13 +103,12 @@ class StageDoFn(beam.DoFn):
             yield result
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
-        for key, n in self._counts.items():
+        for key, n in progress.commit(self.stage, self._counts).items():
             if n:
                 # Beam Metrics are an extra view where the runner supports them; the funnel
                 # itself comes from the data.
                 Metrics.counter(self.stage, key).inc(n)
                 yield TaggedOutput(COUNTS, GlobalWindows.windowed_value(((self.stage, key), n)))
-        self._counts.clear()
 
 
 @dataclass

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
-import time
 import zlib
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -47,6 +45,7 @@ from pipeline import reader_warnings
 from pipeline.cli import UsageError
 from pipeline.funnel import IN, OUT, Reject, StageDoFn, apply_stage
 from pipeline.options import LaitOptions
+from pipeline.progress import add as live_count
 
 __all__ = ["BodyLimits", "CrawlOutput", "DecodedTooLarge", "ReadCrawl", "iter_crawl_records", "decode_body"]
 
@@ -687,44 +686,6 @@ def _read_from(path: str, opener: Callable[[str], BinaryIO], arc: bool, start: i
 
 # ---------------------------------------------------------------- Beam wiring
 
-class _Progress:
-    """One updating stderr line, at most every `interval` seconds; silent when stderr is not a terminal.
-
-    Per process: with several worker processes each shows the files it read.
-    """
-
-    def __init__(self, total_files: int, enabled: bool, interval: float = 0.5):
-        self.total_files = total_files
-        self.enabled = enabled and sys.stderr.isatty()
-        self.interval = interval
-        self.files = self.pages = 0
-        self.started = self.shown = None
-        self.open_line = False
-
-    def update(self, pages: int = 0, files: int = 0) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if self.started is None:
-            self.started = self.shown = now
-        self.pages += pages
-        self.files += files
-        done = self.files == self.total_files
-        if now - self.shown >= self.interval or done:
-            self.shown = now
-            rate = self.pages / max(now - self.started, 1e-3)
-            sys.stderr.write(f"\rReadCrawl: files {self.files}/{self.total_files}, pages {self.pages}, "
-                             f"{rate:.1f} pages/s\x1b[K" + ("\n" if done else ""))
-            sys.stderr.flush()
-            self.open_line = not done
-
-    def close(self) -> None:
-        if self.open_line:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-            self.open_line = False
-
-
 class ReadCrawlFilesFn(StageDoFn):
     """File path -> page records (main), image records (tag `images`), rejects and counts."""
 
@@ -739,9 +700,6 @@ class ReadCrawlFilesFn(StageDoFn):
         self.progress = progress
         self.limits = limits
 
-    def setup(self) -> None:
-        self._progress = _Progress(self.total_files, self.progress)
-
     def run(self, path: str):
         for item in iter_crawl_records(path, limits=self.limits):
             self.count(IN)
@@ -751,11 +709,10 @@ class ReadCrawlFilesFn(StageDoFn):
                 yield TaggedOutput(IMAGES, item)
             else:
                 yield item
-                self._progress.update(pages=isinstance(item, dict))
-        self._progress.update(files=1)
-
-    def teardown(self) -> None:
-        self._progress.close()
+                if self.progress and isinstance(item, dict):
+                    live_count(self.stage, "pages")
+        if self.progress:
+            live_count(self.stage, "files")  # the run's display shows files n/N (pipeline.progress)
 
 
 @dataclass

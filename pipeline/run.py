@@ -31,7 +31,6 @@ import hashlib
 import importlib.metadata
 import json
 import math
-import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -41,6 +40,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipeline import output_dir as out
+from pipeline import progress
 from pipeline.acquire_images import AcquireImages
 from pipeline.aggregate import Aggregate, ImagesPerText
 from pipeline.clean_text import CleanText
@@ -213,7 +213,7 @@ def read_funnel(output_dir: str) -> dict:
 
 
 def _note(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    progress.note(message)  # stderr, above the progress display; nothing with -q
 
 
 def run_parts(pipeline_options: PipelineOptions, options: LaitOptions, parts: list[list[str]], tmp: str,

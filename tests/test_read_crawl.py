@@ -266,36 +266,3 @@ def test_readcrawl_expands_globs_once_and_sorted(tmp_path):
     crawl = ReadCrawl([str(tmp_path / "*.warc.gz"), str(tmp_path / "example.*")])
     assert crawl.files == [str(tmp_path / "example.arc"), str(tmp_path / "example.warc.gz")]
 
-
-class _Terminal:
-    """Stands in for stderr on a terminal: isatty() is True and writes are kept."""
-
-    def __init__(self):
-        self.text = ""
-
-    def isatty(self) -> bool:
-        return True
-
-    def write(self, text: str) -> None:
-        self.text += text
-
-    def flush(self) -> None:
-        pass
-
-
-def test_progress_line_updates_in_place_on_a_terminal_and_is_silent_otherwise(monkeypatch):
-    from pipeline.read_crawl import _Progress
-
-    terminal = _Terminal()
-    monkeypatch.setattr("sys.stderr", terminal)
-    progress = _Progress(total_files=2, enabled=True, interval=0.0)
-    progress.update(pages=1)
-    progress.update(pages=1, files=1)
-    progress.update(files=1)
-    lines = terminal.text.split("\r")[1:]
-    assert lines[-1].startswith("ReadCrawl: files 2/2, pages 2, ") and lines[-1].endswith(" pages/s\x1b[K\n")
-    assert all("\n" not in line for line in lines[:-1])  # one line, rewritten
-    quiet = _Progress(total_files=2, enabled=False)
-    quiet.update(pages=5, files=2)
-    quiet.close()
-    assert terminal.text.count("ReadCrawl") == len(lines)

@@ -11,6 +11,7 @@ import functools
 import os
 from collections.abc import Callable, Iterator
 
+from pipeline import beam_worker, progress
 from pipeline.checks import Number
 from pipeline.cli import UsageError, suggest
 from pipeline.dask_runner import DASK_RUNNER, local_cluster
@@ -73,11 +74,19 @@ def is_dask(runner: str | None) -> bool:
     return (runner or "").lower() in ("dask", DASK_RUNNER.lower())
 
 
+def stage_display(title: str, stages: list[str], enabled: bool = True,
+                  totals: dict[str, tuple[str, int]] | None = None) -> contextlib.AbstractContextManager:
+    """The live display of a pipeline command's stages (:class:`pipeline.progress.StageDisplay`);
+    enter it before :func:`runner_flags`, so that a local cluster's workers report to it."""
+    return progress.StageDisplay(title, stages, totals) if enabled else contextlib.nullcontext()
+
+
 @contextlib.contextmanager
 def runner_flags(args: argparse.Namespace, extra: list[str]) -> Iterator[list[str]]:
     """Beam flags for the chosen runner: with Dask, the scheduler's address (a local cluster
     of --dask_workers processes when no --dask_address is given, stopped on exit) and a
     partition count that keeps every worker busy."""
+    beam_worker.install()  # quiet worker processes for --direct_running_mode multi_processing
     if not is_dask(args.runner):
         yield list(extra)
     elif args.dask_address:

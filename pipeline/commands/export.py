@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from pipeline import checks
+from pipeline import checks, progress
 from pipeline.checks import Number
 from pipeline.cli import UsageError
 from pipeline.export import IMAGE_FORMATS, export_webdataset
@@ -37,7 +37,9 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     if os.path.abspath(args.output) == os.path.abspath(args.directory):
         raise UsageError("--output must differ from the corpus DIRECTORY")
     try:
-        result = export_webdataset(args.directory, args.output, args.samples_per_shard, args.image_format)
+        with progress.Bar(total=_rows(args.directory), desc="lait export", unit="pairs", leave=False) as bar:
+            result = export_webdataset(args.directory, args.output, args.samples_per_shard, args.image_format,
+                                       on_row=bar.update)
     except CorpusError as error:
         raise UsageError(str(error)) from None
     print(f"wrote {result['samples']} pairs in {result['shards']} tar shards to {result['output']}"
@@ -46,3 +48,15 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     if left_out:
         print("left out: " + ", ".join(f"{n} {reason}" for reason, n in left_out.items()))
     return 0
+
+
+def _rows(directory: str) -> int | None:
+    """The corpus's row count from its shards' footers (the bar's total), None when unknown."""
+    import pyarrow.parquet as pq
+
+    from pipeline.inspect import shard_paths
+
+    try:
+        return sum(pq.read_metadata(path).num_rows for path in shard_paths(directory))
+    except Exception:  # noqa: BLE001 - export itself reports what is wrong with the corpus
+        return None

@@ -18,9 +18,10 @@ import sys
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline import progress
 from pipeline.checks import parquet_footers
 from pipeline.cli import UsageError
-from pipeline.commands._runner import check_beam_flags, runner_flags
+from pipeline.commands._runner import check_beam_flags, runner_flags, stage_display
 from pipeline.commands.run import add_arguments as add_run_arguments
 from pipeline.commands.run import pipeline_options
 from pipeline.funnel import format_funnel, reconcile
@@ -57,7 +58,7 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     if not args.input or not args.output:
         raise UsageError("--input LIST... and --output DIR are required")
     check_run_args(args, crawl_input=False)
-    from pipeline.import_pairs import ImportPairs
+    from pipeline.import_pairs import IMPORT_STAGES, ImportPairs
     from pipeline.run import run
 
     lists = _list_files(args.input)
@@ -66,9 +67,10 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     def build(pipeline, options):
         pipeline | "ImportPairs" >> ImportPairs(lists, options)
 
-    with runner_flags(args, extra) as flags:
+    with stage_display("lait import-pairs", IMPORT_STAGES, args.progress), runner_flags(args, extra) as flags:
         funnel = run(pipeline_options(args, flags), build)
-    print(format_funnel(funnel))
+    if progress.verbosity() > progress.QUIET:
+        print(format_funnel(funnel))
     for problem in reconcile(funnel):
         print(f"warning: funnel does not reconcile: {problem}", file=sys.stderr)
     print(f"{funnel['stages'][-1]['out']} image-text pairs written to {args.output} in {funnel['seconds']} s")

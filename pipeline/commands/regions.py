@@ -27,10 +27,10 @@ import argparse
 import os
 import sys
 
-from pipeline import checks
+from pipeline import checks, progress
 from pipeline.checks import Number
 from pipeline.cli import UsageError
-from pipeline.commands._runner import add_runner_arguments, check_beam_flags, runner_flags
+from pipeline.commands._runner import add_runner_arguments, check_beam_flags, runner_flags, stage_display
 
 NAME = "regions"
 HELP = "extract object-region features per image (ImageBERT's image tokens)"
@@ -108,7 +108,7 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from pipeline.funnel import format_funnel, reconcile
-    from pipeline.regions import ExtractorSpec, RegionsJob, run
+    from pipeline.regions import STAGES, ExtractorSpec, RegionsJob, run
 
     if args.extractor == "npz":
         names = _label_names(args.label_names)
@@ -121,9 +121,10 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     job = RegionsJob(args.data, args.output, spec, max_regions=args.max_regions,
                      images_per_shard=args.images_per_shard, batch_size=args.batch_size,
                      rejects_per_reason=args.rejects_per_reason)
-    with runner_flags(args, extra) as flags:
+    with stage_display("lait regions", STAGES), runner_flags(args, extra) as flags:
         funnel = run(job, PipelineOptions(flags, **({"runner": args.runner} if args.runner else {})))
-    print(format_funnel(funnel))
+    if progress.verbosity() > progress.QUIET:
+        print(format_funnel(funnel))
     for problem in reconcile(funnel):
         print(f"warning: funnel does not reconcile: {problem}", file=sys.stderr)
     written = funnel["stages"][-1]["out"]

@@ -23,9 +23,10 @@ import sys
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline import progress
 from pipeline.cli import UsageError
-from pipeline.commands._runner import add_runner_arguments, check_beam_flags, runner_flags
-from pipeline.funnel import format_funnel, reconcile
+from pipeline.commands._runner import add_runner_arguments, check_beam_flags, runner_flags, stage_display
+from pipeline.funnel import STAGES, format_funnel, reconcile
 from pipeline.options import LaitOptions
 
 NAME = "run"
@@ -42,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def pipeline_options(args: argparse.Namespace, extra: list[str]) -> PipelineOptions:
     """Beam's own flags from `extra`, ours as already-parsed values (one PipelineOptions)."""
     ours = {k: v for k, v in vars(args).items()
-            if k not in ("command", "dask_address", "dask_workers") and v is not None}
+            if k not in ("command", "dask_address", "dask_workers", "quiet", "verbose", "config") and v is not None}
     return PipelineOptions(extra, **ours)
 
 
@@ -68,12 +69,25 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     check_options_fit_workers(args.input, extra)
     from pipeline.run import run
 
-    with runner_flags(args, extra) as flags:
+    with stage_display("lait run", STAGES, args.progress, _file_total(args)), runner_flags(args, extra) as flags:
         funnel = run(pipeline_options(args, flags))
-    print(format_funnel(funnel))
+    if progress.verbosity() > progress.QUIET:
+        print(format_funnel(funnel))
     problems = reconcile(funnel)
     for problem in problems:
         print(f"warning: funnel does not reconcile: {problem}", file=sys.stderr)
     rows = funnel["stages"][-1]["out"]
     print(f"{rows} image-text pairs written to {args.output} in {funnel['seconds']} s")
     return 0
+
+
+def _file_total(args: argparse.Namespace) -> dict:
+    """ReadCrawl's file count for the display (none when resuming: done parts are not read again)."""
+    if args.resume or not args.progress or progress.mode() == "off":
+        return {}
+    from pipeline.read_crawl import expand_patterns
+
+    try:
+        return {"ReadCrawl": ("files", len(expand_patterns(args.input)))}
+    except Exception:  # noqa: BLE001 - the run itself says what is wrong with the inputs
+        return {}
