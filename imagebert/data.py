@@ -212,6 +212,9 @@ class PairStream(torch.utils.data.IterableDataset):
     prepare : callable, optional
         ``prepare(batch, generator) -> batch`` run in the worker on each collated batch (the
         pre-training tasks' masking); the generator is seeded by the batch's place in the stream.
+    texts : dict, optional
+        The ``image_sha1 -> [texts]`` index to use instead of reading ``corpus`` (the trainer passes
+        the training or the held-out part of it).
 
     Notes
     -----
@@ -221,7 +224,8 @@ class PairStream(torch.utils.data.IterableDataset):
 
     def __init__(self, corpus, regions, tokenizer, batch_size: int, max_text_len: int, max_regions: int,
                  seed: int = 0, shuffle_buffer: int = 2048, rank: int = 0, world_size: int = 1,
-                 num_workers: int = 0, start_batch: int = 0, unit_rows: int = 64, prepare=None):
+                 num_workers: int = 0, start_batch: int = 0, unit_rows: int = 64, prepare=None,
+                 texts: dict[str, list[str]] | None = None):
         super().__init__()
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -236,7 +240,7 @@ class PairStream(torch.utils.data.IterableDataset):
         self.meta = read_regions_meta(regions)
         self.feature_dim = int(self.meta["feature_dim"])
         self.num_labels = int(self.meta["num_labels"])
-        self.texts = read_texts(corpus)
+        self.texts = read_texts(corpus) if texts is None else texts
         self.files = [str(p) for p in parquet_files(regions)]
         n_workers = self.world_size * self.num_workers
         self.units, self.unit_texts = self._index_units(unit_rows)

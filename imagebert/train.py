@@ -20,6 +20,11 @@ new optimizer and its own schedule:
 A run stopped or killed part-way continues exactly (same batches, masks, dropout, losses) with the
 same command plus `--resume`. Every setting is a field of :class:`TrainConfig`; `lait train` has
 flags for the common ones and `--set key=value` for the rest.
+
+The run folder gets log.jsonl, metrics.csv and TensorBoard event files (``tensorboard --logdir
+runs/``): the losses per task, learning rate and throughput every ``log_interval`` steps, and the
+validation losses on a held-out split (``val_fraction`` of the images) every ``eval_interval``
+steps; ``lait inspect RUN --html report.html`` plots them.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from imagebert import tasks as pretraining
-from imagebert.data import PairStream, read_regions_meta, tokens_in
+from imagebert.data import PairStream, read_regions_meta, read_texts, tokens_in
 from imagebert.model import (
     ImageBertConfig,
     ImageBertForPretraining,
@@ -45,6 +50,8 @@ from imagebert.model import (
     load_text_weights,
     preset_config,
 )
+from imagebert.run_log import RunLog, keep_log_until  # noqa: F401 - keep_log_until: used by callers
+from pipeline import progress
 from scoring.wordpiece import WordPieceTokenizer
 
 
@@ -60,7 +67,11 @@ class TrainConfig:
     init_from: str = ""  # "" (preset default), a Hugging Face BERT folder, or a lait checkpoint (.pt / run dir)
     resume: bool = False  # continue OUT/last.pt exactly
     checkpoint_interval: int = 500  # steps between checkpoints (a killed run loses at most this many)
-    log_interval: int = 10  # steps between log lines
+    log_interval: int = 10  # steps between records in log.jsonl, metrics.csv and TensorBoard
+    eval_interval: int = 500  # steps between validation losses on the held-out split (and at the end)
+    eval_batches: int = 20  # batches of the held-out split per validation (at most the whole split)
+    val_fraction: float = 0.01  # share of the images held out for the validation loss (0 = none)
+    tensorboard: bool = True  # write TensorBoard event files into the run directory
     stop_after: int = 0  # stop (after a checkpoint) once this invocation ran so many steps; 0 = run to max_steps
     # -- data
     batch_size: int = 32  # matched pairs per micro-batch per process (ITM negatives come on top)
@@ -99,6 +110,7 @@ class TrainConfig:
 # Allowed ranges (low, high; None = open) of the numeric settings, flags and --set alike.
 SETTING_RANGES = {
     "stage": (1, None), "checkpoint_interval": (1, None), "log_interval": (1, None), "stop_after": (0, None),
+    "eval_interval": (1, None), "eval_batches": (1, None), "val_fraction": (0, 0.5),
     "batch_size": (1, None), "grad_accum": (1, None), "max_text_len": (3, None), "max_regions": (1, None),
     "num_workers": (0, None), "shuffle_buffer": (1, None), "dropout": (0, 0.99), "learning_rate": (1e-12, None),
     "weight_decay": (0, None), "beta1": (0, 0.9999), "beta2": (0, 0.9999), "grad_clip": (0, None),
@@ -160,27 +172,6 @@ def save_checkpoint(path: Path, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
-
-
-def keep_log_until(path: Path, step: int) -> None:
-    """Keep the records of `path` up to `step`, where this run starts, so no step is logged twice.
-
-    A run stopped after its last checkpoint had logged steps that the resumed run trains and
-    logs again; a fresh run (step 0) starts a new log. A line cut by the stop is dropped.
-    """
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
-            kept.append(line + "\n")
-    partial = path.with_name(path.name + ".tmp")
-    partial.write_text("".join(kept), encoding="utf-8")
-    os.replace(partial, path)
 
 
 def tokenizer_from_vocab(vocab: list[str]) -> WordPieceTokenizer:
@@ -297,9 +288,13 @@ def train(config: TrainConfig, objective=None) -> list[dict]:
     if master:
         out.mkdir(parents=True, exist_ok=True)
 
-    def log(message: str) -> None:
-        if master:
+    def log(message: str) -> None:  # what the run is doing (not with lait -q)
+        if master and progress.verbosity() > progress.QUIET:
             print(message, flush=True)
+
+    def warn(message: str) -> None:
+        if master:
+            print(message, file=sys.stderr, flush=True)
 
     # ---- model, vocabulary, optimizer, schedule: fresh, initialised, or resumed
     torch.manual_seed(config.seed)  # the same initial weights on every rank and every run
@@ -310,7 +305,7 @@ def train(config: TrainConfig, objective=None) -> list[dict]:
         saved = resume_state["config"]
         for key in ("batch_size", "grad_accum", "num_workers", "seed", "max_text_len", "max_regions"):
             if saved[key] != getattr(config, key):
-                log(f"warning: {key} was {saved[key]}, now {getattr(config, key)}: the data order will differ")
+                warn(f"warning: {key} was {saved[key]}, now {getattr(config, key)}: the data order will differ")
         model_config = ImageBertConfig.from_dict(resume_state["model_config"])
         _check_regions(model_config, meta, str(out))
         model = ImageBertForPretraining(model_config)
@@ -342,18 +337,21 @@ def train(config: TrainConfig, objective=None) -> list[dict]:
     if objective is None:
         objective = PretrainingObjective(task_config, pretraining.SpecialIds.of(tokenizer))
 
-    # ---- data: this rank's stream, continuing after the batches already consumed
+    # ---- data: images held out for the validation loss, and this rank's stream of the others,
+    # continuing after the batches already consumed
+    train_texts, val_texts = held_out_split(read_texts(config.data), config.val_fraction)
     stream = PairStream(config.data, config.regions, tokenizer, config.batch_size, config.max_text_len,
                         config.max_regions, seed=config.seed, shuffle_buffer=config.shuffle_buffer, rank=rank,
                         world_size=world_size, num_workers=config.num_workers, start_batch=step * accum,
-                        prepare=objective.prepare)
+                        prepare=objective.prepare, texts=train_texts)
     loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=config.num_workers,
                                          pin_memory=device.type == "cuda",
                                          persistent_workers=config.num_workers > 0)
     batches = iter(loader)
     log(f"{raw_model.num_parameters() / 1e6:.1f}M parameters, {stream.num_pairs} pairs, "
         f"{config.batch_size * accum * world_size} pairs per step on {world_size} x {device.type}, "
-        f"{stream.batches_per_epoch * config.batch_size * world_size * stream.num_workers} pairs per epoch")
+        + epoch_note(stream, world_size))
+    validation = validation_stream(config, tokenizer, objective, val_texts, log) if master else None
     if master:
         (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
 
@@ -368,9 +366,10 @@ def train(config: TrainConfig, objective=None) -> list[dict]:
 
     # ---- the loop
     records: list[dict] = []
-    if master:
-        keep_log_until(out / "log.jsonl", step)
-    log_file = open(out / "log.jsonl", "a") if master else None
+    run_log = RunLog(out, step, config.tensorboard, warn) if master else None
+    shown = progress.mode() if master else "off"  # bar: a tqdm bar; lines: a line per record; off: -q
+    bar = (progress.Bar(config.max_steps, f"train stage {config.stage}", "step", initial=step)
+           if shown == "bar" else None)
     window = {"start": time.perf_counter(), "pairs": 0, "tokens": 0, "sums": {}, "n": 0}
     first_step = step
     while True:
@@ -398,20 +397,32 @@ def train(config: TrainConfig, objective=None) -> list[dict]:
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
+        if bar is not None:
+            bar.update(1)
 
-        if step % config.log_interval == 0 or step == config.max_steps:
+        # the same decision on every rank (val_texts is): a record is a collective step under DDP
+        evaluate = bool(val_texts) and (step % config.eval_interval == 0 or step == config.max_steps)
+        if step % config.log_interval == 0 or step == config.max_steps or evaluate:
             record = _log_record(window, step, scheduler, grad_norm, raw_model, world_size, ddp, device, config)
             if master:
+                if evaluate and validation is not None:
+                    record.update(validation_losses(raw_model, objective, validation, device, autocast))
                 records.append(record)
-                log_file.write(json.dumps(record) + "\n")
-                log_file.flush()
-                _print_progress(record, config.max_steps)
+                run_log.write(record)
+                if bar is not None:
+                    bar.set_postfix(loss=record["loss"], **({"val": record["val_loss"]} if "val_loss" in record else {}))
+                    if "val_loss" in record:
+                        bar.write(f"step {step}: {_losses(record, 'val_')}")
+                elif shown == "lines":
+                    _print_progress(record, config.max_steps)
             window = {"start": time.perf_counter(), "pairs": 0, "tokens": 0, "sums": {}, "n": 0}
         if master and step % config.checkpoint_interval == 0:
             checkpoint()
 
-    if log_file:
-        log_file.close()
+    if bar is not None:
+        bar.close()
+    if run_log is not None:
+        run_log.close()
     if ddp:
         dist.destroy_process_group()
     return records
@@ -458,14 +469,84 @@ def _log_record(window: dict, step: int, scheduler, grad_norm, model, world_size
 _NOT_LOSSES = {"step", "lr", "grad_norm", "samples_per_s", "tokens_per_s", "stage", "mfu"}
 
 
+def _losses(record: dict, prefix: str = "") -> str:
+    """``loss 2.310 mlm 1.200 ...`` of a record's training losses, or (prefix ``val_``) its validation ones."""
+    names = [k for k in record if k not in _NOT_LOSSES and k.startswith(prefix) and (prefix or not k.startswith("val_"))]
+    names.sort(key=lambda k: k != f"{prefix}loss")  # the total first
+    return " ".join(f"{k} {record[k]:.3f}" for k in names)
+
+
 def _print_progress(record: dict, max_steps: int) -> None:
-    done = record["step"] / max_steps
-    bar = "#" * int(done * 20)
-    losses = " ".join(f"{k} {v:.3f}" for k, v in record.items() if k not in _NOT_LOSSES)
+    """One plain line per record (off a terminal; a terminal shows a bar)."""
     mfu = f" mfu {record['mfu']:.1%}" if "mfu" in record else ""
-    end = "\r" if sys.stdout.isatty() and record["step"] < max_steps else "\n"
-    print(f"[{bar:<20}] {record['step']}/{max_steps} {losses} | {record['samples_per_s']:.1f} samples/s "
-          f"{record['tokens_per_s']:.0f} tok/s{mfu}", end=end, flush=True)
+    val = f" | {_losses(record, 'val_')}" if "val_loss" in record else ""
+    print(f"step {record['step']}/{max_steps} {_losses(record)}{val} | {record['samples_per_s']:.1f} samples/s "
+          f"{record['tokens_per_s']:.0f} tok/s{mfu}", flush=True)
+
+
+def held_out_split(texts: dict[str, list[str]], fraction: float) -> tuple[dict, dict]:
+    """(training, held-out) parts of an ``image_sha1 -> texts`` index, split by image.
+
+    The ``round(fraction * images)`` images with the smallest SHA-1 are held out: a choice made by
+    the content alone, so every rank and every resumed run holds out the same images.
+    """
+    held = set(sorted(texts)[:round(fraction * len(texts))])
+    return {k: v for k, v in texts.items() if k not in held}, {k: texts[k] for k in sorted(held)}
+
+
+def epoch_note(stream: PairStream, world_size: int) -> str:
+    """``N pairs per epoch``, and why some pairs sit out each epoch when they do."""
+    workers = world_size * stream.num_workers
+    used = stream.batches_per_epoch * stream.batch_size * workers
+    note = f"{used} pairs per epoch"
+    if used < stream.num_pairs:
+        why = (f"an epoch is whole batches of {stream.batch_size}" if workers == 1 else
+               f"each of the {workers} data workers (ranks x DataLoader workers) yields the same number of whole "
+               f"batches of {stream.batch_size} from the images dealt to it; fewer workers or smaller batches "
+               "leave out fewer")
+        note += f" ({stream.num_pairs - used} of the {stream.num_pairs} sit out each epoch, others each time: {why})"
+    return note
+
+
+def validation_stream(config: TrainConfig, tokenizer, objective, val_texts: dict, log) -> tuple | None:
+    """(stream, batches) of the held-out pairs, the same batches at every validation; None, said why, when there are none."""
+    if not val_texts:
+        log(f"no validation loss: val_fraction {config.val_fraction:g} holds out no image"
+            + (" (too few images: raise it)" if config.val_fraction > 0 else ""))
+        return None
+
+    def stream(batch_size: int) -> PairStream:
+        return PairStream(config.data, config.regions, tokenizer, batch_size, config.max_text_len,
+                          config.max_regions, seed=config.seed, shuffle_buffer=config.shuffle_buffer,
+                          num_workers=0, prepare=objective.prepare, texts=val_texts)
+
+    try:
+        held = stream(1)
+    except ValueError:
+        log(f"no validation loss: none of the {len(val_texts)} held-out images has regions")
+        return None
+    batch_size = min(config.batch_size, held.num_pairs)
+    held = held if batch_size == 1 else stream(batch_size)
+    n = min(config.eval_batches, held.batches_per_epoch)
+    log(f"validation loss every {config.eval_interval} steps on {n * batch_size} pairs of {len(val_texts)} "
+        f"held-out images (val_fraction {config.val_fraction:g})")
+    return held, n
+
+
+@torch.no_grad()
+def validation_losses(model, objective, validation: tuple, device: torch.device, autocast) -> dict:
+    """``{"val_loss": ..., "val_<task>": ...}``: mean losses over the held-out batches, in eval mode."""
+    held, n = validation
+    was_training = model.training
+    model.eval()
+    sums: dict[str, float] = {}
+    for _, batch in zip(range(n), held):
+        with autocast:
+            losses = objective.losses(model, to_device(batch, device))
+        for name, value in losses.items():
+            sums[name] = sums.get(name, 0.0) + float(value)
+    model.train(was_training)
+    return {f"val_{name}": round(total / n, 5) for name, total in sums.items()}
 
 
 def config_from_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:

