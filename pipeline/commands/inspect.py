@@ -6,6 +6,8 @@ Examples:
   lait inspect out/ --rejects too_small               # dropped examples of one reason
   lait inspect out/ --html report.html                # self-contained report with thumbnails
   lait inspect out/ --json                            # the summary as JSON
+  lait inspect runs/stage1                            # a training run: its curves as sparklines
+  lait inspect runs/stage1 --html curves.html         # ... as charts (training and validation losses)
 
 --where takes comparisons of columns with numbers or quoted strings, joined by
 and / or / not: 'width > 800 and text_source == "figcaption"'.
@@ -15,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
+import numpy as np
 import pyarrow as pa
 
 from pipeline import inspect as corpus
@@ -28,7 +32,7 @@ ORDER = 30
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("directory", help="output directory of 'lait run'")
+    parser.add_argument("directory", help="output directory of 'lait run', or a run directory of 'lait train'")
     parser.add_argument("--sample", type=int, default=0, metavar="N", help="print N rows (text, URLs, scores)")
     parser.add_argument("--where", metavar="EXPR", help="only rows matching EXPR, e.g. 'score < 0.3'")
     parser.add_argument("--rejects", metavar="REASON", help="print dropped examples of REASON (or STAGE.REASON)")
@@ -38,6 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, extra: list[str]) -> int:
+    from pipeline import run_report
+
+    if run_report.is_run_dir(args.directory):
+        return _training_run(args, run_report)
     try:
         lines = list(_report(args))
     except corpus.CorpusError as error:
@@ -49,9 +57,36 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     warning = corpus.corpus_warning(args.directory)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
+    if not lines and args.where and not args.rejects:
+        print(f"no row matches --where {args.where!r}", file=sys.stderr)
     for line in lines:
         print(line)
     return 0
+
+
+def _training_run(args: argparse.Namespace, run_report) -> int:
+    """`lait inspect RUN`: the curves of a training run (text, --json, or an --html report)."""
+    if args.sample or args.where or args.rejects:
+        raise UsageError(f"{args.directory} is a training run: --sample, --where and --rejects read a corpus")
+    if args.html:
+        report = run_report.write_run_report(args.directory, args.html)
+        print(f"wrote {report['path']}: {report['charts']} charts, {report['bytes'] / 2**10:.0f} KiB")
+    elif args.json:
+        print(json.dumps(run_report.summarize_run(args.directory)))
+    else:
+        print(run_report.format_run_summary(args.directory))
+    return 0
+
+
+def _clean(value):
+    """A float32 value as its shortest float32 decimal (0.9634, not 0.9634000062942505), recursively."""
+    if isinstance(value, float) and math.isfinite(value) and float(np.float32(value)) == value:
+        return float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
 
 
 def _report(args: argparse.Namespace):
@@ -59,10 +94,10 @@ def _report(args: argparse.Namespace):
     if args.rejects:
         for entry in corpus.read_rejects(args.directory, args.rejects, args.sample or None):
             entry.pop("thumbnail", None)
-            yield json.dumps(entry, ensure_ascii=False)
+            yield json.dumps(_clean(entry), ensure_ascii=False)
     elif args.sample or args.where:
         for row in corpus.sample_rows(args.directory, args.sample or 10, args.where):
-            yield json.dumps(row, ensure_ascii=False)
+            yield json.dumps(_clean(row), ensure_ascii=False)
     elif args.html:
         report = corpus.write_html_report(args.directory, args.html, max_rows=args.max_rows)
         yield (f"wrote {report['path']}: {report['kept_shown']} kept pairs, {report['rejects_shown']} "
