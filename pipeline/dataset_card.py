@@ -77,11 +77,16 @@ def front_matter(rows: int, languages: list[str], sizes: dict | None = None) -> 
     return "\n".join(lines)
 
 
+def corpus_name(config: dict) -> str:
+    """The output folder by its name only: the card travels with the corpus, wherever it is copied."""
+    return os.path.basename(str(config.get("output") or "").rstrip("/\\")) or "corpus"
+
+
 def command_line(config: dict, command: str) -> str:
     """`lait COMMAND --input ... --output ...` with every option whose value is not the default."""
     parser = argparse.ArgumentParser(add_help=False)
     LaitOptions._add_argparse_args(parser)
-    words = ["lait", command, "--input", *(config.get("input") or []), "--output", config.get("output") or "DIR"]
+    words = ["lait", command, "--input", *(config.get("input") or []), "--output", corpus_name(config)]
     done = set(NOT_ON_CARD)
     for action in parser._actions:
         if action.dest in done or action.dest not in config or config[action.dest] == action.default:
@@ -124,7 +129,7 @@ def card_text(funnel: dict, config: dict, command: str = "run", sizes: dict | No
     stages = funnel.get("stages") or []
     rows = stages[-1]["out"] if stages else 0
     languages = [c.strip() for c in (config.get("languages") or "").split(",") if c.strip()] if command == "run" else []
-    name = os.path.basename(str(config.get("output") or "").rstrip("/\\")) or "corpus"
+    name = corpus_name(config)
     body = f"""
 # {name}: a lait image-text corpus
 

@@ -17,7 +17,7 @@ from pipeline.inspect import shard_paths
 from pipeline.options import LaitOptions
 from pipeline.run import ReusedViews
 from pipeline.sample_crawl import EXPECTED, SHARED_CAPTION, expected_text_matches, write_sample_crawl
-from pipeline.schema import CORPUS_SCHEMA
+from pipeline.schema import CORPUS_SCHEMA, EXTENSIONS
 from tests.conftest import shared_path
 
 LAIT = [sys.executable, "-m", "pipeline.cli"]
@@ -88,7 +88,8 @@ def test_shards_follow_the_schema_and_rejects_explain_drops(sample_run):
     dataset = ds.dataset(shard_paths(str(sample_run["dir"])), format="parquet")
     assert dataset.schema.equals(CORPUS_SCHEMA)
     assert all(row["image_sha1"] and row["image"]["bytes"] and row["text"] for row in sample_run["rows"])
-    assert all(row["image"]["path"] == f"{row['image_sha1']}.jpg" for row in sample_run["rows"])  # the crawl's JPEGs
+    assert all(row["image"]["path"] == f"{row['image_sha1']}.{EXTENSIONS[row['image_format']]}"
+               for row in sample_run["rows"])
     rejects = sorted(p.name for p in (sample_run["dir"] / "_rejects").iterdir())
     assert "ParsePages.language.jsonl" in rejects and "Aggregate.shared_text.jsonl" in rejects
     entry = json.loads((sample_run["dir"] / "_rejects" / "ParsePages.language.jsonl").read_text().splitlines()[0])
