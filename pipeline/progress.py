@@ -212,6 +212,7 @@ def reset() -> None:
     """Forget every count of this process (a new display starts from zero)."""
     with _lock:
         _committed.clear()
+        _live.clear()
 
 
 def _start_flusher() -> None:
@@ -388,7 +389,7 @@ class StageDisplay:
         if not stages:
             return ""
         return f"{self.title} {_elapsed(time.monotonic() - self.started)}: " + "; ".join(
-            " ".join(parts[0].split()) + " " + ", ".join(parts[1:]) for parts in stages)
+            " ".join([" ".join(parts[0].split()), *parts[1:]]) for parts in stages)
 
     # -- drawing on a terminal
 
