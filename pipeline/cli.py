@@ -135,6 +135,8 @@ def suggest(flag: str, options: list[str]) -> str:
 def _split_command(argv: list[str], choices: dict) -> tuple[list[str], str | None, list[str]]:
     """(options before the command, the command spelt as registered, the arguments after it)."""
     for position, token in enumerate(argv):
+        if position and argv[position - 1] == "--config":
+            continue  # the file of `lait --config FILE COMMAND`
         if not token.startswith("-"):
             name = token if token in choices else token.replace("_", "-")
             return argv[:position], name if name in choices else token, argv[position + 1:]
