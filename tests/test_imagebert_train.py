@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
 
 import pytest
 import torch
@@ -97,3 +99,56 @@ def test_user_mistakes_are_one_line_errors(data, tmp_path, capsys):
     assert len(errors) == 3 and all(e.startswith("lait train: error:") for e in errors)
     with pytest.raises(ValueError, match="wants a float"):
         config_from_overrides(TrainConfig(), ["learning_rate=fast"])
+
+
+def _events(run) -> dict[str, list[tuple[int, float]]]:
+    """TensorBoard scalars of a run folder, read back with tensorboard's own reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run))
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def test_metrics_csv_tensorboard_and_validation_losses_and_resume_records_each_step_once(data, tmp_path, capsys):
+    torch.set_num_threads(1)
+    settings = {"max_steps": 6, "val_fraction": 0.25, "eval_interval": 3, "batch_size": 8}
+    whole = train(tiny_config(data, tmp_path / "whole", **settings))
+    out = capsys.readouterr().out
+    assert "validation loss every 3 steps on 8 pairs of 2 held-out images (val_fraction 0.25)" in out
+    assert "24 pairs per epoch (6 of the 30 sit out each epoch" in out  # 8 images, 2 held out: 30 pairs left
+    assert [("val_loss" in r) for r in whole] == [False, False, True, False, False, True]
+    with open(tmp_path / "whole" / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert {"lr", "loss", "mlm", "moc", "mrfr", "itm", "samples_per_s", "val_loss", "val_itm"} <= set(rows[0])
+    assert rows[0]["val_loss"] == "" and float(rows[2]["val_loss"]) == whole[2]["val_loss"]
+    scalars = _events(tmp_path / "whole")
+    assert [s for s, _ in scalars["train/loss"]] == [1, 2, 3, 4, 5, 6] and [s for s, _ in scalars["val/loss"]] == [3, 6]
+    assert {"lr", "grad_norm", "train/mlm", "val/itm", "throughput/samples_per_s"} <= set(scalars)
+
+    # A run resumed from an older checkpoint (step 3) than its logs (step 6): each step once, as in one run.
+    split = tmp_path / "split"
+    train(tiny_config(data, split, stop_after=3, **settings))
+    shutil.copy(split / "last.pt", tmp_path / "step3.pt")
+    train(tiny_config(data, split, resume=True, **settings))
+    shutil.copy(tmp_path / "step3.pt", split / "last.pt")
+    resumed = train(tiny_config(data, split, resume=True, **settings))
+    assert [r["step"] for r in resumed] == [4, 5, 6]
+    with open(split / "metrics.csv", newline="") as f:
+        again = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in again] == [1, 2, 3, 4, 5, 6]
+    for a, b in zip(rows, again):
+        assert {k: a[k] for k in ("loss", "val_loss", "lr")} == {k: b[k] for k in ("loss", "val_loss", "lr")}
+    scalars = _events(split)
+    assert [s for s, _ in scalars["train/loss"]] == [1, 2, 3, 4, 5, 6] and [s for s, _ in scalars["val/loss"]] == [3, 6]
+    assert [round(v, 4) for _, v in scalars["val/loss"]] == [round(r["val_loss"], 4) for r in whole if "val_loss" in r]
+
+
+def test_a_small_run_says_why_pairs_sit_out_and_when_there_is_no_validation(data, tmp_path, capsys):
+    torch.set_num_threads(1)
+    train(tiny_config(data, tmp_path / "run", max_steps=1, batch_size=16))
+    out = capsys.readouterr().out
+    assert "32 pairs per epoch (8 of the 40 sit out each epoch, others each time: an epoch is whole batches of 16)" \
+        in out
+    assert "no validation loss: val_fraction 0.01 holds out no image (too few images: raise it)" in out
