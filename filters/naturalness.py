@@ -76,8 +76,11 @@ def image_statistics(image: Image.Image) -> np.ndarray:
     grey_hist = np.bincount(grey.astype(np.uint8).ravel(), minlength=256) / n
     colour_hist = np.bincount((pixels[:, 0] >> 4) << 8 | (pixels[:, 1] >> 4) << 4 | (pixels[:, 2] >> 4),
                               minlength=1 << 12)  # 4 bits per channel
-    top = rgb.max(axis=2).astype(np.float32)
-    bottom = rgb.min(axis=2).astype(np.float32)
+    # Per-pixel max and min of the channels, element-wise (a reduction over the 3-long last axis
+    # is about 20 times slower in numpy).
+    channels = (rgb[..., 0], rgb[..., 1], rgb[..., 2])
+    top = np.maximum.reduce(channels).astype(np.float32)
+    bottom = np.minimum.reduce(channels).astype(np.float32)
     saturation = np.where(top > 0, (top - bottom) / np.maximum(top, 1), 0.0)
     hue_hist = _hue_histogram(rgb, saturation)
 
