@@ -109,7 +109,7 @@ def bombs(path: Path, inflated: int, tmp: Path) -> dict:
 def rows(output: Path) -> list[tuple]:
     """Every row of the corpus but `warc_path` and the image bytes (their SHA-1 stays), sorted."""
     table = [row for shard in sorted(output.glob("shard-*.parquet")) for row in pq.read_table(shard).to_pylist()]
-    return sorted(tuple(sorted((k, repr(v)) for k, v in row.items() if k not in ("warc_path", "image_bytes")))
+    return sorted(tuple(sorted((k, repr(v)) for k, v in row.items() if k not in ("warc_path", "image")))
                   for row in table)
 
 
