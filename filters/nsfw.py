@@ -66,22 +66,28 @@ class NsfwScorer:
         scores = np.zeros(len(images), dtype=np.float32)
         for start in range(0, len(images), self.batch_size):
             chunk = images[start:start + self.batch_size]
-            batch = np.stack([_square_input(image) for image in chunk])
+            batch = np.zeros((len(chunk), 3, INPUT_SIDE, INPUT_SIDE), dtype=np.float32)
+            for row, image in zip(batch, chunk):
+                _square_input(image, out=row)
             (output,) = self.session.run(None, {self.input_name: batch})
             # output: [B, 4 box values + 18 class scores, anchors]
             scores[start:start + len(chunk)] = output[:, _EXPLICIT_ROWS, :].max(axis=(1, 2))
         return np.clip(scores, 0.0, 1.0)
 
 
-def _square_input(image: Image.Image) -> np.ndarray:
-    """[3, 320, 320] float32 RGB in [0, 1]: padded bottom/right to a square, then resized."""
+def _square_input(image: Image.Image, out: np.ndarray | None = None) -> np.ndarray:
+    """[3, 320, 320] float32 RGB in [0, 1]: padded bottom/right to a square, then resized.
+
+    Written into `out` (zeros, [3, 320, 320] float32: a row of the batch) when given.
+    """
     if image.mode != "RGB":
         image = image.convert("RGB")
     side = max(image.size)
     scale = INPUT_SIDE / side
     resized = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
                            Image.Resampling.BILINEAR, reducing_gap=2.0)
-    canvas = np.zeros((INPUT_SIDE, INPUT_SIDE, 3), dtype=np.float32)
-    pixels = np.asarray(resized, dtype=np.float32) / 255.0
-    canvas[:pixels.shape[0], :pixels.shape[1]] = pixels
-    return canvas.transpose(2, 0, 1)
+    if out is None:
+        out = np.zeros((3, INPUT_SIDE, INPUT_SIDE), dtype=np.float32)
+    pixels = np.asarray(resized).transpose(2, 0, 1)  # [3, h, w] uint8
+    np.divide(pixels, np.float32(255.0), out=out[:, :pixels.shape[1], :pixels.shape[2]])
+    return out
