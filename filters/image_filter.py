@@ -75,11 +75,16 @@ class ImageFilter:
         Model file; None means the shipped `scoring/models/naturalness.json`.
     device : str or None, default=None
         Torch device for EfficientNet-Lite0.
+    threads : int or None, default=None
+        CPU threads of each network: torch's intra-op pool (process-wide) and onnxruntime's.
+        The FilterImages stage gives the cores divided by the worker processes; None leaves
+        torch's setting as it is and runs onnxruntime on one thread.
     """
 
     def __init__(self, min_side: int = 300, max_aspect_ratio: float = 3.0, max_pixels: int = 60_000_000,
                  max_nsfw: float = 0.5, min_natural: float = 0.5, score_all: bool = False,
-                 naturalness_model: str | None = None, device: str | None = None) -> None:
+                 naturalness_model: str | None = None, device: str | None = None,
+                 threads: int | None = None) -> None:
         self.min_side = min_side
         self.max_aspect_ratio = max_aspect_ratio
         self.max_pixels = max_pixels
@@ -88,13 +93,18 @@ class ImageFilter:
         self.score_all = score_all
         self.naturalness_model = naturalness_model
         self.device = device
+        self.threads = threads
         self._nsfw = None
         self._natural = None
 
     def load_models(self) -> None:
         """Load both models now (`check` does on the first image worth scoring); one copy per process."""
         if self._natural is None:
-            self._natural, self._nsfw = _load_scorers(self.naturalness_model, self.device)
+            if self.threads:
+                import torch
+
+                torch.set_num_threads(self.threads)
+            self._natural, self._nsfw = _load_scorers(self.naturalness_model, self.device, self.threads or 1)
 
     def check(self, files: list[bytes]) -> list[ImageVerdict]:
         """One verdict per file, in order; models run once per batch."""
@@ -143,7 +153,7 @@ class ImageFilter:
 
 
 @functools.lru_cache(maxsize=2)
-def _load_scorers(naturalness_model: str | None, device: str | None) -> tuple:
+def _load_scorers(naturalness_model: str | None, device: str | None, threads: int = 1) -> tuple:
     """The two models, loaded once per process and shared by every ImageFilter in it.
 
     DoFn instances, threads and successive in-process pipelines of a worker then hold one
@@ -152,4 +162,4 @@ def _load_scorers(naturalness_model: str | None, device: str | None) -> tuple:
     from filters.naturalness import NaturalnessScorer
     from filters.nsfw import NsfwScorer
 
-    return NaturalnessScorer(naturalness_model, device=device), NsfwScorer()
+    return NaturalnessScorer(naturalness_model, device=device), NsfwScorer(threads=threads)

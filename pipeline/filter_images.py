@@ -12,6 +12,8 @@ not_natural, nsfw.
 
 from __future__ import annotations
 
+import os
+
 import apache_beam as beam
 
 from filters.image_filter import ImageFilter
@@ -58,7 +60,26 @@ def filter_settings(options) -> dict:
             raise UsageError(f"--{name} must not be negative (0 disables the check), got {getattr(options, name)}")
     return {"min_side": options.min_image_side, "max_aspect_ratio": options.max_aspect_ratio,
             "max_pixels": options.max_image_pixels, "max_nsfw": options.max_nsfw,
-            "min_natural": options.min_natural}
+            "min_natural": options.min_natural, "threads": worker_threads(options)}
+
+
+def worker_threads(options) -> int | None:
+    """Network threads per worker process: the cores shared by DirectRunner's workers, else 1.
+
+    One pool per worker sized so that all workers together use each core once (more threads
+    than cores only thrash); other runners start a worker process per core. None for plain
+    command-line arguments (`lait filter-image`: torch's own setting).
+    """
+    if not hasattr(options, "view_as"):
+        return None
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+    runner = options.view_as(StandardOptions).runner
+    if runner not in (None, "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner"):
+        return 1
+    cores = os.cpu_count() or 1
+    workers = options.view_as(DirectOptions).direct_num_workers or cores  # 0: one per core
+    return max(1, cores // workers)
 
 
 class FilterImages(beam.PTransform):
