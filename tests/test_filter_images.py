@@ -119,3 +119,32 @@ def test_a_worker_loads_the_models_with_its_first_image_worth_scoring():
     assert fn.image_filter._natural is None  # nothing worth scoring: no models loaded
     list(fn.run([{"image_bytes": _large_photos(1)[0]}]))
     assert fn.image_filter._natural is not None
+
+
+def test_fast_networks_give_the_same_verdicts_as_the_plain_ones():
+    """EfficientNet folded/channels-last in chunks, NudeNet inputs built in place: the same decisions and scores
+    as the plain network on one batch, for drawn non-photos and real photos."""
+    import numpy as np
+
+    from filters.image_filter import ImageFilter
+    from filters.naturalness import NaturalnessScorer
+    from filters.nsfw import NsfwScorer
+    from tests.synthetic_images import app_screenshot, box_diagram, flat_icon, text_page
+
+    drawn = [bar_chart(1), text_page(2), flat_icon(3), box_diagram(4), app_screenshot(5)]
+    files = [encode(image, "PNG") for image in drawn] + [encode(image.convert("RGB"), "JPEG") for image in drawn]
+    files += _large_photos(4)
+    fast = ImageFilter(score_all=True)
+    fast._natural, fast._nsfw = NaturalnessScorer(device="cpu"), NsfwScorer()
+    plain = ImageFilter(score_all=True)
+    plain._natural, plain._nsfw = NaturalnessScorer(device="cpu"), NsfwScorer()
+    plain._natural.net.fast, plain._natural.net.chunk = plain._natural.net.model, len(files)  # as before: one pass
+    new, old = fast.check(files), plain.check(files)
+    assert [v.reasons for v in new] == [v.reasons for v in old]
+    assert any(v.kept for v in new) and any("not_natural" in v.reasons for v in new)
+    for a, b in zip(new, old):
+        assert a.natural_score == pytest.approx(b.natural_score, abs=2e-3)
+        assert a.nsfw_score == pytest.approx(b.nsfw_score, abs=1e-4)
+        assert a.image_phash == b.image_phash
+        assert np.allclose(np.frombuffer(a.efficientnet_embedding, np.float32),
+                           np.frombuffer(b.efficientnet_embedding, np.float32), atol=1e-3)
