@@ -77,7 +77,7 @@ class ImageFilter:
         Torch device for EfficientNet-Lite0.
     threads : int or None, default=None
         CPU threads of each network: torch's intra-op pool (process-wide) and onnxruntime's.
-        The FilterImages stage gives the cores divided by the worker processes; None leaves
+        The FilterImages stage gives 1 where a worker process runs per core; None leaves
         torch's setting as it is and runs onnxruntime on one thread.
     """
 
