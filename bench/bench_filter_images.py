@@ -3,6 +3,8 @@
     python bench/bench_filter_images.py                  # everything (several minutes on 2 cores)
     python bench/bench_filter_images.py --skip_cv        # only NSFW false positives and throughput
     python bench/bench_filter_images.py --throughput_images 40 --nsfw_limit 300   # a quick run
+    python bench/bench_filter_images.py --skip_cv --unseen_photos 0 --nsfw_limit 100 \
+        --verdicts out/bench/verdicts.json --compare OLD_VERDICTS.json --out bench/results/filter_images.json
 
 - naturalness: ../shared/data/natural, cross-validated three ways with the shipped model's
   parameters (stratified 5-fold; folds grouped by source repository; folds grouped by kind,
@@ -15,6 +17,14 @@
   real photos larger than 300 px, with torch and onnxruntime on one thread: images per
   second of CPU time (= per core) and per second of wall time; and the `FilterImages` Beam
   stage on DirectRunner in-process over the same files.
+- components: CPU milliseconds per image of each part of `ImageFilter.check` on the same
+  files, one at a time (decode, hashes, statistics, EfficientNet with its preprocessing,
+  NudeNet with its preprocessing, each network alone on ready input, the classifier), and the
+  limits they set: images/s/core if only the two networks ran, and if every part ran once
+  with nothing in between.
+- verdicts (--verdicts FILE): every image of ../shared/data/natural checked with
+  `score_all`, its scores and kept/dropped written to FILE; --compare OLD compares them with
+  an earlier FILE (another version of the code): decisions that differ, largest score change.
 """
 
 from __future__ import annotations
@@ -117,6 +127,94 @@ def bench_throughput(n: int) -> dict:
             "beam_stage_images_per_wall_second": round(len(files) / stage_seconds, 2)}
 
 
+def _cpu_ms(function, n: int, repeats: int = 2) -> float:
+    """CPU milliseconds per image of `function()` over `n` images (best of `repeats`: the machine is shared)."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.process_time()
+        function()
+        best = min(best, time.process_time() - started)
+    return round(1000 * best / n, 2)
+
+
+def bench_components(n: int) -> dict:
+    """CPU ms per image of each part of ImageFilter.check, and the limits the parts set."""
+    from filters.image_hashes import phash, sha1_hex
+    from filters.naturalness import image_statistics
+    from filters.nsfw import _square_input
+
+    torch.set_num_threads(1)  # per core, whatever an earlier part set
+    files = large_photos(n)
+    image_filter = ImageFilter(threads=1)
+    image_filter.load_models()
+    natural, nsfw = image_filter._natural, image_filter._nsfw
+    net = natural.net
+    images = [decode_image(data).image for data in files]
+    chunks = [images[i:i + 16] for i in range(0, len(images), 16)]
+    net.embed_and_classify(chunks[0][:4])
+    nsfw.score(chunks[0][:4])
+    net_inputs = [net.preprocess(chunk) for chunk in chunks]
+    nsfw_inputs = [np.stack([_square_input(image) for image in chunk]) for chunk in chunks]
+    statistics = np.stack([image_statistics(image) for image in images])
+    embeddings, probs = net.embed_and_classify(images)
+    ms = {
+        "check": _cpu_ms(lambda: [image_filter.check(files[i:i + 16]) for i in range(0, len(files), 16)], n),
+        "decode": _cpu_ms(lambda: [decode_image(data) for data in files], n),
+        "hashes": _cpu_ms(lambda: [(sha1_hex(data), phash(image)) for data, image in zip(files, images)], n),
+        "statistics": _cpu_ms(lambda: [image_statistics(image) for image in images], n),
+        "efficientnet": _cpu_ms(lambda: [net.embed_and_classify(chunk) for chunk in chunks], n),
+        "efficientnet_network_only": _cpu_ms(lambda: [net.feature_map(batch) for batch in net_inputs], n),
+        "classifier": _cpu_ms(lambda: natural.classifier.predict_proba(
+            natural.classifier.features(statistics, embeddings, probs)), n),
+        "nudenet": _cpu_ms(lambda: [nsfw.score(chunk) for chunk in chunks], n),
+        "nudenet_network_only": _cpu_ms(lambda: [nsfw.session.run(None, {nsfw.input_name: batch})
+                                                 for batch in nsfw_inputs], n),
+    }
+    parts = ("decode", "hashes", "statistics", "efficientnet", "classifier", "nudenet")
+    per_second = {name: round(1000 / value, 1) for name, value in ms.items() if value}
+    return {"photos": n, "ms_per_image_cpu": ms, "images_per_cpu_second": per_second,
+            "limit_networks_only_images_per_cpu_second":
+                round(1000 / (ms["efficientnet_network_only"] + ms["nudenet_network_only"]), 1),
+            "limit_sum_of_parts_images_per_cpu_second": round(1000 / sum(ms[name] for name in parts), 1)}
+
+
+def natural_folder_files() -> list[Path]:
+    folder = SHARED / "natural"
+    return sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix.lower() != ".md"
+                  and path.name != "labels.csv")
+
+
+def bench_verdicts(path: str, compare: str | None) -> dict:
+    """Scores and decisions on every image of ../shared/data/natural; compared with an older run."""
+    image_filter = ImageFilter(score_all=True)
+    paths = natural_folder_files()
+    rows = {}
+    for start in range(0, len(paths), 16):
+        chunk = paths[start:start + 16]
+        for file, verdict in zip(chunk, image_filter.check([p.read_bytes() for p in chunk])):
+            rows[str(file.relative_to(SHARED))] = {
+                "natural_score": verdict.natural_score, "nsfw_score": verdict.nsfw_score,
+                "image_phash": verdict.image_phash, "reasons": verdict.reasons}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(rows, indent=0) + "\n", encoding="utf-8")
+    result = {"images": len(rows), "file": path}
+    if compare:
+        old = json.loads(Path(compare).read_text(encoding="utf-8"))
+        common = sorted(set(old) & set(rows))
+
+        def largest(key: str) -> float:
+            changes = [abs(rows[k][key] - old[k][key]) for k in common
+                       if rows[k][key] is not None and old[k][key] is not None]
+            return round(max(changes, default=0.0), 6)
+
+        result["compared_with"] = {
+            "file": compare, "images": len(common),
+            "decisions_differ": [k for k in common if rows[k]["reasons"] != old[k]["reasons"]],
+            "phash_differ": sum(rows[k]["image_phash"] != old[k]["image_phash"] for k in common),
+            "max_natural_score_change": largest("natural_score"), "max_nsfw_score_change": largest("nsfw_score")}
+    return result
+
+
 def bench_stage(files: list[bytes]) -> float:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -142,19 +240,38 @@ def main() -> None:
     parser.add_argument("--nsfw_limit", type=int, default=0, help="score only this many photos (0: all)")
     parser.add_argument("--max_nsfw", type=float, default=0.5)
     parser.add_argument("--throughput_images", type=int, default=160)
+    parser.add_argument("--component_images", type=int, default=64,
+                        help="photos for the per-component CPU times (0 skips)")
+    parser.add_argument("--verdicts", help="write every natural/ image's scores and decision to this JSON file")
+    parser.add_argument("--compare", help="an earlier --verdicts file to compare decisions and scores with")
+    parser.add_argument("--out", help="also write the result JSON to this file")
     args = parser.parse_args()
     if not SHARED.exists():
         sys.exit(f"needs {SHARED} (the shared data beside the repo)")
     # One thread each: the figures are per core, and a Beam worker runs one process per core.
     torch.set_num_threads(1)
-    result = {"bench": "filter_images", "cpu_count": os.cpu_count(), "load_average": os.getloadavg()}
+    import subprocess
+
+    import onnxruntime
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    result = {"bench": "filter_images", "commit": commit.strip() or None, "cpu_count": os.cpu_count(),
+              "load_average": os.getloadavg(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
     if not args.skip_cv:
         result["naturalness"] = bench_naturalness(args.folds)
     if args.unseen_photos:
         result["naturalness_unseen_photos"] = bench_unseen_photos(args.unseen_photos)
     result["nsfw"] = bench_nsfw(args.nsfw_limit or None, args.max_nsfw)
     result["throughput"] = bench_throughput(args.throughput_images)
-    print(json.dumps(result, indent=2))
+    if args.component_images:
+        result["components"] = bench_components(args.component_images)
+    if args.verdicts:
+        result["verdicts"] = bench_verdicts(args.verdicts, args.compare)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
