@@ -608,8 +608,8 @@ def _read_file(path: str, opener: Callable[[str], BinaryIO], limits: BodyLimits)
     except Exception as error:  # noqa: BLE001 - a file we cannot open is a counted error, not a crash
         yield _read_error(path, None, error)
         return
-    if not head:
-        yield Reject("empty_file", {"warc_path": path, "warc_offset": None}, f"{path}: 0 bytes")
+    if not head.strip() and len(head) < 512:  # nothing, or only blank lines: no record to read
+        yield Reject("empty_file", {"warc_path": path, "warc_offset": None}, f"{path}: {len(head)} bytes, no record")
         return
     breaks: list[tuple[int | None, str]] = []  # (offset, what broke)
     restarts: list[int] = []

@@ -183,10 +183,11 @@ def test_warcio_warnings_are_counted_per_file_not_printed(capfd):
     assert "Record not followed by newline" in capfd.readouterr().err
 
 
-def test_a_zero_byte_file_is_counted(tmp_path):
-    (tmp_path / "empty.warc.gz").write_bytes(b"")
-    [reject] = list(iter_crawl_records(str(tmp_path / "empty.warc.gz")))
-    assert reject.reason == "empty_file" and "empty.warc.gz" in reject.detail
+@pytest.mark.parametrize("content", [b"", b"\r\n", b"\n\n  \n"])
+def test_an_empty_or_blank_file_is_counted(tmp_path, content):
+    (tmp_path / "empty.warc").write_bytes(content)
+    [reject] = list(iter_crawl_records(str(tmp_path / "empty.warc")))
+    assert reject.reason == "empty_file" and "empty.warc" in reject.detail
 
 
 def test_a_run_that_read_no_record_is_summarised_in_one_line():
