@@ -34,7 +34,8 @@ _CHROME_TAGS = frozenset(["nav", "footer", "aside", "form", "menu"])
 _CHROME_WORDS = frozenset(["nav", "navbar", "navigation", "menu", "breadcrumb", "breadcrumbs", "sidebar", "widget",
                            "footer", "comment", "comments", "share", "sharing", "social", "related", "masthead",
                            "banner", "advert", "ads", "ad", "sponsor", "sponsors", "author", "byline", "meta"])
-_CLASS_WORD = re.compile(r"[a-z]+")
+# One of _CHROME_WORDS as a whole run of letters in a class or id ("site-nav", not "canvas").
+_CHROME_NAME = re.compile(r"(?<![a-z])(?:" + "|".join(sorted(_CHROME_WORDS, key=len, reverse=True)) + r")(?![a-z])")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 
 
@@ -94,8 +95,8 @@ def in_chrome(element) -> bool:
             break  # their classes describe the page's layout ("one-sidebar"), not the image's place
         if tag in _CHROME_TAGS:
             return True
-        words = _CLASS_WORD.findall(((node.get("class") or "") + " " + (node.get("id") or "")).lower())
-        if any(word in _CHROME_WORDS for word in words):
+        names = node.get("class") or node.get("id")
+        if names and _CHROME_NAME.search((names + " " + (node.get("id") or "")).lower()):
             return True
     return False
 

@@ -240,13 +240,18 @@ def take_config(argv: list[str]) -> tuple[list[str], str | None]:
     return out, path
 
 
-def read_config(path: str) -> dict:
-    """The mapping of a YAML (.yaml, .yml, .json) or TOML (.toml) file; UsageError naming the problem."""
+def read_bytes(path: str, what: str) -> bytes:
+    """The bytes of the file at `path`; a UsageError "WHAT: why" when it cannot be read."""
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return f.read()
     except OSError as error:
-        raise UsageError(f"--config {path}: {error.strerror or error}") from None
+        raise UsageError(f"{what}: {error.strerror or error}") from None
+
+
+def read_config(path: str) -> dict:
+    """The mapping of a YAML (.yaml, .yml, .json) or TOML (.toml) file; UsageError naming the problem."""
+    data = read_bytes(path, f"--config {path}")
     try:
         if path.lower().endswith(".toml"):
             import tomllib

@@ -22,7 +22,7 @@ import sys
 import zlib
 
 from pipeline.checks import FRACTION, http_url, readable_file
-from pipeline.cli import UsageError
+from pipeline.cli import UsageError, read_bytes
 
 NAME = "dominant-image"
 HELP = "print the dominant image of an HTML page and its texts, as JSON"
@@ -46,11 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as error:
-        raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
+    data = read_bytes(path, f"cannot read {path}")
     try:
         return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
     except (OSError, EOFError, zlib.error) as error:
