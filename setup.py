@@ -1,4 +1,4 @@
-"""Packaging for lait: the four packages, the `lait` command and every dependency.
+"""Packaging for lait: the `lait` package, the `lait` command and every dependency.
 
 Beam workers on a cluster install lait with `--setup_file ./setup.py`, so this file is the
 complete dependency list. Libraries take compatible ranges (from the version lait is tested
@@ -42,7 +42,7 @@ REQUIRES = [
     "ftfy>=6.3,<7",
     "brotli>=1.2,<2",
     "psutil>=7.2,<8",
-    # pipeline/dask_runner.py fixes Beam's Dask runner through dask internals: one year of releases.
+    # lait/pipeline/dask_runner.py fixes Beam's Dask runner through dask internals: one year of releases.
     "dask[distributed]>=2026.8.0,<2027",
     "tqdm>=4.66,<5",  # progress bars on a terminal
     "pyyaml>=6,<7",  # --config FILE.yaml
@@ -96,12 +96,11 @@ setuptools.setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=setuptools.find_packages(include=["pipeline", "pipeline.*", "filters", "filters.*",
-                                               "scoring", "scoring.*", "imagebert", "imagebert.*"]),
-    package_data={"filters": ["data/*"], "scoring": ["data/*", "models/*"], "imagebert": ["data/*"]},
+    packages=setuptools.find_packages(include=["lait", "lait.*"]),
+    package_data={"lait.filters": ["data/*"], "lait.scoring": ["data/*", "models/*"], "lait.imagebert": ["data/*"]},
     include_package_data=True,
     install_requires=REQUIRES,
     extras_require={"dev": DEV_REQUIRES},
-    entry_points={"console_scripts": ["lait = pipeline.cli:main"]},
+    entry_points={"console_scripts": ["lait = lait.pipeline.cli:main"]},
     cmdclass={"install_model_packages": InstallModelPackages, "build": BuildWithModels},
 )

@@ -26,8 +26,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.measure import MIB, PeakMemory  # noqa: E402
-from pipeline.aggregate import Aggregate  # noqa: E402
-from pipeline.options import LaitOptions  # noqa: E402
+from lait.pipeline.aggregate import Aggregate  # noqa: E402
+from lait.pipeline.options import LaitOptions  # noqa: E402
 
 CHUNK = 5000
 BOILERPLATE = ["Photo of the day", "Click to enlarge this image", "Image courtesy of our readers"]

@@ -9,7 +9,7 @@ On ../shared/data/mainimage (rows with a `doubt` field left out):
   (og:image*, twitter:image*, itemprop=image), `<link rel=image_src>` and JSON-LD block
   removed from the HTML first, so the DOM alone decides.
 A pick is right when its URL equals the label after the README's comparison rule
-(`scoring.dominant_image.image_key`: no scheme, no `www.`, no resize query keys); no pick is
+(`lait.scoring.dominant_image.image_key`: no scheme, no `www.`, no resize query keys); no pick is
 wrong. `accuracy_min_score_0_*` repeats lait's figures without the minimum-score rule.
 
 Throughput: one process, one core, the same work the two stages' DoFns do (decode, parse,
@@ -32,8 +32,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from filters.page import PageParser  # noqa: E402
-from scoring.dominant_image import (  # noqa: E402
+from lait.filters.page import PageParser  # noqa: E402
+from lait.scoring.dominant_image import (  # noqa: E402
     DominantImageDetector,
     candidates_from_record,
     extract_candidates,

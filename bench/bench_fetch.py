@@ -40,7 +40,7 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from pipeline.fetch import ImageFetcher  # noqa: E402
+from lait.pipeline.fetch import ImageFetcher  # noqa: E402
 
 UA = "lait-bench/0.1"
 ROBOTS = b"User-agent: *\nDisallow: /private/\n"
@@ -112,8 +112,8 @@ def run_pool(urls: list[str], processes: int, threads: int, concurrency: int, de
 def run_beam(urls: list[str], processes: int, threads: int) -> dict:
     import apache_beam as beam
 
-    from pipeline.acquire_images import AcquireImages
-    from pipeline.options import LaitOptions
+    from lait.pipeline.acquire_images import AcquireImages
+    from lait.pipeline.options import LaitOptions
 
     flags = ["--runner=DirectRunner", f"--direct_num_workers={processes}", "--direct_running_mode=multi_processing",
              "--allow_private_networks", "--per_host_delay=0", f"--per_host_concurrency={threads}",

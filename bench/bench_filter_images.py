@@ -42,17 +42,17 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from filters.image_decode import decode_image  # noqa: E402
-from filters.image_filter import ImageFilter  # noqa: E402
-from filters.naturalness import MODEL_FILE, NaturalnessClassifier  # noqa: E402
-from filters.nsfw import NsfwScorer  # noqa: E402
+from lait.filters.image_decode import decode_image  # noqa: E402
+from lait.filters.image_filter import ImageFilter  # noqa: E402
+from lait.filters.naturalness import MODEL_FILE, NaturalnessClassifier  # noqa: E402
+from lait.filters.nsfw import NsfwScorer  # noqa: E402
 
 SHARED = Path(os.environ.get("LAIT_SHARED", ROOT.parent / "shared")) / "data"
 
 
 def bench_naturalness(folds: int) -> dict:
-    from pipeline.commands.train_naturalness import PHOTO_LABEL, cv_report, extract_features, read_labels
-    from scoring.efficientnet import EfficientNetLite0
+    from lait.pipeline.commands.train_naturalness import PHOTO_LABEL, cv_report, extract_features, read_labels
+    from lait.scoring.efficientnet import EfficientNetLite0
 
     shipped = NaturalnessClassifier.load(MODEL_FILE)
     params = {"C": shipped.C, "statistics_weight": shipped.statistics_weight, "threshold": shipped.threshold}
@@ -66,7 +66,7 @@ def bench_naturalness(folds: int) -> dict:
 
 
 def bench_unseen_photos(limit: int) -> dict:
-    from filters.naturalness import NaturalnessScorer
+    from lait.filters.naturalness import NaturalnessScorer
 
     paths = sorted((SHARED / "captions" / "images").glob("*.jpg"))
     paths = paths[:: max(1, len(paths) // limit)][:limit]
@@ -139,9 +139,9 @@ def _cpu_ms(function, n: int, repeats: int = 2) -> float:
 
 def bench_components(n: int) -> dict:
     """CPU ms per image of each part of ImageFilter.check, and the limits the parts set."""
-    from filters.image_hashes import phash, sha1_hex
-    from filters.naturalness import image_statistics
-    from filters.nsfw import _square_input
+    from lait.filters.image_hashes import phash, sha1_hex
+    from lait.filters.naturalness import image_statistics
+    from lait.filters.nsfw import _square_input
 
     torch.set_num_threads(1)  # per core, whatever an earlier part set
     files = large_photos(n)
@@ -219,8 +219,8 @@ def bench_stage(files: list[bytes]) -> float:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipeline.filter_images import FilterImages
-    from pipeline.options import LaitOptions
+    from lait.pipeline.filter_images import FilterImages
+    from lait.pipeline.options import LaitOptions
 
     options = PipelineOptions(["--runner=DirectRunner"])
     pairs = [{"image_url": f"https://example.com/{i}.jpg", "image_bytes": data} for i, data in enumerate(files)]

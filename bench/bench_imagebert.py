@@ -27,8 +27,8 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from imagebert import tasks  # noqa: E402
-from imagebert.model import ImageBertForPretraining, preset_config  # noqa: E402
+from lait.imagebert import tasks  # noqa: E402
+from lait.imagebert.model import ImageBertForPretraining, preset_config  # noqa: E402
 
 FEATURE_DIM, NUM_LABELS, VOCAB = 2048, 1600, 30522
 

@@ -23,9 +23,9 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from pipeline.inspect import sample_rows, summarize, write_html_report  # noqa: E402
-from pipeline.schema import to_row  # noqa: E402
-from pipeline.write_shards import shard_path, write_table  # noqa: E402
+from lait.pipeline.inspect import sample_rows, summarize, write_html_report  # noqa: E402
+from lait.pipeline.schema import to_row  # noqa: E402
+from lait.pipeline.write_shards import shard_path, write_table  # noqa: E402
 
 
 def noise_jpeg(rng: np.random.Generator) -> bytes:

@@ -22,7 +22,7 @@ and out. `ok` is true when both extra runs peak at or under `--limit_mib` (1 GiB
 the baseline's rows. The JSON goes to stdout and to bench/results/bench_memory.json.
 
 `--dask` adds the baseline and the unused images on a local Dask cluster of one worker. A Dask
-task holds a partition's outputs as a list (pipeline/dask_runner.py), so there a worker's peak
+task holds a partition's outputs as a list (lait/pipeline/dask_runner.py), so there a worker's peak
 follows the largest input file's kept records, not the whole crawl.
 """
 
@@ -127,7 +127,7 @@ def differing_columns(expected: list[tuple], got: list[tuple]) -> dict:
 
 
 def lait_run(inputs: list[Path], output: Path, dask: bool = False) -> tuple[dict, list[tuple]]:
-    command = [sys.executable, "-m", "pipeline.cli", "run", "--input", *map(str, inputs), "--output", str(output),
+    command = [sys.executable, "-m", "lait.pipeline.cli", "run", "--input", *map(str, inputs), "--output", str(output),
                "--no-fetch", "--progress", "false"]
     if dask:
         command += ["--runner", "dask", "--dask_workers", "1"]
@@ -165,7 +165,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         tmp = Path(tmp)
         sample = tmp / "sample.warc.gz"
-        made = subprocess.run([sys.executable, "-m", "pipeline.cli", "sample-crawl", str(sample)], cwd=ROOT,
+        made = subprocess.run([sys.executable, "-m", "lait.pipeline.cli", "sample-crawl", str(sample)], cwd=ROOT,
                               capture_output=True, text=True)
         if made.returncode != 0:
             sys.exit(f"lait sample-crawl failed: {(made.stderr or made.stdout).strip()}")

@@ -39,9 +39,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.measure import MIB, PeakMemory  # noqa: E402
-from pipeline.options import LaitOptions  # noqa: E402
-from pipeline.parse_pages import ParsePages  # noqa: E402
-from pipeline.read_crawl import ReadCrawl, iter_crawl_records  # noqa: E402
+from lait.pipeline.options import LaitOptions  # noqa: E402
+from lait.pipeline.parse_pages import ParsePages  # noqa: E402
+from lait.pipeline.read_crawl import ReadCrawl, iter_crawl_records  # noqa: E402
 
 SHARED_WARC = Path(os.environ.get("LAIT_SHARED", ROOT.parent / "shared")) / "data" / "warc"
 
@@ -130,7 +130,7 @@ def bench_lait_run(inputs: list[str], out: Path, workers: int, runner: str = "di
     runner "direct": in-process for 1 worker, multi_processing for more; "dask": a local dask
     cluster of `workers` processes started by `lait run --dask_workers`.
     """
-    command = [sys.executable, "-m", "pipeline.cli", "run", "--input", *inputs, "--output", str(out),
+    command = [sys.executable, "-m", "lait.pipeline.cli", "run", "--input", *inputs, "--output", str(out),
                "--no-fetch", "--progress", "false", "--overwrite"]
     if runner == "dask":
         command += ["--runner", "dask", "--dask_workers", str(workers)]
@@ -196,7 +196,7 @@ def two_process_ceiling(repeats: int = 3) -> dict:
 def sample_crawl(folder: Path) -> tuple[str | None, str | None]:
     """The sample crawl's path, or None and why not."""
     path = folder / "sample.warc.gz"
-    result = subprocess.run([sys.executable, "-m", "pipeline.cli", "sample-crawl", str(path)], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "lait.pipeline.cli", "sample-crawl", str(path)], cwd=ROOT,
                             capture_output=True, text=True)
     if result.returncode != 0 or not path.exists():
         return None, ((result.stderr or result.stdout).strip().splitlines() or ["lait sample-crawl failed"])[-1]

@@ -33,8 +33,8 @@ import pyarrow.parquet as pq
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from imagebert.data import regions_table  # noqa: E402
-from imagebert.regions import EfficientNetRegionExtractor  # noqa: E402
+from lait.imagebert.data import regions_table  # noqa: E402
+from lait.imagebert.regions import EfficientNetRegionExtractor  # noqa: E402
 
 SHARED = Path(os.environ.get("LAIT_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data" / "captions"
 DOG_CLASSES = range(151, 269)
@@ -82,7 +82,7 @@ def stored_bytes(records: list[dict], results: list, with_label_probs: bool) -> 
         rows = [{**row, "label_probs": None} for row in rows]
     buffer = io.BytesIO()
     pq.write_table(regions_table(rows, with_label_probs=with_label_probs), buffer, row_group_size=64,
-                   compression="zstd", use_dictionary=False)  # as pipeline.regions.write_shard
+                   compression="zstd", use_dictionary=False)  # as lait.pipeline.regions.write_shard
     return len(buffer.getvalue()) / len(rows)
 
 
@@ -90,9 +90,9 @@ def time_job(records: list[dict], threads: int) -> dict:
     """`lait regions` (DirectRunner, in process) on a corpus shard of the same photos."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipeline.regions import ExtractorSpec, RegionsJob, run
-    from pipeline.schema import to_row
-    from pipeline.write_shards import write_table
+    from lait.pipeline.regions import ExtractorSpec, RegionsJob, run
+    from lait.pipeline.schema import to_row
+    from lait.pipeline.write_shards import write_table
 
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp, "corpus")

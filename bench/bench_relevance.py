@@ -26,14 +26,14 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scoring.relevance import RelevanceModel  # noqa: E402
-from scoring.relevance_features import (  # noqa: E402
+from lait.scoring.relevance import RelevanceModel  # noqa: E402
+from lait.scoring.relevance_features import (  # noqa: E402
     ImageEncoding,
     TextEncoding,
     decode_image,
     image_statistics,
 )
-from scoring.relevance_training import detokenize, evaluate  # noqa: E402
+from lait.scoring.relevance_training import detokenize, evaluate  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 

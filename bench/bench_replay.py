@@ -45,7 +45,7 @@ import pyarrow.dataset as ds
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.replay_crawl import split_warc  # noqa: E402
-from pipeline.fetch import AddressPolicy, PrivateAddressError  # noqa: E402
+from lait.pipeline.fetch import AddressPolicy, PrivateAddressError  # noqa: E402
 
 WEBCRAWL = Path(os.environ.get("LAIT_SHARED", ROOT.parent / "shared")) / "data" / "webcrawl"
 DIFFERENT_BY_DESIGN = ("image_source", "warc_path", "warc_offset")
@@ -55,7 +55,7 @@ def lait_runs(*runs: list[str], at_once: bool) -> list[float]:
     """`lait run` with each argument list, all at once or one after the other; wall seconds of each."""
     started, processes, seconds = time.perf_counter(), [], []
     for args in runs:
-        processes.append((args, subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", "--progress", "false",
+        processes.append((args, subprocess.Popen([sys.executable, "-m", "lait.pipeline.cli", "run", "--progress", "false",
                                                   *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                                  text=True)))
         if not at_once:
@@ -102,7 +102,7 @@ def acquire_counts(folder: Path) -> dict:
 
 def hosts_resolving_here(warcs: list[str]) -> dict:
     """Image hosts of the crawl that resolve on this machine: public, or refused by the guard."""
-    from pipeline.read_crawl import iter_crawl_records
+    from lait.pipeline.read_crawl import iter_crawl_records
     hosts = sorted({urlsplit(r["url"]).hostname for w in warcs for r in iter_crawl_records(w)
                     if isinstance(r, dict) and r["kind"] == "image"})
     policy, public, private = AddressPolicy(), [], []

@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from filters.description import site_names  # noqa: E402
-from filters.text_rules import TextCleaner  # noqa: E402
+from lait.filters.description import site_names  # noqa: E402
+from lait.filters.text_rules import TextCleaner  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "alts" / "alts.jsonl"
 HALVES = {

@@ -50,7 +50,7 @@ def caption_rows(limit: int, dev_limit: int = 0) -> list[dict]:
 
 def write_corpus(rows: list[dict], split: str, out: Path) -> None:
     """Corpus shards of (image, caption) pairs without lait import-pairs (no filtering)."""
-    from pipeline.schema import CORPUS_SCHEMA, to_row
+    from lait.pipeline.schema import CORPUS_SCHEMA, to_row
 
     records = []
     for row in rows:
@@ -78,7 +78,7 @@ def write_lists(work: Path, rows: list[dict], names: dict[str, str]) -> dict[str
 
 
 def lait(*args: str) -> str:
-    command = [sys.executable, "-m", "pipeline.cli", *args]
+    command = [sys.executable, "-m", "lait.pipeline.cli", *args]
     print("+", " ".join(command), file=sys.stderr, flush=True)
     done = subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True)
     return done.stdout
@@ -105,7 +105,7 @@ def main() -> None:
     rows = caption_rows(args.limit, args.dev_images)
     names = {"train": "train", "dev": f"dev{args.dev_images}" if args.dev_images else "dev"}
     lists = write_lists(work, rows, names)
-    have_import = importlib.util.find_spec("pipeline.commands.import_pairs") is not None
+    have_import = importlib.util.find_spec("lait.pipeline.commands.import_pairs") is not None
     for split, path in lists.items():
         corpus, regions = work / f"{names[split]}_corpus", work / f"{names[split]}_regions"
         if not corpus.exists():

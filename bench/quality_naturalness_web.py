@@ -11,7 +11,7 @@ Labels: `bench/labels/webcrawl_images.jsonl`, every image record of the 7 WARCs 
 ../shared/data/webcrawl larger than 300 px on both sides (309), looked at one by one: `photo`
 (a camera photograph, film and TV stills included) or `other` with its kind (game, comic,
 illustration, poster, collage, cover, text, logo, screenshot, chart). Images are decoded as
-`lait run` decodes them (filters.image_decode; no aspect-ratio limit, so that every labelled
+`lait run` decodes them (lait.filters.image_decode; no aspect-ratio limit, so that every labelled
 image is scored).
 
 `--cv` compares training recipes by leave-one-group-out cross-validation, every fit inside the
@@ -68,7 +68,7 @@ def load_labels(path: Path = LABELS) -> list[dict]:
 
 def webcrawl_images(labels: list[dict], folder: Path = WEBCRAWL) -> list[bytes]:
     """The bytes of each labelled image record, in label order."""
-    from pipeline.read_crawl import iter_crawl_records
+    from lait.pipeline.read_crawl import iter_crawl_records
 
     wanted = {(row["warc"], row["image_url"]) for row in labels}
     found: dict[tuple[str, str], bytes] = {}
@@ -89,8 +89,8 @@ def natural_rows(folder: Path = NATURAL) -> list[dict]:
 
 def network_outputs(blobs: list[bytes], net, batch_size: int = 32) -> dict[str, np.ndarray]:
     """Statistics [n, 24], embeddings [n, 1280], ImageNet probabilities [n, 1000] of image files."""
-    from filters.image_decode import decode_image
-    from filters.naturalness import image_statistics
+    from lait.filters.image_decode import decode_image
+    from lait.filters.naturalness import image_statistics
 
     stats, embeddings, probs, batch = [], [], [], []
 
@@ -148,7 +148,7 @@ def cross_validate(nat: dict, web: dict, recipe: dict) -> dict:
     """Leave-one-group-out scores of a recipe: natural/ by source, webcrawl by site."""
     from sklearn.model_selection import StratifiedGroupKFold
 
-    from filters.naturalness import CLASS_FEATURES, NaturalnessClassifier
+    from lait.filters.naturalness import CLASS_FEATURES, NaturalnessClassifier
 
     classes = CLASS_FEATURES if recipe["classes"] is None else recipe["classes"]
 
@@ -233,8 +233,8 @@ def main() -> int:
         return 0
     import torch
 
-    from filters.naturalness import MODEL_FILE, NaturalnessClassifier
-    from scoring.efficientnet import EfficientNetLite0
+    from lait.filters.naturalness import MODEL_FILE, NaturalnessClassifier
+    from lait.scoring.efficientnet import EfficientNetLite0
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     started = time.time()

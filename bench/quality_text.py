@@ -7,7 +7,7 @@ six source repositories) it prints and writes `bench/results/quality_text.json`:
 captions kept, junk dropped, junk share of kept and weak share of kept, for
 
 - ``before``: the named rules alone (`TextCleaner(min_caption_score=-1)`);
-- ``after``: the hard rules, then the caption-quality model (`filters/caption_quality.py`);
+- ``after``: the hard rules, then the caption-quality model (`lait/filters/caption_quality.py`);
 
 each two ways:
 
@@ -16,7 +16,7 @@ each two ways:
   min_words, the keyword-list and title-case rules and the navigation length, as in
   bench/bench_text.py); for the model, its regularisation, whether hashed n-grams help, and
   its threshold, each chosen by an inner leave-one-source-out over those five
-  (:func:`filters.caption_quality.select_and_fit`). The held-out predictions are pooled.
+  (:func:`lait.filters.caption_quality.select_and_fit`). The held-out predictions are pooled.
 - ``in_sample``: the shipped defaults (rules) and the model fitted and thresholded on all six
   sources (its threshold from the inner leave-one-source-out), scored on the same rows.
 
@@ -33,7 +33,7 @@ length rule (`min_words` 4, hard) against leaving length to the model (`min_word
 (`../shared/data/captions/captions.tsv`, human scene captions, seeded sample) kept by each.
 
 `--write_model` fits the shipped model on every source and writes
-`filters/data/caption_quality.json`.
+`lait/filters/data/caption_quality.json`.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from filters.caption_quality import (  # noqa: E402
+from lait.filters.caption_quality import (  # noqa: E402
     FEATURE_NAMES,
     MODEL_FILE,
     PARAM_GRID,
@@ -61,8 +61,8 @@ from filters.caption_quality import (  # noqa: E402
     rates,
     select_and_fit,
 )
-from filters.description import site_names  # noqa: E402
-from filters.text_rules import TextCleaner  # noqa: E402
+from lait.filters.description import site_names  # noqa: E402
+from lait.filters.text_rules import TextCleaner  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "alts" / "alts.jsonl"
 FLICKR8K = ROOT.parent / "shared" / "data" / "captions" / "captions.tsv"
@@ -82,7 +82,7 @@ class CachedLanguage:
     """fastText's English score of each distinct text, computed once for every cleaner here."""
 
     def __init__(self):
-        from filters.language import LanguageIdentifier
+        from lait.filters.language import LanguageIdentifier
 
         self.identifier = LanguageIdentifier()
         self.cache: dict[tuple[str, str], float] = {}

@@ -40,9 +40,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.webcrawl_labels import judge, load_labels  # noqa: E402
-from filters.page import decode_html  # noqa: E402
-from filters.urls import normalize_url  # noqa: E402
-from pipeline.read_crawl import iter_crawl_records  # noqa: E402
+from lait.filters.page import decode_html  # noqa: E402
+from lait.filters.urls import normalize_url  # noqa: E402
+from lait.pipeline.read_crawl import iter_crawl_records  # noqa: E402
 
 SHARED = Path(os.environ.get("LAIT_SHARED", ROOT.parent / "shared")) / "data" / "webcrawl"
 RESULTS = ROOT / "bench" / "results" / "quality_webcrawl.json"

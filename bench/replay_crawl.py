@@ -25,7 +25,7 @@ the `warcinfo` records and the responses that `ReadCrawl` reads as pages. Everyt
 - origin-form requests too (`GET /a.jpg` with a Host header), as an http origin server.
 
 Each image is the record `ReadCrawl` reads (body de-chunked and decoded), keyed by
-`filters.urls.normalize_url`; of several captures of one URL the newest is served, as
+`lait.filters.urls.normalize_url`; of several captures of one URL the newest is served, as
 `AcquireImages` prefers it. The record's HTTP headers are sent (Content-Type, X-Robots-Tag...)
 except the framing ones (Content-Length is the decoded body's). `/robots.txt` of a host is
 its record when the crawl has one, else a permissive default. Every other URL is a 404.
@@ -54,8 +54,8 @@ from urllib.parse import urlsplit
 from warcio.archiveiterator import ArchiveIterator
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from filters.urls import normalize_url  # noqa: E402
-from pipeline.read_crawl import IMAGE, PAGE, iter_crawl_records  # noqa: E402
+from lait.filters.urls import normalize_url  # noqa: E402
+from lait.pipeline.read_crawl import IMAGE, PAGE, iter_crawl_records  # noqa: E402
 
 # RFC 9309: an empty Disallow allows everything.
 DEFAULT_ROBOTS = b"User-agent: *\nDisallow:\n"

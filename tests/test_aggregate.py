@@ -10,10 +10,10 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from filters.duplicates import near_duplicate_links, normalize_text, phash_bands, phash_distance
-from pipeline.aggregate import Aggregate, ImagesPerText
-from pipeline.funnel import funnel_from_counts
-from pipeline.options import LaitOptions
+from lait.filters.duplicates import near_duplicate_links, normalize_text, phash_bands, phash_distance
+from lait.pipeline.aggregate import Aggregate, ImagesPerText
+from lait.pipeline.funnel import funnel_from_counts
+from lait.pipeline.options import LaitOptions
 
 
 def _pair(image: str, page: str, text: str, score: float | None, phash: str | None = None) -> dict:

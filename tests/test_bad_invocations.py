@@ -1,7 +1,7 @@
 """Bad invocations of every `lait` command: each is one line on stderr, no traceback, exit 2 (1 for a run
 that could read no input), and fails before any work starts.
 
-The table runs in-process through `pipeline.cli.main` (SystemExit caught); a few rows run again as
+The table runs in-process through `lait.pipeline.cli.main` (SystemExit caught); a few rows run again as
 real `lait` subprocesses. `{name}` in an argument is a path from the `paths` fixture.
 """
 
@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.cli import build_parser, main, option_strings, respell
+from lait.pipeline.cli import build_parser, main, option_strings, respell
 from tests.imagebert_fixtures import write_pairs
 
 LAIT = Path(sys.executable).with_name("lait")
@@ -253,7 +253,7 @@ def test_every_number_option_has_a_range():
 
 
 def test_parquet_written_by_pyarrow_passes_the_corpus_check(tmp_path):
-    from pipeline.checks import parquet_footers
+    from lait.pipeline.checks import parquet_footers
 
     pq.write_table(pa.table({"x": [1]}), tmp_path / "ok.parquet")
     parquet_footers([str(tmp_path / "ok.parquet")], "--data")

@@ -15,10 +15,10 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.acquire_images import AcquireImages
-from pipeline.funnel import Reject, WriteFunnel
-from pipeline.options import LaitOptions
-from pipeline.read_crawl import BodyLimits, DecodedTooLarge, ReadCrawl, decode_body, iter_crawl_records
+from lait.pipeline.acquire_images import AcquireImages
+from lait.pipeline.funnel import Reject, WriteFunnel
+from lait.pipeline.options import LaitOptions
+from lait.pipeline.read_crawl import BodyLimits, DecodedTooLarge, ReadCrawl, decode_body, iter_crawl_records
 from tests.image_server import JPEG
 
 PAGE = b"<!doctype html><html><body><p>" + b"a kite over the bay " * 20 + b"</p></body></html>"

@@ -1,4 +1,4 @@
-"""The caption-quality model (filters/caption_quality.py) and its place in TextCleaner."""
+"""The caption-quality model (lait/filters/caption_quality.py) and its place in TextCleaner."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from filters.caption_quality import (
+from lait.filters.caption_quality import (
     FEATURE_NAMES,
     MODEL_FILE,
     SIGNALS,
@@ -21,8 +21,8 @@ from filters.caption_quality import (
     rates,
     select_and_fit,
 )
-from filters.description import DescriptionChooser
-from filters.text_rules import SOFT_RULES, TextCleaner
+from lait.filters.description import DescriptionChooser
+from lait.filters.text_rules import SOFT_RULES, TextCleaner
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from pipeline.options import LaitOptions
+from lait.pipeline.options import LaitOptions
 
-LAIT = [sys.executable, "-m", "pipeline.cli"]
+LAIT = [sys.executable, "-m", "lait.pipeline.cli"]
 
 
 def lait(*args: str) -> subprocess.CompletedProcess:
@@ -19,7 +19,7 @@ def lait(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_help_lists_every_command():
-    from pipeline.cli import build_parser
+    from lait.pipeline.cli import build_parser
 
     _, modules = build_parser()
     result = lait("--help")
@@ -121,7 +121,7 @@ def test_missing_config_file_is_a_one_line_error(tmp_path):
 
 
 def test_config_values_become_flags_in_their_place():
-    from pipeline.cli import build_parser, config_tokens
+    from lait.pipeline.cli import build_parser, config_tokens
 
     parser, modules = build_parser()
     train = parser.command_parsers["train"]
@@ -135,7 +135,7 @@ def test_config_values_become_flags_in_their_place():
 
 
 def test_quiet_and_verbose_are_counted_anywhere_before_a_double_dash():
-    from pipeline.cli import verbosity_of
+    from lait.pipeline.cli import verbosity_of
 
     assert verbosity_of(["run", "--input", "x"]) == 1
     assert verbosity_of(["-q", "run"]) == verbosity_of(["run", "--quiet"]) == 0

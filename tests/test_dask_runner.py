@@ -1,4 +1,4 @@
-"""lait's fixes to Beam's Dask runner (pipeline/dask_runner.py), on a real dask LocalCluster.
+"""lait's fixes to Beam's Dask runner (lait/pipeline/dask_runner.py), on a real dask LocalCluster.
 
 Each test counts, in files the worker processes append to, how often a step really ran:
 the results alone cannot show work done twice.
@@ -14,8 +14,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms.window import GlobalWindows
 
-from pipeline.dask_runner import local_cluster
-from pipeline.run import run_to_completion
+from lait.pipeline.dask_runner import local_cluster
+from lait.pipeline.run import run_to_completion
 
 pytest.importorskip("dask.distributed")
 

@@ -1,4 +1,4 @@
-"""Choosing an image's description (filters/description.py) and the CleanText stage."""
+"""Choosing an image's description (lait/filters/description.py) and the CleanText stage."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from filters.description import DescriptionChooser, site_names
-from filters.text_rules import TextCleaner
-from pipeline.clean_text import CleanText, CleanTextFn
-from pipeline.funnel import Reject
+from lait.filters.description import DescriptionChooser, site_names
+from lait.filters.text_rules import TextCleaner
+from lait.pipeline.clean_text import CleanText, CleanTextFn
+from lait.pipeline.funnel import Reject
 
 
 @pytest.fixture(scope="module")

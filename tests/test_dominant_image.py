@@ -1,4 +1,4 @@
-"""scoring.dominant_image: candidates from every place a page names an image, the ranker, the decision."""
+"""lait.scoring.dominant_image: candidates from every place a page names an image, the ranker, the decision."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from filters.page import PageParser
-from scoring.dominant_image import (
+from lait.filters.page import PageParser
+from lait.scoring.dominant_image import (
     DEFAULT_MODEL_PATH,
     FEATURE_NAMES,
     DominantImageDetector,
@@ -194,9 +194,9 @@ def test_parse_and_detect_stages_in_a_beam_pipeline():
     import apache_beam as beam
     from apache_beam.testing.util import assert_that, equal_to
 
-    from pipeline.dominant_image import DetectDominantImage
-    from pipeline.options import LaitOptions
-    from pipeline.parse_pages import ParsePages
+    from lait.pipeline.dominant_image import DetectDominantImage
+    from lait.pipeline.options import LaitOptions
+    from lait.pipeline.parse_pages import ParsePages
 
     german = ("<html><body><p>Der Stadtrat hat am Dienstag beschlossen, den Park am Flussufer um zwölf Hektar zu "
               "erweitern. Geplant sind Wanderwege, ein Spielplatz und ein Gemeinschaftsgarten.</p></body></html>")
@@ -268,7 +268,7 @@ def test_dominant_image_command_single_and_batch(tmp_path):
     (tmp_path / "b.html").write_bytes(f"<html><body><p>{TEXT}</p></body></html>".encode())
     (tmp_path / "list.jsonl").write_text(json.dumps({"path": "a.html", "url": URL}) + "\n"
                                          + json.dumps({"path": "b.html", "url": URL + "/b"}) + "\n")
-    command = [sys.executable, "-m", "pipeline.cli", "dominant-image"]
+    command = [sys.executable, "-m", "lait.pipeline.cli", "dominant-image"]
     single = subprocess.run(command + [str(tmp_path / "a.html"), "--url", URL], capture_output=True, text=True,
                             cwd=ROOT, timeout=120)
     assert single.returncode == 0, single.stderr

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pipeline.fetch import (
+from lait.pipeline.fetch import (
     ImageFetcher,
     PrivateAddressError,
     _retry_after,
@@ -554,9 +554,9 @@ def test_bad_proxy_url_is_refused_at_construction(proxy):
 
 
 def test_proxy_options_reach_the_fetcher_and_bad_ones_are_usage_errors(tmp_path):
-    from pipeline.acquire_images import check_options, fetcher_settings
-    from pipeline.cli import UsageError
-    from pipeline.options import LaitOptions
+    from lait.pipeline.acquire_images import check_options, fetcher_settings
+    from lait.pipeline.cli import UsageError
+    from lait.pipeline.options import LaitOptions
 
     ca = tmp_path / "ca.pem"
     ca.write_text("not read here")

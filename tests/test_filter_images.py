@@ -10,11 +10,11 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
 
-from pipeline.cli import UsageError
-from pipeline.filter_images import FilterImages
-from pipeline.funnel import funnel_from_counts
-from pipeline.options import LaitOptions
-from pipeline.schema import STAGE_FIELDS
+from lait.pipeline.cli import UsageError
+from lait.pipeline.filter_images import FilterImages
+from lait.pipeline.funnel import funnel_from_counts
+from lait.pipeline.options import LaitOptions
+from lait.pipeline.schema import STAGE_FIELDS
 from tests.conftest import shared_path
 from tests.synthetic_images import bar_chart, encode
 from tests.test_image_decode import _png_claiming
@@ -90,7 +90,7 @@ def test_bad_thresholds_are_usage_errors():
 
 
 def test_filter_image_command_prints_one_json_line_per_file(tmp_path, capsys):
-    from pipeline.cli import main
+    from lait.pipeline.cli import main
 
     chart, photo, small = tmp_path / "chart.png", tmp_path / "photo.jpg", tmp_path / "small.jpg"
     chart.write_bytes(encode(bar_chart(seed=7), "PNG"))
@@ -108,7 +108,7 @@ def test_filter_image_command_prints_one_json_line_per_file(tmp_path, capsys):
 
 
 def test_a_worker_loads_the_models_with_its_first_image_worth_scoring():
-    from pipeline.filter_images import FilterImagesFn, filter_settings
+    from lait.pipeline.filter_images import FilterImagesFn, filter_settings
 
     fn = FilterImagesFn(filter_settings(PipelineOptions([]).view_as(LaitOptions)))
     fn.setup()
@@ -126,9 +126,9 @@ def test_fast_networks_give_the_same_verdicts_as_the_plain_ones():
     as the plain network on one batch, for drawn non-photos and real photos."""
     import numpy as np
 
-    from filters.image_filter import ImageFilter
-    from filters.naturalness import NaturalnessScorer
-    from filters.nsfw import NsfwScorer
+    from lait.filters.image_filter import ImageFilter
+    from lait.filters.naturalness import NaturalnessScorer
+    from lait.filters.nsfw import NsfwScorer
     from tests.synthetic_images import app_screenshot, box_diagram, flat_icon, text_page
 
     drawn = [bar_chart(1), text_page(2), flat_icon(3), box_diagram(4), app_screenshot(5)]

@@ -10,7 +10,7 @@ from apache_beam.pvalue import TaggedOutput
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
-from pipeline.funnel import (
+from lait.pipeline.funnel import (
     STAGES,
     Reject,
     StageDoFn,

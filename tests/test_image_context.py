@@ -1,11 +1,11 @@
-"""Caption text from an image's place in the tree, and the headline above it (filters.image_context)."""
+"""Caption text from an image's place in the tree, and the headline above it (lait.filters.image_context)."""
 
 import lxml.html
 import pytest
 
-from filters.image_context import image_caption, in_chrome, preceding_heading
-from filters.page import PageParser
-from scoring.dominant_image import extract_candidates, rendition_path
+from lait.filters.image_context import image_caption, in_chrome, preceding_heading
+from lait.filters.page import PageParser
+from lait.scoring.dominant_image import extract_candidates, rendition_path
 
 
 def _image(markup: str):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from filters.image_decode import decode_image
-from filters.image_hashes import hamming_distance, phash, sha1_hex
+from lait.filters.image_decode import decode_image
+from lait.filters.image_hashes import hamming_distance, phash, sha1_hex
 
 
 def _encode(image: Image.Image, fmt: str, **params) -> bytes:

@@ -9,8 +9,8 @@ import shutil
 import pytest
 import torch
 
-from imagebert.train import TrainConfig, config_from_overrides, load_checkpoint, train
-from pipeline.cli import main as lait
+from lait.imagebert.train import TrainConfig, config_from_overrides, load_checkpoint, train
+from lait.pipeline.cli import main as lait
 from tests.conftest import shared_path
 from tests.imagebert_fixtures import flickr_captions, write_pairs, write_small_vocab
 

@@ -15,9 +15,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.funnel import reconcile
-from pipeline.inspect import shard_paths
-from pipeline.schema import CORPUS_SCHEMA
+from lait.pipeline.funnel import reconcile
+from lait.pipeline.inspect import shard_paths
+from lait.pipeline.schema import CORPUS_SCHEMA
 from tests.conftest import shared_path
 
 
@@ -42,7 +42,7 @@ def photo_server(flickr):
 
 
 def import_pairs(list_path, output, *flags) -> dict:
-    result = subprocess.run([sys.executable, "-m", "pipeline.cli", "import-pairs", "--input", str(list_path),
+    result = subprocess.run([sys.executable, "-m", "lait.pipeline.cli", "import-pairs", "--input", str(list_path),
                              "--output", str(output), "--min_image_side", "200", *flags],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -92,6 +92,6 @@ def test_cc3m_tsv_and_parquet_lists_download_over_http(flickr, photo_server, tmp
 
 def test_unknown_list_format_is_a_one_line_error(tmp_path):
     (tmp_path / "pairs.csv").write_text("a,b\n")
-    result = subprocess.run([sys.executable, "-m", "pipeline.cli", "import-pairs", "--input", str(tmp_path / "pairs.csv"),
+    result = subprocess.run([sys.executable, "-m", "lait.pipeline.cli", "import-pairs", "--input", str(tmp_path / "pairs.csv"),
                              "--output", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "pairs.csv" in result.stderr and "Traceback" not in result.stderr

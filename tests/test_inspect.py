@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
-from pipeline.export import export_webdataset
-from pipeline.inspect import CorpusError, read_rejects, sample_rows, summarize, write_html_report
-from pipeline.schema import image_bytes, to_row
-from pipeline.write_shards import shard_path, write_table
+from lait.pipeline.export import export_webdataset
+from lait.pipeline.inspect import CorpusError, read_rejects, sample_rows, summarize, write_html_report
+from lait.pipeline.schema import image_bytes, to_row
+from lait.pipeline.write_shards import shard_path, write_table
 
 TEXTS = [
     "The curved roof of a temple rises above green trees",
@@ -168,7 +168,7 @@ def test_html_report_loads_in_chromium_without_console_errors(corpus, tmp_path):
 @pytest.fixture(scope="module")
 def training_run(tmp_path_factory) -> str:
     """A run folder as `lait train` leaves it: config.json and metrics.csv (validation every 20 steps)."""
-    from imagebert.run_log import RunLog
+    from lait.imagebert.run_log import RunLog
 
     run = tmp_path_factory.mktemp("run")
     (run / "config.json").write_text(json.dumps({"stage": 1, "max_steps": 200, "preset": "tiny"}))
@@ -185,7 +185,7 @@ def training_run(tmp_path_factory) -> str:
 
 
 def test_inspect_of_a_training_run_shows_its_curves(training_run, capsys):
-    from pipeline.cli import main as lait
+    from lait.pipeline.cli import main as lait
 
     assert lait(["inspect", training_run]) == 0
     out = capsys.readouterr().out
@@ -199,7 +199,7 @@ def test_inspect_of_a_training_run_shows_its_curves(training_run, capsys):
 
 
 def test_training_report_with_curves_loads_in_chromium_without_console_errors(training_run, tmp_path, capsys):
-    from pipeline.cli import main as lait
+    from lait.pipeline.cli import main as lait
 
     path = tmp_path / "curves.html"
     assert lait(["inspect", training_run, "--html", str(path)]) == 0
@@ -220,7 +220,7 @@ def test_training_report_with_curves_loads_in_chromium_without_console_errors(tr
 
 
 def test_where_that_matches_nothing_says_so_and_floats_print_short(corpus, capsys):
-    from pipeline.cli import main as lait
+    from lait.pipeline.cli import main as lait
 
     assert lait(["inspect", corpus, "--where", "score > 5"]) == 0
     captured = capsys.readouterr()

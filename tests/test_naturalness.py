@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from filters.image_decode import decode_image
-from filters.naturalness import (
+from lait.filters.image_decode import decode_image
+from lait.filters.naturalness import (
     CLASS_FEATURES,
     EMBEDDING_DIM,
     MODEL_FILE,
@@ -20,7 +20,7 @@ from filters.naturalness import (
     class_features,
     image_statistics,
 )
-from scoring.efficientnet import IMAGENET_CLASSES
+from lait.scoring.efficientnet import IMAGENET_CLASSES
 from tests.conftest import shared_path
 from tests.synthetic_images import NON_PHOTOS, encode
 
@@ -137,7 +137,7 @@ def test_unseen_photos_are_natural_and_drawn_graphics_are_not(scorer):
 
 def test_webcrawl_image_labels_are_well_formed():
     """bench/labels/webcrawl_images.jsonl: URLs and labels only, one row per image record."""
-    path = MODEL_FILE.parents[2] / "bench" / "labels" / "webcrawl_images.jsonl"
+    path = MODEL_FILE.parents[3] / "bench" / "labels" / "webcrawl_images.jsonl"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     kinds = {"photo", "game", "comic", "illustration", "poster", "text", "logo", "screenshot", "chart",
              "collage", "cover", "other"}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from filters.nsfw import EXPLICIT_CLASSES, NUDENET_CLASSES, NsfwScorer
+from lait.filters.nsfw import EXPLICIT_CLASSES, NUDENET_CLASSES, NsfwScorer
 from tests.conftest import shared_path
 
 PEOPLE = re.compile(r"\b(man|woman|people|girl|boy|swimmer|beach)\b")

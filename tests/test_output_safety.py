@@ -21,11 +21,11 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 from warcio.warcwriter import WARCWriter
 
-from pipeline import output_dir
-from pipeline.cli import main as lait
-from pipeline.sample_crawl import write_sample_crawl
+from lait.pipeline import output_dir
+from lait.pipeline.cli import main as lait
+from lait.pipeline.sample_crawl import write_sample_crawl
 
-LAIT = [sys.executable, "-m", "pipeline.cli"]
+LAIT = [sys.executable, "-m", "lait.pipeline.cli"]
 RECORDS, FILES = 36, 3
 
 
@@ -199,7 +199,7 @@ def test_inspect_on_an_unfinished_corpus_is_one_line(previous, tmp_path, capsys)
 def test_training_log_has_each_step_once_after_a_resume(tmp_path):
     import torch
 
-    from imagebert.train import TrainConfig, save_checkpoint, train
+    from lait.imagebert.train import TrainConfig, save_checkpoint, train
     from tests.conftest import shared_path
     from tests.imagebert_fixtures import flickr_captions, write_pairs, write_small_vocab
 

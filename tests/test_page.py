@@ -1,4 +1,4 @@
-"""filters.page: charsets, tolerant bounded parsing, visible text, language."""
+"""lait.filters.page: charsets, tolerant bounded parsing, visible text, language."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import codecs
 
 import pytest
 
-from filters.page import PageParser, decode_html, page_title, parse_html, scan_body, visible_text
+from lait.filters.page import PageParser, decode_html, page_title, parse_html, scan_body, visible_text
 
 ARTICLE_EN = (
     "The city council voted on Tuesday to expand the riverside park by twelve acres, adding walking "

@@ -12,15 +12,15 @@ import pyarrow.dataset as ds
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline.funnel import STAGES, reconcile
-from pipeline.inspect import shard_paths
-from pipeline.options import LaitOptions
-from pipeline.run import ReusedViews
-from pipeline.sample_crawl import EXPECTED, SHARED_CAPTION, expected_text_matches, write_sample_crawl
-from pipeline.schema import CORPUS_SCHEMA, EXTENSIONS
+from lait.pipeline.funnel import STAGES, reconcile
+from lait.pipeline.inspect import shard_paths
+from lait.pipeline.options import LaitOptions
+from lait.pipeline.run import ReusedViews
+from lait.pipeline.sample_crawl import EXPECTED, SHARED_CAPTION, expected_text_matches, write_sample_crawl
+from lait.pipeline.schema import CORPUS_SCHEMA, EXTENSIONS
 from tests.conftest import shared_path
 
-LAIT = [sys.executable, "-m", "pipeline.cli"]
+LAIT = [sys.executable, "-m", "lait.pipeline.cli"]
 
 
 def lait_run(*args: str) -> subprocess.CompletedProcess:

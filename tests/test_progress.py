@@ -11,8 +11,8 @@ from collections import Counter
 import apache_beam as beam
 import pytest
 
-from pipeline import beam_worker, progress
-from pipeline.funnel import StageDoFn, apply_stage
+from lait.pipeline import beam_worker, progress
+from lait.pipeline.funnel import StageDoFn, apply_stage
 
 
 class _Terminal:
@@ -126,12 +126,12 @@ def test_beam_worker_command_is_replaced_and_beam_still_builds_it_so():
     from apache_beam.runners.portability.fn_api_runner import fn_runner
     from apache_beam.transforms.environments import SubprocessSDKEnvironment
 
-    # If Beam starts its multi-processing workers another way, pipeline/beam_worker.py needs a look.
+    # If Beam starts its multi-processing workers another way, lait/pipeline/beam_worker.py needs a look.
     assert "-m apache_beam.runners.worker.sdk_worker_main" in inspect.getsource(fn_runner)
     assert beam_worker.install() and beam_worker.install()  # idempotent
     environment = SubprocessSDKEnvironment.from_command_string(
         f"{sys.executable} -m apache_beam.runners.worker.sdk_worker_main")
-    assert environment.command_string == f"{sys.executable} -m pipeline.beam_worker"
+    assert environment.command_string == f"{sys.executable} -m lait.pipeline.beam_worker"
 
 
 class SlowCount(StageDoFn):
@@ -155,7 +155,7 @@ def _multiprocess_pipeline() -> None:
 
 
 def test_multiprocessing_workers_are_quiet_and_report_their_counts():
-    code = ("from pipeline.cli import configure_logging; configure_logging(1)\n"  # first, as `lait` does
+    code = ("from lait.pipeline.cli import configure_logging; configure_logging(1)\n"  # first, as `lait` does
             "from tests.test_progress import _multiprocess_pipeline; _multiprocess_pipeline()")
     env = {**__import__("os").environ, progress.ENV_MODE: "lines", progress.ENV_INTERVAL: "0.3"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)

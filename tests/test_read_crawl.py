@@ -16,9 +16,9 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from fastwarc.warc import ArchiveIterator
 
-from pipeline.cli import UsageError
-from pipeline.funnel import Reject, WriteFunnel, reconcile
-from pipeline.read_crawl import ReadCrawl, decode_body, expand_patterns, iter_crawl_records, unread_inputs
+from lait.pipeline.cli import UsageError
+from lait.pipeline.funnel import Reject, WriteFunnel, reconcile
+from lait.pipeline.read_crawl import ReadCrawl, decode_body, expand_patterns, iter_crawl_records, unread_inputs
 from tests.conftest import shared_path
 
 AUT = "archivesunleashed+aut/src/test/resources"
@@ -168,7 +168,7 @@ def test_unreadable_path_is_a_read_error_not_a_crash(tmp_path):
 
 def test_warcio_warnings_are_counted_per_file_not_printed(capfd):
     # warcio writes "Record not followed by newline..." to sys.stderr itself (a private detail that
-    # pipeline/reader_warnings.py redirects: this fails if warcio changes how it warns).
+    # lait/pipeline/reader_warnings.py redirects: this fails if warcio changes how it warns).
     path = str(shared_path("warc", "richardlehane+webarchive/examples/jhove/invalid/invalid-warcrecord-3.warc"))
     items = list(iter_crawl_records(path))
     warnings = [r for r in items if isinstance(r, Reject) and r.reason == "reader_warning"]

@@ -18,10 +18,10 @@ import huggingface_hub
 import pytest
 import yaml
 
-from pipeline.schema import COLUMN_NAMES
+from lait.pipeline.schema import COLUMN_NAMES
 from tests.conftest import ROOT
 
-LAIT = [sys.executable, "-m", "pipeline.cli"]
+LAIT = [sys.executable, "-m", "lait.pipeline.cli"]
 # Runs each snippet in a fresh namespace, as a reader pasting it would.
 RUNNER = """
 import json, sys

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from imagebert.data import PairStream, parquet_files, read_regions_meta
-from imagebert.regions import (
+from lait.imagebert.data import PairStream, parquet_files, read_regions_meta
+from lait.imagebert.regions import (
     EfficientNetRegionExtractor,
     Failure,
     NpzRegionReader,
@@ -27,8 +27,8 @@ from imagebert.regions import (
     read_npz,
     write_npz,
 )
-from pipeline.schema import to_row
-from pipeline.write_shards import write_table
+from lait.pipeline.schema import to_row
+from lait.pipeline.write_shards import write_table
 from tests.conftest import shared_path
 
 DOG_CLASSES = range(151, 269)  # ILSVRC-2012 indices 151 (Chihuahua) .. 268 (Mexican hairless)
@@ -300,8 +300,8 @@ def _tiny_corpus(directory, paths) -> dict[str, str]:
 
 
 def _stream(corpus, regions, max_regions: int) -> PairStream:
-    from scoring.minilm import minilm_model_dir
-    from scoring.wordpiece import WordPieceTokenizer
+    from lait.scoring.minilm import minilm_model_dir
+    from lait.scoring.wordpiece import WordPieceTokenizer
 
     tokenizer = WordPieceTokenizer.from_vocab_file(minilm_model_dir() / "vocab.txt")
     return PairStream(corpus, regions, tokenizer, batch_size=2, max_text_len=16, max_regions=max_regions)
@@ -310,8 +310,8 @@ def _stream(corpus, regions, max_regions: int) -> PairStream:
 def test_regions_job_writes_shards_the_trainer_reads(tmp_path):
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipeline.funnel import reconcile
-    from pipeline.regions import ExtractorSpec, RegionsJob, run, shard_name
+    from lait.pipeline.funnel import reconcile
+    from lait.pipeline.regions import ExtractorSpec, RegionsJob, run, shard_name
 
     paths = captioned_images(True, 4)
     corpus, output = tmp_path / "corpus", tmp_path / "regions"
@@ -359,7 +359,7 @@ def test_regions_job_with_precomputed_features(tmp_path):
     """2048-d, 1601-label bottom-up-attention files found by URL stem: the width comes from the data."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipeline.regions import ExtractorSpec, RegionsJob, run
+    from lait.pipeline.regions import ExtractorSpec, RegionsJob, run
 
     paths = captioned_images(True, 3)
     corpus, output, npz_dir = tmp_path / "corpus", tmp_path / "regions", tmp_path / "npz"
@@ -380,7 +380,7 @@ def test_regions_job_with_precomputed_features(tmp_path):
 
 
 def test_cli_bad_paths_are_one_line_errors(tmp_path, capsys):
-    from pipeline.cli import main
+    from lait.pipeline.cli import main
 
     assert main(["regions", "--data", str(tmp_path / "missing"), "--output", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()

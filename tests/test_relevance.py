@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scoring.relevance import DEFAULT_MODEL_PATH, RelevanceModel, export_calibrated_hgb
-from scoring.relevance_features import file_name_words, words_of
-from scoring.relevance_training import detokenize
+from lait.scoring.relevance import DEFAULT_MODEL_PATH, RelevanceModel, export_calibrated_hgb
+from lait.scoring.relevance_features import file_name_words, words_of
+from lait.scoring.relevance_training import detokenize
 from tests.conftest import shared_path
 
 
@@ -63,7 +63,7 @@ def test_exported_trees_match_scikit_learn():
     from sklearn.ensemble import HistGradientBoostingClassifier
     from threadpoolctl import threadpool_limits
 
-    from scoring.relevance import _TreeEnsemble
+    from lait.scoring.relevance import _TreeEnsemble
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 4))
@@ -140,8 +140,8 @@ def test_stage_scores_and_drops_low_relevance(model, extractor, dev_photos):
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that
 
-    from pipeline.options import LaitOptions
-    from pipeline.score_relevance import ScoreRelevance
+    from lait.pipeline.options import LaitOptions
+    from lait.pipeline.score_relevance import ScoreRelevance
 
     img, caps = dev_photos[2]
     pairs = [{"text": caps[0], "image_bytes": img, "image_url": "https://x.org/a.jpg"},
@@ -169,7 +169,7 @@ def test_stage_scores_and_drops_low_relevance(model, extractor, dev_photos):
 
 
 def test_score_command(tmp_path, dev_photos):
-    from pipeline.cli import main
+    from lait.pipeline.cli import main
 
     img, caps = dev_photos[3]
     (tmp_path / "photo.jpg").write_bytes(img)
@@ -191,7 +191,7 @@ def test_score_command(tmp_path, dev_photos):
 
 
 def test_efficientnet_outputs_from_an_earlier_stage_are_reused(extractor, dev_photos):
-    from scoring.relevance_features import decode_image
+    from lait.scoring.relevance_features import decode_image
 
     img, caps = dev_photos[4]
     emb, probs = extractor.image_model.embed_and_classify([decode_image(img).convert("RGB")])

@@ -19,10 +19,10 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from bench.replay_crawl import split_warc
-from pipeline.fetch import ImageFetcher
-from pipeline.inspect import shard_paths
-from pipeline.read_crawl import iter_crawl_records
-from pipeline.sample_crawl import write_sample_crawl
+from lait.pipeline.fetch import ImageFetcher
+from lait.pipeline.inspect import shard_paths
+from lait.pipeline.read_crawl import iter_crawl_records
+from lait.pipeline.sample_crawl import write_sample_crawl
 from tests.conftest import ROOT
 
 UA = "lait/0.1 (+https://github.com/lait-project/lait)"
@@ -91,7 +91,7 @@ def test_replay_proxy_serves_images_robots_and_404_over_connect(replay):
 
 
 def lait_run(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", "--progress", "false", *args],
+    return subprocess.Popen([sys.executable, "-m", "lait.pipeline.cli", "run", "--progress", "false", *args],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

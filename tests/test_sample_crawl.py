@@ -14,9 +14,9 @@ from PIL import Image
 from scipy.fft import dct
 from warcio.archiveiterator import ArchiveIterator
 
-from pipeline import sample_crawl
-from pipeline.cli import main as lait_main
-from pipeline.sample_crawl import COPIES, EXPECTED, OUTCOMES, PHOTOS, SHARED_CAPTION, write_sample_crawl
+from lait.pipeline import sample_crawl
+from lait.pipeline.cli import main as lait_main
+from lait.pipeline.sample_crawl import COPIES, EXPECTED, OUTCOMES, PHOTOS, SHARED_CAPTION, write_sample_crawl
 
 SMALL_PHOTOS = {"lake_small", "dahlia_small"}
 
@@ -151,7 +151,7 @@ def test_distinct_photos_are_far_apart_and_copies_are_near():
 
 
 def test_language_mix(crawl):
-    from filters.language import LanguageIdentifier
+    from lait.filters.language import LanguageIdentifier
 
     records = crawl[2]
     lid = LanguageIdentifier()
@@ -213,9 +213,9 @@ def test_command_writes_the_file_and_reports_bad_paths(tmp_path, capsys):
 
 
 def test_aggregate_sees_the_same_groups_with_the_pipeline_phash():
-    """Aggregate merges by filters.image_hashes.phash within --phash_distance (4): copies merge, photos do not."""
-    from filters.image_hashes import hamming_distance
-    from filters.image_hashes import phash as pipeline_phash
+    """Aggregate merges by lait.filters.image_hashes.phash within --phash_distance (4): copies merge, photos do not."""
+    from lait.filters.image_hashes import hamming_distance
+    from lait.filters.image_hashes import phash as pipeline_phash
 
     hashes = {key: pipeline_phash(decoded(photo)) for key, photo in PHOTOS.items()}
     assert min(hamming_distance(hashes[a], hashes[b]) for a, b in itertools.combinations(hashes, 2)) > 10

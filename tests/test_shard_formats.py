@@ -16,12 +16,12 @@ import pytest
 import webdataset as wds
 from PIL import Image
 
-from pipeline.cli import UsageError
-from pipeline.export import export_webdataset
-from pipeline.inspect import CorpusError, sample_with_images
-from pipeline.regions import corpus_row_groups
-from pipeline.schema import COLUMNS, CORPUS_SCHEMA, columns_markdown, image_bytes, to_row
-from pipeline.write_shards import shard_path, write_table
+from lait.pipeline.cli import UsageError
+from lait.pipeline.export import export_webdataset
+from lait.pipeline.inspect import CorpusError, sample_with_images
+from lait.pipeline.regions import corpus_row_groups
+from lait.pipeline.schema import COLUMNS, CORPUS_SCHEMA, columns_markdown, image_bytes, to_row
+from lait.pipeline.write_shards import shard_path, write_table
 from tests.conftest import ROOT
 
 

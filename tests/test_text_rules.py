@@ -1,4 +1,4 @@
-"""One test per cleaning rule of filters/text_rules.py, on realistic alt/caption strings.
+"""One test per cleaning rule of lait/filters/text_rules.py, on realistic alt/caption strings.
 
 The soft rules (logo, navigation, all_caps, rare_words, keyword_list, title_case) are tested
 with the caption model off (`min_caption_score=-1`), where they still drop as rules; with the
@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from filters.text_rules import TextCleaner, spam_porn_matches, split_sentences
+from lait.filters.text_rules import TextCleaner, spam_porn_matches, split_sentences
 
 
 @pytest.fixture(scope="module")
@@ -271,7 +271,7 @@ def test_spam_porn_undoes_obfuscations(text):
     "Ein Mann fährt über die Straße", "l’été à Paris", "",
 ])
 def test_word_and_letter_counts_match_their_definitions(text):
-    from filters.text_rules import WORD, letter_counts, words_of
+    from lait.filters.text_rules import WORD, letter_counts, words_of
 
     # The fast ASCII paths must agree with the plain definitions.
     assert words_of(text) == WORD.findall(text)
@@ -310,7 +310,7 @@ def test_explain_lists_every_failing_rule(rules, no_lid):
 
 
 def test_every_reason_code_is_documented():
-    doc = sys.modules["filters.text_rules"].__doc__
+    doc = sys.modules["lait.filters.text_rules"].__doc__
     for name in TextCleaner(min_language_score=-1).rule_names:
         assert f"``{name}``" in doc, name
     assert "low_caption_score" in TextCleaner(min_language_score=-1).rule_names
@@ -319,7 +319,7 @@ def test_every_reason_code_is_documented():
 
 # ------------------------------------------------------------------ CLI
 def _lait(capsys, *args: str) -> tuple[int, str, str]:
-    from pipeline.cli import main
+    from lait.pipeline.cli import main
 
     code = main(["clean-text", *args])
     out = capsys.readouterr()
@@ -354,7 +354,7 @@ def test_cli_usage_errors_are_one_line(tmp_path, capsys):
 
 
 def test_cli_runs_as_a_program():
-    out = subprocess.run([sys.executable, "-m", "pipeline.cli", "clean-text", "Share on Facebook"],
+    out = subprocess.run([sys.executable, "-m", "lait.pipeline.cli", "clean-text", "Share on Facebook"],
                          capture_output=True, text=True, timeout=120)
     result = json.loads(out.stdout)
     assert result.pop("caption_score") < 0.1

@@ -2,7 +2,7 @@
 
 import pytest
 
-from filters.urls import normalize_url
+from lait.filters.urls import normalize_url
 
 
 @pytest.mark.parametrize(("url", "base", "expected"), [

@@ -1,0 +1,220 @@
+"""The text a reader sees as an image's caption (the line beside it, the short block after it,
+or the sentence it sits in) and the headline right above it.
+
+Pages put captions in many places besides `alt` and `<figcaption>`: a line under the photo
+in the same block (``<div><img><br><b>(l to r) Ann and Bo</b></div>``), a caption paragraph
+right after it (WordPress's ``<p class="wp-caption-text">``), or the sentence of a paragraph
+that the image sits in. :func:`image_caption` finds that text from the image's place in the
+tree, never across a block boundary into other content, never from navigation, sidebars or
+footers, and never by cutting the page's flat text at an offset (which runs the navigation bar
+and byline into the caption and splits words at tag boundaries).
+
+>>> import lxml.html
+>>> root = lxml.html.fromstring('<div><p>Intro</p><div><img src="a.jpg"><br><b>Ann (left) and Bo</b></div></div>')
+>>> image_caption(root.find(".//img"))
+('Ann (left) and Bo', 'line')
+"""
+
+from __future__ import annotations
+
+import re
+
+from lait.filters.page import INLINE_TAGS, INVISIBLE_TAGS
+
+# A caption longer than this is a paragraph about the topic, not a caption: its first
+# sentence is taken instead.
+MAX_CAPTION_WORDS = 50
+# A following block longer than this is body text, not a caption.
+MAX_SIBLING_WORDS = 40
+# CMS markup wraps an image in several layers of its own (Drupal: field-item, field-items, field).
+MAX_WRAPPER_LEVELS = 6
+_HEADINGS = frozenset(["h1", "h2", "h3", "h4", "h5", "h6"])
+_IMAGES = frozenset(["img", "picture", "source", "input", "video", "iframe", "svg", "object", "embed"])
+_CHROME_TAGS = frozenset(["nav", "footer", "aside", "form", "menu"])
+_CHROME_WORDS = frozenset(["nav", "navbar", "navigation", "menu", "breadcrumb", "breadcrumbs", "sidebar", "widget",
+                           "footer", "comment", "comments", "share", "sharing", "social", "related", "masthead",
+                           "banner", "advert", "ads", "ad", "sponsor", "sponsors", "author", "byline", "meta"])
+# One of _CHROME_WORDS as a whole run of letters in a class or id ("site-nav", not "canvas").
+_CHROME_NAME = re.compile(r"(?<![a-z])(?:" + "|".join(sorted(_CHROME_WORDS, key=len, reverse=True)) + r")(?![a-z])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+
+
+def _text_of(element) -> str:
+    """Visible text of an element's subtree, words across inline tags kept whole."""
+    chunks: list[str] = []
+    _collect(element, chunks)
+    return " ".join("".join(chunks).split())
+
+
+def _collect(element, chunks: list[str]) -> None:
+    tag = element.tag if isinstance(element.tag, str) else ""
+    if tag in INVISIBLE_TAGS:
+        return
+    spaced = tag not in INLINE_TAGS
+    if spaced:
+        chunks.append(" ")
+    if element.text:
+        chunks.append(element.text)
+    for child in element:
+        _collect(child, chunks)
+        if child.tail:
+            chunks.append(child.tail)
+    if spaced:
+        chunks.append(" ")
+
+
+def _is_block(element) -> bool:
+    tag = element.tag if isinstance(element.tag, str) else ""
+    return bool(tag) and tag not in INLINE_TAGS and tag != "br" and tag not in _IMAGES
+
+
+def _holds_image(element) -> bool:
+    tag = element.tag if isinstance(element.tag, str) else ""
+    return tag in _IMAGES or any(True for _ in element.iter("img", "picture", "video", "iframe"))
+
+
+def _anchor(image):
+    """The image, or the inline wrappers (link, picture, span) around it that hold nothing else."""
+    anchor = image
+    while True:
+        parent = anchor.getparent()
+        if parent is None or (_is_block(parent) and parent.tag != "picture"):
+            return anchor
+        others = (parent.text or "").strip() or any(
+            child is not anchor and (_text_of(child) or _holds_image(child)) for child in parent)
+        if others or any((child.tail or "").strip() for child in parent if child is not anchor):
+            return anchor
+        anchor = parent
+
+
+def in_chrome(element) -> bool:
+    """Whether an element sits in navigation, a sidebar, a footer, comments or share widgets."""
+    for node in (element, *element.iterancestors()):
+        tag = node.tag if isinstance(node.tag, str) else ""
+        if tag in ("body", "html"):
+            break  # their classes describe the page's layout ("one-sidebar"), not the image's place
+        if tag in _CHROME_TAGS:
+            return True
+        names = node.get("class") or node.get("id")
+        if names and _CHROME_NAME.search((names + " " + (node.get("id") or "")).lower()):
+            return True
+    return False
+
+
+def _line_after(anchor) -> str:
+    """Text after the image up to the next block, image or paragraph break (two `<br>`)."""
+    chunks = [anchor.tail or ""]
+    breaks = 0
+    for sibling in anchor.itersiblings():
+        tag = sibling.tag if isinstance(sibling.tag, str) else ""
+        if tag == "br":
+            breaks += 1
+            if breaks >= 2 and "".join(chunks).strip():
+                break
+            chunks.append(" ")
+        elif _is_block(sibling) or _holds_image(sibling):
+            break
+        else:
+            breaks = 0
+            chunks.append(_text_of(sibling))
+        chunks.append(sibling.tail or "")
+    return " ".join("".join(chunks).split())
+
+
+def _line_before(anchor) -> str:
+    """Text before the image back to the previous block, image or paragraph break."""
+    chunks = []
+    for sibling in anchor.itersiblings(preceding=True):
+        chunks.append(sibling.tail or "")
+        tag = sibling.tag if isinstance(sibling.tag, str) else ""
+        if tag == "br":
+            chunks.append(" ")
+        elif _is_block(sibling) or _holds_image(sibling):
+            break
+        else:
+            chunks.append(_text_of(sibling))
+    else:
+        parent = anchor.getparent()
+        chunks.append((parent.text or "") if parent is not None else "")
+    return " ".join("".join(reversed(chunks)).split())
+
+
+def _next_block(anchor) -> str:
+    """The short block right after the image (climbing out of wrappers that hold only it)."""
+    node = anchor
+    for _ in range(MAX_WRAPPER_LEVELS):
+        for sibling in node.itersiblings():
+            tag = sibling.tag if isinstance(sibling.tag, str) else ""
+            if tag == "br":
+                continue
+            if tag in _HEADINGS or _holds_image(sibling) or in_chrome(sibling):
+                return ""
+            text = _text_of(sibling)
+            if not text:
+                continue
+            return text if len(text.split()) <= MAX_SIBLING_WORDS else ""
+        parent = node.getparent()
+        if parent is None or _text_of(parent) != "" or parent.tag in ("body", "article", "main"):
+            return ""
+        node = parent
+    return ""
+
+
+def _first_sentence(text: str) -> str:
+    return _SENTENCE_END.split(text, 1)[0]
+
+
+def _last_sentence(text: str) -> str:
+    return _SENTENCE_END.split(text)[-1]
+
+
+def image_caption(image) -> tuple[str, str]:
+    """`(text, kind)`: the caption-like text of an image element, or `("", "")`.
+
+    Kinds, tried in this order: `line` (text beside the image in its own block, up to the
+    next block or paragraph break; its first sentence when longer than MAX_CAPTION_WORDS),
+    `block` (a short block right after the image), `sentence` (the sentence of a paragraph
+    that the image sits in, starting after it, else ending before it). Nothing from
+    navigation, sidebars, footers, comments or share widgets.
+    """
+    if in_chrome(image):
+        return "", ""
+    anchor = _anchor(image)
+    after = _line_after(anchor)
+    before = _line_before(anchor)
+    if after and not before:
+        words = after.split()
+        return (after if len(words) <= MAX_CAPTION_WORDS else _first_sentence(after)), "line"
+    if not after and not before:
+        block = _next_block(anchor)
+        return (block, "block") if block else ("", "")
+    if after:
+        return _first_sentence(after), "sentence"
+    return _last_sentence(before), "sentence"
+
+
+def preceding_heading(image, max_levels: int = MAX_WRAPPER_LEVELS) -> str:
+    """Text of the nearest heading (h1-h3) above the image in its article, or "".
+
+    A lead photo usually sits right under its story's headline; the headline often names
+    what it shows (a person, a dish, a film). Found by walking out of the image's wrappers
+    and looking at the elements just before each, never in navigation or sidebars.
+    """
+    node = image
+    for _ in range(max_levels):
+        for checked, sibling in enumerate(node.itersiblings(preceding=True)):
+            tag = sibling.tag if isinstance(sibling.tag, str) else ""
+            if checked >= 4 or (tag and _holds_image(sibling)):
+                return ""
+            if tag in ("h1", "h2", "h3"):
+                return "" if in_chrome(sibling) else _text_of(sibling)
+            headings = sibling.xpath(".//h1|.//h2|.//h3") if tag else []
+            if headings:
+                return "" if in_chrome(headings[-1]) else _text_of(headings[-1])
+            if len(_text_of(sibling).split()) > MAX_SIBLING_WORDS:
+                return ""  # body text between them: the heading is not this image's
+        node = node.getparent()
+        if node is None or node.tag in ("body", "html"):
+            return ""
+    return ""
+

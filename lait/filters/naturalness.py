@@ -1,0 +1,328 @@
+"""Naturalness: is this image a natural photo, or a logo, icon, chart, diagram, screenshot,
+clip art, text image, flat illustration, emoji or map?
+
+LAIT keeps only natural, realistic photos ("a binary classifier removes non-natural,
+non-realistic and unlearnable images"). Our classifier is a logistic regression over three
+feature groups:
+
+- cheap image statistics (:func:`image_statistics`): colour counts and the share of the
+  dominant colours, histogram entropies, saturation, gradient and edge statistics, the
+  share of flat areas, sensor-noise level, pure white/black share. Graphics are made of few
+  flat colours and sharp edges; photos have noise, smooth shading and many colours;
+- the log-probabilities that EfficientNet-Lite0 gives a few ImageNet classes of printed or
+  displayed matter (:data:`CLASS_FEATURES`: comic book, book jacket, web site, menu, screen...)
+  and of their sum: the softmax makes them a non-linear view of the embedding that names
+  comic panels, covers, posters and screens, which the plain photos-vs-graphics data shows
+  too rarely (chosen by meaning, not fitted; judged by leave-one-site-out CV on real pages,
+  ``bench/quality_naturalness_web.py``);
+- the pooled embedding of the ImageNet-pretrained EfficientNet-Lite0 (1280 values), which
+  knows what photos of objects look like.
+
+The model is trained by ``lait train-naturalness`` and ships as JSON (plain numbers, loaded
+without executing code, unlike pickle).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+MODEL_FILE = Path(__file__).resolve().parent.parent / "scoring" / "models" / "naturalness.json"
+MODEL_FORMAT = "lait-naturalness-logreg/2"
+# Format 1: [statistics, embedding], no ImageNet class features; still loaded.
+READABLE_FORMATS = ("lait-naturalness-logreg/1", MODEL_FORMAT)
+# Statistics are computed on the image shrunk to this longer side: enough for texture and
+# noise, cheap, and the same for every source size.
+STATS_SIDE = 256
+STATISTIC_NAMES = [
+    "log_colours", "top1_colour_share", "top8_colour_share", "top32_colour_share",
+    "grey_entropy", "colour_entropy", "saturation_mean", "saturation_std", "grey_share",
+    "brightness_mean", "brightness_std", "white_share", "black_share",
+    "gradient_mean", "gradient_std", "zero_gradient_share", "strong_edge_share",
+    "weak_edge_share", "gradient_entropy", "flat_block_share", "textured_block_share",
+    "noise_level", "log_noise_level", "hue_entropy",
+]
+# ImageNet classes (names as in lait.scoring.efficientnet.IMAGENET_CLASSES) whose probability says
+# "printed or displayed matter, not a scene": each gives log(p + CLASS_EPSILON), and one more
+# feature is log(sum of their p + CLASS_EPSILON).
+CLASS_FEATURES = (
+    "web site", "comic book", "book jacket", "menu", "crossword puzzle", "jigsaw puzzle", "envelope",
+    "packet", "screen", "monitor", "television", "scoreboard", "street sign",
+)
+CLASS_EPSILON = 1e-4
+EMBEDDING_DIM = 1280
+
+
+def image_statistics(image: Image.Image) -> np.ndarray:
+    """The cheap statistics of an RGB image, in the order of :data:`STATISTIC_NAMES`."""
+    small = image.convert("RGB")
+    if max(small.size) > STATS_SIDE:
+        small = small.copy()
+        small.thumbnail((STATS_SIDE, STATS_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    rgb = np.asarray(small, dtype=np.uint8)
+    pixels = rgb.reshape(-1, 3).astype(np.int32)
+    n = len(pixels)
+
+    # Colours, 5 bits per channel so that JPEG noise on a flat logo does not count as colours.
+    codes = (pixels[:, 0] >> 3) << 10 | (pixels[:, 1] >> 3) << 5 | (pixels[:, 2] >> 3)
+    counts = np.sort(np.bincount(codes, minlength=1 << 15))[::-1]
+    colours = int((counts > 0).sum())
+    share = counts / n
+
+    grey = (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]).astype(np.float32)
+    grey_hist = np.bincount(grey.astype(np.uint8).ravel(), minlength=256) / n
+    colour_hist = np.bincount((pixels[:, 0] >> 4) << 8 | (pixels[:, 1] >> 4) << 4 | (pixels[:, 2] >> 4),
+                              minlength=1 << 12)  # 4 bits per channel
+    # Per-pixel max and min of the channels, element-wise (a reduction over the 3-long last axis
+    # is about 20 times slower in numpy).
+    channels = (rgb[..., 0], rgb[..., 1], rgb[..., 2])
+    top = np.maximum.reduce(channels).astype(np.float32)
+    bottom = np.minimum.reduce(channels).astype(np.float32)
+    saturation = np.where(top > 0, (top - bottom) / np.maximum(top, 1), 0.0)
+    hue_hist = _hue_histogram(rgb, saturation)
+
+    gy, gx = np.gradient(grey)
+    magnitude = np.hypot(gx, gy)
+    grad_hist = np.bincount(np.minimum(magnitude, 255).astype(np.int32).ravel(), minlength=256) / magnitude.size
+    block_std = _block_std(grey, 8)
+    # Sensor noise: median absolute second difference (a Laplacian), near 0 on rendered graphics.
+    laplacian = np.abs(grey[1:-1, 1:-1] * 4 - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:])
+    noise = float(np.median(laplacian)) if laplacian.size else 0.0
+
+    return np.array([
+        np.log1p(colours) / np.log1p(n),
+        share[0], share[:8].sum(), share[:32].sum(),
+        _entropy(grey_hist), _entropy(colour_hist / n),
+        saturation.mean(), saturation.std(), (saturation < 0.08).mean(),
+        grey.mean() / 255, grey.std() / 255, (bottom >= 245).mean(), (top <= 10).mean(),
+        magnitude.mean() / 255, magnitude.std() / 255, (magnitude < 0.5).mean(),
+        (magnitude > 60).mean(), ((magnitude > 2) & (magnitude <= 20)).mean(), _entropy(grad_hist),
+        (block_std < 1.0).mean() if block_std.size else 1.0,
+        (block_std > 12.0).mean() if block_std.size else 0.0,
+        noise / 10, np.log1p(noise), hue_hist,
+    ], dtype=np.float32)
+
+
+def _entropy(probabilities: np.ndarray) -> float:
+    p = probabilities[probabilities > 0]
+    return float(-(p * np.log2(p)).sum())
+
+
+def _block_std(grey: np.ndarray, block: int) -> np.ndarray:
+    """Standard deviation of each `block` x `block` tile."""
+    h, w = (grey.shape[0] // block) * block, (grey.shape[1] // block) * block
+    tiles = grey[:h, :w].reshape(h // block, block, w // block, block)
+    return tiles.std(axis=(1, 3)).ravel()
+
+
+def _hue_histogram(rgb: np.ndarray, saturation: np.ndarray) -> float:
+    """Entropy of the hue of coloured pixels (36 bins); 0 for grey images."""
+    coloured = saturation > 0.15
+    if not coloured.any():
+        return 0.0
+    r, g, b = (rgb[..., i][coloured].astype(np.float32) for i in range(3))
+    hue = np.degrees(np.arctan2(np.sqrt(3) * (g - b), 2 * r - g - b)) % 360
+    hist = np.bincount((hue // 10).astype(np.int32), minlength=36) / hue.size
+    return _entropy(hist)
+
+
+def class_features(probs: np.ndarray, classes: tuple[str, ...] | list[str] = CLASS_FEATURES) -> np.ndarray:
+    """[n, len(classes) + 1]: log(p + eps) of each class, then log(sum of their p + eps); [n, 0] for no class."""
+    probs = np.asarray(probs, dtype=np.float64).reshape(-1, 1000)
+    if not classes:
+        return np.zeros((len(probs), 0), dtype=np.float32)
+    from lait.scoring.efficientnet import IMAGENET_CLASSES
+
+    unknown = [name for name in classes if name not in IMAGENET_CLASSES]
+    if unknown:
+        raise ValueError(f"not ImageNet class names: {unknown}")
+    chosen = probs[:, [IMAGENET_CLASSES.index(name) for name in classes]]
+    return np.log(np.hstack([chosen, chosen.sum(axis=1, keepdims=True)]) + CLASS_EPSILON).astype(np.float32)
+
+
+def class_feature_names(classes: tuple[str, ...] | list[str] = CLASS_FEATURES) -> list[str]:
+    if not classes:
+        return []
+    return [f"log_p_{name.replace(' ', '_')}" for name in classes] + ["log_p_any_of_them"]
+
+
+def assemble_features(statistics: np.ndarray, embeddings: np.ndarray, probs: np.ndarray,
+                      classes: tuple[str, ...] | list[str] = CLASS_FEATURES) -> np.ndarray:
+    """Feature rows [n, 24 + k + 1280]: statistics, class features (k = len(classes) + 1, or 0), embedding."""
+    return np.hstack([np.asarray(statistics, np.float32).reshape(len(embeddings), -1),
+                      class_features(probs, classes), embeddings]).astype(np.float32)
+
+
+class NaturalnessClassifier:
+    """Logistic regression on standardised [image statistics, class features, EfficientNet embedding].
+
+    Parameters
+    ----------
+    C : float, default=0.1
+        Inverse L2 regularisation strength of the logistic regression.
+    statistics_weight : float, default=4.0
+        The standardised statistics and class features are multiplied by this before the
+        regression so that a few dozen values are not drowned by 1280 embedding dimensions
+        under one L2 penalty.
+    threshold : float, default=0.5
+        Probability of "natural photo" at or above which `predict` says natural.
+    random_state : int, default=0
+    class_features : sequence of str, default=CLASS_FEATURES
+        ImageNet classes whose log-probabilities are features (see :func:`class_features`);
+        empty for the format-1 layout [statistics, embedding].
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray of shape (n_features,)
+        Standardisation learned in `fit`.
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : float
+    """
+
+    def __init__(self, C: float = 0.1, statistics_weight: float = 4.0, threshold: float = 0.5,
+                 random_state: int = 0, class_features: tuple[str, ...] | list[str] = CLASS_FEATURES) -> None:
+        self.C = C
+        self.statistics_weight = statistics_weight
+        self.threshold = threshold
+        self.random_state = random_state
+        self.class_features = tuple(class_features)
+
+    @property
+    def n_front(self) -> int:
+        """How many leading features (statistics, class features) `statistics_weight` scales."""
+        return len(STATISTIC_NAMES) + len(class_feature_names(self.class_features))
+
+    @property
+    def n_features(self) -> int:
+        return self.n_front + EMBEDDING_DIM
+
+    def features(self, statistics: np.ndarray, embeddings: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        """This model's feature rows from the statistics, embeddings and ImageNet probabilities."""
+        return assemble_features(statistics, embeddings, probs, self.class_features)
+
+    def _weights(self, n_features: int) -> np.ndarray:
+        weights = np.ones(n_features, dtype=np.float64)
+        weights[:self.n_front] = self.statistics_weight
+        return weights
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> NaturalnessClassifier:
+        """Fit on features `X` [n, 24 + k + 1280] (:meth:`features`) and labels `y` (1 = natural photo)."""
+        from sklearn.linear_model import LogisticRegression
+
+        X = np.asarray(X, dtype=np.float64)
+        if X.shape[1] != self.n_features:
+            raise ValueError(f"expected {self.n_features} features (24 statistics, "
+                             f"{self.n_front - len(STATISTIC_NAMES)} class features, {EMBEDDING_DIM} embedding), "
+                             f"got {X.shape[1]}")
+        self.mean_ = X.mean(axis=0)
+        self.scale_ = X.std(axis=0)
+        self.scale_[self.scale_ < 1e-8] = 1.0
+        model = LogisticRegression(C=self.C, max_iter=5000, random_state=self.random_state)
+        model.fit(self._standardise(X), np.asarray(y, dtype=int))
+        self.coef_ = model.coef_.ravel().copy()
+        self.intercept_ = float(model.intercept_[0])
+        return self
+
+    def _standardise(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.mean_) / self.scale_ * self._weights(X.shape[1])
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        return self._standardise(np.asarray(X, dtype=np.float64)) @ self.coef_ + self.intercept_
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """[n, 2] probabilities of (other, natural photo)."""
+        natural = 1.0 / (1.0 + np.exp(-np.clip(self.decision_function(X), -50, 50)))
+        return np.column_stack([1 - natural, natural])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= self.threshold).astype(int)
+
+    def to_dict(self) -> dict:
+        return {
+            "format": MODEL_FORMAT,
+            "params": {"C": self.C, "statistics_weight": self.statistics_weight,
+                       "threshold": self.threshold, "random_state": self.random_state,
+                       "class_features": list(self.class_features)},
+            "statistic_names": STATISTIC_NAMES,
+            "class_feature_names": class_feature_names(self.class_features),
+            "mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
+            "coef": self.coef_.tolist(), "intercept": self.intercept_,
+        }
+
+    def save(self, path: str | Path, **metadata) -> None:
+        """Write the fitted parameters (and `metadata`, e.g. training figures) as JSON."""
+        state = self.to_dict()
+        state["metadata"] = metadata
+        Path(path).write_text(json.dumps(state, separators=(",", ":")) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path = MODEL_FILE) -> NaturalnessClassifier:
+        """Read a model written by `save`: numbers only, nothing is executed."""
+        state = json.loads(Path(path).read_text(encoding="utf-8"))
+        if state.get("format") not in READABLE_FORMATS:
+            raise ValueError(f"{path} is not a {MODEL_FORMAT} model (format {state.get('format')!r})")
+        if state["statistic_names"] != STATISTIC_NAMES:
+            raise ValueError(f"{path} was trained with other image statistics; retrain it "
+                             "with `lait train-naturalness`")
+        params = dict(state["params"])
+        params["class_features"] = tuple(params.get("class_features", ()))  # format 1: none
+        model = cls(**params)
+        if len(state["coef"]) != model.n_features:
+            raise ValueError(f"{path} has {len(state['coef'])} coefficients for {model.n_features} features")
+        model.mean_ = np.asarray(state["mean"], dtype=np.float64)
+        model.scale_ = np.asarray(state["scale"], dtype=np.float64)
+        model.coef_ = np.asarray(state["coef"], dtype=np.float64)
+        model.intercept_ = float(state["intercept"])
+        return model
+
+
+def naturalness_features(images: list[Image.Image], net,
+                         classes: tuple[str, ...] | list[str] = CLASS_FEATURES) -> np.ndarray:
+    """Feature rows [n, 24 + k + 1280] for RGB images: statistics, class features, EfficientNet embedding.
+
+    `net` is a :class:`lait.scoring.efficientnet.EfficientNetLite0`; `classes` as
+    :attr:`NaturalnessClassifier.class_features` (the default matches a default classifier).
+    """
+    return _features_and_network_outputs(images, net, classes)[0]
+
+
+def _features_and_network_outputs(images: list[Image.Image], net, classes: tuple[str, ...] | list[str] = CLASS_FEATURES,
+                                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(feature rows, EfficientNet embeddings [n, 1280], ImageNet probabilities [n, 1000])."""
+    if not images:
+        n_features = len(STATISTIC_NAMES) + len(class_feature_names(classes)) + EMBEDDING_DIM
+        return (np.zeros((0, n_features), dtype=np.float32),
+                np.zeros((0, EMBEDDING_DIM), dtype=np.float32), np.zeros((0, 1000), dtype=np.float32))
+    statistics = np.stack([image_statistics(image) for image in images])
+    embeddings, probs = net.embed_and_classify(images)
+    return assemble_features(statistics, embeddings, probs, classes), embeddings, probs
+
+
+class NaturalnessScorer:
+    """`score(images) -> np.ndarray`: probability that each RGB image is a natural photo.
+
+    Loads EfficientNet-Lite0 and the shipped classifier once.
+    """
+
+    def __init__(self, model_path: str | Path | None = None, device: str | None = None, net=None) -> None:
+        from lait.scoring.efficientnet import EfficientNetLite0
+
+        self.classifier = NaturalnessClassifier.load(model_path or MODEL_FILE)
+        self.net = net or EfficientNetLite0(device=device)
+
+    @property
+    def threshold(self) -> float:
+        return self.classifier.threshold
+
+    def score(self, images: list[Image.Image]) -> np.ndarray:
+        return self.score_with_network_outputs(images)[0]
+
+    def score_with_network_outputs(self, images: list[Image.Image]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(scores, EfficientNet embeddings, ImageNet probabilities): later stages reuse the last two."""
+        if not images:
+            return np.zeros(0, dtype=np.float32), np.zeros((0, 1280), np.float32), np.zeros((0, 1000), np.float32)
+        features, embeddings, probs = _features_and_network_outputs(images, self.net, self.classifier.class_features)
+        return self.classifier.predict_proba(features)[:, 1].astype(np.float32), embeddings, probs

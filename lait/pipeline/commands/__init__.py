@@ -1,0 +1,1 @@
+"""Sub-commands of `lait`, one module each (see `lait.pipeline.cli`)."""

@@ -1,0 +1,95 @@
+"""Clean one image description (or a JSON-lines file of them) with the CleanText rules.
+
+Prints {"text": cleaned text or null, "kept": true/false, "reasons": [reason codes]}; with
+--batch, one such object per input line (each line {"text": ..., "source": optional}).
+Every failing rule is listed, so this is the way to see why a caption was dropped.
+
+Examples:
+  lait clean-text "Two cribs in a small nursery space (AP Photo/Jane Doe)"
+  lait clean-text "IMG_2041.JPG" --source alt
+  lait clean-text --batch alts.jsonl --min_words 4 > cleaned.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from lait.pipeline.checks import Number, http_url, readable_file
+from lait.pipeline.cli import UsageError
+
+NAME = "clean-text"
+HELP = "clean an image description and say which rules drop it"
+ORDER = 40
+SOURCES = ("alt", "title", "figcaption", "og_image_alt", "context")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("text", nargs="?", default=None, help="the description to clean")
+    parser.add_argument("--source", default="alt", choices=SOURCES,
+                        help="where the text came from (default alt); context keeps only its leading sentence(s)")
+    parser.add_argument("--batch", metavar="FILE.jsonl", default=None,
+                        help="read one JSON object per line with a 'text' key (and optional 'source'); '-' is stdin")
+    parser.add_argument("--page_url", default=None,
+                        help="URL of the page, so that its site name is recognised (\"SFGATE\" on sfgate.com)")
+    parser.add_argument("--min_words", type=Number(int, 0), default=4, help="shortest description kept, in words (default 4)")
+    parser.add_argument("--max_words", type=Number(int, 1, off=-1), default=50, help="longest description kept, in words (default 50)")
+    parser.add_argument("--max_rare_word_ratio", type=Number(float, 0, 1, off=-1), default=0.3,
+                        help="largest share of out-of-vocabulary words (default 0.3; -1 disables)")
+    parser.add_argument("--min_text_language_score", type=Number(float, 0, 1, off=-1), default=0.5,
+                        help="smallest fastText probability that the text is English (default 0.5; -1 disables)")
+
+
+def _cleaner(args: argparse.Namespace):
+    from lait.filters.text_rules import TextCleaner
+
+    return TextCleaner(min_words=args.min_words, max_words=args.max_words,
+                       max_rare_word_ratio=args.max_rare_word_ratio,
+                       min_language_score=args.min_text_language_score).load()
+
+
+def _batch_lines(path: str):
+    if path == "-":
+        yield from sys.stdin
+        return
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            yield from f
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def main(args: argparse.Namespace, extra: list[str]) -> int:
+    if (args.text is None) == (args.batch is None):
+        raise UsageError('give either a TEXT or --batch FILE.jsonl (e.g. lait clean-text "A dog on a beach")')
+    if args.max_words != -1 and args.max_words < args.min_words:
+        raise UsageError(f"--max_words {args.max_words} is below --min_words {args.min_words}")
+    if args.batch and args.batch != "-":
+        readable_file(args.batch, "--batch")
+    if args.page_url:
+        http_url(args.page_url, "--page_url")
+    from lait.filters.description import site_names
+
+    cleaner = _cleaner(args)
+    names = site_names(args.page_url)
+    if args.text is not None:
+        result = cleaner.clean(args.text, source=args.source, site_names=names, explain=True)
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        return 0
+    out = sys.stdout
+    for line in _batch_lines(args.batch):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            out.write(json.dumps({"text": None, "kept": False, "reasons": ["bad_json"]}) + "\n")
+            continue
+        if not isinstance(item, dict):
+            item = {"text": item}
+        source = item.get("source") if item.get("source") in SOURCES else args.source
+        line_names = site_names(item.get("page_url")) or names
+        result = cleaner.clean(item.get("text"), source=source, site_names=line_names, explain=True)
+        out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+    return 0

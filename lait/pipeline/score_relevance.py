@@ -1,0 +1,91 @@
+"""ScoreRelevance: how well each text describes its image, and the --min_relevance filter.
+
+Each pair gets `score`, the calibrated probability of the relevance model
+(:mod:`lait.scoring.relevance`, LAIT's "weak image-text semantic model" over text, image and
+cross-modal features). Pairs below --min_relevance are dropped with reason
+`low_relevance` (their score is kept in the reject entry). Pairs are scored in batches
+(`BatchElements`), and each worker loads the models once, in `DoFn.setup`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import apache_beam as beam
+from apache_beam.utils import shared
+
+from lait.pipeline.funnel import IN, Reject, StageDoFn, StageOutput, apply_stage
+
+log = logging.getLogger(__name__)
+
+MIN_BATCH, MAX_BATCH = 8, 64
+# Scores are rounded so that float noise of batched kernels cannot change a shard's bytes.
+SCORE_DECIMALS = 4
+
+
+class _Scorer:
+    """The model and its feature extractor (a class so that `shared.Shared` can hold it)."""
+
+    def __init__(self, model_path: str | None):
+        from lait.scoring.relevance import RelevanceModel
+
+        self.model = RelevanceModel.load(model_path)
+        self.extractor = self.model.feature_extractor()
+
+
+NETWORK_OUTPUTS = ("efficientnet_embedding", "efficientnet_probs")
+
+
+class ScoreRelevanceFn(StageDoFn):
+    """Scores a batch of pairs; yields kept pairs with `score` and `low_relevance` rejects."""
+
+    stage = "ScoreRelevance"
+
+    def __init__(self, min_relevance: float, model_path: str | None = None):
+        super().__init__(count_in=False)  # input is counted per pair, not per batch
+        self.min_relevance = min_relevance
+        self.model_path = model_path
+        # One copy of the models per worker process, whatever the number of DoFn threads.
+        self._shared = shared.Shared()
+
+    def setup(self) -> None:
+        # Shared keeps a weak reference: holding the scorer keeps it alive.
+        self._scorer = self._shared.acquire(lambda: _Scorer(self.model_path), tag=str(self.model_path))
+        self.model, self.extractor = self._scorer.model, self._scorer.extractor
+
+    def _scores(self, pairs: list[dict]) -> list[float | Exception]:
+        try:
+            return [float(s) for s in self.model.score_pairs(self.extractor, pairs)]
+        except Exception as error:  # one bad pair must not take its batch down
+            if len(pairs) == 1:
+                return [error]
+            log.warning("relevance batch failed (%s); scoring its %d pairs one by one", error, len(pairs))
+            return [self._scores([p])[0] for p in pairs]
+
+    def run(self, batch: list[dict]):
+        self.count(IN, len(batch))
+        for pair, score in zip(batch, self._scores(batch)):
+            if isinstance(score, Exception):
+                yield Reject("relevance_error", pair, f"{type(score).__name__}: {score}")
+                continue
+            # The network outputs FilterImages handed over are spent: later stages do not carry them.
+            scored = {k: v for k, v in pair.items() if k not in NETWORK_OUTPUTS}
+            scored["score"] = round(score, SCORE_DECIMALS)
+            if scored["score"] < self.min_relevance:
+                yield Reject("low_relevance", scored, f"score {scored['score']:.3f} < {self.min_relevance}")
+            else:
+                yield scored
+
+
+class ScoreRelevance(beam.PTransform):
+    """Pair records -> pair records with a relevance `score` in [0, 1], low ones dropped."""
+
+    def __init__(self, options):
+        super().__init__()
+        if not 0.0 <= options.min_relevance <= 1.0:
+            raise ValueError(f"--min_relevance must be in [0, 1], got {options.min_relevance}")
+        self.dofn = ScoreRelevanceFn(options.min_relevance, getattr(options, "relevance_model", None))
+
+    def expand(self, pairs: beam.PCollection) -> StageOutput:
+        batches = pairs | "Batch" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
+        return apply_stage(batches, "Score", self.dofn)

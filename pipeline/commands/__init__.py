@@ -1,1 +1,0 @@
-"""Sub-commands of `lait`, one module each (see `pipeline.cli`)."""
