@@ -9,8 +9,8 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that
 
+from lait.errors import UsageError
 from lait.pipeline.acquire_images import AcquireImages, crawl_image_problem
-from lait.pipeline.cli import UsageError
 from lait.pipeline.funnel import funnel_from_counts, reconcile
 from lait.pipeline.options import LaitOptions
 from tests.image_server import HTML, JPEG, ImageServer, make_jpeg

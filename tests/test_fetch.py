@@ -554,8 +554,8 @@ def test_bad_proxy_url_is_refused_at_construction(proxy):
 
 
 def test_proxy_options_reach_the_fetcher_and_bad_ones_are_usage_errors(tmp_path):
+    from lait.errors import UsageError
     from lait.pipeline.acquire_images import check_options, fetcher_settings
-    from lait.pipeline.cli import UsageError
     from lait.pipeline.options import LaitOptions
 
     ca = tmp_path / "ca.pem"

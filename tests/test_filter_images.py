@@ -10,7 +10,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
 
-from lait.pipeline.cli import UsageError
+from lait.errors import UsageError
 from lait.pipeline.filter_images import FilterImages
 from lait.pipeline.funnel import funnel_from_counts
 from lait.pipeline.options import LaitOptions

@@ -16,7 +16,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from fastwarc.warc import ArchiveIterator
 
-from lait.pipeline.cli import UsageError
+from lait.errors import UsageError
 from lait.pipeline.funnel import Reject, WriteFunnel, reconcile
 from lait.pipeline.read_crawl import ReadCrawl, decode_body, expand_patterns, iter_crawl_records, unread_inputs
 from tests.conftest import shared_path

@@ -16,7 +16,7 @@ import pytest
 import webdataset as wds
 from PIL import Image
 
-from lait.pipeline.cli import UsageError
+from lait.errors import UsageError
 from lait.pipeline.export import export_webdataset
 from lait.pipeline.inspect import CorpusError, sample_with_images
 from lait.pipeline.regions import corpus_row_groups

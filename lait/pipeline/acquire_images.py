@@ -47,8 +47,8 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 
+from lait.errors import UsageError
 from lait.filters.urls import normalize_url
-from lait.pipeline.cli import UsageError
 from lait.pipeline.fetch import ImageFetcher, content_type_problem, image_problem, proxy_problem, x_robots_opt_out
 from lait.pipeline.funnel import Reject, StageDoFn, StageOutput, apply_stage
 

@@ -19,7 +19,7 @@ import os
 import zipfile
 from collections.abc import Callable
 
-from lait.pipeline.cli import UsageError
+from lait.errors import UsageError
 
 __all__ = ["Number", "FRACTION", "name_numbers", "readable_file", "readable_dir", "output_dir", "output_file", "corpus_dir",
            "regions_dir", "checkpoint", "model_file", "http_url", "torch_device"]

@@ -22,11 +22,8 @@ import os
 import pkgutil
 import sys
 
+from lait.errors import UsageError  # raised by every layer; kept importable from here for the CLI's callers
 from lait.pipeline import commands, progress
-
-
-class UsageError(Exception):
-    """A mistake in how lait was called (bad path, bad option): shown as one line, exit 2."""
 
 
 class ArgumentParser(argparse.ArgumentParser):

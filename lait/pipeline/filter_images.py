@@ -48,7 +48,7 @@ class FilterImagesFn(StageDoFn):
 
 def filter_settings(options) -> dict:
     """ImageFilter keyword arguments from the FilterImages options group; bad values are a UsageError."""
-    from lait.pipeline.cli import UsageError
+    from lait.errors import UsageError
 
     for name in ("max_nsfw", "min_natural"):
         if not 0.0 <= getattr(options, name) <= 1.0:

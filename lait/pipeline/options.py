@@ -13,9 +13,9 @@ import re
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from lait.errors import UsageError
 from lait.pipeline import checks
 from lait.pipeline.checks import FRACTION, Number, name_numbers
-from lait.pipeline.cli import UsageError
 
 
 def _bool(text: str) -> bool:

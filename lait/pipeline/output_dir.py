@@ -35,7 +35,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
-from lait.pipeline.cli import UsageError
+from lait.errors import UsageError
 
 SUCCESS = "_SUCCESS"
 TMP_PREFIX = "_tmp-"

@@ -41,8 +41,8 @@ from apache_beam.pvalue import TaggedOutput
 from fastwarc.warc import ArchiveIterator as FastArchiveIterator
 from warcio.archiveiterator import ArchiveIterator as WarcioArchiveIterator
 
+from lait.errors import UsageError
 from lait.pipeline import reader_warnings
-from lait.pipeline.cli import UsageError
 from lait.pipeline.funnel import IN, OUT, Reject, StageDoFn, apply_stage
 from lait.pipeline.options import LaitOptions
 from lait.pipeline.progress import add as live_count

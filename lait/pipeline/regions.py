@@ -30,9 +30,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils import shared
 
+from lait.errors import UsageError
 from lait.imagebert.data import META_FILE, regions_table, write_regions_meta
 from lait.imagebert.regions import EfficientNetRegionExtractor, Failure, NpzRegionReader, RegionExtractor
-from lait.pipeline.cli import UsageError
 from lait.pipeline.funnel import (
     FunnelCollector,
     Reject,

@@ -39,12 +39,12 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from lait.errors import UsageError
 from lait.pipeline import output_dir as out
 from lait.pipeline import progress
 from lait.pipeline.acquire_images import AcquireImages
 from lait.pipeline.aggregate import Aggregate, ImagesPerText
 from lait.pipeline.clean_text import CleanText
-from lait.pipeline.cli import UsageError
 from lait.pipeline.dask_runner import DASK_RUNNER
 from lait.pipeline.dask_runner import install_fixes as install_dask_fixes
 from lait.pipeline.dataset_card import write_card

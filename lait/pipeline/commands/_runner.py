@@ -11,9 +11,10 @@ import functools
 import os
 from collections.abc import Callable, Iterator
 
+from lait.errors import UsageError
 from lait.pipeline import beam_worker, progress
 from lait.pipeline.checks import Number
-from lait.pipeline.cli import UsageError, suggest
+from lait.pipeline.cli import suggest
 from lait.pipeline.dask_runner import DASK_RUNNER, local_cluster
 
 

@@ -16,8 +16,8 @@ import argparse
 import json
 import sys
 
+from lait.errors import UsageError
 from lait.pipeline.checks import Number, http_url, readable_file
-from lait.pipeline.cli import UsageError
 
 NAME = "clean-text"
 HELP = "clean an image description and say which rules drop it"

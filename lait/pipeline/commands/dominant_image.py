@@ -21,8 +21,9 @@ import os
 import sys
 import zlib
 
+from lait.errors import UsageError
 from lait.pipeline.checks import FRACTION, http_url, readable_file
-from lait.pipeline.cli import UsageError, read_bytes
+from lait.pipeline.cli import read_bytes
 
 NAME = "dominant-image"
 HELP = "print the dominant image of an HTML page and its texts, as JSON"

@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from lait.errors import UsageError
 from lait.pipeline import checks
 from lait.pipeline.checks import Number
-from lait.pipeline.cli import UsageError
 
 NAME = "eval-retrieval"
 HELP = "zero-shot image/text retrieval R@1/5/10 of an ImageBERT checkpoint"

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 
+from lait.errors import UsageError
 from lait.pipeline import checks, progress
 from lait.pipeline.checks import Number
-from lait.pipeline.cli import UsageError
 from lait.pipeline.export import IMAGE_FORMATS, export_webdataset
 from lait.pipeline.inspect import CorpusError
 

@@ -21,8 +21,8 @@ import os
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from lait.errors import UsageError
 from lait.pipeline.checks import FRACTION, Number, model_file
-from lait.pipeline.cli import UsageError
 
 NAME = "filter-image"
 HELP = "check image files with the FilterImages filters (size, NSFW, naturalness); one JSON line each"

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 
+from lait.errors import UsageError
 from lait.pipeline.checks import Number
-from lait.pipeline.cli import UsageError
 from lait.pipeline.commands import train as train_command
 
 NAME = "finetune-retrieval"

@@ -18,9 +18,9 @@ import sys
 
 from apache_beam.io.filesystems import FileSystems
 
+from lait.errors import UsageError
 from lait.pipeline import progress
 from lait.pipeline.checks import parquet_footers
-from lait.pipeline.cli import UsageError
 from lait.pipeline.commands._runner import check_beam_flags, runner_flags, stage_display
 from lait.pipeline.commands.run import add_arguments as add_run_arguments
 from lait.pipeline.commands.run import pipeline_options

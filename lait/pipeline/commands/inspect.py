@@ -23,8 +23,8 @@ import sys
 import numpy as np
 import pyarrow as pa
 
+from lait.errors import UsageError
 from lait.pipeline import inspect as corpus
-from lait.pipeline.cli import UsageError
 
 NAME = "inspect"
 HELP = "summarise a corpus: funnel, distributions, samples, rejects, HTML report"

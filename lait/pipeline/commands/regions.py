@@ -27,9 +27,9 @@ import argparse
 import os
 import sys
 
+from lait.errors import UsageError
 from lait.pipeline import checks, progress
 from lait.pipeline.checks import Number
-from lait.pipeline.cli import UsageError
 from lait.pipeline.commands._runner import add_runner_arguments, check_beam_flags, runner_flags, stage_display
 
 NAME = "regions"

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, extra: list[str]) -> int:
-    from lait.pipeline.cli import UsageError
+    from lait.errors import UsageError
     from lait.pipeline.sample_crawl import write_sample_crawl
 
     out = args.out

@@ -21,8 +21,8 @@ import json
 import sys
 from pathlib import Path
 
+from lait.errors import UsageError
 from lait.pipeline.checks import Number, model_file, readable_file
-from lait.pipeline.cli import UsageError
 
 NAME = "score"
 HELP = "score image-text relevance of one pair or a JSON-lines batch"

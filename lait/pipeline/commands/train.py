@@ -24,9 +24,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lait.errors import UsageError
 from lait.pipeline import checks
 from lait.pipeline.checks import Number
-from lait.pipeline.cli import UsageError
 
 NAME = "train"
 HELP = "pre-train ImageBERT on corpus shards and region features"

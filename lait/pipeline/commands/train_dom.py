@@ -28,9 +28,9 @@ import time
 import zlib
 from collections.abc import Iterator
 
+from lait.errors import UsageError
 from lait.pipeline import checks
 from lait.pipeline.checks import Number
-from lait.pipeline.cli import UsageError
 
 NAME = "train-dom"
 HELP = "train the dominant-image ranker from HTML/WARC pages (weak labels from og:image)"

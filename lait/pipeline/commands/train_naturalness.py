@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from lait.errors import UsageError
 from lait.pipeline import checks
 from lait.pipeline.checks import FRACTION, Number
-from lait.pipeline.cli import UsageError
 
 NAME = "train-naturalness"
 HELP = "train the natural-photo classifier on a labelled image folder and write the model file"
