@@ -26,6 +26,7 @@ constraints:
 
 test: $(STAMP)
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports   # the layer contracts in .importlinter
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 demo: $(STAMP)
@@ -52,6 +53,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf out build *.egg-info

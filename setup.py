@@ -60,6 +60,7 @@ MODEL_PACKAGES = [
 DEV_REQUIRES = [
     "pytest>=9.2,<10", "pytest-timeout>=2.4,<3",
     "ruff>=0.17.6,<0.18",  # a new minor release brings new rules
+    "import-linter>=2.17,<3",  # `lint-imports`: the layer contracts in .importlinter
     # The tools README's "Reading the shards" snippets use; tests run every snippet.
     "datasets>=3.0,<6", "pandas>=2.2,<4", "duckdb>=1.1,<3", "webdataset>=0.2.90,<2",
 ]
@@ -97,7 +98,8 @@ setuptools.setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=setuptools.find_packages(include=["lait", "lait.*"]),
-    package_data={"lait.filters": ["data/*"], "lait.scoring": ["data/*", "models/*"], "lait.imagebert": ["data/*"]},
+    package_data={"lait.filters": ["data/*"], "lait.scoring": ["data/*", "models/*"], "lait.encoders": ["data/*"],
+                  "lait.imagebert": ["data/*"]},
     include_package_data=True,
     install_requires=REQUIRES,
     extras_require={"dev": DEV_REQUIRES},

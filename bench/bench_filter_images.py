@@ -51,8 +51,8 @@ SHARED = Path(os.environ.get("LAIT_SHARED", ROOT.parent / "shared")) / "data"
 
 
 def bench_naturalness(folds: int) -> dict:
+    from lait.encoders.efficientnet import EfficientNetLite0
     from lait.pipeline.commands.train_naturalness import PHOTO_LABEL, cv_report, extract_features, read_labels
-    from lait.scoring.efficientnet import EfficientNetLite0
 
     shipped = NaturalnessClassifier.load(MODEL_FILE)
     params = {"C": shipped.C, "statistics_weight": shipped.statistics_weight, "threshold": shipped.threshold}

@@ -33,8 +33,8 @@ import pyarrow.parquet as pq
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lait.encoders.regions import EfficientNetRegionExtractor  # noqa: E402
 from lait.imagebert.data import regions_table  # noqa: E402
-from lait.imagebert.regions import EfficientNetRegionExtractor  # noqa: E402
 
 SHARED = Path(os.environ.get("LAIT_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data" / "captions"
 DOG_CLASSES = range(151, 269)

@@ -233,8 +233,8 @@ def main() -> int:
         return 0
     import torch
 
+    from lait.encoders.efficientnet import EfficientNetLite0
     from lait.filters.naturalness import MODEL_FILE, NaturalnessClassifier
-    from lait.scoring.efficientnet import EfficientNetLite0
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     started = time.time()

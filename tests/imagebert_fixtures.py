@@ -19,10 +19,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lait.encoders.minilm import minilm_model_dir
+from lait.encoders.wordpiece import SPECIAL_TOKENS, WordPieceTokenizer
 from lait.imagebert.data import write_regions_meta, write_regions_shard
 from lait.pipeline.schema import CORPUS_SCHEMA
-from lait.scoring.minilm import minilm_model_dir
-from lait.scoring.wordpiece import SPECIAL_TOKENS, WordPieceTokenizer
 
 # Scene concepts and the caption words that name them; each test image shows exactly one.
 CONCEPTS = {

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from lait.scoring.efficientnet import EMBEDDING_DIM, IMAGENET_CLASSES, NUM_CLASSES, EfficientNetLite0
+from lait.encoders.efficientnet import EMBEDDING_DIM, IMAGENET_CLASSES, NUM_CLASSES, EfficientNetLite0
 from tests.conftest import shared_path
 
 # Flickr8k dev photo whose five captions all describe a dog ("A black dog ...").

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from lait.encoders.bert import BertConfig, BertModel, load_hf_checkpoint
+from lait.encoders.minilm import minilm_model_dir
+from lait.encoders.wordpiece import WordPieceTokenizer
 from lait.imagebert import tasks
 from lait.imagebert.data import IGNORE_INDEX, PairStream, RegionsBlock, regions_table, write_regions_shard
 from lait.imagebert.model import ImageBertForPretraining, load_text_weights, preset_config
-from lait.scoring.bert import BertConfig, BertModel, load_hf_checkpoint
-from lait.scoring.minilm import minilm_model_dir
-from lait.scoring.wordpiece import WordPieceTokenizer
 from tests.conftest import shared_path
 from tests.imagebert_fixtures import flickr_captions, write_pairs, write_small_vocab
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from lait.scoring.bert import BertConfig, BertModel, load_hf_checkpoint
-from lait.scoring.minilm import MiniLMEncoder, minilm_model_dir
+from lait.encoders.bert import BertConfig, BertModel, load_hf_checkpoint
+from lait.encoders.minilm import MiniLMEncoder, minilm_model_dir
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lait.encoders.efficientnet import IMAGENET_CLASSES
 from lait.filters.image_decode import decode_image
 from lait.filters.naturalness import (
     CLASS_FEATURES,
@@ -20,7 +21,6 @@ from lait.filters.naturalness import (
     class_features,
     image_statistics,
 )
-from lait.scoring.efficientnet import IMAGENET_CLASSES
 from tests.conftest import shared_path
 from tests.synthetic_images import NON_PHOTOS, encode
 

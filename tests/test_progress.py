@@ -11,7 +11,8 @@ from collections import Counter
 import apache_beam as beam
 import pytest
 
-from lait.pipeline import beam_worker, progress
+from lait import progress
+from lait.pipeline import beam_worker
 from lait.pipeline.funnel import StageDoFn, apply_stage
 
 

@@ -15,18 +15,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from lait.encoders.region_files import NpzRegionReader, npz_candidates, read_npz, write_npz
+from lait.encoders.regions import EfficientNetRegionExtractor, Failure, Regions, box_iou, nms
 from lait.imagebert.data import PairStream, parquet_files, read_regions_meta
-from lait.imagebert.regions import (
-    EfficientNetRegionExtractor,
-    Failure,
-    NpzRegionReader,
-    Regions,
-    box_iou,
-    nms,
-    npz_candidates,
-    read_npz,
-    write_npz,
-)
 from lait.pipeline.schema import to_row
 from lait.pipeline.write_shards import write_table
 from tests.conftest import shared_path
@@ -300,8 +291,8 @@ def _tiny_corpus(directory, paths) -> dict[str, str]:
 
 
 def _stream(corpus, regions, max_regions: int) -> PairStream:
-    from lait.scoring.minilm import minilm_model_dir
-    from lait.scoring.wordpiece import WordPieceTokenizer
+    from lait.encoders.minilm import minilm_model_dir
+    from lait.encoders.wordpiece import WordPieceTokenizer
 
     tokenizer = WordPieceTokenizer.from_vocab_file(minilm_model_dir() / "vocab.txt")
     return PairStream(corpus, regions, tokenizer, batch_size=2, max_text_len=16, max_regions=max_regions)

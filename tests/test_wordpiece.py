@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lait.scoring.minilm import minilm_model_dir
-from lait.scoring.wordpiece import WordPieceTokenizer, basic_tokenize
+from lait.encoders.minilm import minilm_model_dir
+from lait.encoders.wordpiece import WordPieceTokenizer, basic_tokenize
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,7 @@ STATISTIC_NAMES = [
     "weak_edge_share", "gradient_entropy", "flat_block_share", "textured_block_share",
     "noise_level", "log_noise_level", "hue_entropy",
 ]
-# ImageNet classes (names as in lait.scoring.efficientnet.IMAGENET_CLASSES) whose probability says
+# ImageNet classes (names as in lait.encoders.efficientnet.IMAGENET_CLASSES) whose probability says
 # "printed or displayed matter, not a scene": each gives log(p + CLASS_EPSILON), and one more
 # feature is log(sum of their p + CLASS_EPSILON).
 CLASS_FEATURES = (
@@ -134,7 +134,7 @@ def class_features(probs: np.ndarray, classes: tuple[str, ...] | list[str] = CLA
     probs = np.asarray(probs, dtype=np.float64).reshape(-1, 1000)
     if not classes:
         return np.zeros((len(probs), 0), dtype=np.float32)
-    from lait.scoring.efficientnet import IMAGENET_CLASSES
+    from lait.encoders.efficientnet import IMAGENET_CLASSES
 
     unknown = [name for name in classes if name not in IMAGENET_CLASSES]
     if unknown:
@@ -283,7 +283,7 @@ def naturalness_features(images: list[Image.Image], net,
                          classes: tuple[str, ...] | list[str] = CLASS_FEATURES) -> np.ndarray:
     """Feature rows [n, 24 + k + 1280] for RGB images: statistics, class features, EfficientNet embedding.
 
-    `net` is a :class:`lait.scoring.efficientnet.EfficientNetLite0`; `classes` as
+    `net` is a :class:`lait.encoders.efficientnet.EfficientNetLite0`; `classes` as
     :attr:`NaturalnessClassifier.class_features` (the default matches a default classifier).
     """
     return _features_and_network_outputs(images, net, classes)[0]
@@ -308,7 +308,7 @@ class NaturalnessScorer:
     """
 
     def __init__(self, model_path: str | Path | None = None, device: str | None = None, net=None) -> None:
-        from lait.scoring.efficientnet import EfficientNetLite0
+        from lait.encoders.efficientnet import EfficientNetLite0
 
         self.classifier = NaturalnessClassifier.load(model_path or MODEL_FILE)
         self.net = net or EfficientNetLite0(device=device)

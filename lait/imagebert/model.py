@@ -5,7 +5,7 @@ Data" (arXiv:2001.07966). Text tokens are embedded as in BERT (word + segment 0 
 image region is embedded from its detector feature and its 5-d position
 ``(x1/W, y1/H, x2/W, y2/H, area)``, each projected to the hidden size, plus segment 1 and ONE
 dummy sequence position shared by all regions (regions have no order), then LayerNorm. The
-encoder, embeddings and pooler are :mod:`lait.scoring.bert`'s, named as Hugging Face's ``BertModel``, so
+encoder, embeddings and pooler are :mod:`lait.encoders.bert`'s, named as Hugging Face's ``BertModel``, so
 any BERT checkpoint in that layout initialises the text side and the encoder
 (:func:`load_text_weights`).
 
@@ -25,7 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lait.scoring.bert import BertConfig, BertEmbeddings, BertEncoder, BertPooler, init_bert_weights, load_hf_checkpoint
+from lait.encoders.bert import (
+    BertConfig,
+    BertEmbeddings,
+    BertEncoder,
+    BertPooler,
+    init_bert_weights,
+    load_hf_checkpoint,
+)
 
 IMAGE_SEGMENT = 1  # token type of image tokens (text is 0); shares BERT's token-type table
 

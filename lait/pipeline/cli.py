@@ -22,8 +22,9 @@ import os
 import pkgutil
 import sys
 
+from lait import progress
 from lait.errors import UsageError  # raised by every layer; kept importable from here for the CLI's callers
-from lait.pipeline import commands, progress
+from lait.pipeline import commands
 
 
 class ArgumentParser(argparse.ArgumentParser):

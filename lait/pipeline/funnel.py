@@ -24,7 +24,7 @@ from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
-from lait.pipeline import progress
+from lait import progress
 from lait.pipeline.thumbnails import thumbnail_base64
 
 # Stages in order of data flow; the funnel table follows this order.

@@ -45,7 +45,7 @@ from lait.errors import UsageError
 from lait.pipeline import reader_warnings
 from lait.pipeline.funnel import IN, OUT, Reject, StageDoFn, apply_stage
 from lait.pipeline.options import LaitOptions
-from lait.pipeline.progress import add as live_count
+from lait.progress import add as live_count
 
 __all__ = ["BodyLimits", "CrawlOutput", "DecodedTooLarge", "ReadCrawl", "iter_crawl_records", "decode_body"]
 
@@ -712,7 +712,7 @@ class ReadCrawlFilesFn(StageDoFn):
                 if self.progress and isinstance(item, dict):
                     live_count(self.stage, "pages")
         if self.progress:
-            live_count(self.stage, "files")  # the run's display shows files n/N (lait.pipeline.progress)
+            live_count(self.stage, "files")  # the run's display shows files n/N (lait.progress)
 
 
 @dataclass

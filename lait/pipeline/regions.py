@@ -30,9 +30,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils import shared
 
+from lait.encoders.region_files import NpzRegionReader
+from lait.encoders.regions import EfficientNetRegionExtractor, Failure, RegionExtractor
 from lait.errors import UsageError
 from lait.imagebert.data import META_FILE, regions_table, write_regions_meta
-from lait.imagebert.regions import EfficientNetRegionExtractor, Failure, NpzRegionReader, RegionExtractor
 from lait.pipeline.funnel import (
     FunnelCollector,
     Reject,
@@ -395,7 +396,7 @@ class RegionsJob:
 def extractor_meta(spec: ExtractorSpec, max_regions: int) -> dict:
     """What ``_meta.json`` says and what the pipeline needs to know, without loading a network."""
     if spec.kind == "efficientnet":
-        from lait.scoring.efficientnet import EMBEDDING_DIM, IMAGENET_CLASSES
+        from lait.encoders.efficientnet import EMBEDDING_DIM, IMAGENET_CLASSES
 
         return {"extractor": EfficientNetRegionExtractor.name, "feature_dim": EMBEDDING_DIM,
                 "num_labels": len(IMAGENET_CLASSES), "label_names": list(IMAGENET_CLASSES),

@@ -39,9 +39,9 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from lait import progress
 from lait.errors import UsageError
 from lait.pipeline import output_dir as out
-from lait.pipeline import progress
 from lait.pipeline.acquire_images import AcquireImages
 from lait.pipeline.aggregate import Aggregate, ImagesPerText
 from lait.pipeline.clean_text import CleanText

@@ -371,9 +371,9 @@ class RelevanceFeatures:
 
     def __init__(self, device: str | None = None, text_encoder=None, image_model=None, language_identifier=None,
                  label_embeddings: np.ndarray | None = None):
+        from lait.encoders.efficientnet import IMAGENET_CLASSES, EfficientNetLite0
+        from lait.encoders.minilm import MiniLMEncoder
         from lait.filters.language import LanguageIdentifier
-        from lait.scoring.efficientnet import IMAGENET_CLASSES, EfficientNetLite0
-        from lait.scoring.minilm import MiniLMEncoder
 
         self.text_encoder = text_encoder or MiniLMEncoder(device=device or "cpu")
         self.image_model = image_model or EfficientNetLite0(device=device or "cpu")

@@ -11,8 +11,9 @@ import functools
 import os
 from collections.abc import Callable, Iterator
 
+from lait import progress
 from lait.errors import UsageError
-from lait.pipeline import beam_worker, progress
+from lait.pipeline import beam_worker
 from lait.pipeline.checks import Number
 from lait.pipeline.cli import suggest
 from lait.pipeline.dask_runner import DASK_RUNNER, local_cluster
@@ -77,7 +78,7 @@ def is_dask(runner: str | None) -> bool:
 
 def stage_display(title: str, stages: list[str], enabled: bool = True,
                   totals: dict[str, tuple[str, int]] | None = None) -> contextlib.AbstractContextManager:
-    """The live display of a pipeline command's stages (:class:`lait.pipeline.progress.StageDisplay`);
+    """The live display of a pipeline command's stages (:class:`lait.progress.StageDisplay`);
     enter it before :func:`runner_flags`, so that a local cluster's workers report to it."""
     return progress.StageDisplay(title, stages, totals) if enabled else contextlib.nullcontext()
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 
+from lait import progress
 from lait.errors import UsageError
-from lait.pipeline import checks, progress
+from lait.pipeline import checks
 from lait.pipeline.checks import Number
 from lait.pipeline.export import IMAGE_FORMATS, export_webdataset
 from lait.pipeline.inspect import CorpusError

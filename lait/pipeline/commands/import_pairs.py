@@ -18,8 +18,8 @@ import sys
 
 from apache_beam.io.filesystems import FileSystems
 
+from lait import progress
 from lait.errors import UsageError
-from lait.pipeline import progress
 from lait.pipeline.checks import parquet_footers
 from lait.pipeline.commands._runner import check_beam_flags, runner_flags, stage_display
 from lait.pipeline.commands.run import add_arguments as add_run_arguments

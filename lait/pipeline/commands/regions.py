@@ -27,8 +27,9 @@ import argparse
 import os
 import sys
 
+from lait import progress
 from lait.errors import UsageError
-from lait.pipeline import checks, progress
+from lait.pipeline import checks
 from lait.pipeline.checks import Number
 from lait.pipeline.commands._runner import add_runner_arguments, check_beam_flags, runner_flags, stage_display
 
@@ -83,7 +84,7 @@ def _check(args: argparse.Namespace, extra: list[str]) -> None:
     if args.label_names:
         checks.readable_file(args.label_names, "--label_names")
     if args.extractor == "npz":
-        from lait.imagebert.regions import NpzRegionReader
+        from lait.encoders.region_files import NpzRegionReader
 
         try:  # reads one file: the width and label count of all
             NpzRegionReader(args.npz_dir, label_names=_label_names(args.label_names))

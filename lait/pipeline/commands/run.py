@@ -23,8 +23,8 @@ import sys
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from lait import progress
 from lait.errors import UsageError
-from lait.pipeline import progress
 from lait.pipeline.commands._runner import add_runner_arguments, check_beam_flags, runner_flags, stage_display
 from lait.pipeline.funnel import STAGES, format_funnel, reconcile
 from lait.pipeline.options import LaitOptions

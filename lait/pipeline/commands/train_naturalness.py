@@ -129,8 +129,8 @@ def cv_report(X: np.ndarray, y: np.ndarray, rows: list[dict], make_model, thresh
 
 
 def main(args: argparse.Namespace, extra: list[str]) -> int:
+    from lait.encoders.efficientnet import EfficientNetLite0
     from lait.filters.naturalness import MODEL_FILE, NaturalnessClassifier
-    from lait.scoring.efficientnet import EfficientNetLite0
 
     folder = Path(checks.readable_dir(args.data, "DATA"))
     rows = read_labels(folder)

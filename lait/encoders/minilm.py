@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lait.scoring.bert import BertConfig, BertModel, load_hf_checkpoint
-from lait.scoring.wordpiece import WordPieceTokenizer
+from lait.encoders.bert import BertConfig, BertModel, load_hf_checkpoint
+from lait.encoders.wordpiece import WordPieceTokenizer
 
 __all__ = ["MiniLMEncoder", "minilm_model_dir", "EMBEDDING_DIM"]
 

@@ -1,6 +1,6 @@
 """A BERT encoder in plain torch whose parameter names match Hugging Face's ``BertModel``.
 
-Used by the MiniLM sentence encoder (``lait.scoring.minilm``) and by the ImageBERT trainer.
+Used by the MiniLM sentence encoder (``lait.encoders.minilm``) and by the ImageBERT trainer.
 Any Hugging Face BERT-layout checkpoint (``config.json`` + ``model.safetensors`` or
 ``pytorch_model.bin``) loads by name, without ``transformers`` and without executing code:
 
