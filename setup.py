@@ -42,7 +42,7 @@ REQUIRES = [
     "ftfy>=6.3,<7",
     "brotli>=1.2,<2",
     "psutil>=7.2,<8",
-    # lait/pipeline/dask_runner.py fixes Beam's Dask runner through dask internals: one year of releases.
+    # lait/pipeline/dask_patches.py fixes Beam's Dask runner through dask internals: one year of releases.
     "dask[distributed]>=2026.8.0,<2027",
     "tqdm>=4.66,<5",  # progress bars on a terminal
     "pyyaml>=6,<7",  # --config FILE.yaml

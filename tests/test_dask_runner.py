@@ -1,4 +1,4 @@
-"""lait's fixes to Beam's Dask runner (lait/pipeline/dask_runner.py), on a real dask LocalCluster.
+"""lait's fixes to Beam's Dask runner (lait/pipeline/dask_patches.py), on a real dask LocalCluster.
 
 Each test counts, in files the worker processes append to, how often a step really ran:
 the results alone cannot show work done twice.
