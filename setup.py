@@ -42,6 +42,7 @@ REQUIRES = [
     "ftfy>=6.3,<7",
     "brotli>=1.2,<2",
     "psutil>=7.2,<8",
+    "protego>=0.7,<0.8",  # robots.txt as RFC 9309 reads it (wildcards, longest match); 0.x: a minor may break
     # lait/pipeline/dask_patches.py fixes Beam's Dask runner through dask internals: one year of releases.
     "dask[distributed]>=2026.8.0,<2027",
     "tqdm>=4.66,<5",  # progress bars on a terminal

@@ -324,6 +324,37 @@ def test_crawl_delay_in_robots_slows_the_host_down():
         srv.stop()
 
 
+def test_robots_txt_wildcards_and_longest_match_rfc9309():
+    # RFC 9309 2.2.2-2.2.3: the longest matching rule wins whatever its order (urllib.robotparser
+    # takes the first), `*` matches any characters and `$` ends the path.
+    robots = ("User-agent: *\n"
+              "Disallow: /private/\n"
+              "Allow: /private/public/\n"
+              "Disallow: /*.png$\n"
+              "Disallow: /img/*/secret\n")
+    srv = ImageServer(robots_txt=robots).start()
+    try:
+        f = fetcher()
+        reasons = {path: f.fetch(srv.url(path)).reason for path in (
+            "/private/a.jpg", "/private/public/a.jpg", "/img/a.png", "/img/a.png?size=2", "/img/x/secret.jpg",
+            "/img/a.jpg")}
+        assert reasons == {"/private/a.jpg": "robots", "/private/public/a.jpg": None, "/img/a.png": "robots",
+                           "/img/a.png?size=2": None, "/img/x/secret.jpg": "robots", "/img/a.jpg": None}
+        assert srv.hits["/robots.txt"] == 1 and srv.hits["/private/a.jpg"] == 0
+    finally:
+        srv.stop()
+
+
+def test_robots_group_of_our_product_token_wins_over_the_star_group():
+    srv = ImageServer(robots_txt="User-agent: *\nDisallow: /\n\nUser-agent: lait\nAllow: /img/\nDisallow: /\n").start()
+    try:
+        assert fetcher().fetch(srv.url("/img/a.jpg")).ok
+        assert fetcher().fetch(srv.url("/private/a.jpg")).reason == "robots"
+        assert fetcher(user_agent="otherbot/2.0").fetch(srv.url("/img/a.jpg")).reason == "robots"
+    finally:
+        srv.stop()
+
+
 def test_x_robots_tag_noai_is_honoured_before_the_body_is_read(server):
     # The server sends headers, then holds the body for 10 s: reading it would time out.
     result, seconds = timed(fetcher(timeout=3.0), server.url("/noai"))

@@ -19,8 +19,9 @@ What one fetch does, in order, for every hop (redirects are followed here, not b
    the connection itself (the socket connects only to the addresses that were checked),
    so a DNS answer that changes between the two (DNS rebinding) cannot slip through.
    Through a `proxy` (see below) the same check is made on the target before the request;
-3. robots.txt of the origin, fetched once and cached (`robots`); its `Crawl-delay`
-   raises the per-host delay (capped);
+3. robots.txt of the origin, fetched once and cached (`robots`), read as RFC 9309 says
+   (:mod:`lait.pipeline.robots`: wildcards, longest match); its `Crawl-delay` raises the
+   per-host delay (capped);
 4. the request, under a per-host concurrency limit and a per-host delay between request
    starts; 429 and 5xx are retried with exponential backoff and jitter, honouring
    `Retry-After` up to `max_retry_wait` (a server asking for longer is not retried and
@@ -63,54 +64,40 @@ verified against `verify`). What the address guard checks then:
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import http.cookiejar
-import ipaddress
 import random
-import re
 import socket
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
-from urllib.robotparser import RobotFileParser
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
-from urllib3.util import connection as urllib3_connection
+from urllib3.exceptions import NameResolutionError, ReadTimeoutError
 
-__all__ = ["FetchResult", "ImageFetcher", "PrivateAddressError", "image_problem", "proxy_problem",
-           "sniff_image_format", "x_robots_opt_out"]
+from lait.pipeline.fetch_network import AddressPolicy, Deadlines, GuardedAdapter, HostGate, PrivateAddressError
+from lait.pipeline.robots import MAX_ROBOTS_BYTES, ROBOTS_RETRY_SECONDS, RobotsRules, x_robots_opt_out
+
+# The fetcher's API, with the network guards and X-Robots-Tag rules it uses, importable from here.
+__all__ = ["AddressPolicy", "FetchResult", "ImageFetcher", "PrivateAddressError", "content_type_problem",
+           "image_problem", "proxy_problem", "sniff_image_format", "x_robots_opt_out"]
 
 SCHEMES = ("http", "https")
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 # Content-Types that say nothing about the body: the magic bytes decide alone.
 GENERIC_CONTENT_TYPES = ("", "application/octet-stream", "binary/octet-stream", "application/binary")
-# X-Robots-Tag directives that opt an image out of AI training.
-OPT_OUT_DIRECTIVES = ("noai", "noimageai")
-# X-Robots-Tag directives that take a value after a colon (so "name:" is not a robot's name).
-VALUED_DIRECTIVES = ("unavailable_after", "max-snippet", "max-image-preview", "max-video-preview")
-# RFC 9309: crawlers must parse at least 500 KiB of robots.txt; we read no more.
-MAX_ROBOTS_BYTES = 512 * 1024
 CHUNK_BYTES = 64 * 1024
-# An unreachable robots.txt disallows its origin for this long, then is asked again.
-ROBOTS_RETRY_SECONDS = 120.0
 # Failures that say the host cannot be reached at all (an image there fails the same way).
 NETWORK_FAILURES = ("timeout", "connection_error", "dns_error", "ssl_error", "proxy_error")
 # Connections kept to a proxy (plain-http requests to all hosts go through the same ones).
 PROXY_POOL_SIZE = 64
 # ISO BMFF brands of still images (AVIF, HEIF/HEIC).
 _FTYP_BRANDS = {b"avif", b"avis", b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1"}
-_ROBOT_PREFIX = re.compile(r"^([a-z0-9_*][a-z0-9_.*-]*)\s*:\s*(.*)$")
 
 
 def sniff_image_format(data: bytes) -> str | None:
@@ -170,338 +157,6 @@ def image_problem(content_type: str | None, body: bytes) -> str | None:
     if sniff_image_format(body) is None:
         return f"magic bytes {body[:8]!r} are no image format's"
     return None
-
-
-def x_robots_opt_out(values: Iterable[str], user_agent: str) -> str | None:
-    """The opt-out directive (`noai` / `noimageai`) that `X-Robots-Tag` values set for us, or None.
-
-    Each value is one header line; `robot: a, b` scopes `a` and `b` to that robot until the
-    line ends. A directive applies when it names no robot, `*`, or our product token (the
-    User-Agent up to its first `/`).
-    """
-    token = user_agent.split("/", 1)[0].strip().lower()
-    for value in values:
-        robot = None
-        for part in value.split(","):
-            part = part.strip().lower()
-            match = _ROBOT_PREFIX.match(part)
-            if match and match.group(1) not in VALUED_DIRECTIVES:
-                robot, part = match.group(1), match.group(2).strip()
-            if part in OPT_OUT_DIRECTIVES and robot in (None, "*", token):
-                return part
-    return None
-
-
-# ---------------------------------------------------------------- addresses
-
-class PrivateAddressError(Exception):
-    """A host resolves to an address the fetcher must not connect to.
-
-    Not an OSError on purpose: urllib3 and requests let it through unwrapped and unretried.
-    """
-
-
-def _address_is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
-        if embedded is not None and not _address_is_public(embedded):
-            return False
-    return address.is_global and not (address.is_multicast or address.is_reserved or address.is_loopback
-                                      or address.is_link_local or address.is_private or address.is_unspecified)
-
-
-class AddressPolicy:
-    """Which addresses a fetcher may connect to, and a small DNS cache that both checks share.
-
-    The check before a request and the connection itself read the same cached answer, so
-    they agree on the address; a name that does not resolve is remembered for a shorter
-    while, so the URLs of a dead host do not each wait for the resolver.
-
-    Parameters
-    ----------
-    allow_private_networks : bool or iterable of str, default=False
-        False: only global unicast addresses. True: any address. An iterable of networks
-        (`"127.0.0.1/32"`): global ones plus those.
-    ttl, negative_ttl : float, default=300, 60
-        Seconds an answer / a resolution failure is kept.
-    max_names : int, default=10000
-        Names kept; the least recently used goes first.
-    resolver : callable, default=socket.getaddrinfo
-        `getaddrinfo(host, port, family, type)`-like lookup: another resolver, or fixed
-        answers for tests.
-    """
-
-    def __init__(self, allow_private_networks: bool | Iterable[str] = False, ttl: float = 300.0,
-                 negative_ttl: float = 60.0, max_names: int = 10_000, resolver: Callable | None = None):
-        self.resolver = resolver or socket.getaddrinfo
-        self.allow_all = allow_private_networks is True
-        networks = () if isinstance(allow_private_networks, bool) else allow_private_networks
-        self.networks = [ipaddress.ip_network(n, strict=False) for n in networks]
-        self.ttl, self.negative_ttl, self.max_names = ttl, negative_ttl, max_names
-        self._cache: OrderedDict[tuple[str, int], tuple[float, list | socket.gaierror]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def allows(self, address: str) -> bool:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        return self.allow_all or _address_is_public(ip) or any(ip in n for n in self.networks)
-
-    def _lookup(self, host: str, port: int) -> list[tuple]:
-        key = (host.lower(), port)
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached and cached[0] > time.monotonic():
-                self._cache.move_to_end(key)
-                answer = cached[1]
-            else:
-                answer = None
-        if answer is None:
-            try:
-                answer = self.resolver(host, port, urllib3_connection.allowed_gai_family(), socket.SOCK_STREAM)
-                expires = time.monotonic() + self.ttl
-            except socket.gaierror as e:
-                answer, expires = e, time.monotonic() + self.negative_ttl
-            with self._lock:
-                self._cache[key] = (expires, answer)
-                self._cache.move_to_end(key)
-                while len(self._cache) > self.max_names:
-                    self._cache.popitem(last=False)
-        if isinstance(answer, socket.gaierror):
-            raise answer
-        return answer
-
-    def resolve(self, host: str, port: int) -> list[tuple]:
-        """`getaddrinfo` entries of `host`, all of them allowed, else PrivateAddressError.
-
-        Raises socket.gaierror when the name does not resolve.
-        """
-        host = host.strip("[]")
-        try:  # an IP literal is checked as it is, whatever getaddrinfo makes of it (an unsupported family...)
-            literal = ipaddress.ip_address(host.split("%", 1)[0])
-        except ValueError:
-            literal = None
-        if literal is not None and not self.allows(host):
-            raise PrivateAddressError(f"{host} is not a public address")
-        infos = self._lookup(host, port)
-        refused = sorted({info[4][0] for info in infos if not self.allows(info[4][0])})
-        if refused:
-            raise PrivateAddressError(f"{host} resolves to {', '.join(refused)}")
-        return infos
-
-
-class _GuardedConnectionMixin:
-    """Connects only to addresses that `policy` allows, resolved once, here."""
-
-    policy: AddressPolicy
-
-    def _new_conn(self) -> socket.socket:
-        try:
-            infos = self.policy.resolve(self._dns_host, self.port)
-        except socket.gaierror as e:
-            raise NameResolutionError(self.host, self, e) from e
-        error: OSError | None = None
-        for _family, _type, _proto, _name, sockaddr in infos:
-            try:
-                # An IP literal: create_connection does no second lookup.
-                return urllib3_connection.create_connection(
-                    (sockaddr[0], self.port), self.timeout,
-                    source_address=self.source_address, socket_options=self.socket_options)
-            except TimeoutError as e:
-                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out. "
-                                                f"(connect timeout={self.timeout})") from e
-            except OSError as e:
-                error = e
-        raise NewConnectionError(self, f"Failed to establish a new connection: {error}")
-
-
-# ---------------------------------------------------------------- the whole-request deadline
-
-def _cut(sock: socket.socket) -> None:
-    # The plain socket's shutdown (an SSLSocket's own would drop its TLS state under a reader):
-    # a recv blocked on it in another thread returns at once.
-    try:
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-class _Watch:
-    """One request's deadline and the socket it is using; `expire` cuts that socket."""
-
-    def __init__(self, deadline: float):
-        self.deadline = deadline
-        self.expired = False
-        self._done = False
-        self._sock: socket.socket | None = None
-        self._lock = threading.Lock()
-
-    def attach(self, sock: socket.socket | None) -> None:
-        with self._lock:
-            self._sock = sock
-            if self.expired and not self._done and sock is not None:
-                _cut(sock)
-
-    def expire(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self.expired = True
-            if self._sock is not None:
-                _cut(self._sock)
-
-    def finish(self) -> None:
-        with self._lock:
-            self._done, self._sock = True, None
-
-
-class _Deadlines:
-    """Cuts the connection of any request still running at its deadline: one thread for all of them.
-
-    Socket timeouts bound each read, not a request: a server that sends its headers (or its
-    body) a byte at a time, each byte within the read timeout, would hold a fetch thread for
-    hours. Here the connect, the headers and the body of one request share one deadline: at
-    that moment its socket is shut down, so whatever read is blocked on it returns at once.
-    Connections find their request's watch through a thread-local: requests runs a request
-    in the thread that called it.
-    """
-
-    def __init__(self):
-        self._heap: list[tuple[float, int, _Watch]] = []
-        self._count = 0
-        self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._local = threading.local()
-
-    def current(self) -> _Watch | None:
-        return getattr(self._local, "watch", None)
-
-    @contextmanager
-    def watch(self, deadline: float):
-        watch = _Watch(deadline)
-        self._local.watch = watch
-        with self._cond:
-            self._count += 1
-            heapq.heappush(self._heap, (deadline, self._count, watch))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="lait-fetch-deadlines", daemon=True)
-                self._thread.start()
-            self._cond.notify()
-        try:
-            yield watch
-        finally:
-            self._local.watch = None
-            watch.finish()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._heap or self._heap[0][0] > time.monotonic():
-                    self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
-                _, _, watch = heapq.heappop(self._heap)
-            watch.expire()
-
-
-class _DeadlineConnectionMixin:
-    """Hands its socket to the running request's watch (see :class:`_Deadlines`), new or reused."""
-
-    deadlines: _Deadlines
-
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        watch = self.deadlines.current()
-        if watch is not None:
-            watch.attach(sock)  # the TLS handshake and the CONNECT tunnel come under the deadline too
-        return sock
-
-    def getresponse(self, *args: Any, **kwargs: Any):
-        watch = self.deadlines.current()
-        if watch is not None:
-            watch.attach(self.sock)
-        return super().getresponse(*args, **kwargs)
-
-
-def _pool_class(pool_class: type, connection_class: type, deadlines: _Deadlines,
-                policy: AddressPolicy | None) -> type:
-    """A connection pool class whose connections keep the deadline, and go through `policy` when given."""
-    bases = (_DeadlineConnectionMixin, _GuardedConnectionMixin) if policy else (_DeadlineConnectionMixin,)
-    name = ("Guarded" if policy else "Deadline") + connection_class.__name__
-    connection = type(name, (*bases, connection_class), {"policy": policy, "deadlines": deadlines})
-    return type(("Guarded" if policy else "Deadline") + pool_class.__name__, (pool_class,), {"ConnectionCls": connection})
-
-
-class _GuardedAdapter(HTTPAdapter):
-    """A requests adapter whose connections go through an :class:`AddressPolicy` and keep the deadlines.
-
-    Connections to a proxy keep the deadlines but are not guarded (see the module docstring).
-    """
-
-    def __init__(self, policy: AddressPolicy, deadlines: _Deadlines, **kwargs: Any):
-        self.policy = policy
-        self.deadlines = deadlines
-        self._proxy_pools = {
-            "http": _pool_class(HTTPConnectionPool, HTTPConnection, deadlines, None),
-            "https": _pool_class(HTTPSConnectionPool, HTTPSConnection, deadlines, None),
-        }
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
-        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _pool_class(HTTPConnectionPool, HTTPConnection, self.deadlines, self.policy),
-            "https": _pool_class(HTTPSConnectionPool, HTTPSConnection, self.deadlines, self.policy),
-        }
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any):
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        manager.pool_classes_by_scheme = self._proxy_pools
-        return manager
-
-
-# ---------------------------------------------------------------- politeness
-
-class _HostGate:
-    """Per-host concurrency limit, delay between request starts, and cool-down."""
-
-    def __init__(self, concurrency: int, delay: float):
-        self.concurrency = concurrency
-        self.delay = delay
-        self._lock = threading.Lock()
-        self._slots: dict[str, threading.BoundedSemaphore] = {}
-        self._next_start: dict[str, float] = {}
-        self._delays: dict[str, float] = {}
-        self._cool_until: dict[str, float] = {}
-
-    def set_delay(self, host: str, delay: float) -> None:
-        with self._lock:
-            self._delays[host] = max(self.delay, delay)
-
-    def hold_off(self, host: str, seconds: float) -> None:
-        """No request to `host` starts in the next `seconds`."""
-        with self._lock:
-            self._next_start[host] = max(self._next_start.get(host, 0.0), time.monotonic() + seconds)
-
-    def cool_down(self, host: str, seconds: float) -> None:
-        """Requests to `host` fail at once for `seconds` (it asked for a longer pause than we wait)."""
-        with self._lock:
-            self._cool_until[host] = max(self._cool_until.get(host, 0.0), time.monotonic() + seconds)
-
-    def cooling(self, host: str) -> float:
-        """Seconds left of `host`'s cool-down, 0 when none."""
-        with self._lock:
-            return max(0.0, self._cool_until.get(host, 0.0) - time.monotonic())
-
-    @contextmanager
-    def turn(self, host: str):
-        """Wait for a free slot and the host's delay; hold the slot while the body holds."""
-        with self._lock:
-            slot = self._slots.setdefault(host, threading.BoundedSemaphore(self.concurrency))
-        with slot:
-            with self._lock:
-                now = time.monotonic()
-                start = max(now, self._next_start.get(host, 0.0))
-                self._next_start[host] = start + self._delays.get(host, self.delay)
-            if start > now:
-                time.sleep(start - now)
-            yield
 
 
 # ---------------------------------------------------------------- results
@@ -699,12 +354,12 @@ class ImageFetcher:
         self.max_crawl_delay = max_crawl_delay
         self.verify = verify
         self.policy = AddressPolicy(allow_private_networks, resolver=resolver)
-        self.gate = _HostGate(per_host_concurrency, per_host_delay)
-        self.deadlines = _Deadlines()
+        self.gate = HostGate(per_host_concurrency, per_host_delay)
+        self.deadlines = Deadlines()
         # Through a proxy, the http requests to every host share one pool, of connections to the proxy.
         self.session = self._make_session(max(pool_size, per_host_concurrency, PROXY_POOL_SIZE if proxy else 0))
         self.robots_cache_size = robots_cache_size
-        self._robots: OrderedDict[str, tuple[RobotFileParser, _Failure | None, float]] = OrderedDict()
+        self._robots: OrderedDict[str, tuple[RobotsRules, _Failure | None, float]] = OrderedDict()
         self._robots_locks: dict[str, threading.Lock] = {}
         self._robots_lock = threading.Lock()
 
@@ -717,7 +372,7 @@ class ImageFetcher:
         session.verify = self.verify
         session.headers.update({"User-Agent": self.user_agent,
                                 "Accept": "image/avif,image/webp,image/jpeg,image/png,image/*;q=0.8,*/*;q=0.1"})
-        adapter = _GuardedAdapter(self.policy, self.deadlines, pool_connections=100, pool_maxsize=pool_size,
+        adapter = GuardedAdapter(self.policy, self.deadlines, pool_connections=100, pool_maxsize=pool_size,
                                   max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -747,8 +402,8 @@ class ImageFetcher:
 
     def allowed_by_robots(self, url: str) -> bool:
         """Whether robots.txt of `url`'s origin lets our User-Agent fetch it (fetched once per origin)."""
-        parser, _ = self._robots_for(url)
-        return parser.can_fetch(self.user_agent, url)
+        rules, _ = self._robots_for(url)
+        return rules.can_fetch(url, self.user_agent)
 
     # -------------------------------------------------------------- one fetch
 
@@ -797,10 +452,10 @@ class ImageFetcher:
         except UnicodeError as e:
             return _Failure("dns_error", f"{host}: {e}")
         if check_robots:
-            parser, unreachable = self._robots_for(url)
+            rules, unreachable = self._robots_for(url)
             if unreachable:  # the host is down: say so, rather than `robots`
                 return _Failure(unreachable.reason, f"robots.txt unreachable: {unreachable.detail}")
-            if not parser.can_fetch(self.user_agent, url):
+            if not rules.can_fetch(url, self.user_agent):
                 return _Failure("robots", f"robots.txt of {_origin(url)} disallows {parts.path or '/'}")
         return None
 
@@ -939,7 +594,7 @@ class ImageFetcher:
 
     # -------------------------------------------------------------- robots.txt
 
-    def _robots_for(self, url: str) -> tuple[RobotFileParser, _Failure | None]:
+    def _robots_for(self, url: str) -> tuple[RobotsRules, _Failure | None]:
         """The origin's parsed robots.txt, and the network failure that made it disallow-all, if any."""
         origin = _origin(url)
         with self._robots_lock:
@@ -953,35 +608,30 @@ class ImageFetcher:
                 cached = self._robots.get(origin)
                 if cached and cached[2] > time.monotonic():
                     return cached[0], cached[1]
-            parser, unreachable, expires = self._load_robots(origin)
-            delay = parser.crawl_delay(self.user_agent)
+            rules, unreachable, expires = self._load_robots(origin)
+            delay = rules.crawl_delay(self.user_agent)
             if delay:
                 self.gate.set_delay((urlsplit(origin).hostname or "").lower(), min(float(delay), self.max_crawl_delay))
             with self._robots_lock:
-                self._robots[origin] = (parser, unreachable, expires)
+                self._robots[origin] = (rules, unreachable, expires)
                 self._robots.move_to_end(origin)
                 while len(self._robots) > self.robots_cache_size:  # bounded: a worker may meet millions of hosts
                     self._robots.popitem(last=False)
                 self._robots_locks.pop(origin, None)  # later callers find the cache filled
-        return parser, unreachable
+        return rules, unreachable
 
-    def _load_robots(self, origin: str) -> tuple[RobotFileParser, _Failure | None, float]:
-        """Parser, network failure (or None) and expiry time of one origin's robots.txt."""
-        parser = RobotFileParser(origin + "/robots.txt")
+    def _load_robots(self, origin: str) -> tuple[RobotsRules, _Failure | None, float]:
+        """Rules, network failure (or None) and expiry time of one origin's robots.txt."""
         deadline = time.monotonic() + self.total_timeout
         outcome = self._follow(origin + "/robots.txt", deadline, self._read_robots, check_robots=False)
         if not isinstance(outcome, _Failure):
-            parser.parse(outcome.splitlines())
-            return parser, None, float("inf")
-        status = outcome.status or 0
-        # RFC 9309 2.3.1: unavailable (4xx) allows all; unreachable (5xx, network) disallows all,
-        # for a while: the host may come back.
-        if 400 <= status < 500 and status != 429:
-            parser.allow_all = True
-            return parser, None, float("inf")
-        parser.disallow_all = True
+            return RobotsRules.parse(outcome), None, float("inf")
+        rules = RobotsRules.for_status(outcome.status)
+        if rules.allow_all:
+            return rules, None, float("inf")
+        # Unreachable disallows all for a while only: the host may come back.
         unreachable = outcome if outcome.reason in NETWORK_FAILURES else None
-        return parser, unreachable, time.monotonic() + ROBOTS_RETRY_SECONDS
+        return rules, unreachable, time.monotonic() + ROBOTS_RETRY_SECONDS
 
     def _read_robots(self, response: requests.Response, url: str, deadline: float) -> str | _Failure:
         body = self._read_body(response, deadline, MAX_ROBOTS_BYTES, truncate=True)
