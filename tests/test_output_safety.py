@@ -23,7 +23,7 @@ from warcio.warcwriter import WARCWriter
 
 from lait.pipeline import output_dir
 from lait.pipeline.cli import main as lait
-from lait.pipeline.sample_crawl import write_sample_crawl
+from lait.sample_crawl import write_sample_crawl
 
 LAIT = [sys.executable, "-m", "lait.pipeline.cli"]
 RECORDS, FILES = 36, 3

@@ -16,8 +16,8 @@ from lait.pipeline.funnel import STAGES, reconcile
 from lait.pipeline.inspect import shard_paths
 from lait.pipeline.options import LaitOptions
 from lait.pipeline.run import ReusedViews
-from lait.pipeline.sample_crawl import EXPECTED, SHARED_CAPTION, expected_text_matches, write_sample_crawl
 from lait.pipeline.schema import CORPUS_SCHEMA, EXTENSIONS
+from lait.sample_crawl import EXPECTED, SHARED_CAPTION, expected_text_matches, write_sample_crawl
 from tests.conftest import shared_path
 
 LAIT = [sys.executable, "-m", "lait.pipeline.cli"]

@@ -22,7 +22,7 @@ from bench.replay_crawl import split_warc
 from lait.pipeline.fetch import ImageFetcher
 from lait.pipeline.inspect import shard_paths
 from lait.pipeline.read_crawl import iter_crawl_records
-from lait.pipeline.sample_crawl import write_sample_crawl
+from lait.sample_crawl import write_sample_crawl
 from tests.conftest import ROOT
 
 UA = "lait/0.1 (+https://github.com/lait-project/lait)"

@@ -14,9 +14,11 @@ from PIL import Image
 from scipy.fft import dct
 from warcio.archiveiterator import ArchiveIterator
 
-from lait.pipeline import sample_crawl
+import lait.sample_crawl as sample_crawl
 from lait.pipeline.cli import main as lait_main
-from lait.pipeline.sample_crawl import COPIES, EXPECTED, OUTCOMES, PHOTOS, SHARED_CAPTION, write_sample_crawl
+from lait.sample_crawl import COPIES, EXPECTED, OUTCOMES, PHOTOS, SHARED_CAPTION, write_sample_crawl
+from lait.sample_crawl import crawl as crawl_module
+from lait.sample_crawl import images as sample_images
 
 SMALL_PHOTOS = {"lake_small", "dahlia_small"}
 
@@ -52,8 +54,8 @@ def page_text(body: bytes) -> str:
 def test_two_writes_give_identical_bytes(crawl, tmp_path):
     path, summary, _ = crawl
     again = tmp_path / "sample.warc.gz"
-    sample_crawl._rendered.cache_clear()  # render and encode every image again
-    sample_crawl._sample_photo.cache_clear()
+    crawl_module._rendered.cache_clear()  # render and encode every image again
+    sample_images._sample_photo.cache_clear()
     assert write_sample_crawl(str(again))["bytes"] == summary["bytes"]
     assert again.read_bytes() == path.read_bytes()
 

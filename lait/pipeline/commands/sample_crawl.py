@@ -9,7 +9,7 @@ Example:
   lait sample-crawl out/sample.warc.gz
   lait run --input out/sample.warc.gz --output out/sample --no-fetch
 
-What each page should give is listed in lait.pipeline.sample_crawl.EXPECTED.
+What each page should give is listed in lait.sample_crawl.EXPECTED.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace, extra: list[str]) -> int:
     from lait.errors import UsageError
-    from lait.pipeline.sample_crawl import write_sample_crawl
+    from lait.sample_crawl import write_sample_crawl
 
     out = args.out
     if os.path.isdir(out):
