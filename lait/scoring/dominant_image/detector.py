@@ -1,0 +1,119 @@
+"""The decision: the page's meta image when it is sound, else the ranker's best body image, else none."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lait.filters.page import Page
+from lait.filters.urls import normalize_url
+from lait.scoring.dominant_image.candidates import Candidate, PageCandidates, excluded_body_rows, extract_candidates
+from lait.scoring.dominant_image.ranker import DominantImageRanker
+from lait.scoring.dominant_image.urls import site_image_url
+
+
+def choose_dominant(found: PageCandidates, scores: np.ndarray, min_score: float = 0.5,
+                    meta_score: float = 0.9, excluded: np.ndarray | None = None) -> tuple[Candidate | None, float, str]:
+    """`(candidate, score, source)` of the page's dominant image, or `(None, best_score, reason)`.
+
+    The first meta image (og, then twitter, then `<link rel=image_src>`, JSON-LD, `itemprop`)
+    that passes the sanity checks wins with score `max(meta_score, its ranker score)`;
+    otherwise the ranker's best body candidate that is not excluded, if it scores at least
+    `min_score`. Reasons: `no_image` (the page names no usable image), `low_score`.
+    """
+    body_index = {id(c): i for i, c in enumerate(found.candidates[:found.n_body])}
+    excluded = excluded_body_rows(found) if excluded is None else excluded
+    named = [c for c in found.candidates if c.meta_rank < 99]
+    named.sort(key=lambda c: c.meta_rank)
+    for kind in ("link", "jsonld", "itemprop"):
+        named += [c for c in found.candidates if kind in c.sources and c not in named]
+    for cand in named:
+        i = body_index.get(id(cand))
+        if site_image_url(cand.url) or (i is not None and excluded[i]):
+            continue
+        if 0 < cand.meta_width < 100 or 0 < cand.meta_height < 100:
+            continue
+        source = "meta" if cand.meta_rank < 99 else next(s for s in ("link", "jsonld", "itemprop") if s in cand.sources)
+        score = max(meta_score, float(scores[i])) if i is not None else meta_score
+        return cand, score, source
+    if not found.n_body:
+        return None, 0.0, "no_image"
+    masked = np.where(excluded, -1.0, scores)
+    best = int(np.argmax(masked))
+    if excluded[best]:
+        return None, 0.0, "no_image"
+    if masked[best] < min_score:
+        return None, float(masked[best]), "low_score"
+    cand = found.candidates[best]
+    return cand, float(masked[best]), cand.sources[0]
+
+
+def page_scores(ranker: DominantImageRanker, found: PageCandidates, floor: float = 0.05,
+                excluded: np.ndarray | None = None) -> np.ndarray:
+    """Scores of a page's body candidates: the probability that each is the page's main image.
+
+    :meth:`DominantImageRanker.page_probability` answers "which image is the main one"; a
+    candidate whose own pointwise probability is under `floor` is scaled down by
+    `probability / floor` ("is it any good at all"). Excluded candidates score 0.
+    """
+    if not found.n_body:
+        return np.zeros(0)
+    excluded = excluded_body_rows(found) if excluded is None else excluded
+    raw = ranker.decision_function(found.features)
+    scores = np.zeros(len(raw))
+    kept = ~excluded
+    if kept.any():
+        raw_kept = raw[kept]
+        prob = 1.0 / (1.0 + np.exp(-raw_kept))
+        scores[kept] = ranker.page_probability(raw_kept) * np.minimum(1.0, prob / floor)
+    return scores
+
+
+def dominant_record(found: PageCandidates, cand: Candidate, score: float, source: str) -> dict:
+    """The stage's output keys for a chosen candidate (see `lait/pipeline/schema.py`)."""
+    is_meta = any(key == cand.key for key, _ in found.meta)
+    # A pick made from metadata reports the URL the metadata gives (the publisher's chosen rendition).
+    url = cand.named_url if source in ("meta", "link", "jsonld", "itemprop") and cand.named_url else cand.url
+    # Other renditions, tried in order where the first cannot be had (not in the crawl, 404).
+    urls = [url] if url != cand.url else []
+    urls += [*cand.full_size_urls, cand.url, cand.named_url]
+    urls = list(dict.fromkeys(normalize_url(u) or u for u in urls if u))
+    return {
+        "image_url": urls[0], "image_urls": urls, "dominant_score": round(score, 4), "dominant_source": source,
+        "alt": cand.alt or None, "title": cand.title or None, "figcaption": cand.figcaption or None,
+        "og_image_alt": found.info.get("og_image_alt") if is_meta else None,
+        "context": cand.context or None,
+        # A meta image shown nowhere in the body has no heading above it: the story's og:title is that heading.
+        "headline": cand.headline or (found.info.get("og_title") if is_meta and cand.element is None else None) or None,
+        "og_title": found.info.get("og_title"), "og_description": found.info.get("og_description"),
+    }
+
+
+class DominantImageDetector:
+    """Candidates, ranking and decision for parsed pages; the model loads once.
+
+    Parameters
+    ----------
+    model_path : str, optional
+        A model saved by :meth:`DominantImageRanker.save`; the shipped one by default.
+    min_score : float, default=0.5
+        A page whose best body image scores below this yields no image (`low_score`).
+    """
+
+    def __init__(self, model_path: str | None = None, min_score: float = 0.5):
+        self.ranker = DominantImageRanker.load(model_path)
+        self.min_score = min_score
+
+    def detect_found(self, found: PageCandidates) -> dict:
+        """Decision over extracted candidates: the record keys plus `candidates`, or `image_url` None and `reason`."""
+        excluded = excluded_body_rows(found)
+        scores = page_scores(self.ranker, found, excluded=excluded)
+        cand, score, source = choose_dominant(found, scores, self.min_score, excluded=excluded)
+        n = len(found.candidates)
+        if cand is None:
+            return {"image_url": None, "dominant_score": round(score, 4), "dominant_source": None,
+                    "reason": source, "candidates": n, **{k: found.info.get(k) for k in ("og_title", "og_description")}}
+        return {**dominant_record(found, cand, score, source), "candidates": n}
+
+    def detect(self, page: Page) -> dict:
+        """:meth:`detect_found` of a parsed page."""
+        return self.detect_found(extract_candidates(page))

@@ -1,0 +1,273 @@
+"""The DOM features of each candidate image (:data:`FEATURE_NAMES`), the rows the ranker scores."""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+
+from lait.filters.image_context import image_caption, preceding_heading
+from lait.filters.page import Page, collapse
+from lait.filters.urls import url_host
+from lait.scoring.dominant_image.urls import url_size
+
+if TYPE_CHECKING:  # candidates.py imports this module
+    from lait.scoring.dominant_image.candidates import Candidate
+
+_WORD = re.compile(r"\w+", re.U)
+_YEAR_PATH = re.compile(r"/(19|20)\d\d/")
+
+# Token groups for class/id/alt/URL text; a group fires when any token starts with one of its stems.
+TOKEN_GROUPS = {
+    "logo": ("logo", "brand", "masthead", "wordmark"),
+    "icon": ("icon", "ico", "emoji", "badge", "button", "btn", "sprite", "arrow", "star", "rating", "flag", "spinner"),
+    "avatar": ("avatar", "author", "profile", "byline", "gravatar", "user", "headshot", "mugshot", "bio"),
+    "ad": ("ad", "ads", "advert", "sponsor", "promo", "dfp", "doubleclick", "adsense", "commercial",
+           "affiliate", "partner", "outbrain", "taboola"),
+    "social": ("share", "social", "facebook", "twitter", "pinterest", "whatsapp", "linkedin", "instagram",
+               "youtube", "reddit", "email", "mail", "rss", "follow"),
+    "teaser": ("thumb", "teaser", "related", "recommend", "more", "next", "prev", "card", "tile", "list",
+               "carousel", "trending", "popular", "widget", "feed", "recirc", "also", "read", "latest", "most"),
+    "comment": ("comment", "reply", "disqus", "discussion"),
+    "chrome": ("nav", "menu", "header", "footer", "sidebar", "side", "rail", "aside", "toolbar", "subscribe",
+               "newsletter", "signup", "login", "cookie", "modal", "popup", "overlay"),
+    "lead": ("hero", "featured", "feature", "lead", "main", "article", "post", "entry", "story", "content",
+             "body", "wp", "attachment", "primary", "top", "cover", "splash", "intro", "headline", "media",
+             "figure", "photo", "picture", "image", "img", "full", "large", "big"),
+    "gallery": ("gallery", "slide", "slider", "slideshow", "lightbox", "zoom"),
+}
+GROUPS = list(TOKEN_GROUPS)
+ANCESTOR_TAGS = ("figure", "article", "main", "header", "nav", "footer", "aside", "a", "picture", "noscript",
+                 "li", "table", "form")
+EXTENSIONS = ("jpg", "png", "gif", "webp", "svg", "other")
+
+FEATURE_NAMES: list[str] = (
+    ["width", "height", "has_declared_size", "srcset_width", "url_width", "best_width", "best_height", "log_area",
+     "log_aspect", "is_pixel", "is_small", "is_large", "area_vs_page_max", "is_largest_on_page",
+     "order_fraction", "candidate_index", "candidate_index_fraction", "is_first_candidate", "text_before_fraction",
+     "log_chars_before", "after_h1", "log_chars_from_h1", "log_chars_to_first_paragraph", "paragraphs_after",
+     "paragraphs_before_fraction", "depth", "n_candidates", "repeat_count", "n_srcset", "lazy", "loading_lazy",
+     "fetchpriority_high", "link_wrapped", "link_to_image", "link_same_page", "in_picture_source",
+     "alt_words", "has_alt", "has_title", "alt_title_overlap", "url_title_overlap", "url_page_overlap",
+     "has_figcaption", "figcaption_words", "context_words", "itemprop_image", "in_jsonld", "is_link_image_src",
+     "tree_distance_h1", "tree_distance_paragraph", "paragraph_container_depth",
+     "same_host", "cdn_host", "url_length", "has_query", "year_in_path", "wp_uploads", "size_in_url"]
+    + [f"ext_{e}" for e in EXTENSIONS]
+    + [f"in_{t}" for t in ANCESTOR_TAGS]
+    + [f"own_{g}" for g in GROUPS]
+    + [f"ancestor_{g}" for g in GROUPS]
+    + [f"url_{g}" for g in GROUPS]
+)
+FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+_LETTERS = re.compile(r"[a-z]+")
+# Stems of 4+ letters match a word's start ("featured" by "feature"), shorter ones the whole
+# word ("ad", not "adobe"). Indexed by the first 4 letters so a word costs two dict lookups.
+_SHORT_STEMS = {stem: group for group, stems in TOKEN_GROUPS.items() for stem in stems if len(stem) < 4}
+_LONG_STEMS: dict[str, list[tuple[str, str]]] = {}
+for _group, _stems in TOKEN_GROUPS.items():
+    for _stem in _stems:
+        if len(_stem) >= 4:
+            _LONG_STEMS.setdefault(_stem[:4], []).append((_stem, _group))
+
+
+@functools.lru_cache(maxsize=16384)
+def token_groups(text: str) -> frozenset[str]:
+    """Which of :data:`TOKEN_GROUPS` the words of `text` (class, id, URL...) fall in."""
+    groups = set()
+    for word in _LETTERS.findall(text.lower()):
+        group = _SHORT_STEMS.get(word)
+        if group is not None:
+            groups.add(group)
+        for stem, group in _LONG_STEMS.get(word[:4], ()):
+            if word.startswith(stem):
+                groups.add(group)
+    return frozenset(groups)
+
+
+@functools.lru_cache(maxsize=4096)
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(w for w in _WORD.findall(text.lower()) if len(w) > 2)
+
+
+def _overlap(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a) if a and b else 0.0
+
+
+def _figcaption(element) -> str:
+    for ancestor in element.iterancestors("figure"):
+        caption = ancestor.find(".//figcaption")
+        return collapse("".join(caption.itertext()))[:500] if caption is not None else ""
+    return ""
+
+
+def _class_text(element) -> str:
+    return (element.get("class") or "") + " " + (element.get("id") or "")
+
+
+def candidate_features(page: Page, body: list[Candidate]) -> np.ndarray:
+    """Feature matrix of the body candidates (rows follow `body`); also fills their texts."""
+    n = len(body)
+    if not n:
+        return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
+    f = FEATURE_INDEX
+    n_features = len(FEATURE_NAMES)
+    rows = []  # Python lists: setting numpy items one by one costs more than the features
+    scan = page.scan
+    text_len = max(len(scan.text), 1)
+    n_elements = max(scan.n_elements, 1)
+    title_words = _word_set(page.title)
+    page_words = _word_set(unquote(urlsplit(page.url).path))
+    page_host = url_host(page.url)
+    paragraph_starts = [start for start, _ in scan.paragraphs]
+    # Ancestors of the headline and of the first long paragraphs, by how far up they are.
+    h1_up = _levels_up(scan.h1)
+    paragraph_up: dict = {}
+    for paragraph in scan.paragraph_elements:
+        for ancestor, level in _levels_up(paragraph).items():
+            paragraph_up[ancestor] = min(level, paragraph_up.get(ancestor, 99))
+    first_paragraph = paragraph_starts[0] if paragraph_starts else -1
+    areas = np.zeros(n)
+    for i, cand in enumerate(body):
+        row = [0.0] * n_features
+        rows.append(row)
+        element = cand.element
+        url = cand.url
+        url_w, url_h = url_size(url)
+        best_w = cand.width or cand.srcset_width or url_w
+        best_h = cand.height or url_h
+        row[f["width"]] = math.log1p(cand.width)
+        row[f["height"]] = math.log1p(cand.height)
+        row[f["has_declared_size"]] = bool(cand.width or cand.height)
+        row[f["srcset_width"]] = math.log1p(cand.srcset_width)
+        row[f["url_width"]] = math.log1p(url_w)
+        row[f["best_width"]] = math.log1p(best_w)
+        row[f["best_height"]] = math.log1p(best_h)
+        area = best_w * (best_h or best_w * 0.6)
+        areas[i] = area
+        row[f["log_area"]] = math.log1p(area)
+        row[f["log_aspect"]] = math.log(best_w / best_h) if best_w and best_h else 0.0
+        pixel = (0 < cand.width <= 3) or (0 < cand.height <= 3)
+        row[f["is_pixel"]] = pixel
+        side = max(cand.width, cand.height)
+        row[f["is_small"]] = 0 < side < 100
+        row[f["is_large"]] = min(best_w, best_h or best_w) >= 300
+        row[f["order_fraction"]] = cand.order / n_elements
+        row[f["candidate_index"]] = math.log1p(i)
+        row[f["candidate_index_fraction"]] = i / n
+        row[f["is_first_candidate"]] = i == 0
+        row[f["text_before_fraction"]] = cand.offset / text_len
+        row[f["log_chars_before"]] = math.log1p(cand.offset)
+        row[f["after_h1"]] = 0 <= scan.h1_offset <= cand.offset
+        if scan.h1_offset >= 0:
+            row[f["log_chars_from_h1"]] = math.copysign(math.log1p(abs(cand.offset - scan.h1_offset)),
+                                                       cand.offset - scan.h1_offset)
+        if first_paragraph >= 0:
+            row[f["log_chars_to_first_paragraph"]] = math.copysign(
+                math.log1p(abs(first_paragraph - cand.offset)), first_paragraph - cand.offset)
+        before = sum(1 for s in paragraph_starts if s < cand.offset)
+        row[f["paragraphs_after"]] = math.log1p(len(paragraph_starts) - before)
+        row[f["paragraphs_before_fraction"]] = before / len(paragraph_starts) if paragraph_starts else 0.0
+        row[f["n_candidates"]] = math.log1p(n)
+        row[f["repeat_count"]] = cand.repeat
+        row[f["n_srcset"]] = math.log1p(cand.n_srcset)
+        row[f["lazy"]] = cand.lazy
+        row[f["loading_lazy"]] = (element.get("loading") or "").lower() == "lazy"
+        row[f["fetchpriority_high"]] = (element.get("fetchpriority") or "").lower() == "high"
+        row[f["in_picture_source"]] = "source" in cand.sources
+        row[f["in_noscript"]] = cand.in_noscript
+        # Ancestors: tags, class/id tokens, link wrapping, itemprop, depth.
+        depth = 0
+        ancestor_groups: set[str] = set()
+        h1_distance = paragraph_distance = container_depth = 0.0
+        for ancestor in element.iterancestors():
+            depth += 1
+            if not h1_distance and ancestor in h1_up:
+                h1_distance = depth + h1_up[ancestor]
+            if not paragraph_distance and ancestor in paragraph_up:
+                paragraph_distance = depth + paragraph_up[ancestor]
+                container_depth = depth
+            tag = ancestor.tag
+            if tag in _ANCESTOR_FEATURE:
+                row[_ANCESTOR_FEATURE[tag]] = 1.0
+                if tag == "a":
+                    href = ancestor.get("href") or ""
+                    row[f["link_wrapped"]] = 1.0
+                    row[f["link_to_image"]] = href.lower().split("?")[0].endswith((".jpg", ".jpeg", ".png", ".webp",
+                                                                                   ".gif"))
+                    row[f["link_same_page"]] = href.startswith("#") or bool(href and href.rstrip("/") in page.url)
+            if depth <= 6:
+                ancestor_groups |= token_groups(_class_text(ancestor))
+            if ancestor.get("itemprop") == "image":
+                row[f["itemprop_image"]] = 1.0
+        row[f["depth"]] = depth
+        row[f["tree_distance_h1"]] = h1_distance or 60.0
+        row[f["tree_distance_paragraph"]] = paragraph_distance or 60.0
+        row[f["paragraph_container_depth"]] = container_depth or 30.0
+        if element.get("itemprop") == "image":
+            row[f["itemprop_image"]] = 1.0
+        alt = collapse(element.get("alt"))
+        title = collapse(element.get("title"))
+        own_groups = token_groups(_class_text(element) + " " + alt)
+        parts = urlsplit(url)
+        raw_path = unquote(parts.path)
+        url_groups = token_groups(raw_path)
+        for group in own_groups:
+            row[f["own_" + group]] = 1.0
+        for group in ancestor_groups:
+            row[f["ancestor_" + group]] = 1.0
+        for group in url_groups:
+            row[f["url_" + group]] = 1.0
+        row[f["alt_words"]] = math.log1p(len(alt.split()))
+        row[f["has_alt"]] = bool(alt)
+        row[f["has_title"]] = bool(title)
+        alt_words = _word_set(alt + " " + title)
+        row[f["alt_title_overlap"]] = _overlap(alt_words, title_words)
+        path_words = _word_set(raw_path.replace("-", " ").replace("_", " "))
+        row[f["url_title_overlap"]] = _overlap(title_words, path_words)
+        row[f["url_page_overlap"]] = _overlap(path_words, page_words)
+        cand.alt, cand.title = alt[:1000], title[:1000]
+        cand.figcaption = _figcaption(element)
+        row[f["has_figcaption"]] = bool(cand.figcaption)
+        row[f["figcaption_words"]] = math.log1p(len(cand.figcaption.split()))
+        cand.context = image_caption(element)[0][:1000]
+        cand.headline = preceding_heading(element)[:500]
+        row[f["context_words"]] = math.log1p(len(cand.context.split()))
+        row[f["in_jsonld"]] = 0.0  # filled by _mark_structured
+        host = url_host(url)
+        row[f["same_host"]] = host == page_host or host.endswith("." + page_host) or page_host.endswith("." + host)
+        row[f["cdn_host"]] = any(t in host for t in ("cdn", "img", "image", "media", "static", "assets", "cloudfront",
+                                                     "akamai", "wp.com"))
+        path = parts.path.lower()
+        row[f["url_length"]] = math.log1p(len(url))
+        row[f["has_query"]] = bool(parts.query)
+        row[f["year_in_path"]] = bool(_YEAR_PATH.search(path))
+        row[f["wp_uploads"]] = "/uploads/" in path
+        row[f["size_in_url"]] = bool(url_w)
+        ext = path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
+        ext = "jpg" if ext == "jpeg" else ext
+        row[f["ext_" + (ext if ext in EXTENSIONS else "other")]] = 1.0
+    x = np.array(rows, dtype=np.float32)
+    top = areas.max()
+    if top > 0:
+        x[:, f["area_vs_page_max"]] = areas / top
+        x[:, f["is_largest_on_page"]] = areas == top
+    return x
+
+
+def _levels_up(element) -> dict:
+    """`{ancestor: levels above element}` (the element itself at 0); empty for None."""
+    if element is None:
+        return {}
+    levels = {element: 0}
+    for level, ancestor in enumerate(element.iterancestors(), 1):
+        levels[ancestor] = level
+    return levels
+
+
+_ANCESTOR_FEATURE = {tag: FEATURE_INDEX[f"in_{tag}"] for tag in ANCESTOR_TAGS if tag != "noscript"}
