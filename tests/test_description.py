@@ -164,12 +164,33 @@ def test_headline_describes_only_where_the_file_name_names_the_same_thing():
     assert not hashed.kept and hashed.reason == "unconfirmed_headline"
 
 
-def test_clean_text_uses_the_headline_only_when_asked():
+def test_clean_text_uses_the_headline_unless_told_not_to():
     record = pair(headline="Lemon shark cupcakes for shark week",
                   image_urls=["https://cdn.example.com/2012/08/sharkcupcakeheader.jpeg"])
-    default, asked = CleanTextFn(4, 50), CleanTextFn(4, 50, headline_text=True)
-    for dofn in (default, asked):
+    default, without = CleanTextFn(4, 50), CleanTextFn(4, 50, headline_text=False)
+    for dofn in (default, without):
         dofn.setup()
         dofn.start_bundle()
-    assert isinstance(next(iter(default.run([record]))), Reject)
-    assert next(iter(asked.run([record])))["text_source"] == "headline"
+    assert next(iter(default.run([record])))["text_source"] == "headline"
+    assert isinstance(next(iter(without.run([record]))), Reject)
+
+
+def test_a_lead_image_without_a_heading_above_takes_the_page_title_as_its_headline():
+    chooser = DescriptionChooser(TextCleaner(min_language_score=-1))
+    urls = ["https://example.org/files/teachers_making_a_difference_1.jpg"]
+    titled = chooser.choose(pair(og_title="Teachers Making a Difference in Uganda Travel to Ireland", image_urls=urls))
+    assert (titled.source, titled.text) == ("headline", "Teachers Making a Difference in Uganda Travel to Ireland")
+    # A heading above the image wins over the title; the title's casing is a headline's, not junk.
+    headed = chooser.choose(pair(headline="Teachers from Uganda visit Dublin", og_title=titled.text, image_urls=urls))
+    assert headed.text == "Teachers from Uganda visit Dublin"
+    unrelated = chooser.choose(pair(og_title="Annual Report of the Fellowship Programme 2016", image_urls=urls))
+    assert not unrelated.kept and unrelated.reason == "unconfirmed_headline"
+
+
+def test_a_headline_in_title_case_is_kept_where_an_alt_in_title_case_is_not():
+    chooser = DescriptionChooser(TextCleaner(min_language_score=-1, min_caption_score=-1))
+    urls = ["https://news.example.edu/images/McMahon2_1.jpg"]
+    headline = chooser.choose(pair(headline="Andy McMahon Receives Javits Award", image_urls=urls))
+    assert (headline.source, headline.text) == ("headline", "Andy McMahon Receives Javits Award")
+    alt = chooser.choose(pair(alt="Andy McMahon Receives Javits Award", image_urls=urls))
+    assert alt.source != "alt"

@@ -170,6 +170,8 @@ class DescriptionChooser:
         for i in range(start, len(self.order)):
             source = self.order[i]
             raw = record.get(source)
+            if source == "headline" and not raw:
+                raw = record.get("og_title") or record.get("page_title")
             if raw is None or (isinstance(raw, str) and not raw.strip()):
                 continue
             key = " ".join(raw.split()) if isinstance(raw, str) else repr(raw)

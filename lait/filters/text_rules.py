@@ -226,6 +226,8 @@ SOFT_RULES = frozenset(["logo", "navigation", "all_caps", "rare_words", "keyword
 # Candidates the model does not judge: the chooser admits a headline only where the image's file
 # name names what it names (`lait.filters.description.file_name_agrees`); the soft rules stay rules there.
 RULE_SOURCES = frozenset(["headline"])
+# Many style guides set headlines in Title Case: for a headline that casing says nothing.
+HEADLINE_EXEMPT_RULES = frozenset(["title_case"])
 
 
 def load_word_list(name: str) -> list[str]:
@@ -414,6 +416,13 @@ class TextCleaner:
         # After the language rule (they assume English: an English function-word list, English casing).
         self._rules_after_language = [("keyword_list", self._is_keyword_list), ("title_case", self._is_title_case)]
 
+    @staticmethod
+    def _rules_of(rules: list, source: str | None) -> list:
+        """`rules` as they apply to a text from `source` (a headline's casing is its own)."""
+        if source != "headline":
+            return rules
+        return [(name, rule) for name, rule in rules if name not in HEADLINE_EXEMPT_RULES]
+
     @property
     def uses_model(self) -> bool:
         """Whether the caption-quality model judges the text (then the soft rules are its features)."""
@@ -491,7 +500,7 @@ class TextCleaner:
         model = self.uses_model and result.source not in RULE_SOURCES
         if not reasons or explain:
             words = text.split()
-            for name, rule in self._rules_after_language:
+            for name, rule in self._rules_of(self._rules_after_language, result.source):
                 if model and name in SOFT_RULES:
                     if rule(text, words, ()):
                         signals.append(name)
@@ -555,7 +564,7 @@ class TextCleaner:
         reasons: list[str] = []
         signals: list[str] = []
         model = self.uses_model and source not in RULE_SOURCES
-        for name, rule in self._rules:
+        for name, rule in self._rules_of(self._rules, source):
             if model and name in SOFT_RULES:
                 if rule(text, words, site_names):
                     signals.append(name)

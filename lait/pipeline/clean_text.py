@@ -27,7 +27,7 @@ class CleanTextFn(StageDoFn):
     stage = "CleanText"
 
     def __init__(self, min_words: int, max_words: int, max_rare_word_ratio: float = 0.3,
-                 min_language_score: float = 0.5, headline_text: bool = False,
+                 min_language_score: float = 0.5, headline_text: bool = True,
                  min_caption_score: float | None = None):
         super().__init__(count_in=False)  # a batch is many pairs: `run` counts them
         self.order = SOURCES if headline_text else tuple(s for s in SOURCES if s not in PAGE_SOURCES)
@@ -64,7 +64,7 @@ class CleanText(beam.PTransform):
         self.dofn = CleanTextFn(options.min_words, options.max_words,
                                 getattr(options, "max_rare_word_ratio", 0.3),
                                 getattr(options, "min_text_language_score", 0.5),
-                                getattr(options, "headline_text", False),
+                                getattr(options, "headline_text", True),
                                 getattr(options, "min_caption_score", None))
 
     def expand(self, pairs: beam.PCollection) -> StageOutput:

@@ -78,9 +78,11 @@ class LaitOptions(PipelineOptions):
                           help="drop descriptions the caption-quality model scores below this (default: the threshold "
                                "shipped with the model, chosen by grouped CV); -1 turns the model off and the old "
                                "logo, navigation, title-case, keyword-list, all-caps and rare-word rules drop")
-        text.add_argument("--headline_text", action="store_true", default=False,
-                          help="also pair an image with the headline right above it, as a last resort, where the "
-                               "image's file name names what the headline names (more pairs, less precise)")
+        text.add_argument("--headline_text", dest="headline_text", action="store_true", default=True,
+                          help="as a last resort, pair an image with the headline above it (the page's title for "
+                               "its lead image) where the image's file name names what the headline names (default)")
+        text.add_argument("--no-headline_text", "--no_headline_text", dest="headline_text", action="store_false",
+                          help="never pair an image with a headline (fewer pairs, a little more precise)")
 
         fetch = parser.add_argument_group("AcquireImages")
         fetch.add_argument("--fetch", dest="fetch", action="store_true", default=True,
