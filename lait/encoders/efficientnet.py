@@ -34,8 +34,8 @@ INPUT_SIZE = 224
 _PIXEL_CENTRE = 127.0
 _PIXEL_SCALE = 128.0
 _CLASSES_FILE = Path(__file__).resolve().parent / "data" / "imagenet_classes.txt"
-# Images per forward pass on CPU. Measured with one thread (bench/bench_filter_images.py):
-# 4 runs about 1.4x faster per image than 16, whose activations no longer fit the caches.
+# Images per forward pass on CPU: few enough that their activations stay in the CPU caches,
+# which larger batches overflow (bench/bench_filter_images.py measures batch sizes).
 CPU_CHUNK = 4
 
 

@@ -234,8 +234,8 @@ class EfficientNetRegionExtractor(RegionExtractor):
         N, the paper's 100.
     input_size : int, default=320
         Longer side of the image fed to the backbone (a multiple of 32; 320 gives a 10 x 10 map).
-        On one CPU core (bench_regions, Flickr8k photos) 320 runs about 12 images/s and 224
-        (a 7 x 7 map, fewer distinct regions) about 20.
+        224 (a 7 x 7 map) is faster but finds fewer distinct regions; bench/bench_regions.py
+        measures both.
     nms_iou : float, default=0.3
         Per-label NMS threshold, bottom-up attention's value. On 48 Flickr8k dog photos 0.3 kept
         22 distinct labels per image on average against 7 at 0.5 (where half-overlapping windows of
