@@ -59,6 +59,10 @@ verified against `verify`). What the address guard checks then:
 - the connection-time check cannot hold: the proxy connects to the target, after its own DNS
   lookup. Refusing private destinations there (DNS rebinding included) is the proxy's egress
   policy (Squid's `http_access deny to_localnet`, for instance).
+
+This module is one job, a fetch and its checks in the order above, so it stays whole at about
+640 lines; the network guards are :mod:`lait.pipeline.fetch_network`, the robots rules
+:mod:`lait.pipeline.robots`.
 """
 
 from __future__ import annotations
