@@ -48,6 +48,8 @@ REQUIRES = [
     "tqdm>=4.66,<5",  # progress bars on a terminal
     "pyyaml>=6,<7",  # --config FILE.yaml
     "tensorboard>=2.16,<3",  # lait train's event files (torch.utils.tensorboard)
+    # Every path of every command: local, or a URL of an fsspec filesystem (lait/storage.py).
+    "fsspec>=2026.9,<2027",
 ]
 
 # Installed with --no-deps: we read their model files with torch, fastText and onnxruntime. Exact
@@ -64,7 +66,16 @@ DEV_REQUIRES = [
     "import-linter>=2.17,<3",  # `lint-imports`: the layer contracts in .importlinter
     # The tools README's "Reading the shards" snippets use; tests run every snippet.
     "datasets>=3.0,<6", "pandas>=2.2,<4", "duckdb>=1.1,<3", "webdataset>=0.2.90,<2",
+    # tests/test_cloud_paths.py: every command on s3:// against a real S3 server (moto's).
+    "s3fs>=2026.9,<2027", "boto3>=1.43,<2", "moto[server]>=5.2,<6",
 ]
+
+# Object stores, by URL protocol: s3fs (and boto3, which Beam's S3 filesystem uses for `lait run`'s
+# stages) for s3://, gcsfs (and Beam's GCS filesystem) for gs://. Each pins fsspec to its own version.
+STORAGE_EXTRAS = {
+    "s3": ["s3fs>=2026.9,<2027", "boto3>=1.43,<2"],
+    "gcs": ["gcsfs>=2026.8,<2027", "apache-beam[gcp]>=2.77,<3"],
+}
 
 
 class InstallModelPackages(setuptools.Command):
@@ -103,7 +114,7 @@ setuptools.setup(
                   "lait.imagebert": ["data/*"]},
     include_package_data=True,
     install_requires=REQUIRES,
-    extras_require={"dev": DEV_REQUIRES},
+    extras_require={"dev": DEV_REQUIRES, **STORAGE_EXTRAS},
     entry_points={"console_scripts": ["lait = lait.pipeline.cli:main"]},
     cmdclass={"install_model_packages": InstallModelPackages, "build": BuildWithModels},
 )

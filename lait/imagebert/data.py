@@ -39,6 +39,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from lait import storage
+
 META_FILE = "_meta.json"
 IGNORE_INDEX = -100  # the target value cross-entropy skips (torch's default ignore_index)
 
@@ -102,28 +104,42 @@ def write_regions_meta(directory: str | Path, extractor: str, feature_dim: int, 
     """Write ``_meta.json`` beside the regions shards."""
     meta = {"extractor": extractor, "feature_dim": int(feature_dim), "num_labels": int(num_labels),
             "max_regions": int(max_regions), "label_names": list(label_names or [])}
-    Path(directory, META_FILE).write_text(json.dumps(meta, indent=1))
+    storage.write_bytes(storage.join(str(directory), META_FILE), json.dumps(meta, indent=1).encode("utf-8"))
 
 
 def read_regions_meta(directory: str | Path) -> dict:
-    """The regions ``_meta.json``; ValueError with the path when it is missing."""
-    path = Path(directory, META_FILE)
-    if not path.exists():
+    """The regions ``_meta.json`` (local or a URL); ValueError with the path when it is missing."""
+    path = storage.join(str(directory), META_FILE)
+    if not storage.isfile(path):
         raise ValueError(f"{directory} has no {META_FILE}: is it a regions directory written by `lait regions`?")
-    return json.loads(path.read_text())
+    return json.loads(storage.read_bytes(path))
 
 
-def parquet_files(directory: str | Path) -> list[Path]:
-    """The ``*.parquet`` files under a directory (recursively, sorted), or the file itself."""
-    path = Path(directory)
-    if path.is_file():
-        return [path]
-    # skip hidden and underscore entries at any depth: `_rejects/` holds rejected records, not data
-    files = sorted(p for p in path.rglob("*.parquet")
-                   if not any(part.startswith((".", "_")) for part in p.relative_to(path).parts))
+def parquet_files(directory: str | Path) -> list[Path] | list[str]:
+    """The ``*.parquet`` files under a directory (recursively, sorted), or the file itself.
+
+    Local paths come as :class:`~pathlib.Path`, URLs (``s3://...``, :mod:`lait.storage`) as strings.
+    """
+    if storage.is_url(directory):
+        if storage.isfile(str(directory)):
+            return [str(directory)]
+        prefix = storage.join(str(directory), "x")[:-1]
+        files = [p for p in storage.find(str(directory))
+                 if p.endswith(".parquet") and not _hidden(p[len(prefix):].split("/"))]
+    else:
+        path = Path(directory)
+        if path.is_file():
+            return [path]
+        files = sorted(p for p in path.rglob("*.parquet") if not _hidden(p.relative_to(path).parts))
     if not files:
         raise ValueError(f"no .parquet files under {directory}")
     return files
+
+
+def _hidden(parts) -> bool:
+    """Hidden and underscore entries at any depth: `_rejects/` holds rejected records, `_tmp-ID/` a run
+    in progress; neither is data."""
+    return any(part.startswith((".", "_")) for part in parts)
 
 
 # -- the texts ------------------------------------------------------------------------------------------
@@ -133,7 +149,7 @@ def read_texts(corpus: str | Path) -> dict[str, list[str]]:
     """``image_sha1 -> [texts]`` from corpus shards (two columns read; null or blank texts skipped)."""
     texts: dict[str, list[str]] = {}
     for path in parquet_files(corpus):
-        table = pq.read_table(path, columns=["image_sha1", "text"])
+        table = storage.parquet_file(str(path)).read(columns=["image_sha1", "text"])
         for sha1, text in zip(table.column("image_sha1").to_pylist(), table.column("text").to_pylist()):
             if sha1 and text and text.strip():
                 bucket = texts.setdefault(sha1, [])
@@ -260,7 +276,7 @@ class PairStream(torch.utils.data.IterableDataset):
         """All units, and for each unit the number of texts of each of its rows."""
         units, unit_texts = [], []
         for f, path in enumerate(self.files):
-            parquet = pq.ParquetFile(path)
+            parquet = storage.parquet_file(path)
             for rg in range(parquet.num_row_groups):
                 keys = parquet.read_row_group(rg, columns=["image_sha1"]).column(0).to_pylist()
                 counts = np.array([len(self.texts.get(k, ())) for k in keys], dtype=np.int64)
@@ -311,7 +327,7 @@ class PairStream(torch.utils.data.IterableDataset):
         unit = self.units[u]
         if unit.file not in parquet_cache:
             parquet_cache.clear()  # one open file at a time per worker
-            parquet_cache[unit.file] = pq.ParquetFile(self.files[unit.file])
+            parquet_cache[unit.file] = storage.parquet_file(self.files[unit.file])
         table = parquet_cache[unit.file].read_row_group(unit.row_group)
         widths = {"boxes": 5, "features": self.feature_dim, "label_probs": self.num_labels}
         return RegionsBlock(table.slice(unit.start, unit.stop - unit.start), widths, self.max_regions)

@@ -6,8 +6,9 @@
 :class:`Number` is an argparse type; the path checks are called once the arguments are
 parsed: a readable file or folder, a writable output, a corpus or regions folder whose
 Parquet files are whole, a checkpoint that is a whole torch file, a model file that loads.
-Every failure is a :class:`UsageError` naming the flag. Remote paths (``gs://``, ``s3://``...)
-are left to the filesystem that opens them.
+Every failure is a :class:`UsageError` naming the flag. URLs (``s3://``, ``gs://``...) are
+checked through :mod:`lait.storage`: the filesystem's package is installed, the bucket
+exists, the file or folder is there.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import zipfile
 from collections.abc import Callable
 
+from lait import storage
 from lait.errors import UsageError
 
 __all__ = ["Number", "FRACTION", "name_numbers", "readable_file", "readable_dir", "output_dir", "output_file", "corpus_dir",
@@ -97,7 +99,7 @@ def readable_file(path, flag: str) -> str:
     """`path` is a file this process can read."""
     path = str(path)
     if _remote(path):
-        return path
+        return storage.check_readable(path, flag, "file")
     if not os.path.exists(path):
         raise UsageError(f"cannot read {flag} {path}: no such file")
     if os.path.isdir(path):
@@ -111,7 +113,7 @@ def readable_dir(path, flag: str) -> str:
     """`path` is a folder this process can list and read."""
     path = str(path)
     if _remote(path):
-        return path
+        return storage.check_readable(path, flag, "dir")
     if not os.path.exists(path):
         raise UsageError(f"cannot read {flag} {path}: no such folder")
     if not os.path.isdir(path):
@@ -135,7 +137,7 @@ def output_dir(path, flag: str) -> str:
     """`path` is a folder that exists and is writable, or one that can be created."""
     path = str(path)
     if _remote(path):
-        return path
+        return storage.check_writable(path, flag)
     if os.path.exists(path):
         if not os.path.isdir(path):
             raise UsageError(f"{flag} {path} is a file: give a folder")
@@ -150,7 +152,7 @@ def output_file(path, flag: str) -> str:
     """`path` names a file that can be written (its folder is created where missing)."""
     path = str(path)
     if _remote(path):
-        return path
+        return storage.check_writable(path, flag)
     if os.path.isdir(path):
         raise UsageError(f"{flag} {path} is a folder: give a file name")
     if os.path.exists(path):
@@ -164,11 +166,10 @@ def output_file(path, flag: str) -> str:
 def parquet_footers(paths, flag: str) -> None:
     """Every Parquet file's footer reads (a truncated, empty or foreign file fails here, not mid-run)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     for path in paths:
         try:
-            pq.read_metadata(path)
+            storage.parquet_file(str(path))
         except (OSError, pa.ArrowException) as error:
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise UsageError(f"{flag}: {path} is not a readable Parquet file ({first})") from None
@@ -178,7 +179,7 @@ def corpus_dir(path, flag: str) -> list[str]:
     """The shards of the corpus folder `path` (written by `lait run`), each with a whole footer."""
     from lait.pipeline.inspect import CorpusError, shard_paths
 
-    if os.path.exists(str(path)):
+    if _remote(path) or os.path.exists(str(path)):
         readable_dir(path, flag)
     try:
         shards = shard_paths(str(path))
@@ -192,11 +193,14 @@ def parquet_dir(path, flag: str) -> list:
     """The Parquet files of a folder read by the trainer (or the file itself), each with a whole footer."""
     from lait.imagebert.data import parquet_files
 
-    if os.path.isfile(str(path)):
+    if storage.isfile(str(path)):
         readable_file(path, flag)
     else:
         readable_dir(path, flag)
-    files = parquet_files(path)
+    try:
+        files = parquet_files(path)
+    except ValueError:  # none there
+        files = []
     if not files:
         raise UsageError(f"{flag} {path} holds no .parquet files")
     parquet_footers(files, flag)
@@ -210,12 +214,11 @@ def regions_dir(path, flag: str) -> dict:
     from lait.imagebert.data import META_FILE
 
     readable_dir(path, flag)
-    meta_path = os.path.join(str(path), META_FILE)
-    if not os.path.isfile(meta_path):
+    meta_path = storage.join(str(path), META_FILE)
+    if not storage.isfile(meta_path):
         raise UsageError(f"{flag} {path} has no {META_FILE}: give a folder written by 'lait regions'")
     try:
-        with open(meta_path, encoding="utf-8") as f:
-            meta = json.load(f)
+        meta = json.loads(storage.read_bytes(meta_path))
         int(meta["feature_dim"]), int(meta["num_labels"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UsageError(f"{flag}: {meta_path} is not a regions _meta.json ({type(error).__name__}: {error})") from None

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
 
-import pyarrow.parquet as pq
 from PIL import Image, ImageOps
 
+from lait import storage
 from lait.pipeline.inspect import CorpusError, shard_paths
 from lait.pipeline.schema import COLUMN_NAMES, EXTENSIONS, image_bytes, image_column_problem
 
@@ -33,6 +32,20 @@ IMAGE_FORMATS = ("jpg", "png", "keep")
 METADATA_COLUMNS = [name for name in COLUMN_NAMES if name != "image"]
 JPEG_QUALITY = 95  # img2dataset's default encode quality
 _PIL_FORMAT = {"jpg": "JPEG", "png": "PNG"}
+
+
+class _TarWriter(tarfile.TarFile):
+    """A tar written as a stream to a local path or URL (an object store takes it as one upload)."""
+
+    def __init__(self, path: str):
+        self._target = storage.open(path, "wb")
+        super().__init__(fileobj=self._target, mode="w")
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._target.close()
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -77,7 +90,7 @@ def image_file(row: dict, image_format: str) -> tuple[str, bytes, bool] | None:
 
 
 def _rows(path: str):
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
+    for batch in storage.parquet_file(path).iter_batches(batch_size=256):
         yield from batch.to_pylist()
 
 
@@ -106,10 +119,10 @@ def export_webdataset(directory: str, output: str, samples_per_shard: int = 10_0
         raise ValueError(f"image_format must be one of {', '.join(IMAGE_FORMATS)}, got {image_format!r}")
     paths = shard_paths(directory)
     for path in paths:  # before anything is written
-        problem = image_column_problem(path, pq.read_schema(path))
+        problem = image_column_problem(path, storage.parquet_file(path).schema_arrow)
         if problem:
             raise CorpusError(problem)
-    os.makedirs(output, exist_ok=True)
+    storage.makedirs(output)
     tar, shards = None, []
     counts = {"samples": 0, "reencoded": 0, "no_image": 0, "undecodable": 0}
     try:
@@ -130,8 +143,8 @@ def export_webdataset(directory: str, output: str, samples_per_shard: int = 10_0
                 if counts["samples"] % samples_per_shard == 0:
                     if tar:
                         tar.close()
-                    shards.append(os.path.join(output, f"{len(shards):05d}.tar"))
-                    tar = tarfile.open(shards[-1], "w")
+                    shards.append(storage.join(output, f"{len(shards):05d}.tar"))
+                    tar = _TarWriter(shards[-1])
                 extension, data, reencoded = image
                 counts["reencoded"] += reencoded
                 _add(tar, f"{key}.{extension}", data)

@@ -12,7 +12,8 @@ Input files, by extension:
 - `.parquet`: columns `image` (or `url`) and `caption` (or `text`); `image` may also be a
   Hugging Face `Image()` column, `{bytes, path}` (a lait corpus's shards are such files), whose
   bytes are used as they are (`image_url` names the image when the file has that column).
-A local path is read from disk (relative paths are relative to the list file). Every pair is
+A local path is read from disk (relative paths are relative to the list file, which may itself be
+a URL of :mod:`lait.storage`, e.g. ``s3://bucket/lists/pairs.jsonl`` beside its images). Every pair is
 kept as given: an image with five captions gives five rows (use `lait run` for LAIT's
 one-text-per-image aggregation).
 """
@@ -23,9 +24,8 @@ import json
 import os
 
 import apache_beam as beam
-import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
+from lait import storage
 from lait.pipeline.acquire_images import AcquireImages
 from lait.pipeline.filter_images import FilterImages
 from lait.pipeline.funnel import FunnelCollector, Reject, StageDoFn, StageOutput, WriteFunnel, WriteRejects, apply_stage
@@ -54,6 +54,9 @@ def _pair(image: str | None, caption: str | None, list_path: str, line: int) -> 
         return {**record, "image_url": image}
     if "://" in image:
         return Reject("bad_url", {**where, "image_url": image}, "only http(s) URLs and local paths")
+    if storage.is_url(list_path):  # beside a list in an object store
+        path = storage.join(list_path.rsplit("/", 1)[0], image)
+        return {**record, "image_url": path, "image_path": path}
     path = image if os.path.isabs(image) else os.path.join(os.path.dirname(list_path), image)
     return {**record, "image_url": "file://" + os.path.abspath(path), "image_path": path}
 
@@ -66,16 +69,19 @@ def _embedded(image: dict, caption: str | None, image_url: str | None, list_path
     if not isinstance(caption, str) or not caption.strip():
         return Reject("no_text", {"url": where, "image_url": image_url}, "missing caption")
     return {"text": " ".join(caption.split()), "text_source": "caption", "page_url": None, "url": where,
-            "image_url": image_url or f"file://{os.path.abspath(list_path)}#{line}",
+            "image_url": image_url or f"{_list_url(list_path)}#{line}",
             "image_path": None, "image_data": image["bytes"]}
+
+
+def _list_url(list_path: str) -> str:
+    return list_path if storage.is_url(list_path) else f"file://{os.path.abspath(list_path)}"
 
 
 def iter_pairs(list_path: str):
     """Pair records (or Rejects) of one list file, streamed."""
     kind = list_format(list_path)
     if kind == "parquet":
-        with FileSystems.open(list_path) as f:
-            table = pq.read_table(f)
+        table = storage.parquet_file(list_path).read()
         image_col = "image" if "image" in table.column_names else "url"
         text_col = "caption" if "caption" in table.column_names else "text"
         url_col = ["image_url"] if "image_url" in table.column_names and image_col == "image" else []
@@ -85,7 +91,7 @@ def iter_pairs(list_path: str):
             else:
                 yield _pair(row[image_col], row[text_col], list_path, i)
         return
-    with FileSystems.open(list_path) as f:
+    with storage.open(list_path, "rb") as f:
         for i, raw in enumerate(f, start=1):
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             if not line.strip():
@@ -134,7 +140,7 @@ class ReadLocalImagesFn(StageDoFn):
         pair = {k: v for k, v in pair.items() if k not in ("image_path", "image_data")}
         if data is None:
             try:
-                with FileSystems.open(path) as f:
+                with storage.open(path, "rb") as f:
                     data = f.read(self.max_bytes + 1)
             except OSError as error:
                 yield Reject("file_error", pair, str(error))

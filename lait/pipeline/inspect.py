@@ -2,24 +2,22 @@
 
 Everything here reads only the columns it needs (Parquet column projection), so a summary of
 gigabytes of shards never touches the `image` column; the HTML report decodes only the images it
-shows, as small thumbnails.
+shows, as small thumbnails. The corpus may be a local folder or any URL of :mod:`lait.storage`.
 """
 
 from __future__ import annotations
 
 import ast
-import glob
 import html
 import json
-import os
 from collections import Counter
 from urllib.parse import urlsplit
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
+from lait import storage
 from lait.pipeline.funnel import format_funnel
 from lait.pipeline.output_dir import SUCCESS, TMP_PREFIX
 from lait.pipeline.schema import COLUMN_NAMES, image_bytes, image_column_problem
@@ -38,24 +36,23 @@ class CorpusError(ValueError):
 def read_manifest(directory: str) -> dict | None:
     """The `_SUCCESS` manifest `lait run` writes last (its `files`); None when it is missing or cut."""
     try:
-        with open(os.path.join(directory, SUCCESS), encoding="utf-8") as f:
-            manifest = json.load(f)
+        manifest = json.loads(storage.read_bytes(storage.join(directory, SUCCESS)))
     except (OSError, ValueError):
         return None
     return manifest if isinstance(manifest, dict) and isinstance(manifest.get("files"), list) else None
 
 
 def _unfinished_runs(directory: str) -> list[str]:
-    return sorted(glob.glob(os.path.join(directory, TMP_PREFIX + "*", "")))
+    return storage.glob(storage.join(directory, TMP_PREFIX + "*"))
 
 
 def corpus_warning(directory: str) -> str | None:
     """One line when `directory` holds shards that no finished run vouches for (no `_SUCCESS`)."""
-    if not os.path.isdir(directory) or read_manifest(directory) is not None:
+    if not storage.isdir(directory) or read_manifest(directory) is not None:
         return None
-    if not glob.glob(os.path.join(directory, "shard-*.parquet")):
+    if not storage.glob(storage.join(directory, "shard-*.parquet")):
         return None
-    if glob.glob(os.path.join(directory, TMP_PREFIX + "*", "_COMMIT.json")):
+    if storage.glob(storage.join(directory, TMP_PREFIX + "*", "_COMMIT.json")):
         return (f"{directory} is half replaced: a run was stopped while it moved its corpus in "
                 f"('lait run' with --output {directory} finishes the move)")
     return (f"{directory} has no {SUCCESS}: the run that wrote it did not finish (or an older lait wrote it), "
@@ -64,35 +61,35 @@ def corpus_warning(directory: str) -> str | None:
 
 def shard_paths(directory: str) -> list[str]:
     """The corpus's shards: those its `_SUCCESS` lists, else (an unfinished corpus) every `shard-*.parquet`."""
-    if os.path.exists(directory) and not os.path.isdir(directory):
+    if storage.isfile(directory):
         raise CorpusError(f"{directory} is a file: give the --output folder of 'lait run'")
     manifest = read_manifest(directory)
     if manifest is not None:
-        paths = [os.path.join(directory, name) for name in manifest["files"]
+        paths = [storage.join(directory, name) for name in manifest["files"]
                  if name.startswith("shard-") and name.endswith(".parquet")]
-        missing = [path for path in paths if not os.path.exists(path)]
+        present = set(storage.glob(storage.join(directory, "shard-*.parquet")))  # one listing, not one per shard
+        missing = [path for path in paths if path not in present]
         if missing:
             raise CorpusError(f"{missing[0]} is listed in {SUCCESS} but missing: the corpus is damaged")
     else:
-        paths = sorted(glob.glob(os.path.join(directory, "shard-*.parquet")))
+        paths = storage.glob(storage.join(directory, "shard-*.parquet"))
     if not paths:
         unfinished = _unfinished_runs(directory)
         if unfinished:
             raise CorpusError(f"no shards in {directory} yet: its run has not finished ('lait run --resume' "
                               "with the same inputs and options continues it)")
         raise CorpusError(f"no shard-*.parquet files in {directory}: run 'lait run --output {directory}' first")
-    empty = [path for path in paths if os.path.getsize(path) == 0]
+    empty = [path for path in paths if storage.size(path) == 0]
     if empty:
         raise CorpusError(f"{empty[0]} is empty: a run was stopped while writing it; run 'lait run' again")
     return paths
 
 
 def read_funnel(directory: str) -> dict | None:
-    path = os.path.join(directory, "_funnel.json")
-    if not os.path.exists(path):
+    path = storage.join(directory, "_funnel.json")
+    if not storage.isfile(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return json.loads(storage.read_bytes(path))
 
 
 def _quantiles(values: np.ndarray) -> dict:
@@ -115,7 +112,7 @@ def _host(url: str | None) -> str:
 def summarize(directory: str, top: int = 10) -> dict:
     """Shard count, rows, bytes, funnel and the distributions of a corpus, from metadata and small columns."""
     paths = shard_paths(directory)
-    table = ds.dataset(paths, format="parquet").to_table(columns=SUMMARY_COLUMNS)
+    table = storage.parquet_dataset(paths).to_table(columns=SUMMARY_COLUMNS)
     words = np.array([len((t or "").split()) for t in table.column("text").to_pylist()], dtype=float)
     n_pages = table.column("n_pages").to_numpy(zero_copy_only=False)
     funnel = read_funnel(directory)
@@ -126,8 +123,8 @@ def summarize(directory: str, top: int = 10) -> dict:
     return {
         "directory": directory,
         "shards": len(paths),
-        "rows": sum(pq.ParquetFile(p).metadata.num_rows for p in paths),
-        "bytes": sum(os.path.getsize(p) for p in paths),
+        "rows": sum(storage.parquet_file(p).metadata.num_rows for p in paths),
+        "bytes": sum(storage.size(p) for p in paths),
         "funnel": funnel,
         "distributions": {
             "width": _quantiles(_column(table, "width")),
@@ -208,7 +205,7 @@ def _operand(node: ast.AST, source: str):
 
 def sample_rows(directory: str, n: int, where: str | None = None, columns: list[str] | None = None) -> list[dict]:
     """The first `n` rows (in shard order) that match `where`."""
-    dataset = ds.dataset(shard_paths(directory), format="parquet")
+    dataset = storage.parquet_dataset(shard_paths(directory))
     condition = parse_where(where) if where else None
     try:
         return dataset.head(n, columns=columns or SAMPLE_COLUMNS, filter=condition).to_pylist()
@@ -219,8 +216,8 @@ def sample_rows(directory: str, n: int, where: str | None = None, columns: list[
 def reject_reasons(directory: str) -> dict[str, str]:
     """`{reason: path}` of the reject samples, keyed by reason and by `STAGE.reason`."""
     found = {}
-    for path in sorted(glob.glob(os.path.join(directory, "_rejects", "*.jsonl"))):
-        stage_reason = os.path.basename(path)[: -len(".jsonl")]
+    for path in storage.glob(storage.join(directory, "_rejects", "*.jsonl")):
+        stage_reason = path.replace("\\", "/").rsplit("/", 1)[-1][: -len(".jsonl")]
         found[stage_reason] = path
         found.setdefault(stage_reason.split(".", 1)[1], path)
     return found
@@ -231,21 +228,25 @@ def read_rejects(directory: str, reason: str, n: int | None = None) -> list[dict
     if reason not in reasons:
         known = sorted(r for r in reasons if "." not in r)
         raise CorpusError(f"no rejects with reason {reason!r}; reasons here: {', '.join(known) or 'none'}")
-    with open(reasons[reason], encoding="utf-8") as f:
-        entries = [json.loads(line) for line in f if line.strip()]
+    entries = _jsonl(reasons[reason])
     return entries[:n] if n else entries
+
+
+def _jsonl(path: str) -> list[dict]:
+    return [json.loads(line) for line in storage.read_bytes(path).decode("utf-8").splitlines() if line.strip()]
 
 
 def sample_with_images(directory: str, max_rows: int, rows_per_group: int = 8) -> list[dict]:
     """About `max_rows` rows spread over the corpus, with thumbnails; reads only the row groups it samples."""
-    groups = [(path, i) for path in shard_paths(directory) for i in range(pq.ParquetFile(path).num_row_groups)]
+    shards = {path: storage.parquet_file(path) for path in shard_paths(directory)}
+    groups = [(path, i) for path, shard in shards.items() for i in range(shard.num_row_groups)]
     if not groups or max_rows <= 0:
         return []
     n_groups = min(len(groups), max(1, -(-max_rows // rows_per_group)))
     chosen = [groups[round(i * (len(groups) - 1) / max(1, n_groups - 1))] for i in range(n_groups)]
     rows = []
     for path, index in dict.fromkeys(chosen):
-        shard = pq.ParquetFile(path)
+        shard = shards[path]
         problem = image_column_problem(path, shard.schema_arrow)
         if problem:
             raise CorpusError(problem)
@@ -301,7 +302,7 @@ td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}td:first-chi
 def write_html_report(directory: str, path: str, max_rows: int = 200, per_reason: int = 12) -> dict:
     """One self-contained HTML file: funnel, histograms, a gallery of kept pairs and one per drop reason."""
     summary = summarize(directory)
-    table = ds.dataset(shard_paths(directory), format="parquet").to_table(columns=SUMMARY_COLUMNS)
+    table = storage.parquet_dataset(shard_paths(directory)).to_table(columns=SUMMARY_COLUMNS)
     words = np.array([len((t or "").split()) for t in table.column("text").to_pylist()], dtype=float)
     hists = [_histogram_svg("width", summary["distributions"]["width"], _column(table, "width")),
              _histogram_svg("height", summary["distributions"]["height"], _column(table, "height")),
@@ -326,13 +327,12 @@ def write_html_report(directory: str, path: str, max_rows: int = 200, per_reason
     for reason, reject_path in reject_reasons(directory).items():
         if "." not in reason:
             continue
-        with open(reject_path, encoding="utf-8") as f:
-            entries = [json.loads(line) for line in f if line.strip()][:per_reason]
+        entries = _jsonl(reject_path)[:per_reason]
         shown += len(entries)
         parts.append(f"<h2>Dropped: {html.escape(reason)}</h2><div class='gallery'>"
                      + "".join(_card(e, ["image_url", "detail", "score", "width", "height"]) for e in entries)
                      + "</div>")
     parts.append("</body></html>")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(parts))
-    return {"path": path, "kept_shown": len(kept), "rejects_shown": shown, "bytes": os.path.getsize(path)}
+    page = "\n".join(parts).encode("utf-8")
+    storage.write_bytes(path, page)
+    return {"path": path, "kept_shown": len(kept), "rejects_shown": shown, "bytes": len(page)}

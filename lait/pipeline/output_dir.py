@@ -13,13 +13,20 @@
 A run writes under `_tmp-ID/` only, and :func:`commit` moves its corpus into place at the end:
 the old `_SUCCESS` goes first (a reader then sees an unfinished corpus, never a mixed one
 that looks whole), then the files the old manifest lists, then the new files are renamed
-into place (Beam's FileSystems renames where the filesystem can, and copies then deletes
-where it cannot), and `_SUCCESS` is written last. A run killed before the commit leaves the
+into place, and `_SUCCESS` is written last. A run killed before the commit leaves the
 previous corpus as it was; one killed during the commit leaves `_COMMIT.json`, and the next
 `lait run` in that folder finishes the move first (:func:`finish_interrupted_commit`).
 
 Files of a previous corpus are removed only when they are listed in its `_SUCCESS`: a
 user's own `shard-x.parquet` beside a corpus is never touched.
+
+OUTPUT may be any URL of :mod:`lait.storage` (``s3://``, ``gs://``...). The guarantee
+is the same there, with one difference: an object store cannot rename, so each file of the
+new corpus is copied to its place and then deleted from `_tmp-ID/final/`. While the commit
+runs, a reader that trusts only a corpus with `_SUCCESS` (as `lait inspect`, `export`,
+`regions` and `train` do) sees no corpus, never a mixed one; a reader that lists
+`shard-*.parquet` without looking at `_SUCCESS` can see some new shards beside old ones
+for that time.
 """
 
 from __future__ import annotations
@@ -31,10 +38,9 @@ import uuid
 from collections.abc import Iterator
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
+from lait import storage
 from lait.errors import UsageError
 
 SUCCESS = "_SUCCESS"
@@ -47,53 +53,45 @@ FINAL = "final"
 CORPUS_PATTERNS = ("shard-*.parquet", "_funnel.json", "_run_config.json", "_rejects/*.jsonl", "README.md")
 # The names lait gives its files: found without a manifest, they are an older lait's corpus.
 LAIT_NAME = re.compile(r"(shard-\d{5}-of-\d{5}\.parquet|_funnel\.json|_run_config\.json|_rejects/[^/]+\.jsonl)")
-RAW = CompressionTypes.UNCOMPRESSED
 
 
 def join(directory: str, *names: str) -> str:
-    """`FileSystems.join` of a folder and a relative name that may hold "/"."""
-    return FileSystems.join(directory, *[part for name in names for part in name.split("/")])
+    """A folder and a relative name that may hold "/", joined as the folder's filesystem joins."""
+    return storage.join(directory, *names)
 
 
 def read_json(path: str) -> dict | None:
     """The JSON object in `path`; None when it is missing or not whole (a write that was cut)."""
     try:
-        if not FileSystems.exists(path):
+        if not storage.isfile(path):
             return None
-        with FileSystems.open(path, compression_type=RAW) as f:
-            data = json.loads(f.read())
+        data = json.loads(storage.read_bytes(path))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
 
 def write_json(path: str, data: dict) -> None:
-    with FileSystems.create(path, mime_type="application/json", compression_type=RAW) as f:
-        f.write((json.dumps(data, indent=1, sort_keys=True, default=str) + "\n").encode())
+    storage.write_bytes(path, (json.dumps(data, indent=1, sort_keys=True, default=str) + "\n").encode())
 
 
 def delete_existing(paths: list[str]) -> None:
-    present = [path for path in paths if FileSystems.exists(path)]
-    if present:
-        FileSystems.delete(present)
+    storage.delete(paths)
 
 
 def delete_folder(directory: str) -> None:
     """Delete a folder lait made and everything in it."""
-    if FileSystems.exists(directory):
-        # A local folder is removed whole by its own path; on object stores a trailing "/"
-        # names everything under the prefix (local FileSystems would remove its files only).
-        FileSystems.delete([directory.rstrip("/") + ("/" if "://" in directory else "")])
+    storage.delete_tree(directory)
 
 
 def list_files(directory: str, patterns: tuple[str, ...] = CORPUS_PATTERNS) -> list[str]:
     """Names, relative to `directory`, of the files that match `patterns` there, sorted."""
     prefix = join(directory, "x")[:-1]
     names = set()
-    for result in FileSystems.match([join(directory, p) for p in patterns]):
-        for metadata in result.metadata_list:
-            if metadata.path.startswith(prefix):
-                names.add(metadata.path[len(prefix):].replace("\\", "/"))
+    for pattern in patterns:
+        for path in storage.glob(join(directory, pattern)):
+            if path.startswith(prefix):
+                names.add(path[len(prefix):].replace("\\", "/"))
     return sorted(names)
 
 
@@ -112,8 +110,7 @@ def tmp_dir(output: str, run_id: str) -> str:
 def prepare_output(output: str) -> None:
     """Make `output` if it is missing; a folder lait cannot make is a one-line error."""
     try:
-        if not FileSystems.exists(output):
-            FileSystems.mkdirs(output)
+        storage.makedirs(output)
     except OSError as error:
         raise UsageError(f"cannot create --output {output}: {str(error).splitlines()[0]}") from None
 
@@ -143,7 +140,7 @@ def commit(output: str, tmp: str, manifest: dict, previous: dict | None) -> None
     final = join(tmp, FINAL)
     new = list_files(final)
     old = set(previous["files"]) if previous else set()
-    in_the_way = [name for name in new if name not in old and FileSystems.exists(join(output, name))]
+    in_the_way = [name for name in new if name not in old and storage.exists(join(output, name))]
     if in_the_way:
         raise UsageError(f"{join(output, in_the_way[0])} is in the way and lait did not write it: move it away and "
                          f"run again with --resume (this run's work is kept in {tmp})")
@@ -156,15 +153,12 @@ def _apply_commit(output: str, tmp: str, journal: dict) -> None:
     """The commit's steps; each may be repeated after a kill, so the whole can be run again."""
     final = join(tmp, FINAL)
     new = set(journal["new"])
-    waiting = {name for name in new if FileSystems.exists(join(final, name))}
+    waiting = {name for name in new if storage.isfile(join(final, name))}
     delete_existing([join(output, SUCCESS)])
     # An old name that the new corpus reuses and has already moved in is the new file now.
     delete_existing([join(output, name) for name in journal["old"] if name not in new or name in waiting])
-    moves = sorted(waiting)
-    if any(name.startswith("_rejects/") for name in moves) and not FileSystems.exists(join(output, "_rejects")):
-        FileSystems.mkdirs(join(output, "_rejects"))
-    if moves:
-        FileSystems.rename([join(final, name) for name in moves], [join(output, name) for name in moves])
+    for name in sorted(waiting):
+        storage.move(join(final, name), join(output, name))
     write_json(join(output, SUCCESS), journal["manifest"])
     delete_folder(tmp)
 
@@ -172,23 +166,19 @@ def _apply_commit(output: str, tmp: str, journal: dict) -> None:
 def finish_interrupted_commit(output: str) -> list[str]:
     """Finish every commit in `output` that a kill cut short; returns the run folders finished."""
     finished = []
-    for result in FileSystems.match([join(output, TMP_PREFIX + "*", COMMIT_FILE)]):
-        for metadata in result.metadata_list:
-            journal = read_json(metadata.path)
-            if journal and isinstance(journal.get("new"), list) and isinstance(journal.get("old"), list):
-                tmp = metadata.path[: -len(COMMIT_FILE)].rstrip("/\\")
-                _apply_commit(output, tmp, journal)
-                finished.append(tmp)
+    for path in storage.glob(join(output, TMP_PREFIX + "*", COMMIT_FILE)):
+        journal = read_json(path)
+        if journal and isinstance(journal.get("new"), list) and isinstance(journal.get("old"), list):
+            tmp = path[: -len(COMMIT_FILE)].rstrip("/\\")
+            _apply_commit(output, tmp, journal)
+            finished.append(tmp)
     return finished
 
 
 def unfinished_runs(output: str) -> list[str]:
     """Run folders (`_tmp-ID/`) in `output` of runs that have not committed."""
-    found = set()
-    for result in FileSystems.match([join(output, TMP_PREFIX + "*", RUN_FILE)]):
-        for metadata in result.metadata_list:
-            found.add(metadata.path[: -len(RUN_FILE)].rstrip("/\\"))
-    return sorted(found)
+    return sorted({path[: -len(RUN_FILE)].rstrip("/\\")
+                   for path in storage.glob(join(output, TMP_PREFIX + "*", RUN_FILE))})
 
 
 # ---- record files of a part: Beam's own coder for "any" values, each record length-prefixed
@@ -210,7 +200,7 @@ def _read_exactly(f, n: int) -> bytes:
 
 def read_records(path: str) -> Iterator:
     """The records of one record file, streamed; a cut file is an error (its part is redone)."""
-    with FileSystems.open(path, compression_type=RAW) as f:
+    with storage.open(path, "rb") as f:
         while True:
             head = _read_exactly(f, _LENGTH.size)
             if not head:
@@ -242,7 +232,7 @@ class WriteRecordsFn(beam.DoFn):
     def process(self, record) -> None:
         if self._file is None:
             self._name = f"{self.kind}-{uuid.uuid4().hex}.rec"
-            self._file = FileSystems.create(join(self.directory, self._name), compression_type=RAW)
+            self._file = storage.open(join(self.directory, self._name), "wb")
         data = _CODER.encode(record)
         self._file.write(_LENGTH.pack(len(data)))
         self._file.write(data)

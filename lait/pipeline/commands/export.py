@@ -3,14 +3,14 @@
 Example:
   lait export out/ --format webdataset --output wds/   # wds/00000.tar: KEY.jpg, KEY.txt, KEY.json
   lait export out/ --output wds/ --image_format keep  # images as acquired: KEY.jpg, KEY.png, KEY.webp...
+  lait export s3://bucket/corpus --output s3://bucket/wds   # any fsspec URL, in or out (lait[s3], lait[gcs])
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 
-from lait import progress
+from lait import progress, storage
 from lait.errors import UsageError
 from lait.pipeline import checks
 from lait.pipeline.checks import Number
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace, extra: list[str]) -> int:
     checks.corpus_dir(args.directory, "DIRECTORY")
     checks.output_dir(args.output, "--output")
-    if os.path.abspath(args.output) == os.path.abspath(args.directory):
+    if storage.same_location(args.output, args.directory):
         raise UsageError("--output must differ from the corpus DIRECTORY")
     try:
         with progress.Bar(total=_rows(args.directory), desc="lait export", unit="pairs", leave=False) as bar:
@@ -53,11 +53,9 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
 
 def _rows(directory: str) -> int | None:
     """The corpus's row count from its shards' footers (the bar's total), None when unknown."""
-    import pyarrow.parquet as pq
-
     from lait.pipeline.inspect import shard_paths
 
     try:
-        return sum(pq.read_metadata(path).num_rows for path in shard_paths(directory))
+        return sum(storage.parquet_file(path).metadata.num_rows for path in shard_paths(directory))
     except Exception:  # noqa: BLE001 - export itself reports what is wrong with the corpus
         return None

@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from apache_beam.io.filesystems import FileSystems
-
-from lait import progress
+from lait import progress, storage
 from lait.errors import UsageError
 from lait.pipeline.checks import parquet_footers
 from lait.pipeline.commands._runner import check_beam_flags, runner_flags, stage_display
 from lait.pipeline.commands.run import add_arguments as add_run_arguments
-from lait.pipeline.commands.run import pipeline_options
+from lait.pipeline.commands.run import pipeline_options, use_beam_filesystems
 from lait.pipeline.funnel import format_funnel, reconcile
 from lait.pipeline.options import check_run_args
 
@@ -41,10 +39,13 @@ def _list_files(patterns: list[str]) -> list[str]:
     from lait.pipeline.import_pairs import list_format
 
     files = []
-    for pattern, result in zip(patterns, FileSystems.match(list(patterns)), strict=True):
-        if not result.metadata_list:
+    for pattern in patterns:
+        if storage.is_url(pattern):
+            storage.check_pattern(pattern, "--input")
+        matched = [path for path in storage.glob(pattern) if storage.isfile(path)]
+        if not matched:
             raise UsageError(f"--input {pattern!r} matches no file: give .jsonl, .tsv or .parquet pair lists")
-        files += [m.path for m in result.metadata_list]
+        files += matched
     for path in files:
         try:
             list_format(path)
@@ -63,6 +64,7 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
 
     lists = _list_files(args.input)
     check_beam_flags(extra, NAME)
+    use_beam_filesystems(pipeline_options(args, extra))
 
     def build(pipeline, options):
         pipeline | "ImportPairs" >> ImportPairs(lists, options)

@@ -6,6 +6,7 @@ Examples:
   lait inspect out/ --rejects too_small               # dropped examples of one reason
   lait inspect out/ --html report.html                # self-contained report with thumbnails
   lait inspect out/ --json                            # the summary as JSON
+  lait inspect s3://bucket/corpus                     # any fsspec URL (pip install 'lait[s3]'; AWS_* variables)
   lait inspect runs/stage1                            # a training run: its curves as sparklines
   lait inspect runs/stage1 --html curves.html         # ... as charts (training and validation losses)
 
@@ -23,6 +24,7 @@ import sys
 import numpy as np
 import pyarrow as pa
 
+from lait import storage
 from lait.errors import UsageError
 from lait.pipeline import inspect as corpus
 
@@ -44,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace, extra: list[str]) -> int:
     from lait.pipeline import run_report
 
+    if storage.is_url(args.directory):
+        storage.check_readable(args.directory, "DIRECTORY", "dir")
     if run_report.is_run_dir(args.directory):
         return _training_run(args, run_report)
     try:

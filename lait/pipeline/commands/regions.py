@@ -6,6 +6,7 @@ Examples:
   lait regions --data out/ --output regions/ --extractor npz --npz_dir bua_features/
   lait regions --data out/ --output regions/ --direct_num_workers 2 --direct_running_mode multi_processing
   lait regions --data out/ --output regions/ --runner dask --dask_workers 2
+  lait regions --data s3://bucket/corpus --output s3://bucket/regions      # any fsspec URL (lait[s3])
 
 Writes REGIONS_DIR/regions-HASH.parquet (one row per image, keyed by image_sha1: boxes,
 features, labels, label_probs, num_regions), _meta.json (extractor, feature_dim, num_labels,
@@ -27,7 +28,7 @@ import argparse
 import os
 import sys
 
-from lait import progress
+from lait import progress, storage
 from lait.errors import UsageError
 from lait.pipeline import checks
 from lait.pipeline.checks import Number
@@ -67,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _check(args: argparse.Namespace, extra: list[str]) -> None:
     checks.corpus_dir(args.data, "--data")
     checks.output_dir(args.output, "--output")
-    if os.path.abspath(args.output) == os.path.abspath(args.data):
+    if storage.same_location(args.output, args.data):
         raise UsageError("--output must differ from --data")
     if args.max_regions < 1:
         raise UsageError(f"--max_regions must be at least 1, got {args.max_regions}")

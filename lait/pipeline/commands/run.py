@@ -6,6 +6,7 @@ Examples:
   lait run --input 'crawl/*.warc.gz' --output out/ --overwrite        # replace out/'s corpus once this run succeeds
   lait run --input 'crawl/*.warc.gz' --output out/ --resume           # continue a run that was stopped
   lait run --input 'crawl/*.warc.gz' --output out/ --direct_num_workers 2 --direct_running_mode multi_processing
+  lait run --input 's3://bucket/crawl/*.warc.gz' --output s3://bucket/corpus   # lait[s3]; AWS_* variables
   lait run --input 'gs://bucket/crawl/*.warc.gz' --output gs://bucket/out --runner dataflow \\
       --project P --region R --temp_location gs://bucket/tmp --setup_file ./setup.py
 
@@ -21,9 +22,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from lait import progress
+from lait import progress, storage
 from lait.errors import UsageError
 from lait.pipeline.commands._runner import add_runner_arguments, check_beam_flags, runner_flags, stage_display
 from lait.pipeline.funnel import STAGES, format_funnel, reconcile
@@ -67,6 +69,10 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
         raise UsageError("--output is required: a directory for the Parquet shards")
     check_beam_flags(extra, NAME)
     check_options_fit_workers(args.input, extra)
+    for pattern in args.input:
+        if storage.is_url(pattern):
+            storage.check_pattern(pattern, "--input")
+    use_beam_filesystems(pipeline_options(args, extra))
     from lait.pipeline.run import run
 
     with stage_display("lait run", STAGES, args.progress, _file_total(args)), runner_flags(args, extra) as flags:
@@ -79,6 +85,13 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     rows = funnel["stages"][-1]["out"]
     print(f"{rows} image-text pairs written to {args.output} in {funnel['seconds']} s")
     return 0
+
+
+def use_beam_filesystems(options: PipelineOptions) -> None:
+    """Give Beam's filesystems the run's options before a pipeline exists: the input files are
+    matched first, and Beam's S3 filesystem cannot start without options (its --s3_* flags, or
+    boto3's AWS_* variables when they are not given)."""
+    FileSystems.set_options(options)
 
 
 def _file_total(args: argparse.Namespace) -> dict:
