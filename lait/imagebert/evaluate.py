@@ -21,12 +21,13 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 
+from lait import storage
 from lait.imagebert.data import RegionsBlock, parquet_files, read_regions_meta, read_texts
 from lait.imagebert.model import ImageBertConfig, ImageBertForPretraining
 from lait.imagebert.train import load_checkpoint, tokenizer_from_vocab
+from lait.progress import Bar
 
 KS = (1, 5, 10)
 
@@ -51,7 +52,7 @@ def retrieval_set(corpus: str | Path, regions: str | Path, n_images: int, max_re
     widths = {"boxes": 5, "features": meta["feature_dim"], "label_probs": meta["num_labels"]}
     images, texts, owner = [], [], []
     for path in parquet_files(regions):
-        parquet = pq.ParquetFile(path)
+        parquet = storage.parquet_file(str(path))
         for rg in range(parquet.num_row_groups):
             block = RegionsBlock(parquet.read_row_group(rg, columns=["image_sha1", "boxes", "features", "labels"]),
                                  widths, max_regions)
@@ -115,7 +116,9 @@ def recall_at_k(scores: np.ndarray, owner: np.ndarray, ks=KS) -> dict[str, dict[
 def chance_recall(n_images: int, texts_per_image: float, ks=KS) -> dict[str, dict[str, float]]:
     """R@K of random scores, to read the results against."""
     n_texts = n_images * texts_per_image
-    text = {f"R@{k}": 1 - float(np.prod([(n_texts - texts_per_image - i) / (n_texts - i) for i in range(k)]))
+    # Past n_texts draws nothing is left to miss (and the next term would divide by zero).
+    text = {f"R@{k}": 1 - float(np.prod([(n_texts - texts_per_image - i) / (n_texts - i)
+                                         for i in range(min(k, int(n_texts)))]))
             for k in ks}
     return {"image_retrieval": {f"R@{k}": min(1.0, k / n_images) for k in ks}, "text_retrieval": text}
 
@@ -144,7 +147,9 @@ def evaluate_retrieval(checkpoint: str | Path, corpus: str | Path, regions: str 
         raise ValueError(f"no image of {regions} has a text in {corpus}")
     log(f"scoring {len(images)} images x {len(texts)} texts = {len(images) * len(texts)} pairs on {device.type}")
     start = time.perf_counter()
-    scores = score_pairs(model, tokenizer, images, texts, config.get("max_text_len", 40), batch_size)
+    with Bar(total=len(images) * len(texts), desc="lait eval-retrieval", unit="pairs", leave=False) as bar:
+        scores = score_pairs(model, tokenizer, images, texts, config.get("max_text_len", 40), batch_size,
+                             progress=lambda done, total: bar.update(len(texts)))
     seconds = time.perf_counter() - start
     metrics = recall_at_k(scores, owner)
     metrics["chance"] = chance_recall(len(images), len(texts) / len(images))
