@@ -4,7 +4,8 @@
 
 - AUC: Flickr8k dev photos (never trained on): each true caption against a caption of
   another photo (random), of a photo with the same predicted ImageNet class (hard), and
-  held-out junk alt texts (pages not used in training) on the same photos.
+  junk alt texts on the same photos (in sample: the model trains on every junk alt; the
+  source-grouped figures are bench/bench_relevance_grouped.py's).
 - Throughput: `--pairs` dev pairs, each with its own photo (nothing cached), scored in
   batches of 64 on ONE torch thread: pairs/s per core (pairs / CPU seconds of the
   process, so other load on the machine does not count) including JPEG decode, both

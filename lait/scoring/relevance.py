@@ -9,6 +9,10 @@ cross-modal features". This module holds the two learned parts on top of
   and the EfficientNet-Lite0 image embedding: two linear maps into a shared low-rank
   space trained contrastively (InfoNCE, as CLIP) on the supervised pairs; its cosine, and
   that cosine relative to reference images and captions, are features;
+- :class:`NeighbourBank`, the captions of the training photos nearest to the pair's image
+  (and the photos of the captions nearest to its text): how close the text is to what
+  people wrote about similar photos. It separates captions of look-alike photos (the hard
+  negatives) better than the projection alone, and needs no labels of its own;
 - :class:`RelevanceModel`, scikit-learn's ``HistGradientBoostingClassifier`` wrapped in
   ``CalibratedClassifierCV`` (Platt sigmoid) and exported to plain arrays, so that the
   shipped file (``models/relevance.npz``) loads with ``numpy.load(allow_pickle=False)``:
@@ -28,13 +32,19 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ImageTextProjection", "RelevanceModel", "INTERACTION_NAMES", "DEFAULT_MODEL_PATH"]
+__all__ = ["ImageTextProjection", "NeighbourBank", "RelevanceModel", "INTERACTION_NAMES", "NEIGHBOUR_NAMES",
+           "DEFAULT_MODEL_PATH"]
 
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "models" / "relevance.npz"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+NEIGHBOUR_NAMES = [
+    "cross.neighbours.caption_similarity", "cross.neighbours.caption_similarity_max",
+    "cross.neighbours.caption_similarity_z", "cross.neighbours.image_similarity",
+]
 INTERACTION_NAMES = [
     "cross.interaction.similarity", "cross.interaction.z_vs_reference_images",
     "cross.interaction.z_vs_reference_texts", "cross.interaction.rank_vs_reference_images",
+    *NEIGHBOUR_NAMES,
 ]
 
 
@@ -137,15 +147,102 @@ class ImageTextProjection:
         return proj
 
 
+class NeighbourBank:
+    """Captioned photos as a retrieval memory: does the text read like captions of photos like this one?
+
+    Images are compared in a PCA space of the standardised EfficientNet-Lite0 embedding;
+    each bank photo keeps the normalised mean of its captions' MiniLM embeddings. For a
+    pair, the `k` bank photos nearest to the image give a softmax-weighted caption
+    centroid; its cosine with the text (raw, best single neighbour, and as a z-score
+    against the text's similarity to the whole bank, so that generic texts gain nothing)
+    and, the other way round, the cosine of the image with the photos of the `k` captions
+    nearest to the text, are the features (``NEIGHBOUR_NAMES``).
+
+    Parameters
+    ----------
+    k : int, default=10
+    components : int, default=256
+        PCA dimensions kept for image-image similarity (the file stays small).
+    temperature : float, default=0.05
+        Softmax temperature over the neighbours' image similarities.
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray [1280]
+    components_ : ndarray [components, 1280]
+    images_ : ndarray [n, components], L2-normalised
+    captions_ : ndarray [n, 384], L2-normalised caption centroids
+    """
+
+    def __init__(self, k: int = 10, components: int = 256, temperature: float = 0.05):
+        self.k = k
+        self.components = components
+        self.temperature = temperature
+
+    def fit(self, image_emb: np.ndarray, captions_emb: Sequence[np.ndarray]) -> NeighbourBank:
+        """Fit on images [N, 1280] and, per image, its captions' embeddings [k_i, 384]."""
+        self.mean_ = image_emb.mean(0)
+        self.scale_ = image_emb.std(0) + 1e-6
+        x = (image_emb - self.mean_) / self.scale_
+        _, _, vt = np.linalg.svd(x - x.mean(0), full_matrices=False)
+        self.components_ = vt[: self.components].astype(np.float32)
+        self.images_ = self.project_images(image_emb)
+        self.captions_ = _normalise(np.stack([c.mean(0) for c in captions_emb])).astype(np.float32)
+        return self
+
+    def project_images(self, image_emb: np.ndarray) -> np.ndarray:
+        return _normalise(((image_emb - self.mean_) / self.scale_) @ self.components_.T).astype(np.float32)
+
+    def features(self, image_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
+        """[N, len(NEIGHBOUR_NAMES)] for pairs (row i: image i with text i), NaN where the image is missing."""
+        out = np.full((len(text_emb), len(NEIGHBOUR_NAMES)), np.nan, dtype=np.float32)
+        ok = np.isfinite(image_emb).all(1)
+        if not ok.any():
+            return out
+        k = min(self.k, len(self.images_))
+        zi = self.project_images(image_emb[ok])
+        zt = np.asarray(text_emb[ok], dtype=np.float32)
+        image_sims = zi @ self.images_.T  # [n, bank]
+        text_sims = zt @ self.captions_.T  # [n, bank]
+        near = np.argpartition(-image_sims, k - 1, axis=1)[:, :k]
+        near_sims = np.take_along_axis(image_sims, near, 1)
+        weights = np.exp((near_sims - near_sims.max(1, keepdims=True)) / self.temperature)
+        weights /= weights.sum(1, keepdims=True)
+        centroid = _normalise(np.einsum("nk,nkd->nd", weights, self.captions_[near]))
+        similarity = (centroid * zt).sum(1)
+        out[ok, 0] = similarity
+        out[ok, 1] = np.take_along_axis(text_sims, near, 1).max(1)
+        out[ok, 2] = (similarity - text_sims.mean(1)) / text_sims.std(1).clip(1e-6)
+        by_text = np.argpartition(-text_sims, k - 1, axis=1)[:, :k]
+        out[ok, 3] = np.take_along_axis(image_sims, by_text, 1).mean(1)
+        return out
+
+    def to_arrays(self, prefix: str = "neighbours.") -> dict[str, np.ndarray]:
+        return {prefix + "mean": self.mean_, prefix + "scale": self.scale_,
+                prefix + "components": self.components_.astype(np.float16),
+                prefix + "images": self.images_.astype(np.float16), prefix + "captions": self.captions_.astype(np.float16),
+                prefix + "settings": np.array([self.k, self.temperature])}
+
+    @classmethod
+    def from_arrays(cls, arrays, prefix: str = "neighbours.") -> NeighbourBank:
+        k, temperature = (float(v) for v in arrays[prefix + "settings"])
+        bank = cls(k=int(k), components=int(arrays[prefix + "components"].shape[0]), temperature=temperature)
+        for name in ("mean", "scale", "components", "images", "captions"):
+            setattr(bank, name + "_", np.asarray(arrays[prefix + name], dtype=np.float32))
+        return bank
+
+
 def interaction_features(projection: ImageTextProjection, image_emb: np.ndarray, text_emb: np.ndarray,
-                         reference_images: np.ndarray, reference_texts: np.ndarray) -> np.ndarray:
-    """[N, 4] interaction features of pairs (row i: image i with text i), NaN where the image is missing.
+                         reference_images: np.ndarray, reference_texts: np.ndarray,
+                         neighbours: NeighbourBank) -> np.ndarray:
+    """[N, len(INTERACTION_NAMES)] learned features of pairs (row i: image i with text i), NaN where the image is missing.
 
     The raw cosine depends on how "generic" a caption or an image is; comparing it with
     the same text against reference images (and the same image against reference
     captions) removes that (the hubness correction of cross-modal retrieval).
     """
     out = np.full((len(text_emb), len(INTERACTION_NAMES)), np.nan, dtype=np.float32)
+    out[:, len(INTERACTION_NAMES) - len(NEIGHBOUR_NAMES):] = neighbours.features(image_emb, text_emb)
     ok = np.isfinite(image_emb).all(1)
     if not ok.any():
         return out
@@ -258,6 +355,7 @@ class RelevanceModel:
         self.meta = meta
         self.feature_names = list(meta["feature_names"])
         self.projection = ImageTextProjection.from_arrays(arrays)
+        self.neighbours = NeighbourBank.from_arrays(arrays)
         self.reference_images = np.asarray(arrays["reference.images"], dtype=np.float32)
         self.reference_texts = np.asarray(arrays["reference.texts"], dtype=np.float32)
         self.label_embeddings = np.asarray(arrays["label_embeddings"], dtype=np.float32)
@@ -300,7 +398,8 @@ class RelevanceModel:
         return extractor
 
     def interaction(self, image_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
-        return interaction_features(self.projection, image_emb, text_emb, self.reference_images, self.reference_texts)
+        return interaction_features(self.projection, image_emb, text_emb, self.reference_images, self.reference_texts,
+                                    self.neighbours)
 
     def feature_matrix(self, extractor, pairs: Sequence[dict]) -> np.ndarray:
         """All classifier inputs [N, F] of `pairs`."""

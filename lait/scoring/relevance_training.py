@@ -1,22 +1,28 @@
-"""Training and held-out evaluation of the relevance model (``lait train-relevance``).
+"""Training and evaluation of the relevance model (``lait train-relevance``).
 
-The labelled set is built from a small supervised one, as LAIT's recipe says:
+The labelled set is built from a small supervised one, as LAIT's recipe says, plus real web
+pairs:
 
-- positives: the human captions of Flickr8k train photos (Hodosh et al., 2013), each with
-  its own photo;
-- negatives: captions of *other* photos, random ones and hard ones (a photo whose
-  EfficientNet-Lite0 top-1 class is the same, else the same coarse group), and real junk
-  alt texts from web pages (``shared/data/alts``, label ``junk``) on real photos.
+- Flickr8k (Hodosh et al., 2013): the human captions of the train photos with their own
+  photo (positives), captions of *other* photos, random ones and hard ones (a photo whose
+  EfficientNet-Lite0 top-1 class is the same, else the same coarse group), as negatives;
+- real junk alt texts from web pages (``shared/data/alts``, label ``junk``) on real photos;
+- web pairs of the labelled webcrawl (:mod:`lait.scoring.relevance_web`): lead photos with
+  the page texts that describe them (names, places, events), with the page's other texts,
+  and with another page's describing text.
 
-The Flickr8k dev split, and a page-disjoint 30% of the junk alts, are never trained on:
-:func:`evaluate` reports ROC-AUC on them. Flickr8k captions are tokenised ("edge .");
-they are detokenised first so that spacing before punctuation cannot tell captions from
-web text. Context keys that captions lack (``text_source``, file name, page title) are
-filled the same way for positives and negatives, so the classifier cannot read the label
-off them: ``text_source`` at random, and in a share of pairs a file name made of words of
-*another* caption of the pair's photo (a file named after what the photo shows, whatever
-the text). Page titles stay missing: the supervised set has no pages, so the page
-features carry no learned weight until a labelled set with pages exists.
+The learned features (projection, neighbour bank) see Flickr8k train photos only, out of
+fold by photo. The Flickr8k dev photos are never trained on: :func:`evaluate` reports
+ROC-AUC on them. Source-grouped figures (each webcrawl site and alts repository held out in
+turn, thresholds fitted inside the folds) come from :func:`grouped_cross_validation`.
+
+Flickr8k captions are tokenised ("edge ."); they are detokenised first so that spacing
+before punctuation cannot tell captions from web text. Context keys that captions lack
+(``text_source``, file name) are filled the same way for positives and negatives, so the
+classifier cannot read the label off them: ``text_source`` at random, and in a share of
+pairs a file name made of words of *another* caption of the pair's photo (a file named
+after what the photo shows, whatever the text). Page titles stay missing, on web pairs too:
+the captions have no pages, so the page features carry no learned weight.
 """
 
 from __future__ import annotations
@@ -27,15 +33,17 @@ import json
 import re
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sklearn.model_selection import GroupKFold
 
 from lait.scoring.relevance import (
     FORMAT_VERSION,
     INTERACTION_NAMES,
     ImageTextProjection,
+    NeighbourBank,
     RelevanceModel,
     export_calibrated_hgb,
     interaction_features,
@@ -49,6 +57,7 @@ from lait.scoring.relevance_features import (
     stem,
     words_of,
 )
+from lait.scoring.relevance_web import WEB_KINDS, WebPairs, collect_web_pairs
 
 __all__ = ["Corpus", "load_corpus", "train", "evaluate", "detokenize"]
 
@@ -70,6 +79,9 @@ NO_IMAGE_PAIRS = 500
 # (tried: 20% of pairs) taught the model to punish real titles that merely differ from the
 # text (true web pairs fell from 0.95 to 0.3). The captions have no pages, so none.
 PAGE_TITLE_SHARE = 0.0
+# Web pairs are few (about 900 from 5 sites) beside 25,000 caption pairs but are what the
+# pipeline scores: each counts this many caption pairs.
+WEB_WEIGHT = 8.0
 
 
 def detokenize(caption: str) -> str:
@@ -88,6 +100,11 @@ class Corpus:
     junk_train: list[str]
     junk_eval: list[str]
     image_dir: Path
+    junk_source: dict[str, str] = field(default_factory=dict)  # junk text -> source repository
+
+    @property
+    def junk(self) -> list[str]:
+        return self.junk_train + self.junk_eval
 
 
 def load_corpus(captions_dir: Path, alts_file: Path | None, max_photos: int | None = None) -> Corpus:
@@ -98,7 +115,7 @@ def load_corpus(captions_dir: Path, alts_file: Path | None, max_photos: int | No
         for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
             captions[row["image"]].append(detokenize(row["caption"]))
             split[row["image"]] = row["split"]
-    junk_train, junk_eval = [], []
+    junk_train, junk_eval, junk_source = [], [], {}
     if alts_file is not None and alts_file.exists():
         with open(alts_file, encoding="utf-8") as f:
             for line in f:
@@ -108,10 +125,12 @@ def load_corpus(captions_dir: Path, alts_file: Path | None, max_photos: int | No
                 page = row.get("page_url") or row.get("source_path") or ""
                 bucket = int(hashlib.sha1(page.encode()).hexdigest(), 16) % 1000 / 1000
                 (junk_eval if bucket < JUNK_EVAL_SHARE else junk_train).append(row["text"])
+                junk_source.setdefault(row["text"], row.get("source_repo") or "unknown")
     images = sorted(captions)
     if max_photos:
         images = [n for sp in ("train", "dev") for n in [m for m in images if split[m] == sp][:max_photos]]
-    return Corpus(images, split, {n: captions[n] for n in images}, junk_train, junk_eval, captions_dir / "images")
+    return Corpus(images, split, {n: captions[n] for n in images}, junk_train, junk_eval, captions_dir / "images",
+                  junk_source)
 
 
 class EncodingCache:
@@ -241,130 +260,237 @@ def _captions_by_image(corpus: Corpus, names: list[str], text_emb: np.ndarray, t
     return [text_emb[[text_rows[c] for c in corpus.captions[n]]] for n in names]
 
 
+@dataclass
+class Encoded:
+    """Every image and text of the training sets, encoded once; rows by file name / URL and by text."""
+
+    images: ImageEncoding
+    texts: TextEncoding
+    image_rows: dict[str, int]
+    text_rows: dict[str, int]
+
+
+@dataclass
+class LearnedParts:
+    """The parts fitted on captioned photos: projection, its reference banks, the neighbour bank."""
+
+    projection: ImageTextProjection
+    reference_images: np.ndarray
+    reference_texts: np.ndarray
+    neighbours: NeighbourBank
+
+    def features(self, image_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
+        return interaction_features(self.projection, image_emb, text_emb, self.reference_images,
+                                    self.reference_texts, self.neighbours)
+
+
+def fit_learned_parts(corpus: Corpus, enc: Encoded, names: list[str], seed: int, epochs: int) -> LearnedParts:
+    """Projection, reference banks and neighbour bank fitted on the photos `names` and their captions."""
+    image_emb = enc.images.embeddings[[enc.image_rows[n] for n in names]]
+    captions = _captions_by_image(corpus, names, enc.texts.embeddings, enc.text_rows)
+    projection = ImageTextProjection(epochs=epochs, seed=seed).fit(image_emb, captions)
+    ref_i, ref_t = _reference_banks(projection, image_emb, np.concatenate(captions), seed)
+    return LearnedParts(projection, ref_i, ref_t, NeighbourBank().fit(image_emb, captions))
+
+
+def _concat_texts(a: TextEncoding, b: TextEncoding) -> TextEncoding:
+    return TextEncoding(np.vstack([a.embeddings, b.embeddings]), np.vstack([a.statistics, b.statistics]),
+                        np.concatenate([a.language, b.language]), a.stems + b.stems, a.words + b.words)
+
+
+def _concat_images(*parts: ImageEncoding) -> ImageEncoding:
+    return ImageEncoding(*(np.concatenate([getattr(p, f) for p in parts])
+                           for f in ("embeddings", "probs", "statistics", "decoded")))
+
+
+def encode_sets(extractor: RelevanceFeatures, corpus: Corpus, web: WebPairs | None, cache_dir: Path | None,
+                log=print) -> Encoded:
+    """Encode the captioned photos, the junk alts and the web pairs (plus one undecodable image row)."""
+    cache = EncodingCache(extractor, cache_dir, log)
+    images = cache.images(corpus)
+    image_names = list(corpus.images)
+    texts_list = sorted({c for cs in corpus.captions.values() for c in cs} | set(corpus.junk))
+    texts = cache.texts(texts_list)
+    parts = [images]
+    if web is not None and web.pairs:
+        urls = sorted(web.images)
+        parts.append(extractor.encode_images([web.images[u] for u in urls], [{"image_url": u} for u in urls]))
+        image_names += urls
+        web_texts = sorted({p["text"] for p in web.pairs} - set(texts_list))
+        texts = _concat_texts(texts, extractor.encode_texts(web_texts))
+        texts_list += web_texts
+    no_image = ImageEncoding(np.full((1, images.embeddings.shape[1]), np.nan, np.float32),
+                             np.full((1, images.probs.shape[1]), np.nan, np.float32),
+                             np.array([image_statistics(None, None, {})], dtype=np.float32), np.array([False]))
+    image_names.append(NO_IMAGE)
+    return Encoded(_concat_images(*parts, no_image), texts, {n: i for i, n in enumerate(image_names)},
+                   {t: i for i, t in enumerate(texts_list)})
+
+
+def web_pair_set(web: WebPairs, enc: Encoded) -> PairSet:
+    """The web pairs as a :class:`PairSet` over `enc` (page titles left out, as for the captions)."""
+    pairs = [{k: p[k] for k in ("text", "text_source", "image_url")} for p in web.pairs]
+    return PairSet(pairs, np.array([enc.text_rows[p["text"]] for p in web.pairs], dtype=np.int64),
+                   np.array([enc.image_rows[p["image_url"]] for p in web.pairs], dtype=np.int64),
+                   web.labels, [p["kind"] for p in web.pairs])
+
+
+def feature_rows(extractor: RelevanceFeatures, ps: PairSet, enc: Encoded, parts: LearnedParts | None) -> np.ndarray:
+    """Classifier inputs of `ps`; the learned columns stay NaN when `parts` is None (filled out of fold)."""
+    base = extractor.pair_features(ps.pairs, enc.texts, enc.images, ps.text_index, ps.image_index)
+    learned = np.full((len(ps.pairs), len(INTERACTION_NAMES)), np.nan, dtype=np.float32)
+    if parts is not None:
+        learned = parts.features(enc.images.embeddings[ps.image_index], enc.texts.embeddings[ps.text_index])
+    return np.hstack([base, learned])
+
+
+@dataclass
+class TrainingRows:
+    """The classifier's rows: features, labels, kind and source group of each."""
+
+    X: np.ndarray
+    y: np.ndarray
+    kinds: np.ndarray
+    groups: np.ndarray  # "flickr8k", an alts repository (junk rows) or a webcrawl site
+    photos: np.ndarray  # image row, for calibration folds grouped by photo
+
+
+def build_training_rows(extractor: RelevanceFeatures, corpus: Corpus, enc: Encoded, web: WebPairs | None,
+                        seed: int, epochs: int, log=print) -> tuple[TrainingRows, LearnedParts]:
+    """Flickr8k train pairs with learned features out of fold, junk alts and web pairs; and the final learned parts."""
+    started = time.time()
+    train_set = build_pairs(corpus, "train", enc.image_rows, enc.text_rows, enc.images.probs, extractor.membership,
+                            corpus.junk, seed, no_image_pairs=NO_IMAGE_PAIRS)
+    X = feature_rows(extractor, train_set, enc, None)
+    # Learned features out of fold: a projection or neighbour bank never sees the photo it scores.
+    train_names = [n for n in corpus.images if corpus.split[n] == "train"]
+    train_rows = np.array([enc.image_rows[n] for n in train_names])
+    fold_of = {}
+    for fold, (_, test) in enumerate(GroupKFold(INTERACTION_FOLDS).split(train_rows, groups=train_rows)):
+        fold_of.update({int(r): fold for r in train_rows[test]})
+    pair_fold = np.array([fold_of.get(int(r), 0) for r in train_set.image_index])
+    for fold in range(INTERACTION_FOLDS):
+        parts = fit_learned_parts(corpus, enc, [n for n in train_names if fold_of[enc.image_rows[n]] != fold],
+                                  seed, epochs)
+        mask = pair_fold == fold
+        X[mask, -len(INTERACTION_NAMES):] = parts.features(enc.images.embeddings[train_set.image_index[mask]],
+                                                           enc.texts.embeddings[train_set.text_index[mask]])
+        log(f"  learned features, fold {fold + 1}/{INTERACTION_FOLDS} ({time.time() - started:.0f} s)")
+    final = fit_learned_parts(corpus, enc, train_names, seed, epochs)
+    kinds = np.array(train_set.kinds)
+    groups = np.array(["flickr8k"] * len(kinds), dtype=object)
+    junk_rows = kinds == "junk"
+    groups[junk_rows] = [corpus.junk_source.get(train_set.pairs[i]["text"], "unknown") for i in np.flatnonzero(junk_rows)]
+    rows = TrainingRows(X, train_set.labels, kinds, groups, train_set.image_index)
+    if web is not None and web.pairs:
+        ws = web_pair_set(web, enc)
+        rows = TrainingRows(np.vstack([X, feature_rows(extractor, ws, enc, final)]),
+                            np.concatenate([rows.y, ws.labels]), np.concatenate([kinds, ws.kinds]),
+                            np.concatenate([groups, web.sites.astype(object)]),
+                            np.concatenate([rows.photos, ws.image_index]))
+    log(f"  training rows {rows.X.shape} ({time.time() - started:.0f} s)")
+    return rows, final
+
+
+def sample_weights(kinds: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Junk alts count double and web pairs `WEB_WEIGHT` times, then the classes are balanced.
+
+    Junk alts and web pairs are few but are what the pipeline meets; balancing makes a
+    calibrated 0.5 mean "as likely related as not", not the training set's share of positives.
+    """
+    weights = np.where(kinds == "junk", 2.0, 1.0)
+    weights[np.isin(kinds, WEB_KINDS)] = WEB_WEIGHT
+    weights[y == 1] *= weights[y == 0].sum() / weights[y == 1].sum()
+    return weights
+
+
+def make_classifier(seed: int, max_iter: int):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.06, max_leaf_nodes=31,
+                                          min_samples_leaf=40, l2_regularization=1.0, early_stopping=False,
+                                          random_state=seed)
+
+
+def fit_classifier(rows: TrainingRows, seed: int, max_iter: int, keep: np.ndarray | None = None):
+    """Calibrated trees on the rows `keep` (all by default); calibration folds grouped by photo."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from threadpoolctl import threadpool_limits
+
+    keep = np.ones(len(rows.y), dtype=bool) if keep is None else keep
+    X, y = rows.X[keep], rows.y[keep]
+    splits = list(GroupKFold(CALIBRATION_FOLDS).split(X, y, groups=rows.photos[keep]))
+    with threadpool_limits(1):  # spinning OpenMP threads are slower on a shared machine
+        return CalibratedClassifierCV(make_classifier(seed, max_iter), method="sigmoid", cv=splits).fit(
+            X, y, sample_weight=sample_weights(rows.kinds[keep], y))
+
+
+def constant_columns(X: np.ndarray) -> np.ndarray:
+    """Columns the training rows never fill (keys the labelled sets lack): set to 0, never split on."""
+    return np.isnan(X).all(0)
+
+
 def train(captions_dir: Path, alts_file: Path | None, output: Path, cache_dir: Path | None = None,
           seed: int = 0, log=print, projection_epochs: int = 6, max_iter: int = 300,
-          max_photos: int | None = None) -> dict:
-    """Build the labelled set, fit projection and classifier, evaluate on held-out data, save.
+          max_photos: int | None = None, webcrawl_warcs: list[Path] | None = None,
+          webcrawl_labels: Path | None = None) -> dict:
+    """Build the labelled sets, fit learned parts and classifier, evaluate on held-out data, save.
 
     Returns the model's metadata (with the held-out report). Runs torch on one thread:
-    on a shared machine more threads only spin (measured: 20x slower steps under load).
+    on a shared machine more threads only spin.
     """
     import torch
 
     torch.set_num_threads(1)
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.model_selection import GroupKFold
-
     started = time.time()
     corpus = load_corpus(captions_dir, alts_file, max_photos)
-    log(f"corpus: {len(corpus.images)} photos, {len(corpus.junk_train)} + {len(corpus.junk_eval)} junk alts")
+    web = collect_web_pairs(webcrawl_warcs, webcrawl_labels, seed) if webcrawl_warcs and webcrawl_labels else None
+    log(f"corpus: {len(corpus.images)} photos, {len(corpus.junk)} junk alts, "
+        f"{len(web.pairs) if web else 0} web pairs")
     extractor = RelevanceFeatures()
-    images = EncodingCache(extractor, cache_dir, log).images(corpus)
-    image_rows = {n: i for i, n in enumerate(corpus.images)}
-    all_texts = sorted({c for cs in corpus.captions.values() for c in cs} | set(corpus.junk_train)
-                       | set(corpus.junk_eval))
-    texts = EncodingCache(extractor, cache_dir, log).texts(all_texts)
-    text_rows = {t: i for i, t in enumerate(all_texts)}
-
-    def titles_of(ps: PairSet) -> TextEncoding:
-        emb = np.zeros((len(ps.pairs), texts.embeddings.shape[1]), dtype=np.float32)
-        for r, pair in enumerate(ps.pairs):
-            if pair.get("page_title"):
-                emb[r] = texts.embeddings[text_rows[pair["page_title"]]]
-        return TextEncoding(emb, np.zeros((len(ps.pairs), 0)), np.zeros(len(ps.pairs)), [], [])
-
-    # One extra image row that failed to decode, for the no-image negatives.
-    no_image_stats = np.array([image_statistics(None, None, {})], dtype=np.float32)
-    images = ImageEncoding(np.vstack([images.embeddings, np.full((1, images.embeddings.shape[1]), np.nan, np.float32)]),
-                           np.vstack([images.probs, np.full((1, images.probs.shape[1]), np.nan, np.float32)]),
-                           np.vstack([images.statistics, no_image_stats]), np.append(images.decoded, False))
-    image_rows[NO_IMAGE] = len(images.decoded) - 1
-    train_set = build_pairs(corpus, "train", image_rows, text_rows, images.probs, extractor.membership,
-                            corpus.junk_train, seed, no_image_pairs=NO_IMAGE_PAIRS)
-    log(f"training pairs: {len(train_set.pairs)} ({int(train_set.labels.sum())} positive)")
-
-    # Interaction features out of fold: a projection never sees the pair it scores.
-    train_names = [n for n in corpus.images if corpus.split[n] == "train"]
-    train_rows = np.array([image_rows[n] for n in train_names])
-    fold_of = {}
-    for fold, (_, test) in enumerate(GroupKFold(INTERACTION_FOLDS).split(train_rows, groups=train_rows)):
-        for r in train_rows[test]:
-            fold_of[int(r)] = fold
-    pair_fold = np.array([fold_of.get(int(r), 0) for r in train_set.image_index])
-    X = np.zeros((len(train_set.pairs), len(extractor.names) + len(INTERACTION_NAMES)), dtype=np.float32)
-    X[:, : len(extractor.names)] = extractor.pair_features(
-        train_set.pairs, texts, images, train_set.text_index, train_set.image_index, page_titles=titles_of(train_set))
-    log(f"  base features {X.shape} ({time.time() - started:.0f} s)")
-    for fold in range(INTERACTION_FOLDS):
-        fit_names = [n for n in train_names if fold_of[image_rows[n]] != fold]
-        proj = ImageTextProjection(epochs=projection_epochs, seed=seed).fit(
-            images.embeddings[[image_rows[n] for n in fit_names]],
-            _captions_by_image(corpus, fit_names, texts.embeddings, text_rows))
-        fit_caps = np.concatenate(_captions_by_image(corpus, fit_names, texts.embeddings, text_rows))
-        ref_i, ref_t = _reference_banks(proj, images.embeddings[[image_rows[n] for n in fit_names]], fit_caps, seed)
-        mask = pair_fold == fold
-        inter = interaction_features(proj, images.embeddings[train_set.image_index[mask]],
-                                     texts.embeddings[train_set.text_index[mask]], ref_i, ref_t)
-        X[mask, len(extractor.names):] = inter
-        log(f"  projection fold {fold + 1}/{INTERACTION_FOLDS} ({time.time() - started:.0f} s)")
-
-    # Keys the supervised set never has (dominant_score, natural/nsfw scores) are all NaN;
-    # the binner needs one value, and a constant column is never split on.
-    never_seen = np.isnan(X).all(0)
-    X[:, never_seen] = 0.0
-    y = train_set.labels
-    # Junk alts are few but the pipeline meets many: count them double. Then balance the
-    # classes, so that a calibrated 0.5 means "as likely related as not", not the
-    # training set's share of positives.
-    weights = np.where(np.array(train_set.kinds) == "junk", 2.0, 1.0)
-    weights[y == 1] *= weights[y == 0].sum() / weights[y == 1].sum()
-    splits = list(GroupKFold(CALIBRATION_FOLDS).split(X, y, groups=train_set.image_index))
-    hgb = HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.06, max_leaf_nodes=31,
-                                         min_samples_leaf=40, l2_regularization=1.0, early_stopping=False,
-                                         random_state=seed)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):  # as torch above: spinning OpenMP threads were slower on a shared machine
-        classifier = CalibratedClassifierCV(hgb, method="sigmoid", cv=splits).fit(X, y, sample_weight=weights)
+    enc = encode_sets(extractor, corpus, web, cache_dir, log)
+    rows, parts = build_training_rows(extractor, corpus, enc, web, seed, projection_epochs, log)
+    never_seen = constant_columns(rows.X)
+    rows.X[:, never_seen] = 0.0
+    classifier = fit_classifier(rows, seed, max_iter)
     log(f"classifier fitted ({time.time() - started:.0f} s)")
 
-    # Final projection and reference banks on all training photos.
-    projection = ImageTextProjection(epochs=projection_epochs, seed=seed).fit(
-        images.embeddings[train_rows], _captions_by_image(corpus, train_names, texts.embeddings, text_rows))
-    train_caps = np.concatenate(_captions_by_image(corpus, train_names, texts.embeddings, text_rows))
-    ref_i, ref_t = _reference_banks(projection, images.embeddings[train_rows], train_caps, seed)
-
     arrays = export_calibrated_hgb(classifier)
-    arrays.update(projection.to_arrays())
-    arrays["reference.images"] = ref_i.astype(np.float16)
-    arrays["reference.texts"] = ref_t.astype(np.float16)
+    arrays.update(parts.projection.to_arrays())
+    arrays.update(parts.neighbours.to_arrays())
+    arrays["reference.images"] = parts.reference_images.astype(np.float16)
+    arrays["reference.texts"] = parts.reference_texts.astype(np.float16)
     arrays["label_embeddings"] = extractor.label_embeddings.astype(np.float16)
-    arrays["feature_medians"] = np.nanmedian(np.where(np.isfinite(X), X, np.nan), axis=0)
+    arrays["feature_medians"] = np.nanmedian(np.where(np.isfinite(rows.X), rows.X, np.nan), axis=0)
+    names = extractor.names + INTERACTION_NAMES
     meta = {
         "format_version": FORMAT_VERSION,
-        "feature_names": extractor.names + INTERACTION_NAMES,
+        "feature_names": names,
         "label_prompt_example": label_prompts(["tench"])[0],
         "training": {
-            "captions": str(captions_dir), "alts": str(alts_file), "seed": seed,
-            "pairs": len(train_set.pairs), "positives": int(y.sum()),
-            "features_constant_in_training": [n for n, c in zip(extractor.names + INTERACTION_NAMES, never_seen) if c],
-            "by_kind": {k: int(sum(1 for x in train_set.kinds if x == k)) for k in ("positive", "random", "hard", "junk", "no_image")},
+            "captions": str(captions_dir), "alts": str(alts_file), "webcrawl_labels": str(webcrawl_labels),
+            "seed": seed, "pairs": len(rows.y), "positives": int(rows.y.sum()),
+            "features_constant_in_training": [n for n, c in zip(names, never_seen) if c],
+            "by_kind": {k: int((rows.kinds == k).sum()) for k in sorted(set(rows.kinds))},
+            "web_sites": sorted({str(g) for g, k in zip(rows.groups, rows.kinds) if k in WEB_KINDS}),
+            "web_weight": WEB_WEIGHT,
             "classifier": "CalibratedClassifierCV(HistGradientBoostingClassifier, method=sigmoid, cv=3 groups by photo)",
-            "hgb_params": {k: v for k, v in hgb.get_params().items() if isinstance(v, int | float | str | None)},
-            "projection": {"rank": projection.rank, "epochs": projection.epochs, "temperature": projection.temperature},
+            "hgb_params": {k: v for k, v in classifier.estimator.get_params().items()
+                           if isinstance(v, int | float | str | None)},
+            "projection": {"rank": parts.projection.rank, "epochs": parts.projection.epochs,
+                           "temperature": parts.projection.temperature},
+            "neighbours": {"k": parts.neighbours.k, "components": parts.neighbours.components},
         },
     }
     model = RelevanceModel(arrays, meta)
     # The exported predictor must agree with scikit-learn's before anything is shipped.
-    sample = X[:: max(1, len(X) // 2000)]
+    sample = rows.X[:: max(1, len(rows.X) // 2000)]
     gap = float(np.abs(model.predict_proba(sample) - classifier.predict_proba(sample)[:, 1]).max())
     if gap > 1e-4:
         raise RuntimeError(f"exported trees disagree with scikit-learn by {gap}")
     meta["training"]["export_max_abs_diff"] = gap
-
-    # Held-out evaluation: dev photos and page-disjoint junk alts, no context hints.
-    report = evaluate_encoded(model, extractor, corpus, images, texts, image_rows, text_rows, seed)
+    # Dev photos are never trained on; the junk alts all are (their grouped figures: bench/bench_relevance_grouped.py).
+    report = evaluate_encoded(model, extractor, corpus, enc, seed)
     meta["held_out"] = report
     meta["training"]["seconds"] = round(time.time() - started, 1)
     model.meta = meta
@@ -379,13 +505,18 @@ def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return round(float(roc_auc_score(labels, scores)), 4)
 
 
-def evaluate_encoded(model: RelevanceModel, extractor: RelevanceFeatures, corpus: Corpus, images, texts,
-                     image_rows, text_rows, seed: int) -> dict:
-    """ROC-AUC on dev pairs: true caption vs random / hard other captions, and junk alts."""
-    dev = build_pairs(corpus, "dev", image_rows, text_rows, images.probs, extractor.membership,
-                      corpus.junk_eval, seed + 1, context=False)
-    base = extractor.pair_features(dev.pairs, texts, images, dev.text_index, dev.image_index)
-    inter = model.interaction(images.embeddings[dev.image_index], texts.embeddings[dev.text_index])
+def dev_pair_set(extractor: RelevanceFeatures, corpus: Corpus, enc: Encoded, junk: list[str], seed: int) -> PairSet:
+    """Dev photos: own captions, random and hard other captions, `junk` alts; no context hints."""
+    return build_pairs(corpus, "dev", enc.image_rows, enc.text_rows, enc.images.probs, extractor.membership,
+                       junk, seed + 1, context=False)
+
+
+def evaluate_encoded(model: RelevanceModel, extractor: RelevanceFeatures, corpus: Corpus, enc: Encoded,
+                     seed: int) -> dict:
+    """ROC-AUC on dev photos: true caption vs random / hard other captions, and junk alts (in sample)."""
+    dev = dev_pair_set(extractor, corpus, enc, corpus.junk, seed)
+    base = extractor.pair_features(dev.pairs, enc.texts, enc.images, dev.text_index, dev.image_index)
+    inter = model.interaction(enc.images.embeddings[dev.image_index], enc.texts.embeddings[dev.text_index])
     scores = model.predict_proba(np.hstack([base, inter]))
     kinds = np.array(dev.kinds)
     pos = kinds == "positive"
@@ -394,14 +525,8 @@ def evaluate_encoded(model: RelevanceModel, extractor: RelevanceFeatures, corpus
         sel = pos | (kinds == kind)
         report[f"auc_{kind}"] = _auc(dev.labels[sel], scores[sel])
         report[f"n_{kind}"] = int((kinds == kind).sum())
+    report["junk_alts"] = "in sample: every junk alt is trained on (grouped figures: bench/bench_relevance_grouped.py)"
     report["auc_all"] = _auc(dev.labels, scores)
-    # Same protocol with one feature family at a time removed from view would need
-    # retraining; instead report the single strongest zero-shot feature for reference.
-    lw = model.feature_names.index("cross.label_weighted_similarity")
-    X_lw = base[:, lw]
-    for kind in ("random", "hard"):
-        sel = pos | (kinds == kind)
-        report[f"auc_{kind}_label_similarity_alone"] = _auc(dev.labels[sel], np.nan_to_num(X_lw[sel]))
     report["mean_score_positive"] = round(float(scores[pos].mean()), 4)
     for kind in ("random", "hard", "junk"):
         report[f"mean_score_{kind}"] = round(float(scores[kinds == kind].mean()), 4)
@@ -412,13 +537,119 @@ def evaluate_encoded(model: RelevanceModel, extractor: RelevanceFeatures, corpus
 
 def evaluate(model_path: Path | None, captions_dir: Path, alts_file: Path | None, cache_dir: Path | None = None,
              seed: int = 0, log=print) -> dict:
-    """Held-out figures of a saved model (same protocol as at training time)."""
+    """Dev-photo figures of a saved model (same protocol as at training time)."""
     model = RelevanceModel.load(model_path)
     extractor = model.feature_extractor()
     corpus = load_corpus(captions_dir, alts_file)
-    images = EncodingCache(extractor, cache_dir, log).images(corpus)
-    all_texts = sorted({c for cs in corpus.captions.values() for c in cs} | set(corpus.junk_train)
-                       | set(corpus.junk_eval))
-    texts = EncodingCache(extractor, cache_dir, log).texts(all_texts)
-    return evaluate_encoded(model, extractor, corpus, images, texts, {n: i for i, n in enumerate(corpus.images)},
-                            {t: i for i, t in enumerate(all_texts)}, seed)
+    return evaluate_encoded(model, extractor, corpus, encode_sets(extractor, corpus, None, cache_dir, log), seed)
+
+
+# ----------------------------------------------------------------------------- grouped evaluation
+
+# Share of describing web captions a --min_relevance threshold must keep on the sites it is fitted on.
+THRESHOLD_RECALL = 0.9
+
+
+def grouped_folds(rows: TrainingRows) -> list[list[str]]:
+    """Held-out source groups per fold: one webcrawl site with positives each; the other sites and
+    the alts repositories spread over the folds (smallest fold first)."""
+    web = np.isin(rows.kinds, WEB_KINDS)
+    positives = {str(g): int(((rows.groups == g) & (rows.y == 1)).sum()) for g in set(rows.groups[web])}
+    folds = [[site] for site, n in sorted(positives.items(), key=lambda kv: (-kv[1], kv[0])) if n]
+    others = sorted(g for g in set(map(str, rows.groups)) if g != "flickr8k" and g not in positives or
+                    (g in positives and not positives[g]))
+    for group in others:
+        smallest = min(range(len(folds)), key=lambda f: (int(np.isin(rows.groups, folds[f]).sum()), f))
+        folds[smallest].append(group)
+    return folds
+
+
+def threshold_for_recall(positive_scores: np.ndarray, recall: float = THRESHOLD_RECALL) -> float:
+    """The highest threshold that keeps at least `recall` of `positive_scores` (4 decimals, rounded down)."""
+    ordered = np.sort(positive_scores)
+    value = float(ordered[int(np.floor((1.0 - recall) * len(ordered)))])
+    return float(np.floor(value * 1e4) / 1e4)
+
+
+def _kept_figures(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+    kept = scores >= threshold
+    return {"threshold": threshold, "recall": round(float(kept[labels == 1].mean()), 4) if (labels == 1).any() else None,
+            "precision": round(float(labels[kept].mean()), 4) if kept.any() else None,
+            "kept": int(kept.sum()), "pairs": len(labels)}
+
+
+def grouped_cross_validation(extractor: RelevanceFeatures, corpus: Corpus, enc: Encoded, rows: TrainingRows,
+                             parts: LearnedParts, seed: int, max_iter: int, log=print) -> dict:
+    """Source-grouped figures: each fold trains without its held-out webcrawl site(s) and alts repositories.
+
+    Returns per-site and pooled web AUCs, junk AUC per held-out repository, Flickr8k dev AUCs
+    (dev photos are never trained on in any fold), and --min_relevance thresholds chosen inside
+    the folds (from the other sites' out-of-fold scores).
+    """
+    X = rows.X.copy()
+    X[:, constant_columns(X)] = 0.0
+    dev = dev_pair_set(extractor, corpus, enc, corpus.junk, seed)
+    dev_X = feature_rows(extractor, dev, enc, parts)
+    dev_X[:, constant_columns(rows.X)] = 0.0
+    dev_kinds = np.array(dev.kinds)
+    dev_repo = np.array([corpus.junk_source.get(p["text"], "") if k == "junk" else "" for p, k in zip(dev.pairs, dev_kinds)])
+    web = np.isin(rows.kinds, WEB_KINDS)
+    oof = np.full(len(rows.y), np.nan)
+    dev_junk_oof = np.full(len(dev_kinds), np.nan)
+    folds, dev_figures = grouped_folds(rows), []
+    held = TrainingRows(X, rows.y, rows.kinds, rows.groups, rows.photos)
+    for f, groups in enumerate(folds):
+        out = np.isin(rows.groups, groups)
+        classifier = fit_classifier(held, seed, max_iter, keep=~out)
+        oof[out & web] = classifier.predict_proba(X[out & web])[:, 1]
+        dev_scores = classifier.predict_proba(dev_X)[:, 1]
+        junk_out = (dev_kinds == "junk") & np.isin(dev_repo, groups)
+        dev_junk_oof[junk_out] = dev_scores[junk_out]
+        pos = dev_kinds == "positive"
+        dev_figures.append({kind: _auc(dev.labels[pos | (dev_kinds == kind)], dev_scores[pos | (dev_kinds == kind)])
+                            for kind in ("random", "hard")} | {"positive_scores": dev_scores[pos]})
+        log(f"  grouped fold {f + 1}/{len(folds)} (held out {', '.join(groups)})")
+    report = {"folds": folds, "flickr8k_dev": {}, "web": {"per_site": {}}, "junk_alts": {"per_repository": {}}}
+    for kind in ("random", "hard"):
+        values = [d[kind] for d in dev_figures]
+        report["flickr8k_dev"][f"auc_{kind}"] = round(float(np.mean(values)), 4)
+        report["flickr8k_dev"][f"auc_{kind}_per_fold"] = values
+    pos = dev_kinds == "positive"
+    # Dev captions score the same in every fold up to the held-out sources: their fold mean
+    # stands against each repository's out-of-fold junk scores.
+    dev_positive = np.mean([d["positive_scores"] for d in dev_figures], axis=0)
+    junk_vs_captions = dev_junk_oof.copy()
+    junk_vs_captions[pos] = dev_positive
+    for repo in sorted(set(dev_repo[dev_kinds == "junk"])):
+        sel = pos | ((dev_kinds == "junk") & (dev_repo == repo))
+        report["junk_alts"]["per_repository"][repo] = {
+            "auc": _auc(dev.labels[sel], junk_vs_captions[sel]),
+            "n_junk": int(((dev_kinds == "junk") & (dev_repo == repo)).sum())}
+    sel = pos | (dev_kinds == "junk")
+    report["junk_alts"]["auc_pooled"] = _auc(dev.labels[sel], junk_vs_captions[sel])
+    sites, y, kinds = rows.groups[web].astype(str), rows.y[web], rows.kinds[web]
+    scores = oof[web]
+    for site in sorted(set(sites)):
+        here, others = sites == site, sites != site
+        entry = {"positives": int(y[here].sum()), "negatives": int((1 - y[here]).sum())}
+        if 0 < y[here].sum() < here.sum():
+            entry["auc"] = _auc(y[here], scores[here])
+            for kind in ("web_page_text", "web_swap"):
+                sel = here & ((kinds == "web_positive") | (kinds == kind))
+                if (kinds[sel] == kind).any():
+                    entry[f"auc_{kind}"] = _auc(y[sel], scores[sel])
+        # The threshold this site gets is fitted on the other sites' out-of-fold scores only.
+        entry["held_out_at_fold_threshold"] = _kept_figures(
+            y[here], scores[here], threshold_for_recall(scores[others & (y == 1)]))
+        report["web"]["per_site"][site] = entry
+    report["web"]["auc_pooled"] = _auc(y, scores)
+    for kind in ("web_page_text", "web_swap"):
+        sel = (kinds == "web_positive") | (kinds == kind)
+        report["web"][f"auc_pooled_{kind}"] = _auc(y[sel], scores[sel])
+    threshold = threshold_for_recall(scores[y == 1])
+    report["proposed_min_relevance"] = {
+        "rule": f"highest threshold keeping {THRESHOLD_RECALL:.0%} of describing web captions, out-of-fold scores",
+        "value": threshold, "web_out_of_fold": _kept_figures(y, scores, threshold),
+        "flickr8k_dev_positives_kept": round(float((dev_positive >= threshold).mean()), 4)}
+    report["_web_scores"] = scores
+    return report
