@@ -165,3 +165,24 @@ def test_multiprocessing_workers_are_quiet_and_report_their_counts():
     # Only the display's lines: no worker start-up INFO, no "Discarding unparseable args".
     assert lines and all(line.startswith("test ") for line in lines), result.stderr[-2000:]
     assert any("SlowCount in " in line for line in lines)
+
+
+def test_batch_commands_show_progress_and_keep_stdout_to_their_results(tmp_path, monkeypatch, capsys):
+    from lait.pipeline.cli import main
+
+    monkeypatch.setenv(progress.ENV_MODE, "lines")
+    monkeypatch.setenv(progress.ENV_INTERVAL, "0.05")
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text("".join(json.dumps({"text": f"A dog runs across the grass number {i}"}) + "\n" for i in range(40)))
+
+    original_update = progress.Bar.update
+
+    def slow_update(self, n=1, **postfix):  # each text takes longer than the interval, so lines appear
+        time.sleep(0.002)
+        return original_update(self, n, **postfix)
+
+    monkeypatch.setattr(progress.Bar, "update", slow_update)
+    assert main(["clean-text", "--batch", str(texts)]) == 0
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["kept"] for line in out.splitlines()] == [True] * 40
+    assert "lait clean-text: " in err and " texts, " in err

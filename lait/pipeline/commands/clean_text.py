@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 
+from lait import progress
 from lait.errors import UsageError
 from lait.pipeline.checks import Number, http_url, readable_file
 
@@ -77,19 +78,24 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
         result = cleaner.clean(args.text, source=args.source, site_names=names, explain=True)
         print(json.dumps(result.to_dict(), ensure_ascii=False))
         return 0
-    out = sys.stdout
-    for line in _batch_lines(args.batch):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError:
-            out.write(json.dumps({"text": None, "kept": False, "reasons": ["bad_json"]}) + "\n")
-            continue
-        if not isinstance(item, dict):
-            item = {"text": item}
-        source = item.get("source") if item.get("source") in SOURCES else args.source
-        line_names = site_names(item.get("page_url")) or names
-        result = cleaner.clean(item.get("text"), source=source, site_names=line_names, explain=True)
-        out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+    with progress.Bar(desc="lait clean-text", unit="texts", leave=False) as bar:
+        for line in _batch_lines(args.batch):
+            if line.strip():
+                bar.write(json.dumps(_clean_line(cleaner, line, args.source, names), ensure_ascii=False))
+                bar.update(1)
     return 0
+
+
+def _clean_line(cleaner, line: str, default_source: str | None, names: tuple[str, ...]) -> dict:
+    """The result of one --batch line ({"text": ..., "source": ..., "page_url": ...} or a bare string)."""
+    from lait.filters.description import site_names
+
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError:
+        return {"text": None, "kept": False, "reasons": ["bad_json"]}
+    if not isinstance(item, dict):
+        item = {"text": item}
+    source = item.get("source") if item.get("source") in SOURCES else default_source
+    line_names = site_names(item.get("page_url")) or names
+    return cleaner.clean(item.get("text"), source=source, site_names=line_names, explain=True).to_dict()

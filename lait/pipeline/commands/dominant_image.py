@@ -21,6 +21,7 @@ import os
 import sys
 import zlib
 
+from lait import progress
 from lait.errors import UsageError
 from lait.pipeline.checks import FRACTION, http_url, readable_file
 from lait.pipeline.cli import read_bytes
@@ -88,7 +89,7 @@ def _batch(args: argparse.Namespace, detect: _Detector) -> None:
         lines = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")
     except OSError as error:
         raise UsageError(f"cannot read {args.batch}: {error.strerror or error}") from None
-    with lines:
+    with lines, progress.Bar(desc="lait dominant-image", unit="pages", leave=False) as bar:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
@@ -98,7 +99,8 @@ def _batch(args: argparse.Namespace, detect: _Detector) -> None:
             except (ValueError, KeyError, TypeError):
                 raise UsageError(f"{args.batch}:{number}: expected a JSON object with 'path' and 'url'") from None
             result = detect(_read(os.path.join(folder, path)), url)
-            print(json.dumps({"path": path, **result}, ensure_ascii=False), flush=True)
+            bar.write(json.dumps({"path": path, **result}, ensure_ascii=False))
+            bar.update(1)
 
 
 def main(args: argparse.Namespace, extra: list[str]) -> int:

@@ -21,6 +21,7 @@ import os
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from lait import progress
 from lait.errors import UsageError
 from lait.pipeline.checks import FRACTION, Number, model_file
 
@@ -64,16 +65,18 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
 
         model_file(args.naturalness_model, "--naturalness_model", NaturalnessClassifier.load)
     image_filter = ImageFilter(**filter_settings(args), score_all=True, naturalness_model=args.naturalness_model)
-    for start in range(0, len(args.files), BATCH_SIZE):
-        paths = args.files[start:start + BATCH_SIZE]
-        files = []
-        for path in paths:
-            with open(path, "rb") as f:
-                files.append(f.read())
-        for path, verdict in zip(paths, image_filter.check(files)):
-            print(json.dumps({
-                "path": path, "width": verdict.width, "height": verdict.height, "format": verdict.image_format,
-                "nsfw": verdict.nsfw_score, "natural": verdict.natural_score, "sha1": verdict.image_sha1,
-                "phash": verdict.image_phash, "kept": verdict.kept, "reasons": verdict.reasons,
-            }), flush=True)
+    with progress.Bar(total=len(args.files), desc="lait filter-image", unit="images", leave=False) as bar:
+        for start in range(0, len(args.files), BATCH_SIZE):
+            paths = args.files[start:start + BATCH_SIZE]
+            files = []
+            for path in paths:
+                with open(path, "rb") as f:
+                    files.append(f.read())
+            for path, verdict in zip(paths, image_filter.check(files)):
+                bar.write(json.dumps({
+                    "path": path, "width": verdict.width, "height": verdict.height, "format": verdict.image_format,
+                    "nsfw": verdict.nsfw_score, "natural": verdict.natural_score, "sha1": verdict.image_sha1,
+                    "phash": verdict.image_phash, "kept": verdict.kept, "reasons": verdict.reasons,
+                }))
+            bar.update(len(paths))
     return 0

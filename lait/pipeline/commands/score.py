@@ -21,6 +21,7 @@ import json
 import sys
 from pathlib import Path
 
+from lait import progress
 from lait.errors import UsageError
 from lait.pipeline.checks import Number, model_file, readable_file
 
@@ -108,19 +109,21 @@ def _score_batch(args: argparse.Namespace) -> int:
     def flush() -> None:
         X = model.feature_matrix(extractor, [p for _, p in pending])
         for (number, _), x, score in zip(pending, X, model.predict_proba(X)):
-            print(json.dumps({"line": number, **_result(model, x, score, args.top)}))
+            bar.write(json.dumps({"line": number, **_result(model, x, score, args.top)}))
+        bar.update(len(pending))
         pending.clear()
 
-    for number, pair, error in _read_batch(args.batch):
-        if error is not None:
-            flush() if pending else None
-            print(json.dumps({"line": number, "error": error}))
-            continue
-        pending.append((number, pair))
-        if len(pending) >= BATCH_SIZE:
+    with progress.Bar(desc="lait score", unit="pairs", leave=False) as bar:
+        for number, pair, error in _read_batch(args.batch):
+            if error is not None:
+                flush() if pending else None
+                bar.write(json.dumps({"line": number, "error": error}))
+                continue
+            pending.append((number, pair))
+            if len(pending) >= BATCH_SIZE:
+                flush()
+        if pending:
             flush()
-    if pending:
-        flush()
     return 0
 
 
