@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lait import progress
 from lait.errors import UsageError
 from lait.pipeline import checks
 from lait.pipeline.checks import FRACTION, Number
@@ -74,18 +75,20 @@ def extract_features(folder: Path, rows: list[dict], net, batch_size: int = 32) 
     from lait.filters.naturalness import naturalness_features
 
     kept, blocks, images = [], [], []
-    for row in rows:
-        decoded = decode_image((folder / row["path"]).read_bytes(), min_side=0, max_aspect_ratio=0)
-        if not decoded.ok:
-            print(f"skipped {row['path']}: {decoded.reason} {decoded.detail or ''}", file=sys.stderr)
-            continue
-        kept.append(row)
-        images.append(decoded.image)
-        if len(images) == batch_size:
+    with progress.Bar(total=len(rows), desc="lait train-naturalness: features", unit="images", leave=False) as bar:
+        for row in rows:
+            bar.update(1)
+            decoded = decode_image((folder / row["path"]).read_bytes(), min_side=0, max_aspect_ratio=0)
+            if not decoded.ok:
+                bar.write(f"skipped {row['path']}: {decoded.reason} {decoded.detail or ''}", file=sys.stderr)
+                continue
+            kept.append(row)
+            images.append(decoded.image)
+            if len(images) == batch_size:
+                blocks.append(naturalness_features(images, net))
+                images = []
+        if images:
             blocks.append(naturalness_features(images, net))
-            images = []
-    if images:
-        blocks.append(naturalness_features(images, net))
     return np.concatenate(blocks) if blocks else np.zeros((0, 0), np.float32), kept
 
 
