@@ -283,3 +283,43 @@ def test_dominant_image_command_single_and_batch(tmp_path):
     assert lines[1]["reason"] == "no_image"
     missing = subprocess.run(command + ["nope.html"], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+
+
+def test_meta_image_in_an_avatar_frame_is_still_the_publishers_choice(parser, detector):
+    head = '<meta property="og:image" content="https://cdn.example.net/photos/4052-1.jpg">'
+    html = page_html('<figure class="author-avatar"><img class="avatar-pic" src="https://cdn.example.net/photos/4052-1.jpg">'
+                     '</figure><img src="/media/diagram.png" width="800" height="500">', head)
+    assert detect(parser, detector, html)["image_url"] == "https://cdn.example.net/photos/4052-1.jpg"
+
+
+def test_among_several_meta_images_the_one_the_body_shows_as_lead_wins(parser, detector):
+    head = ('<meta property="og:image" content="https://news.example.com/books/picture9784873.gif">'
+            '<meta property="og:image:secure_url" content="https://news.example.com/books/cover-large.jpg">')
+    html = page_html('<figure class="lead-image"><img src="/books/cover-large.jpg" width="1024" height="683" '
+                     'alt="The cover"></figure>', head)
+    assert detect(parser, detector, html)["image_url"] == "https://news.example.com/books/cover-large.jpg"
+    shown_first = head.replace("picture9784873.gif", "cover-large.jpg", 1)
+    assert detect(parser, detector, page_html('<p>no body image</p>', shown_first))["image_url"] == \
+        "https://news.example.com/books/cover-large.jpg"
+
+
+def test_video_poster_is_the_picture_of_a_page_led_by_a_video(parser, detector):
+    head = '<meta property="og:image" content="https://news.example.com/static/node-facebook-share.jpg">'
+    html = page_html('<video poster="/media/intro-poster.jpg" src="/media/intro.mp4" width="640"></video>', head)
+    result = detect(parser, detector, html)
+    assert result["image_url"] == "https://news.example.com/media/intro-poster.jpg"
+    assert result["dominant_source"] == "poster"
+    big = page_html('<figure class="lead-image"><img src="/media/2024/council-vote.jpg" width="1024" height="576" '
+                    'alt="Council members vote"></figure><video poster="/media/clip.jpg"></video>')
+    assert detect(parser, detector, big)["image_url"].endswith("council-vote.jpg"), "a sure body image comes first"
+
+
+def test_ad_slot_class_on_a_large_hero_image_does_not_exclude_it(parser):
+    from lait.scoring.dominant_image import excluded_body_rows
+
+    html = page_html('<picture><img class="block-image-ads hero-image" src="/media/hero.jpg" '
+                     'srcset="/media/hero-1920.jpg 1920w"></picture>'
+                     '<img class="ad-slot" src="/ads/banner.jpg" width="728" height="90">')
+    found = extract_candidates(parser.parse(html, URL))
+    excluded = dict(zip((c.url.rsplit("/", 1)[-1] for c in found.candidates), excluded_body_rows(found)))
+    assert not excluded["hero-1920.jpg"] and excluded["banner.jpg"]

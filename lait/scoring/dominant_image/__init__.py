@@ -22,8 +22,9 @@ tags and DOM tree features". Here:
    (:func:`weak_labels`): the body image that is the page's `og:image`/`twitter:image`, with
    those meta tags hidden from the features, so it learns to find the main image from the DOM.
 4. :func:`choose_dominant` takes the meta image when one exists and passes sanity checks
-   (not a logo, icon, placeholder or pixel), else the ranker's best candidate when it scores
-   at least `min_score`, else nothing.
+   (not a logo, icon, placeholder or pixel by its URL and size; where the page names several,
+   the one the body shows as its lead), else the ranker's best candidate when it scores at
+   least `min_score`, else a `<video poster>`, else nothing.
 
 The modules, one job each: :mod:`.urls` (image keys, renditions, site-wide images),
 :mod:`.candidates` (step 1 and the page record), :mod:`.features` (step 2), :mod:`.ranker`
@@ -38,6 +39,7 @@ from lait.scoring.dominant_image.candidates import (
     excluded_body_rows,
     extract_candidates,
     page_record_candidates,
+    unusable_body_rows,
 )
 from lait.scoring.dominant_image.detector import DominantImageDetector, choose_dominant, dominant_record, page_scores
 from lait.scoring.dominant_image.features import FEATURE_NAMES, TOKEN_GROUPS, token_groups
@@ -57,4 +59,4 @@ __all__ = ["DEFAULT_MODEL_PATH", "FEATURE_NAMES", "PAGE_TEXT_KEYS", "TOKEN_GROUP
            "DominantImageRanker", "PageCandidates", "absolute_image_url", "candidates_from_record", "choose_dominant",
            "dominant_record", "excluded_body_rows", "extract_candidates", "image_key", "page_record_candidates",
            "page_scores", "parse_srcset", "rendition_key", "rendition_path", "resolve_image_url", "site_image_url",
-           "token_groups", "training_rows", "weak_labels"]
+           "token_groups", "training_rows", "unusable_body_rows", "weak_labels"]

@@ -301,6 +301,11 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
             url = absolute_image_url(value, base)
             if url:
                 add_named(by_key, url, "itemprop")
+    # A video's poster frame is the page's picture where the lead is a video (see choose_dominant).
+    for video in root.iter("video"):
+        url = absolute_image_url(video.get("poster"), base)
+        if url:
+            add_named(by_key, url, "poster")
     candidates = list(dict.fromkeys(by_key.values()))  # distinct, body first in document order
     found = PageCandidates(candidates=candidates, meta=meta, info=info, features=features, n_body=len(body))
     _mark_structured(found)
@@ -347,19 +352,37 @@ def _mark_structured(found: PageCandidates) -> None:
             found.features[i, f["itemprop_image"]] = 1.0
 
 
-def excluded_body_rows(found: PageCandidates) -> np.ndarray:
-    """Body candidates never chosen: pixels, tiny or SVG/ICO images, ads, logos and icons by class, alt or URL."""
+def unusable_body_rows(found: PageCandidates) -> np.ndarray:
+    """Body candidates that cannot be a picture at all: pixels, tiny or SVG/ICO images, site-wide images by URL.
+
+    What rules out an image its page's metadata names too: the URL and the size say what
+    the file is, whatever the markup around it says.
+    """
     f = FEATURE_INDEX
     x = found.features
-    excluded = (x[:, f["is_pixel"]] > 0) | (x[:, f["ext_svg"]] > 0) | (x[:, f["own_logo"]] > 0)
-    excluded |= x[:, f["own_ad"]] > 0
-    excluded |= (x[:, f["own_icon"]] > 0) & (x[:, f["is_large"]] == 0)
-    excluded |= (x[:, f["own_avatar"]] > 0) & (x[:, f["is_large"]] == 0)
+    unusable = (x[:, f["is_pixel"]] > 0) | (x[:, f["ext_svg"]] > 0)
     declared = np.maximum(x[:, f["width"]], x[:, f["height"]])
-    excluded |= (declared > 0) & (declared < math.log1p(50))
+    unusable |= (declared > 0) & (declared < math.log1p(50))
     for i, cand in enumerate(found.candidates[:found.n_body]):
-        if not excluded[i] and site_image_url(cand.url):
-            excluded[i] = True
+        if not unusable[i] and site_image_url(cand.url):
+            unusable[i] = True
+    return unusable
+
+
+def excluded_body_rows(found: PageCandidates) -> np.ndarray:
+    """Body candidates never chosen by ranking: :func:`unusable_body_rows`, and ads, logos, icons and
+    avatars by class or alt.
+
+    An ad-slot class on a large image that its own class also marks as the lead (`hero-image
+    block-image-ads`) names where the page may put an ad, not what the image is.
+    """
+    f = FEATURE_INDEX
+    x = found.features
+    large = x[:, f["is_large"]] > 0
+    excluded = unusable_body_rows(found) | (x[:, f["own_logo"]] > 0)
+    excluded |= (x[:, f["own_ad"]] > 0) & ~(large & (x[:, f["own_lead"]] > 0))
+    excluded |= (x[:, f["own_icon"]] > 0) & ~large
+    excluded |= (x[:, f["own_avatar"]] > 0) & ~large
     return excluded
 
 

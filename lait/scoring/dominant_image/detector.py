@@ -6,45 +6,80 @@ import numpy as np
 
 from lait.filters.page import Page
 from lait.filters.urls import normalize_url
-from lait.scoring.dominant_image.candidates import Candidate, PageCandidates, excluded_body_rows, extract_candidates
+from lait.scoring.dominant_image.candidates import (
+    Candidate,
+    PageCandidates,
+    excluded_body_rows,
+    extract_candidates,
+    unusable_body_rows,
+)
+from lait.scoring.dominant_image.features import FEATURE_INDEX
 from lait.scoring.dominant_image.ranker import DominantImageRanker
 from lait.scoring.dominant_image.urls import site_image_url
 
 
 def choose_dominant(found: PageCandidates, scores: np.ndarray, min_score: float = 0.5,
-                    meta_score: float = 0.9, excluded: np.ndarray | None = None) -> tuple[Candidate | None, float, str]:
+                    meta_score: float = 0.9, excluded: np.ndarray | None = None,
+                    unusable: np.ndarray | None = None) -> tuple[Candidate | None, float, str]:
     """`(candidate, score, source)` of the page's dominant image, or `(None, best_score, reason)`.
 
-    The first meta image (og, then twitter, then `<link rel=image_src>`, JSON-LD, `itemprop`)
-    that passes the sanity checks wins with score `max(meta_score, its ranker score)`;
-    otherwise the ranker's best body candidate that is not excluded, if it scores at least
-    `min_score`. Reasons: `no_image` (the page names no usable image), `low_score`.
+    1. The first image the page's metadata names (og, then twitter, then `<link rel=image_src>`,
+       JSON-LD, `itemprop`) that passes the sanity checks (:func:`_sound_named`) wins with score
+       `max(meta_score, its ranker score)`; but where it is not shown in the body and another
+       meta image is, and that one is the ranker's best body image, the one the page shows wins.
+    2. Else the ranker's best body candidate that is not excluded, if it scores at least `min_score`.
+    3. Else a `<video poster>`: where a page's lead is a video, its poster frame is its picture.
+
+    Reasons: `no_image` (the page names no usable image), `low_score`.
     """
     body_index = {id(c): i for i, c in enumerate(found.candidates[:found.n_body])}
     excluded = excluded_body_rows(found) if excluded is None else excluded
+    unusable = unusable_body_rows(found) if unusable is None else unusable
     named = [c for c in found.candidates if c.meta_rank < 99]
     named.sort(key=lambda c: c.meta_rank)
     for kind in ("link", "jsonld", "itemprop"):
         named += [c for c in found.candidates if kind in c.sources and c not in named]
-    for cand in named:
+    named = [c for c in named if _sound_named(c, body_index.get(id(c)), unusable)]
+    masked = np.where(excluded, -1.0, scores) if found.n_body else np.zeros(0)
+    best = int(np.argmax(masked)) if found.n_body else -1
+    if named:
+        cand = named[0]
+        shown = [c for c in named if c.meta_rank < 99 and body_index.get(id(c)) == best and not excluded[best]]
+        if id(cand) not in body_index and shown:
+            cand = shown[0]
         i = body_index.get(id(cand))
-        if site_image_url(cand.url) or (i is not None and excluded[i]):
-            continue
-        if 0 < cand.meta_width < 100 or 0 < cand.meta_height < 100:
-            continue
         source = "meta" if cand.meta_rank < 99 else next(s for s in ("link", "jsonld", "itemprop") if s in cand.sources)
         score = max(meta_score, float(scores[i])) if i is not None else meta_score
         return cand, score, source
-    if not found.n_body:
+    if best >= 0 and not excluded[best] and masked[best] >= min_score:
+        cand = found.candidates[best]
+        return cand, float(masked[best]), cand.sources[0]
+    poster = next((c for c in found.candidates if "poster" in c.sources and not site_image_url(c.url)), None)
+    if poster is not None:
+        return poster, meta_score, "poster"
+    if best < 0 or excluded[best]:
+        # Every body image is marked as chrome by its markup: an author's photo on a personal page,
+        # not small and not an ad, logo or icon, is still the page's image.
+        f, x = FEATURE_INDEX, found.features
+        chrome = (x[:, f["own_ad"]] > 0) | (x[:, f["own_logo"]] > 0) | (x[:, f["own_icon"]] > 0)
+        usable = np.flatnonzero(~unusable & ~chrome & (x[:, f["is_small"]] == 0))
+        if len(usable):
+            cand = found.candidates[int(usable[0])]
+            return cand, 0.0, cand.sources[0]
         return None, 0.0, "no_image"
-    masked = np.where(excluded, -1.0, scores)
-    best = int(np.argmax(masked))
-    if excluded[best]:
-        return None, 0.0, "no_image"
-    if masked[best] < min_score:
-        return None, float(masked[best]), "low_score"
-    cand = found.candidates[best]
-    return cand, float(masked[best]), cand.sources[0]
+    return None, float(masked[best]), "low_score"
+
+
+def _sound_named(cand: Candidate, body_row: int | None, unusable: np.ndarray) -> bool:
+    """Whether an image the metadata names can be the page's picture: not a site-wide image by its
+    URL, not declared under 100 px, and, where the body shows it, not a pixel or an icon there.
+
+    The markup around it (an avatar's or an ad slot's class) does not rule it out: the
+    publisher named it.
+    """
+    if site_image_url(cand.url) or (body_row is not None and unusable[body_row]):
+        return False
+    return not (0 < cand.meta_width < 100 or 0 < cand.meta_height < 100)
 
 
 def page_scores(ranker: DominantImageRanker, found: PageCandidates, floor: float = 0.05,
@@ -72,7 +107,7 @@ def dominant_record(found: PageCandidates, cand: Candidate, score: float, source
     """The stage's output keys for a chosen candidate (see `lait/pipeline/schema.py`)."""
     is_meta = any(key == cand.key for key, _ in found.meta)
     # A pick made from metadata reports the URL the metadata gives (the publisher's chosen rendition).
-    url = cand.named_url if source in ("meta", "link", "jsonld", "itemprop") and cand.named_url else cand.url
+    url = cand.named_url if source in ("meta", "link", "jsonld", "itemprop", "poster") and cand.named_url else cand.url
     # Other renditions, tried in order where the first cannot be had (not in the crawl, 404).
     urls = [url] if url != cand.url else []
     urls += [*cand.full_size_urls, cand.url, cand.named_url]

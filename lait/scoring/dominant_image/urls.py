@@ -122,7 +122,8 @@ def alias_key(raw: str, base: str) -> str | None:
 
 # URL words of site-wide images that pages often give as og:image.
 _SITE_IMAGE = re.compile(r"(logo|icon|favicon|placeholder|default|blank|sprite|avatar|1x1|spacer|pixel|"
-                         r"fallback|no[-_]?image|share[-_]?image|social[-_]?share|brand|counter|beacon|tracking)"
+                         r"fallback|no[-_]?image|share[-_]?image|(?:social|facebook|fb|twitter)[-_]?share|brand|counter|"
+                         r"beacon|tracking)"
                          # a GIF named with one or two characters ("1.gif", "b.gif") is a tracking beacon
                          r"|^[a-z0-9]{1,2}\.gif$", re.I)
 # Folders of site-wide images (WordPress.com serves a blog's icon from /blavatar/HASH).
