@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from lait.filters.text_rules import TextCleaner, spam_porn_matches, split_sentences
+from lait.filters.text_lexicon import spam_porn_matches, split_sentences
+from lait.filters.text_rules import TextCleaner
 
 
 @pytest.fixture(scope="module")
@@ -271,7 +272,7 @@ def test_spam_porn_undoes_obfuscations(text):
     "Ein Mann fährt über die Straße", "l’été à Paris", "",
 ])
 def test_word_and_letter_counts_match_their_definitions(text):
-    from lait.filters.text_rules import WORD, letter_counts, words_of
+    from lait.filters.text_lexicon import WORD, letter_counts, words_of
 
     # The fast ASCII paths must agree with the plain definitions.
     assert words_of(text) == WORD.findall(text)

@@ -56,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lait.filters.text_rules import DATA_DIR, edge_stripped_tokens, load_sections, load_word_list, words_of
+from lait.filters.text_lexicon import DATA_DIR, edge_stripped_tokens, load_sections, load_word_list, words_of
 
 MODEL_FILE = DATA_DIR / "caption_quality.json"
 MODEL_FORMAT = "lait-caption-quality-logreg/1"
