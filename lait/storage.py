@@ -110,24 +110,23 @@ def open(path: str, mode: str = "rb") -> IO:  # noqa: A001 - the module's verb, 
 
 def exists(path: str) -> bool:
     """A file or folder at `path` (on an object store: a key, or a prefix that holds one)."""
-    if not is_url(path):
-        return os.path.exists(path)
-    fs, inner = _fresh(path)
-    return fs.exists(inner)
+    return _ask(path, os.path.exists, "exists")
 
 
 def isdir(path: str) -> bool:
-    if not is_url(path):
-        return os.path.isdir(path)
-    fs, inner = _fresh(path)
-    return fs.isdir(inner)
+    return _ask(path, os.path.isdir, "isdir")
 
 
 def isfile(path: str) -> bool:
+    return _ask(path, os.path.isfile, "isfile")
+
+
+def _ask(path: str, local, method: str) -> bool:
+    """`local(path)` for a local path, else the filesystem's `method` on a fresh listing."""
     if not is_url(path):
-        return os.path.isfile(path)
+        return local(path)
     fs, inner = _fresh(path)
-    return fs.isfile(inner)
+    return getattr(fs, method)(inner)
 
 
 def size(path: str) -> int:
