@@ -11,6 +11,7 @@ from lait.filters.description import DescriptionChooser, site_names
 from lait.filters.text_rules import TextCleaner
 from lait.pipeline.clean_text import CleanText, CleanTextFn
 from lait.pipeline.funnel import Reject
+from lait.pipeline.options import LaitOptions
 
 
 @pytest.fixture(scope="module")
@@ -101,12 +102,13 @@ def test_non_string_candidates_do_not_crash(chooser):
 
 
 # ------------------------------------------------------------------ the Beam stage
-class _Options:
-    min_words, max_words, max_rare_word_ratio, min_text_language_score = 3, 50, 0.3, 0.5
+def _options(**values) -> LaitOptions:
+    """`lait run`'s options with its defaults, but for `values`."""
+    return LaitOptions(flags=[], **{"min_words": 3, **values})
 
 
 def test_stage_dofn_keeps_and_rejects():
-    fn = CleanTextFn(3, 50)
+    fn = CleanTextFn.from_options(_options())
     fn.setup()
     fn.start_bundle()
     kept = list(fn.run([pair(alt="A red tractor ploughs a field under a grey sky (Photo: J. Doe)")]))
@@ -126,7 +128,7 @@ def test_stage_in_a_pipeline_counts_every_pair():
         pair(alt="Two children build a sandcastle on a windy beach", figcaption="Kids"),
     ]
     with BeamPipeline() as p:
-        out = p | beam.Create(pairs) | CleanText(_Options())
+        out = p | beam.Create(pairs) | CleanText(_options())
         assert_that(out.main | "Texts" >> beam.Map(lambda r: (r["text_source"], r["text"])), equal_to([
             ("alt", "A red tractor ploughs a field under a grey sky"),
             ("alt", "Two children build a sandcastle on a windy beach"),
@@ -167,7 +169,8 @@ def test_headline_describes_only_where_the_file_name_names_the_same_thing():
 def test_clean_text_uses_the_headline_unless_told_not_to():
     record = pair(headline="Lemon shark cupcakes for shark week",
                   image_urls=["https://cdn.example.com/2012/08/sharkcupcakeheader.jpeg"])
-    default, without = CleanTextFn(4, 50), CleanTextFn(4, 50, headline_text=False)
+    default = CleanTextFn.from_options(_options(min_words=4))
+    without = CleanTextFn.from_options(_options(min_words=4, headline_text=False))
     for dofn in (default, without):
         dofn.setup()
         dofn.start_bundle()

@@ -26,9 +26,8 @@ class CleanTextFn(StageDoFn):
 
     stage = "CleanText"
 
-    def __init__(self, min_words: int, max_words: int, max_rare_word_ratio: float = 0.3,
-                 min_language_score: float = 0.5, headline_text: bool = True,
-                 min_caption_score: float | None = None):
+    def __init__(self, min_words: int, max_words: int, max_rare_word_ratio: float, min_language_score: float,
+                 headline_text: bool, min_caption_score: float | None):
         super().__init__(count_in=False)  # a batch is many pairs: `run` counts them
         self.order = SOURCES if headline_text else tuple(s for s in SOURCES if s not in PAGE_SOURCES)
         self.min_words = min_words
@@ -36,6 +35,12 @@ class CleanTextFn(StageDoFn):
         self.max_rare_word_ratio = max_rare_word_ratio
         self.min_language_score = min_language_score
         self.min_caption_score = min_caption_score
+
+    @classmethod
+    def from_options(cls, options) -> CleanTextFn:
+        """The stage's settings from :class:`LaitOptions`, where each default is defined."""
+        return cls(options.min_words, options.max_words, options.max_rare_word_ratio,
+                   options.min_text_language_score, options.headline_text, options.min_caption_score)
 
     def setup(self) -> None:
         # fastText, the vocabulary and the caption model load once per worker, not per bundle.
@@ -61,11 +66,7 @@ class CleanText(beam.PTransform):
     def __init__(self, options, max_batch_size: int = 256):
         super().__init__()
         self.max_batch_size = max_batch_size
-        self.dofn = CleanTextFn(options.min_words, options.max_words,
-                                getattr(options, "max_rare_word_ratio", 0.3),
-                                getattr(options, "min_text_language_score", 0.5),
-                                getattr(options, "headline_text", True),
-                                getattr(options, "min_caption_score", None))
+        self.dofn = CleanTextFn.from_options(options)
 
     def expand(self, pairs: beam.PCollection) -> StageOutput:
         batches = pairs | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.max_batch_size)

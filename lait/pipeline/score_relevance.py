@@ -84,7 +84,7 @@ class ScoreRelevance(beam.PTransform):
         super().__init__()
         if not 0.0 <= options.min_relevance <= 1.0:
             raise ValueError(f"--min_relevance must be in [0, 1], got {options.min_relevance}")
-        self.dofn = ScoreRelevanceFn(options.min_relevance, getattr(options, "relevance_model", None))
+        self.dofn = ScoreRelevanceFn(options.min_relevance, options.relevance_model)
 
     def expand(self, pairs: beam.PCollection) -> StageOutput:
         batches = pairs | "Batch" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
