@@ -12,6 +12,14 @@ A pick is right when its URL equals the label after the README's comparison rule
 (`lait.scoring.dominant_image.image_key`: no scheme, no `www.`, no resize query keys); no pick is
 wrong. `accuracy_min_score_0_*` repeats lait's figures without the minimum-score rule.
 
+`by_source`: the same figures per source repository, beside the meta rule ("the page's og/twitter
+image, else its first `<img>`") on the same pages, and on the webcrawl labels
+(`bench/labels/webcrawl.jsonl`, pages with a lead photo, grouped by WARC repository; a pick is
+right when one of the renditions it lists, which AcquireImages tries in order, is the lead
+photo). Every figure is held out by source: the shipped ranker is fitted on
+../shared/data/pages (trafilatura, fundus, htmldate fixtures), none of these sources, and the
+decision has no threshold fitted on them (`min_score` keeps its default).
+
 Throughput: one process, one core, the same work the two stages' DoFns do (decode, parse,
 language identification, candidates and features, record round trip, ranking, decision).
 Peers run in `.venv-peers` (python3 -m venv .venv-peers && .venv-peers/bin/pip install
@@ -32,6 +40,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from bench.webcrawl_labels import load_labels, photo_urls  # noqa: E402
 from lait.filters.page import PageParser  # noqa: E402
 from lait.scoring.dominant_image import (  # noqa: E402
     DominantImageDetector,
@@ -46,6 +55,7 @@ DATA = os.environ.get("LAIT_SHARED", os.path.join(os.path.dirname(ROOT), "shared
 MAINIMAGE = os.path.join(DATA, "data", "mainimage")
 PEERS_PYTHON = os.path.join(ROOT, ".venv-peers", "bin", "python")
 PEERS = ("newspaper4k", "goose3", "trafilatura")
+WEBCRAWL = os.path.join(DATA, "data", "webcrawl")
 # What "DOM alone" removes: image meta tags, <link rel=image_src>, JSON-LD blocks.
 STRIP = [re.compile(rb"<meta\b[^>]*?(?:og:image|twitter:image|itemprop\s*=\s*[\"']?image)[^>]*>", re.I | re.S),
          re.compile(rb"<link\b[^>]*?image_src[^>]*>", re.I | re.S),
@@ -74,15 +84,71 @@ def load_jobs(workdir: str) -> list[dict]:
         if row.get("doubt"):
             continue
         path = os.path.join(MAINIMAGE, row["path"])
-        jobs.append({"id": row["id"], "mode": "all", "path": path, "url": row["url"], "label": row["image_url"]})
+        jobs.append({"id": row["id"], "mode": "all", "path": path, "url": row["url"], "label": row["image_url"],
+                     "source": row["source_repo"]})
         if row["in_img"]:
             with open(path, "rb") as f:
                 stripped = strip_metadata(f.read())
             dom_path = os.path.join(workdir, f"{row['id']}.dom.html")
             with open(dom_path, "wb") as f:
                 f.write(stripped)
-            jobs.append({"id": row["id"], "mode": "dom", "path": dom_path, "url": row["url"], "label": row["image_url"]})
+            jobs.append({"id": row["id"], "mode": "dom", "path": dom_path, "url": row["url"], "label": row["image_url"],
+                         "source": row["source_repo"]})
     return jobs
+
+
+def webcrawl_pages() -> list[dict]:
+    """Labelled webcrawl pages with a lead photo: `{"id", "url", "content", "content_type", "labels", "source"}`."""
+    from lait.pipeline.read_crawl import iter_crawl_records
+
+    labels = {url: label for url, label in load_labels().items() if label.get("lead_photo")}
+    pages = []
+    for warc in sorted({label["warc"] for label in labels.values()}):
+        for record in iter_crawl_records(os.path.join(WEBCRAWL, warc)):
+            label = labels.get(record.get("url")) if isinstance(record, dict) and record.get("kind") == "page" else None
+            if label:
+                pages.append({"id": record["url"], "url": record["url"], "content": record["content"],
+                              "content_type": record.get("http_headers", {}).get("content-type"),
+                              "labels": sorted(photo_urls(label)), "source": warc.split("+")[0]})
+    return pages
+
+
+def meta_rule(found) -> list[str]:
+    """The rule to beat: the page's first og/twitter image, else its first body image."""
+    named = sorted((c for c in found.candidates if c.meta_rank < 99), key=lambda c: c.meta_rank)
+    if named:
+        return [named[0].named_url or named[0].url]
+    return [found.candidates[0].url] if found.n_body else []
+
+
+def by_source(jobs: list[dict], webcrawl: list[dict]) -> dict:
+    """Accuracy of lait and of the meta rule per set, mode and source, on the same pages."""
+    parser = PageParser(languages=None)
+    detector = DominantImageDetector()
+    counts: dict = {}
+    pages = [(job, "mainimage", job["mode"], [job["label"]], None) for job in jobs]
+    pages += [(page, "webcrawl", "lead_photo", page["labels"], page["content_type"]) for page in webcrawl]
+    for page, name, mode, labels, content_type in pages:
+        content = page.get("content")
+        if content is None:
+            with open(page["path"], "rb") as f:
+                content = f.read()
+        parsed = parser.parse(content, page["url"], content_type)
+        found = None if isinstance(parsed, tuple) else extract_candidates(parsed)
+        result = detector.detect_found(found) if found else {}
+        lait_urls = result.get("image_urls") or [result.get("image_url")]
+        # mainimage labels name one rendition: the pick's own URL must be it.
+        lait_urls = lait_urls if name == "webcrawl" else lait_urls[:1]
+        picks = {"lait": lait_urls, "meta_rule": meta_rule(found) if found else []}
+        for key in (f"{name}/{mode}", f"{name}/{mode}/{page['source']}"):
+            entry = counts.setdefault(key, {"pages": 0, "lait": 0, "meta_rule": 0})
+            entry["pages"] += 1
+            for method, urls in picks.items():
+                entry[method] += any(same_image(url, label, page["url"]) for url in urls for label in labels)
+    for entry in counts.values():
+        for method in ("lait", "meta_rule"):
+            entry[method] = round(entry[method] / entry["pages"], 3)
+    return counts
 
 
 def ranking_picks(jobs: list[dict]) -> dict:
@@ -174,6 +240,7 @@ def main() -> int:
         ranking = {k.replace("accuracy", "accuracy_min_score_0"): v
                    for k, v in accuracy(ranking_picks(jobs), jobs).items() if k.startswith("accuracy")}
         report["lait"] = {**accuracy(picks, jobs), **ranking, **timing}
+        report["by_source"] = by_source(jobs, webcrawl_pages() if os.path.isdir(WEBCRAWL) else [])
         if args.no_peers:
             pass
         elif not os.path.exists(PEERS_PYTHON):

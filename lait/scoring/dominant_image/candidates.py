@@ -369,7 +369,7 @@ def unusable_body_rows(found: PageCandidates) -> np.ndarray:
     return unusable
 
 
-def excluded_body_rows(found: PageCandidates) -> np.ndarray:
+def excluded_body_rows(found: PageCandidates, unusable: np.ndarray | None = None) -> np.ndarray:
     """Body candidates never chosen by ranking: :func:`unusable_body_rows`, and ads, logos, icons and
     avatars by class or alt.
 
@@ -379,7 +379,8 @@ def excluded_body_rows(found: PageCandidates) -> np.ndarray:
     f = FEATURE_INDEX
     x = found.features
     large = x[:, f["is_large"]] > 0
-    excluded = unusable_body_rows(found) | (x[:, f["own_logo"]] > 0)
+    unusable = unusable_body_rows(found) if unusable is None else unusable
+    excluded = unusable | (x[:, f["own_logo"]] > 0)
     excluded |= (x[:, f["own_ad"]] > 0) & ~(large & (x[:, f["own_lead"]] > 0))
     excluded |= (x[:, f["own_icon"]] > 0) & ~large
     excluded |= (x[:, f["own_avatar"]] > 0) & ~large

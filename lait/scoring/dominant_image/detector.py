@@ -140,9 +140,10 @@ class DominantImageDetector:
 
     def detect_found(self, found: PageCandidates) -> dict:
         """Decision over extracted candidates: the record keys plus `candidates`, or `image_url` None and `reason`."""
-        excluded = excluded_body_rows(found)
+        unusable = unusable_body_rows(found)
+        excluded = excluded_body_rows(found, unusable)
         scores = page_scores(self.ranker, found, excluded=excluded)
-        cand, score, source = choose_dominant(found, scores, self.min_score, excluded=excluded)
+        cand, score, source = choose_dominant(found, scores, self.min_score, excluded=excluded, unusable=unusable)
         n = len(found.candidates)
         if cand is None:
             return {"image_url": None, "dominant_score": round(score, 4), "dominant_source": None,
