@@ -14,11 +14,14 @@ and fastText then scores the batch's survivors in one go, which keeps its model 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import apache_beam as beam
 
 from lait.filters.description import PAGE_SOURCES, SOURCES, DescriptionChooser
 from lait.filters.text_rules import TextCleaner
 from lait.pipeline.funnel import IN, Reject, StageDoFn, StageOutput, apply_stage
+from lait.records import PairRecord
 
 
 class CleanTextFn(StageDoFn):
@@ -50,7 +53,7 @@ class CleanTextFn(StageDoFn):
                               min_caption_score=self.min_caption_score).load()
         self.chooser = DescriptionChooser(cleaner, order=self.order)
 
-    def run(self, pairs: list[dict]):
+    def run(self, pairs: list[PairRecord]) -> Iterator[PairRecord | Reject]:
         self.count(IN, len(pairs))
         for pair, description in zip(pairs, self.chooser.choose_batch(pairs)):
             if description.kept:

@@ -11,9 +11,12 @@ Reject reasons: `page_too_large` (over --max_page_bytes), `parse_error`, `no_tex
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import apache_beam as beam
 
 from lait.pipeline.funnel import Reject, StageDoFn, StageOutput, apply_stage
+from lait.records import CrawlRecord, PageRecord
 
 # Crawl keys carried through to the corpus rows.
 PASS_THROUGH = ("warc_path", "warc_offset", "fetch_time")
@@ -34,7 +37,7 @@ class ParsePagesFn(StageDoFn):
         self.parser = PageParser(languages=self.languages, min_language_score=self.min_language_score,
                                  max_page_bytes=self.max_page_bytes)
 
-    def run(self, page: dict):
+    def run(self, page: CrawlRecord) -> Iterator[PageRecord | Reject]:
         from lait.scoring.dominant_image import extract_candidates, page_record_candidates
 
         content_type = (page.get("http_headers") or {}).get("content-type")

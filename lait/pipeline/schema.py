@@ -10,7 +10,7 @@ The image is the ``image`` column, a struct ``{bytes, path}``: the layout of Hug
 acquired (never re-encoded) and ``path`` a file name for it, ``IMAGE_SHA1.EXT``.
 
 Inside the pipeline a record is a plain ``dict``: each stage adds the keys it owns
-(listed in :data:`STAGE_FIELDS`) and ``WriteShards`` keeps the schema's columns
+(:mod:`lait.records` types them; :data:`STAGE_FIELDS` lists them) and ``WriteShards`` keeps the schema's columns
 (:func:`to_row`; the record's ``image_bytes`` become the ``image`` column). A
 column no stage filled is written as null, so a partly configured pipeline still writes
 readable shards.
@@ -22,6 +22,8 @@ import json
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from lait.records import FIELDS_OF_STAGE, keys_of
 
 # Hugging Face `datasets`' Image() storage type: it decodes `bytes`, else opens `path`.
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
@@ -81,22 +83,9 @@ def hf_features() -> dict:
 CORPUS_SCHEMA = pa.schema([pa.field(name, dtype) for name, dtype, _ in COLUMNS],
                           metadata={"huggingface": json.dumps({"info": {"features": hf_features()}})})
 
-# Which stage owns which record keys. Keys not in COLUMNS are intermediate and are not written.
-STAGE_FIELDS: dict[str, list[str]] = {
-    "ReadCrawl": ["url", "content", "http_headers", "warc_path", "warc_offset", "fetch_time"],
-    "ParsePages": ["page_url", "page_title", "page_language", "page_language_score", "candidates",
-                   "og_title", "og_description", "og_image_alt"],
-    "DetectDominantImage": [
-        "image_url", "image_urls", "dominant_score", "dominant_source",
-        "alt", "title", "figcaption", "og_image_alt", "context", "headline", "og_title", "og_description",
-    ],
-    "CleanText": ["text", "text_source", "text_language_score"],
-    "AcquireImages": ["image_bytes", "image_source"],
-    "FilterImages": ["width", "height", "image_format", "nsfw_score", "natural_score", "image_sha1", "image_phash",
-                     "efficientnet_embedding", "efficientnet_probs"],  # the last two: for ScoreRelevance only
-    "ScoreRelevance": ["score"],
-    "Aggregate": ["n_pages", "n_texts"],
-}
+# Which stage owns which record keys (their types: lait.records). Keys not in COLUMNS are
+# intermediate and are not written.
+STAGE_FIELDS: dict[str, list[str]] = {stage: keys_of(fields) for stage, fields in FIELDS_OF_STAGE.items()}
 
 
 def image_value(data: bytes | None, sha1: str | None, image_format: str | None) -> dict | None:

@@ -10,11 +10,13 @@ cross-modal features). Pairs below --min_relevance are dropped with reason
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import apache_beam as beam
 from apache_beam.utils import shared
 
 from lait.pipeline.funnel import IN, Reject, StageDoFn, StageOutput, apply_stage
+from lait.records import PairRecord
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ class ScoreRelevanceFn(StageDoFn):
             log.warning("relevance batch failed (%s); scoring its %d pairs one by one", error, len(pairs))
             return [self._scores([p])[0] for p in pairs]
 
-    def run(self, batch: list[dict]):
+    def run(self, batch: list[PairRecord]) -> Iterator[PairRecord | Reject]:
         self.count(IN, len(batch))
         for pair, score in zip(batch, self._scores(batch)):
             if isinstance(score, Exception):

@@ -18,6 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from lait.pipeline.funnel import Reject, StageDoFn, StageOutput, apply_stage
 from lait.pipeline.schema import CORPUS_SCHEMA, image_bytes, to_row
+from lait.records import PairRecord
 
 ROW_GROUP_SIZE = 256  # rows; with ~100 KB images a reader holds ~25 MB per group
 
@@ -46,7 +47,7 @@ class ToRowFn(StageDoFn):
 
     stage = "WriteShards"
 
-    def run(self, record: dict):
+    def run(self, record: PairRecord):
         row = to_row(record)
         try:
             pa.Table.from_pylist([row], schema=CORPUS_SCHEMA)
