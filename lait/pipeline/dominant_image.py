@@ -10,9 +10,12 @@ Reject reasons: `no_image` (the page names no usable image), `low_score`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import apache_beam as beam
 
 from lait.pipeline.funnel import Reject, StageDoFn, StageOutput, apply_stage
+from lait.records import PageRecord, PairRecord
 
 
 class DetectDominantImageFn(StageDoFn):
@@ -28,7 +31,7 @@ class DetectDominantImageFn(StageDoFn):
 
         self.detector = DominantImageDetector(self.model_path, self.min_score)
 
-    def run(self, page: dict):
+    def run(self, page: PageRecord) -> Iterator[PairRecord | Reject]:
         from lait.scoring.dominant_image import candidates_from_record
 
         found = candidates_from_record(page["candidates"], page)
