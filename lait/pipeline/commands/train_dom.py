@@ -28,6 +28,7 @@ import time
 import zlib
 from collections.abc import Iterator
 
+from lait import progress
 from lait.errors import UsageError
 from lait.pipeline import checks
 from lait.pipeline.checks import Number
@@ -126,18 +127,20 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     seen = labelled = 0
     digest = hashlib.sha1()
     started = time.time()
-    for url, content, content_type, _ in iter_pages(args.pages):
-        seen += 1
-        page = parser.parse(content, url, content_type)
-        if isinstance(page, tuple):
-            continue
-        rows = training_rows(page)
-        if rows is None:
-            continue
-        labelled += 1
-        digest.update(url.encode("utf-8", "replace"))
-        xs.append(rows[0])
-        ys.append(rows[1])
+    with progress.Bar(desc="lait train-dom: pages", unit="pages", leave=False) as bar:
+        for url, content, content_type, _ in iter_pages(args.pages):
+            seen += 1
+            bar.update(1, labelled=labelled)
+            page = parser.parse(content, url, content_type)
+            if isinstance(page, tuple):
+                continue
+            rows = training_rows(page)
+            if rows is None:
+                continue
+            labelled += 1
+            digest.update(url.encode("utf-8", "replace"))
+            xs.append(rows[0])
+            ys.append(rows[1])
     if labelled < 10:
         raise UsageError(f"only {labelled} of {seen} pages have an og:image/twitter:image shown in the body; need 10+")
     X, y = np.concatenate(xs), np.concatenate(ys)
