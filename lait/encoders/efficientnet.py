@@ -149,13 +149,18 @@ def fused_for_inference(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def _fold_batch_norm(conv: torch.nn.Conv2d, norm: torch.nn.BatchNorm2d) -> torch.nn.Module:
-    """``conv`` followed by ``norm`` (eval mode) as one convolution with a bias."""
+def folded_weights(conv: torch.nn.Conv2d, norm: torch.nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight, bias) of the one convolution that computes ``conv`` followed by ``norm`` (eval mode)."""
     scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
     bias = norm.bias - norm.running_mean * scale
     if conv.bias is not None:
         bias = bias + conv.bias * scale
-    weight = conv.weight * scale[:, None, None, None]
+    return conv.weight * scale[:, None, None, None], bias
+
+
+def _fold_batch_norm(conv: torch.nn.Conv2d, norm: torch.nn.BatchNorm2d) -> torch.nn.Module:
+    """``conv`` followed by ``norm`` (eval mode) as one convolution with a bias."""
+    weight, bias = folded_weights(conv, norm)
     if conv.kernel_size == (1, 1) and tuple(conv.stride) == (1, 1) and conv.groups == 1:
         return _PointwiseConv(weight[:, :, 0, 0], bias)
     if all(s == 1 for s in conv.stride) and all(k % 2 for k in conv.kernel_size):

@@ -76,9 +76,10 @@ class ImageFilter:
     device : str or None, default=None
         Torch device for EfficientNet-Lite0.
     threads : int or None, default=None
-        CPU threads of each network: torch's intra-op pool (process-wide) and onnxruntime's.
-        The FilterImages stage gives 1 where a worker process runs per core; None leaves
-        torch's setting as it is and runs onnxruntime on one thread.
+        CPU threads of each network: onnxruntime's intra-op pools (both networks run on it on
+        the CPU) and torch's (process-wide, for a GPU device). The FilterImages stage gives 1
+        where a worker process runs per core; None leaves torch's setting as it is and runs
+        onnxruntime on one thread.
     """
 
     def __init__(self, min_side: int = 300, max_aspect_ratio: float = 3.0, max_pixels: int = 60_000_000,
@@ -162,4 +163,4 @@ def _load_scorers(naturalness_model: str | None, device: str | None, threads: in
     from lait.filters.naturalness import NaturalnessScorer
     from lait.filters.nsfw import NsfwScorer
 
-    return NaturalnessScorer(naturalness_model, device=device), NsfwScorer(threads=threads)
+    return NaturalnessScorer(naturalness_model, device=device, threads=threads), NsfwScorer(threads=threads)

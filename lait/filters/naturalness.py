@@ -304,14 +304,26 @@ def _features_and_network_outputs(images: list[Image.Image], net, classes: tuple
 class NaturalnessScorer:
     """`score(images) -> np.ndarray`: probability that each RGB image is a natural photo.
 
-    Loads EfficientNet-Lite0 and the shipped classifier once.
+    Loads EfficientNet-Lite0 and the shipped classifier once. On the CPU the network runs on
+    ONNX Runtime (:class:`lait.encoders.efficientnet_onnx.OnnxEfficientNetLite0`, the same
+    outputs up to float rounding, in less time), on a GPU on PyTorch.
+
+    Parameters
+    ----------
+    model_path : str, Path or None, default=None
+        The classifier's JSON file; None means the shipped one.
+    device : str or None, default=None
+        Torch device; None picks CUDA when available, else the CPU.
+    net : object or None, default=None
+        A network with ``embed_and_classify(images)`` to use instead of loading one.
+    threads : int, default=1
+        ONNX Runtime intra-op threads on the CPU.
     """
 
-    def __init__(self, model_path: str | Path | None = None, device: str | None = None, net=None) -> None:
-        from lait.encoders.efficientnet import EfficientNetLite0
-
+    def __init__(self, model_path: str | Path | None = None, device: str | None = None, net=None,
+                 threads: int = 1) -> None:
         self.classifier = NaturalnessClassifier.load(model_path or MODEL_FILE)
-        self.net = net or EfficientNetLite0(device=device)
+        self.net = net or _load_network(device, threads)
 
     @property
     def threshold(self) -> float:
@@ -326,3 +338,16 @@ class NaturalnessScorer:
             return np.zeros(0, dtype=np.float32), np.zeros((0, 1280), np.float32), np.zeros((0, 1000), np.float32)
         features, embeddings, probs = _features_and_network_outputs(images, self.net, self.classifier.class_features)
         return self.classifier.predict_proba(features)[:, 1].astype(np.float32), embeddings, probs
+
+
+def _load_network(device: str | None, threads: int):
+    """EfficientNet-Lite0 on ONNX Runtime for the CPU, on PyTorch for another device."""
+    import torch
+
+    from lait.encoders.efficientnet import EfficientNetLite0, default_device
+
+    if torch.device(device or default_device()).type == "cpu":
+        from lait.encoders.efficientnet_onnx import OnnxEfficientNetLite0
+
+        return OnnxEfficientNetLite0(threads=threads)
+    return EfficientNetLite0(device=device)

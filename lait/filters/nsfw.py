@@ -5,6 +5,11 @@ parts, belly, a bare male chest) are ordinary in photos of people. The score of 
 is the highest confidence of any box among the explicit classes only: exposed genitalia,
 female breasts, buttocks and anus. Preprocessing follows NudeNet's own code: pad the image
 to a square at the bottom/right with black, resize to 320x320, RGB in [0, 1].
+
+The scorer runs `320n.onnx` cut down to that score (:func:`explicit_score_model`): the box
+regression branch of the detection head and the decoding of boxes are left out, and the
+last convolution of the class branch computes only the explicit classes. The score is the
+same number the full detector gives (the same convolutions compute it), for less work.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import os
 
 import numpy as np
 from PIL import Image
+
+from lait.encoders.onnx_sessions import cpu_session
 
 # Output class order of 320n.onnx (from the nudenet package source).
 NUDENET_CLASSES = [
@@ -25,7 +32,6 @@ NUDENET_CLASSES = [
 ]
 EXPLICIT_CLASSES = ("BUTTOCKS_EXPOSED", "FEMALE_BREAST_EXPOSED", "FEMALE_GENITALIA_EXPOSED",
                     "ANUS_EXPOSED", "MALE_GENITALIA_EXPOSED")
-_EXPLICIT_ROWS = np.array([4 + NUDENET_CLASSES.index(name) for name in EXPLICIT_CLASSES])
 INPUT_SIDE = 320
 
 
@@ -51,13 +57,7 @@ class NsfwScorer:
     """
 
     def __init__(self, model_path: str | None = None, threads: int = 1, batch_size: int = 16) -> None:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(model_path or nudenet_model_path(), options,
-                                                    providers=["CPUExecutionProvider"])
+        self.session = cpu_session(explicit_score_model(model_path or nudenet_model_path()), threads)
         self.input_name = self.session.get_inputs()[0].name
         self.batch_size = batch_size
 
@@ -69,10 +69,78 @@ class NsfwScorer:
             batch = np.zeros((len(chunk), 3, INPUT_SIDE, INPUT_SIDE), dtype=np.float32)
             for row, image in zip(batch, chunk):
                 _square_input(image, out=row)
-            (output,) = self.session.run(None, {self.input_name: batch})
-            # output: [B, 4 box values + 18 class scores, anchors]
-            scores[start:start + len(chunk)] = output[:, _EXPLICIT_ROWS, :].max(axis=(1, 2))
+            (scores[start:start + len(chunk)],) = self.session.run(None, {self.input_name: batch})
         return np.clip(scores, 0.0, 1.0)
+
+
+def explicit_score_of_detections(output: np.ndarray) -> np.ndarray:
+    """[B] scores from the full detector's output [B, 4 box values + 18 class scores, anchors].
+
+    What :func:`explicit_score_model` computes inside the network; the tests and the bench
+    compare the two.
+    """
+    rows = [4 + NUDENET_CLASSES.index(name) for name in EXPLICIT_CLASSES]
+    return output[:, rows, :].max(axis=(1, 2))
+
+
+# The last convolution of the class branch at each of the three detection scales (strides 8,
+# 16, 32) in NudeNet's YOLOv8 export: [B, 18 classes, H, W] logits before the sigmoid.
+_CLASS_CONVS = tuple(f"/model.22/cv3.{level}/cv3.{level}.2/Conv" for level in range(3))
+
+
+def explicit_score_model(model_path: str) -> bytes:
+    """`320n.onnx` as a serialised model from images [B, 3, H, W] to the NSFW score [B].
+
+    Keeps the nodes the class branch needs, slices its last convolution at each scale to the
+    explicit classes, and takes sigmoid(max of their logits), which is the max of the sigmoid
+    outputs the full detector reports for them (sigmoid is increasing). The box branch, the
+    box decoding and the other classes are not computed.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    full = onnx.load(model_path)
+    producers = {output: node for node in full.graph.node for output in node.output}
+    by_name = {node.name: node for node in full.graph.node}
+    weights = {tensor.name: tensor for tensor in full.graph.initializer}
+    missing = [name for name in _CLASS_CONVS if name not in by_name]
+    if missing:
+        raise RuntimeError(f"{model_path} is not NudeNet's YOLOv8 export: no node {missing[0]}")
+    explicit = [NUDENET_CLASSES.index(name) for name in EXPLICIT_CLASSES]
+    head, level_maxima = [], []
+    for level, name in enumerate(_CLASS_CONVS):
+        conv = by_name[name]
+        features, weight, bias = conv.input
+        sliced = [numpy_helper.from_array(numpy_helper.to_array(weights[weight])[explicit], f"explicit_weight_{level}"),
+                  numpy_helper.from_array(numpy_helper.to_array(weights[bias])[explicit], f"explicit_bias_{level}")]
+        weights.update({tensor.name: tensor for tensor in sliced})
+        head += [helper.make_node("Conv", [features, sliced[0].name, sliced[1].name], [f"explicit_logits_{level}"],
+                                  **{attribute.name: helper.get_attribute_value(attribute) for attribute in conv.attribute}),
+                 helper.make_node("ReduceMax", [f"explicit_logits_{level}"], [f"explicit_max_{level}"],
+                                  axes=[1, 2, 3], keepdims=1)]
+        level_maxima.append(f"explicit_max_{level}")
+    head += [helper.make_node("Concat", level_maxima, ["explicit_maxima"], axis=1),
+             helper.make_node("ReduceMax", ["explicit_maxima"], ["explicit_max"], axes=[1, 2, 3], keepdims=0),
+             helper.make_node("Sigmoid", ["explicit_max"], ["nsfw_score"])]
+    body = _nodes_computing([node.input[0] for node in head if node.op_type == "Conv"], producers, full.graph.node)
+    used = {name for node in body + head for name in node.input}
+    graph = helper.make_graph(body + head, "nudenet_explicit_score", list(full.graph.input),
+                              [helper.make_tensor_value_info("nsfw_score", TensorProto.FLOAT, ["batch"])],
+                              [tensor for name, tensor in weights.items() if name in used])
+    model = helper.make_model(graph, opset_imports=full.opset_import, ir_version=full.ir_version)
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def _nodes_computing(outputs: list[str], producers: dict, nodes) -> list:
+    """The nodes (in their graph order, which is topological) that `outputs` depend on."""
+    needed, pending = set(), list(outputs)
+    while pending:
+        node = producers.get(pending.pop())
+        if node is not None and id(node) not in needed:
+            needed.add(id(node))
+            pending.extend(node.input)
+    return [node for node in nodes if id(node) in needed]
 
 
 def _square_input(image: Image.Image, out: np.ndarray | None = None) -> np.ndarray:
