@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from lait import progress
 from lait.errors import UsageError
 from lait.pipeline.checks import Number, http_url, readable_file
+from lait.pipeline.commands._lines import json_lines
 
 NAME = "clean-text"
 HELP = "clean an image description and say which rules drop it"
@@ -50,17 +50,6 @@ def _cleaner(args: argparse.Namespace):
                        min_language_score=args.min_text_language_score).load()
 
 
-def _batch_lines(path: str):
-    if path == "-":
-        yield from sys.stdin
-        return
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            yield from f
-    except OSError as error:
-        raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
-
-
 def main(args: argparse.Namespace, extra: list[str]) -> int:
     if (args.text is None) == (args.batch is None):
         raise UsageError('give either a TEXT or --batch FILE.jsonl (e.g. lait clean-text "A dog on a beach")')
@@ -79,10 +68,9 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
         return 0
     with progress.Bar(desc="lait clean-text", unit="texts", leave=False) as bar:
-        for line in _batch_lines(args.batch):
-            if line.strip():
-                bar.write(json.dumps(_clean_line(cleaner, line, args.source, names), ensure_ascii=False))
-                bar.update(1)
+        for _, line in json_lines(args.batch):
+            bar.write(json.dumps(_clean_line(cleaner, line, args.source, names), ensure_ascii=False))
+            bar.update(1)
     return 0
 
 

@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
-import sys
 import zlib
 
 from lait import progress
 from lait.errors import UsageError
 from lait.pipeline.checks import FRACTION, http_url, readable_file
 from lait.pipeline.cli import read_bytes
+from lait.pipeline.commands._lines import page_list
 
 NAME = "dominant-image"
 HELP = "print the dominant image of an HTML page and its texts, as JSON"
@@ -84,22 +83,10 @@ class _Detector:
 
 
 def _batch(args: argparse.Namespace, detect: _Detector) -> None:
-    folder = "." if args.batch == "-" else os.path.dirname(os.path.abspath(args.batch))
-    try:
-        lines = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")
-    except OSError as error:
-        raise UsageError(f"cannot read {args.batch}: {error.strerror or error}") from None
-    with lines, progress.Bar(desc="lait dominant-image", unit="pages", leave=False) as bar:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-                path, url = entry["path"], entry["url"]
-            except (ValueError, KeyError, TypeError):
-                raise UsageError(f"{args.batch}:{number}: expected a JSON object with 'path' and 'url'") from None
-            result = detect(_read(os.path.join(folder, path)), url)
-            bar.write(json.dumps({"path": path, **result}, ensure_ascii=False))
+    with progress.Bar(desc="lait dominant-image", unit="pages", leave=False) as bar:
+        for listed, path, url in page_list(args.batch):
+            result = detect(_read(path), url)
+            bar.write(json.dumps({"path": listed, **result}, ensure_ascii=False))
             bar.update(1)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from lait import progress
 from lait.errors import UsageError
 from lait.pipeline.checks import Number, model_file, readable_file
+from lait.pipeline.commands._lines import json_lines
 
 NAME = "score"
 HELP = "score image-text relevance of one pair or a JSON-lines batch"
@@ -82,23 +83,20 @@ def extractor_decoded(X, model) -> bool:
 
 
 def _read_batch(path: Path):
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                if not isinstance(row, dict) or "text" not in row or "image" not in row:
-                    raise ValueError('each line needs "image" and "text"')
-                image = Path(row["image"])
-                if not image.is_file() and (path.parent / image).is_file():
-                    image = path.parent / image
-                pair = {"text": str(row["text"]), "image_bytes": image.read_bytes(),
-                        "image_url": row.get("image_url") or image.name}
-                pair.update({k: row[k] for k in PASSED_KEYS if k in row and k != "image_url"})
-                yield number, pair, None
-            except (ValueError, OSError) as error:
-                yield number, None, str(error)
+    for number, line in json_lines(str(path)):
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict) or "text" not in row or "image" not in row:
+                raise ValueError('each line needs "image" and "text"')
+            image = Path(row["image"])
+            if not image.is_file() and (path.parent / image).is_file():
+                image = path.parent / image
+            pair = {"text": str(row["text"]), "image_bytes": image.read_bytes(),
+                    "image_url": row.get("image_url") or image.name}
+            pair.update({k: row[k] for k in PASSED_KEYS if k in row and k != "image_url"})
+            yield number, pair, None
+        except (ValueError, OSError) as error:
+            yield number, None, str(error)
 
 
 def _score_batch(args: argparse.Namespace) -> int:

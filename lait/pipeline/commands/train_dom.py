@@ -32,6 +32,7 @@ from lait import progress
 from lait.errors import UsageError
 from lait.pipeline import checks
 from lait.pipeline.checks import Number
+from lait.pipeline.commands._lines import page_list
 
 NAME = "train-dom"
 HELP = "train the dominant-image ranker from HTML/WARC pages (weak labels from og:image)"
@@ -59,17 +60,8 @@ def _read(path: str) -> bytes:
 
 
 def _from_list(path: str) -> Iterator[tuple[str, bytes, str | None, str]]:
-    folder = os.path.dirname(os.path.abspath(path))
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-                page_path, url = os.path.join(folder, entry["path"]), entry["url"]
-            except (ValueError, KeyError, TypeError):
-                raise UsageError(f"{path}:{number}: expected a JSON object with 'path' and 'url'") from None
-            yield url, _read(page_path), None, page_path
+    for _, page_path, url in page_list(path):
+        yield url, _read(page_path), None, page_path
 
 
 def _from_warc(path: str) -> Iterator[tuple[str, bytes, str | None, str]]:
