@@ -41,6 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lait.pipeline.commands.train_relevance import crawl_records  # noqa: E402
 from lait.scoring.relevance import RelevanceModel  # noqa: E402
 from lait.scoring.relevance_features import RelevanceFeatures  # noqa: E402
 from lait.scoring.relevance_training import (  # noqa: E402
@@ -99,7 +100,7 @@ def main() -> int:
         print(*a, file=sys.stderr)
 
     corpus = load_corpus(SHARED / "captions", SHARED / "alts" / "alts.jsonl")
-    web = collect_web_pairs(warcs, ROOT / "bench" / "labels" / "webcrawl.jsonl", args.seed)
+    web = collect_web_pairs(crawl_records(warcs), ROOT / "bench" / "labels" / "webcrawl.jsonl", args.seed)
     extractor = RelevanceFeatures()
     enc = encode_sets(extractor, corpus, web, args.cache, log)
     rows, parts = build_training_rows(extractor, corpus, enc, web, args.seed, args.projection_epochs, log)

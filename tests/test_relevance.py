@@ -254,10 +254,12 @@ def test_thresholds_and_folds_of_the_grouped_evaluation():
 def test_web_captions_score_above_page_chrome_for_their_photo(model, extractor):
     from pathlib import Path
 
+    from lait.pipeline.commands.train_relevance import crawl_records
     from lait.scoring.relevance_web import collect_web_pairs
 
     warcs = sorted(shared_path("webcrawl").glob("*.warc.gz"))
-    web = collect_web_pairs(warcs, Path(__file__).resolve().parent.parent / "bench" / "labels" / "webcrawl.jsonl")
+    labels = Path(__file__).resolve().parent.parent / "bench" / "labels" / "webcrawl.jsonl"
+    web = collect_web_pairs(crawl_records(warcs), labels)
     assert {"web_positive", "web_page_text", "web_swap"} <= {p["kind"] for p in web.pairs}
     site = "irishaidfellowships.ddev.site"  # captions that name people and places
     pairs = [p for p in web.pairs if p["site"] == site and p["kind"] in ("web_positive", "web_page_text")]

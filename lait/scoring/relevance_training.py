@@ -33,6 +33,7 @@ import json
 import re
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -432,7 +433,7 @@ def constant_columns(X: np.ndarray) -> np.ndarray:
 
 def train(captions_dir: Path, alts_file: Path | None, output: Path, cache_dir: Path | None = None,
           seed: int = 0, log=print, projection_epochs: int = 6, max_iter: int = 300,
-          max_photos: int | None = None, webcrawl_warcs: list[Path] | None = None,
+          max_photos: int | None = None, webcrawl_records: Iterable | None = None,
           webcrawl_labels: Path | None = None) -> dict:
     """Build the labelled sets, fit learned parts and classifier, evaluate on held-out data, save.
 
@@ -444,7 +445,7 @@ def train(captions_dir: Path, alts_file: Path | None, output: Path, cache_dir: P
     torch.set_num_threads(1)
     started = time.time()
     corpus = load_corpus(captions_dir, alts_file, max_photos)
-    web = collect_web_pairs(webcrawl_warcs, webcrawl_labels, seed) if webcrawl_warcs and webcrawl_labels else None
+    web = collect_web_pairs(webcrawl_records, webcrawl_labels, seed) if webcrawl_records and webcrawl_labels else None
     log(f"corpus: {len(corpus.images)} photos, {len(corpus.junk)} junk alts, "
         f"{len(web.pairs) if web else 0} web pairs")
     extractor = RelevanceFeatures()

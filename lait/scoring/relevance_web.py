@@ -108,30 +108,32 @@ def _lead_photo(label: dict, images: dict[str, bytes]) -> str | None:
     return None
 
 
-def _crawl(paths: Iterable[Path], pages_wanted: set[str]) -> tuple[list[dict], dict[str, bytes]]:
+def _crawl(crawl_records: Iterable, pages_wanted: set[str]) -> tuple[list[dict], dict[str, bytes]]:
     from lait.filters.urls import normalize_url
-    from lait.pipeline.read_crawl import iter_crawl_records
 
     pages, images = [], {}
-    for path in paths:
-        for record in iter_crawl_records(str(path)):
-            if not isinstance(record, dict):
-                continue
-            if record["kind"] == "image":
-                images[normalize_url(record["url"]) or record["url"]] = record["content"]
-            elif record["url"] in pages_wanted:
-                pages.append(record)
+    for record in crawl_records:
+        if not isinstance(record, dict):
+            continue  # a record the reader dropped (lait.pipeline.funnel.Reject)
+        if record["kind"] == "image":
+            images[normalize_url(record["url"]) or record["url"]] = record["content"]
+        elif record["url"] in pages_wanted:
+            pages.append(record)
     return pages, images
 
 
-def collect_web_pairs(warc_paths: Iterable[Path], labels_path: Path, seed: int = 0) -> WebPairs:
-    """Positive and negative pairs of every labelled page with a lead photo in the crawl (see module docstring)."""
+def collect_web_pairs(crawl_records: Iterable, labels_path: Path, seed: int = 0) -> WebPairs:
+    """Positive and negative pairs of every labelled page with a lead photo in the crawl (see module docstring).
+
+    `crawl_records` are the webcrawl's page and image records as ReadCrawl reads them
+    (:func:`lait.pipeline.read_crawl.iter_crawl_records`, which the caller runs: scoring reads no files).
+    """
     from lait.filters.page import PageParser
     from lait.scoring.dominant_image import extract_candidates
 
     with open(labels_path, encoding="utf-8") as lines:
         labels = {label["page_url"]: label for label in map(json.loads, lines) if label.get("lead_photo")}
-    records, all_images = _crawl(sorted(warc_paths), set(labels))
+    records, all_images = _crawl(crawl_records, set(labels))
     parser = PageParser(languages=None, identify=False)
     out = WebPairs()
     describing_texts = []  # (site, page, source, text)

@@ -88,6 +88,15 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     checks.output_file(output, "--output")
     meta = train(args.captions, args.alts, output, cache, seed=args.seed, max_iter=args.max_iter,
                  projection_epochs=args.projection_epochs, max_photos=args.max_photos,
-                 webcrawl_warcs=warcs or None, webcrawl_labels=args.webcrawl_labels if warcs else None)
+                 webcrawl_records=crawl_records(warcs) if warcs else None,
+                 webcrawl_labels=args.webcrawl_labels if warcs else None)
     print(f"wrote {output} ({output.stat().st_size / 2**20:.1f} MiB, {len(meta['feature_names'])} features)")
     return 0
+
+
+def crawl_records(warcs: list[Path]):
+    """The page and image records of `warcs`, read as `lait run` reads them."""
+    from lait.pipeline.read_crawl import iter_crawl_records
+
+    for warc in sorted(warcs):
+        yield from iter_crawl_records(str(warc))
