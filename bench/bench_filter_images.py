@@ -5,6 +5,8 @@
     python bench/bench_filter_images.py --throughput_images 40 --nsfw_limit 300   # a quick run
     python bench/bench_filter_images.py --skip_cv --unseen_photos 0 --nsfw_limit 100 \
         --verdicts out/bench/verdicts.json --compare OLD_VERDICTS.json --out bench/results/filter_images.json
+    git worktree add /tmp/lait_base OLD_COMMIT && ln -s $PWD/.venv /tmp/lait_base/.venv
+    python bench/bench_filter_images.py ... --baseline /tmp/lait_base   # + throughput of OLD_COMMIT, in turns
 
 - naturalness: ../shared/data/natural, cross-validated three ways with the shipped model's
   parameters (stratified 5-fold; folds grouped by source repository; folds grouped by kind,
@@ -19,12 +21,21 @@
   stage on DirectRunner in-process over the same files.
 - components: CPU milliseconds per image of each part of `ImageFilter.check` on the same
   files, one at a time (decode, hashes, statistics, EfficientNet with its preprocessing,
-  NudeNet with its preprocessing, each network alone on ready input, the classifier), and the
-  limits they set: images/s/core if only the two networks ran, and if every part ran once
+  NudeNet with its preprocessing, each network alone on ready input, the classifier), the
+  parts taking turns in each of --component_rounds rounds (best round kept: the machine is
+  shared). The networks as they ran before (EfficientNet on PyTorch, the whole NudeNet
+  detector) are measured beside the ones `check` runs now, and `check` itself with each pair;
+  the limits they set: images/s/core if only the two networks ran, and if every part ran once
   with nothing in between.
-- verdicts (--verdicts FILE): every image of ../shared/data/natural checked with
-  `score_all`, its scores and kept/dropped written to FILE; --compare OLD compares them with
-  an earlier FILE (another version of the code): decisions that differ, largest score change.
+- throughput beside a baseline (--baseline CHECKOUT): the throughput figures of the code in
+  another checkout and of this one, each in a fresh process, taking turns for
+  --baseline_rounds rounds (best round of each, and every round's figure: the spread says how
+  noisy the shared machine was).
+- verdicts (--verdicts FILE): every image of ../shared/data/natural and the 309 labelled
+  webcrawl images (bench/labels/webcrawl_images.jsonl, read from the WARCs) checked with
+  `score_all`, their scores and kept/dropped written to FILE, and the ROC-AUC of the natural
+  score on the webcrawl labels; --compare OLD compares them with an earlier FILE (another
+  version of the code): decisions that differ, largest score change, the AUC before.
 """
 
 from __future__ import annotations
@@ -41,7 +52,8 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# LAIT_CODE_ROOT: import lait from another checkout (--baseline runs this script on the older code).
+sys.path.insert(0, os.environ.get("LAIT_CODE_ROOT", str(ROOT)))
 from lait.filters.image_decode import decode_image  # noqa: E402
 from lait.filters.image_filter import ImageFilter  # noqa: E402
 from lait.filters.naturalness import MODEL_FILE, NaturalnessClassifier  # noqa: E402
@@ -127,20 +139,50 @@ def bench_throughput(n: int) -> dict:
             "beam_stage_images_per_wall_second": round(len(files) / stage_seconds, 2)}
 
 
-def _cpu_ms(function, n: int, repeats: int = 2) -> float:
-    """CPU milliseconds per image of `function()` over `n` images (best of `repeats`: the machine is shared)."""
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.process_time()
-        function()
-        best = min(best, time.process_time() - started)
-    return round(1000 * best / n, 2)
+class _FullDetectorNsfw:
+    """NSFW scores from the whole NudeNet detector (box branch, all classes): the scorer before the cut."""
+
+    def __init__(self) -> None:
+        from lait.encoders.onnx_sessions import cpu_session
+        from lait.filters.nsfw import nudenet_model_path
+
+        self.session = cpu_session(nudenet_model_path())
+        self.input_name = self.session.get_inputs()[0].name
+
+    def score(self, images: list) -> np.ndarray:
+        from lait.filters.nsfw import _square_input, explicit_score_of_detections
+
+        scores = [explicit_score_of_detections(self.run(np.stack([_square_input(image) for image in images[i:i + 16]])))
+                  for i in range(0, len(images), 16)]
+        return np.clip(np.concatenate(scores), 0.0, 1.0) if scores else np.zeros(0, np.float32)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: batch})[0]
 
 
-def bench_components(n: int) -> dict:
-    """CPU ms per image of each part of ImageFilter.check, and the limits the parts set."""
+def _cpu_ms_interleaved(functions: dict, n: int, rounds: int) -> dict:
+    """CPU milliseconds per image of each function over `n` images: best of `rounds`, the functions
+    taking turns within each round so that other load on the shared machine falls on all of them."""
+    best = dict.fromkeys(functions, float("inf"))
+    for _ in range(rounds):
+        for name, function in functions.items():
+            started = time.process_time()
+            function()
+            best[name] = min(best[name], time.process_time() - started)
+    return {name: round(1000 * seconds / n, 2) for name, seconds in best.items()}
+
+
+def bench_components(n: int, rounds: int) -> dict:
+    """CPU ms per image of each part of ImageFilter.check, and the limits the parts set.
+
+    The networks as they ran before (EfficientNet on PyTorch, folded and channels-last; the whole
+    NudeNet detector) are measured beside the ones `check` runs now (EfficientNet and the cut
+    NudeNet on ONNX Runtime), in the same rounds; `check_before_networks` is `check` with the
+    networks of before.
+    """
+    from lait.encoders.efficientnet import EfficientNetLite0
     from lait.filters.image_hashes import phash, sha1_hex
-    from lait.filters.naturalness import image_statistics
+    from lait.filters.naturalness import NaturalnessScorer, image_statistics
     from lait.filters.nsfw import _square_input
 
     torch.set_num_threads(1)  # per core, whatever an earlier part set
@@ -148,34 +190,46 @@ def bench_components(n: int) -> dict:
     image_filter = ImageFilter(threads=1)
     image_filter.load_models()
     natural, nsfw = image_filter._natural, image_filter._nsfw
-    net = natural.net
+    onnx_net, torch_net, full_nsfw = natural.net, EfficientNetLite0(device="cpu"), _FullDetectorNsfw()
+    before = ImageFilter(threads=1)
+    before._natural, before._nsfw = NaturalnessScorer(net=torch_net), full_nsfw
     images = [decode_image(data).image for data in files]
     chunks = [images[i:i + 16] for i in range(0, len(images), 16)]
-    net.embed_and_classify(chunks[0][:4])
-    nsfw.score(chunks[0][:4])
-    net_inputs = [net.preprocess(chunk) for chunk in chunks]
+    file_chunks = [files[i:i + 16] for i in range(0, len(files), 16)]
+    torch_inputs = [torch_net.preprocess(chunk) for chunk in chunks]
+    onnx_inputs = [onnx_net.preprocess(chunk) for chunk in chunks]
     nsfw_inputs = [np.stack([_square_input(image) for image in chunk]) for chunk in chunks]
     statistics = np.stack([image_statistics(image) for image in images])
-    embeddings, probs = net.embed_and_classify(images)
-    ms = {
-        "check": _cpu_ms(lambda: [image_filter.check(files[i:i + 16]) for i in range(0, len(files), 16)], n),
-        "decode": _cpu_ms(lambda: [decode_image(data) for data in files], n),
-        "hashes": _cpu_ms(lambda: [(sha1_hex(data), phash(image)) for data, image in zip(files, images)], n),
-        "statistics": _cpu_ms(lambda: [image_statistics(image) for image in images], n),
-        "efficientnet": _cpu_ms(lambda: [net.embed_and_classify(chunk) for chunk in chunks], n),
-        "efficientnet_network_only": _cpu_ms(lambda: [net.feature_map(batch) for batch in net_inputs], n),
-        "classifier": _cpu_ms(lambda: natural.classifier.predict_proba(
-            natural.classifier.features(statistics, embeddings, probs)), n),
-        "nudenet": _cpu_ms(lambda: [nsfw.score(chunk) for chunk in chunks], n),
-        "nudenet_network_only": _cpu_ms(lambda: [nsfw.session.run(None, {nsfw.input_name: batch})
-                                                 for batch in nsfw_inputs], n),
-    }
-    parts = ("decode", "hashes", "statistics", "efficientnet", "classifier", "nudenet")
+    embeddings, probs = onnx_net.embed_and_classify(images)
+    for scorer in (image_filter, before):  # warm-up
+        scorer.check(files[:4])
+    ms = _cpu_ms_interleaved({
+        "check": lambda: [image_filter.check(chunk) for chunk in file_chunks],
+        "check_before_networks": lambda: [before.check(chunk) for chunk in file_chunks],
+        "decode": lambda: [decode_image(data) for data in files],
+        "hashes": lambda: [(sha1_hex(data), phash(image)) for data, image in zip(files, images)],
+        "statistics": lambda: [image_statistics(image) for image in images],
+        "efficientnet_torch": lambda: [torch_net.embed_and_classify(chunk) for chunk in chunks],
+        "efficientnet_torch_network_only": lambda: [torch_net.feature_map(batch) for batch in torch_inputs],
+        "efficientnet_onnx": lambda: [onnx_net.embed_and_classify(chunk) for chunk in chunks],
+        "efficientnet_onnx_network_only": lambda: [onnx_net.session.run(None, {"images": batch})
+                                                   for batch in onnx_inputs],
+        "classifier": lambda: natural.classifier.predict_proba(natural.classifier.features(statistics, embeddings, probs)),
+        "nudenet_whole": lambda: [full_nsfw.score(chunk) for chunk in chunks],
+        "nudenet_whole_network_only": lambda: [full_nsfw.run(batch) for batch in nsfw_inputs],
+        "nudenet_cut": lambda: [nsfw.score(chunk) for chunk in chunks],
+        "nudenet_cut_network_only": lambda: [nsfw.session.run(None, {nsfw.input_name: batch}) for batch in nsfw_inputs],
+    }, n, rounds)
+    common = ("decode", "hashes", "statistics", "classifier")
     per_second = {name: round(1000 / value, 1) for name, value in ms.items() if value}
-    return {"photos": n, "ms_per_image_cpu": ms, "images_per_cpu_second": per_second,
-            "limit_networks_only_images_per_cpu_second":
-                round(1000 / (ms["efficientnet_network_only"] + ms["nudenet_network_only"]), 1),
-            "limit_sum_of_parts_images_per_cpu_second": round(1000 / sum(ms[name] for name in parts), 1)}
+
+    def limits(efficientnet: str, nudenet: str) -> dict:
+        return {"networks_only": round(1000 / (ms[f"{efficientnet}_network_only"] + ms[f"{nudenet}_network_only"]), 1),
+                "sum_of_parts": round(1000 / sum(ms[name] for name in (*common, efficientnet, nudenet)), 1)}
+
+    return {"photos": n, "rounds": rounds, "ms_per_image_cpu": ms, "images_per_cpu_second": per_second,
+            "limits_images_per_cpu_second": {"now": limits("efficientnet_onnx", "nudenet_cut"),
+                                             "before_networks": limits("efficientnet_torch", "nudenet_whole")}}
 
 
 def natural_folder_files() -> list[Path]:
@@ -184,20 +238,45 @@ def natural_folder_files() -> list[Path]:
                   and path.name != "labels.csv")
 
 
-def bench_verdicts(path: str, compare: str | None) -> dict:
-    """Scores and decisions on every image of ../shared/data/natural; compared with an older run."""
+def _verdict_rows(named_files: list[tuple[str, bytes]]) -> dict:
+    """{name: scores, phash and reasons} of each file, checked with `score_all` in batches of 16."""
     image_filter = ImageFilter(score_all=True)
-    paths = natural_folder_files()
     rows = {}
-    for start in range(0, len(paths), 16):
-        chunk = paths[start:start + 16]
-        for file, verdict in zip(chunk, image_filter.check([p.read_bytes() for p in chunk])):
-            rows[str(file.relative_to(SHARED))] = {
-                "natural_score": verdict.natural_score, "nsfw_score": verdict.nsfw_score,
-                "image_phash": verdict.image_phash, "reasons": verdict.reasons}
+    for start in range(0, len(named_files), 16):
+        chunk = named_files[start:start + 16]
+        for (name, _), verdict in zip(chunk, image_filter.check([data for _, data in chunk])):
+            rows[name] = {"natural_score": verdict.natural_score, "nsfw_score": verdict.nsfw_score,
+                          "image_phash": verdict.image_phash, "reasons": verdict.reasons}
+    return rows
+
+
+def webcrawl_files() -> tuple[list[tuple[str, bytes]], dict]:
+    """The labelled webcrawl images (bench/labels/webcrawl_images.jsonl) as (name, bytes), and their labels."""
+    from bench.quality_naturalness_web import load_labels, webcrawl_images
+
+    labels = load_labels()
+    names = [f"webcrawl/{row['warc']}/{row['image_url']}" for row in labels]
+    return list(zip(names, webcrawl_images(labels))), {name: row["label"] for name, row in zip(names, labels)}
+
+
+def _natural_auc(rows: dict, labels: dict) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    names = sorted(labels)
+    return round(float(roc_auc_score([labels[name] == "photo" for name in names],
+                                     [rows[name]["natural_score"] for name in names])), 4)
+
+
+def bench_verdicts(path: str, compare: str | None) -> dict:
+    """Scores and decisions on every image of ../shared/data/natural and the labelled webcrawl images;
+    compared with an older run."""
+    natural = [(str(p.relative_to(SHARED)), p.read_bytes()) for p in natural_folder_files()]
+    web, web_labels = webcrawl_files()
+    rows = _verdict_rows(natural + web)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(rows, indent=0) + "\n", encoding="utf-8")
-    result = {"images": len(rows), "file": path}
+    result = {"images": len(rows), "natural_folder": len(natural), "webcrawl_labelled": len(web), "file": path,
+              "webcrawl_natural_score_roc_auc": _natural_auc(rows, web_labels)}
     if compare:
         old = json.loads(Path(compare).read_text(encoding="utf-8"))
         common = sorted(set(old) & set(rows))
@@ -212,6 +291,8 @@ def bench_verdicts(path: str, compare: str | None) -> dict:
             "decisions_differ": [k for k in common if rows[k]["reasons"] != old[k]["reasons"]],
             "phash_differ": sum(rows[k]["image_phash"] != old[k]["image_phash"] for k in common),
             "max_natural_score_change": largest("natural_score"), "max_nsfw_score_change": largest("nsfw_score")}
+        if set(web_labels) <= set(old):
+            result["compared_with"]["webcrawl_natural_score_roc_auc"] = _natural_auc(old, web_labels)
     return result
 
 
@@ -231,6 +312,27 @@ def bench_stage(files: list[bytes]) -> float:
     return time.perf_counter() - started
 
 
+def throughput_beside_baseline(baseline: str, n: int, rounds: int) -> dict:
+    """`bench_throughput` of the code in `baseline` (another checkout) and of this one, in turns:
+    each in a fresh process, `rounds` times; the best round of each and all rounds' figures."""
+    import subprocess
+
+    runs = {"baseline": [], "this": []}
+    for _ in range(rounds):
+        for name, code_root in (("baseline", baseline), ("this", str(ROOT))):
+            env = {**os.environ, "LAIT_CODE_ROOT": code_root, "LAIT_SHARED": str(SHARED.parent)}
+            out = subprocess.run([sys.executable, __file__, "--throughput_only", "--throughput_images", str(n)],
+                                 env=env, capture_output=True, text=True, check=True)
+            runs[name].append(json.loads(out.stdout))
+    best = {name: max(found, key=lambda run: run["images_per_cpu_second"]) for name, found in runs.items()}
+    for name, found in runs.items():
+        best[name]["images_per_cpu_second_each_round"] = [run["images_per_cpu_second"] for run in found]
+        best[name]["beam_stage_images_per_wall_second_each_round"] = [
+            run["beam_stage_images_per_wall_second"] for run in found]
+    best["baseline"]["code_root"] = baseline
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip_cv", action="store_true", help="skip the naturalness cross-validation")
@@ -242,12 +344,22 @@ def main() -> None:
     parser.add_argument("--throughput_images", type=int, default=160)
     parser.add_argument("--component_images", type=int, default=64,
                         help="photos for the per-component CPU times (0 skips)")
+    parser.add_argument("--component_rounds", type=int, default=3,
+                        help="rounds of the per-component times; each figure is the best round")
     parser.add_argument("--verdicts", help="write every natural/ image's scores and decision to this JSON file")
     parser.add_argument("--compare", help="an earlier --verdicts file to compare decisions and scores with")
     parser.add_argument("--out", help="also write the result JSON to this file")
+    parser.add_argument("--baseline", help="another checkout (git worktree of an older commit): its throughput "
+                                           "is measured in turns with this one's")
+    parser.add_argument("--baseline_rounds", type=int, default=3)
+    parser.add_argument("--throughput_only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not SHARED.exists():
         sys.exit(f"needs {SHARED} (the shared data beside the repo)")
+    if args.throughput_only:  # one round of --baseline, in its own process
+        torch.set_num_threads(1)
+        print(json.dumps(bench_throughput(args.throughput_images)))
+        return
     # One thread each: the figures are per core, and a Beam worker runs one process per core.
     torch.set_num_threads(1)
     import subprocess
@@ -263,8 +375,11 @@ def main() -> None:
         result["naturalness_unseen_photos"] = bench_unseen_photos(args.unseen_photos)
     result["nsfw"] = bench_nsfw(args.nsfw_limit or None, args.max_nsfw)
     result["throughput"] = bench_throughput(args.throughput_images)
+    if args.baseline:
+        result["throughput_beside_baseline"] = throughput_beside_baseline(args.baseline, args.throughput_images,
+                                                                          args.baseline_rounds)
     if args.component_images:
-        result["components"] = bench_components(args.component_images)
+        result["components"] = bench_components(args.component_images, args.component_rounds)
     if args.verdicts:
         result["verdicts"] = bench_verdicts(args.verdicts, args.compare)
     text = json.dumps(result, indent=2)

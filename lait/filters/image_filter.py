@@ -74,7 +74,8 @@ class ImageFilter:
     naturalness_model : str or None, default=None
         Model file; None means the shipped `lait/scoring/models/naturalness.json`.
     device : str or None, default=None
-        Torch device for EfficientNet-Lite0.
+        Torch device for EfficientNet-Lite0 (None: CUDA when available). On the CPU it runs on
+        ONNX Runtime, as NudeNet always does.
     threads : int or None, default=None
         CPU threads of each network: onnxruntime's intra-op pools (both networks run on it on
         the CPU) and torch's (process-wide, for a GPU device). The FilterImages stage gives 1
