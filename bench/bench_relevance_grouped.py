@@ -44,13 +44,13 @@ sys.path.insert(0, str(ROOT))
 from lait.pipeline.commands.train_relevance import crawl_records  # noqa: E402
 from lait.scoring.relevance import RelevanceModel  # noqa: E402
 from lait.scoring.relevance_features import RelevanceFeatures  # noqa: E402
+from lait.scoring.relevance_grouped_cv import grouped_cross_validation  # noqa: E402
 from lait.scoring.relevance_training import (  # noqa: E402
-    _auc,
     build_training_rows,
     collect_web_pairs,
     encode_sets,
-    grouped_cross_validation,
     load_corpus,
+    roc_auc,
     web_pair_set,
 )
 
@@ -73,8 +73,8 @@ def in_sample_web(model_path: Path | None, extractor: RelevanceFeatures, web, en
     for site in sorted(set(sites)):
         here = sites == site
         if 0 < ws.labels[here].sum() < here.sum():
-            out["per_site"][site] = _auc(ws.labels[here], scores[here])
-    out["auc_pooled"] = _auc(ws.labels, scores)
+            out["per_site"][site] = roc_auc(ws.labels[here], scores[here])
+    out["auc_pooled"] = roc_auc(ws.labels, scores)
     return out
 
 

@@ -235,7 +235,8 @@ def test_web_judge_agrees_with_the_webcrawl_labels_judge():
 
 
 def test_thresholds_and_folds_of_the_grouped_evaluation():
-    from lait.scoring.relevance_training import TrainingRows, grouped_folds, threshold_for_recall
+    from lait.scoring.relevance_grouped_cv import grouped_folds, threshold_for_recall
+    from lait.scoring.relevance_training import TrainingRows
 
     assert threshold_for_recall(np.linspace(0.0, 1.0, 11), 0.9) == pytest.approx(0.1)
     scores = np.array([0.2, 0.9, 0.5, 0.7])
