@@ -97,28 +97,23 @@ def _why(error: OSError) -> str:
 
 def readable_file(path, flag: str) -> str:
     """`path` is a file this process can read."""
-    path = str(path)
-    if _remote(path):
-        return storage.check_readable(path, flag, "file")
-    if not os.path.exists(path):
-        raise UsageError(f"cannot read {flag} {path}: no such file")
-    if os.path.isdir(path):
-        raise UsageError(f"cannot read {flag} {path}: it is a folder, give a file")
-    if not os.access(path, os.R_OK):
-        raise UsageError(f"cannot read {flag} {path}: permission denied")
-    return path
+    return _readable(str(path), flag, "file")
 
 
 def readable_dir(path, flag: str) -> str:
     """`path` is a folder this process can list and read."""
-    path = str(path)
+    return _readable(str(path), flag, "dir")
+
+
+def _readable(path: str, flag: str, kind: str) -> str:
     if _remote(path):
-        return storage.check_readable(path, flag, "dir")
+        return storage.check_readable(path, flag, kind)
+    noun, other = ("file", "folder") if kind == "file" else ("folder", "file")
     if not os.path.exists(path):
-        raise UsageError(f"cannot read {flag} {path}: no such folder")
-    if not os.path.isdir(path):
-        raise UsageError(f"cannot read {flag} {path}: it is a file, give a folder")
-    if not os.access(path, os.R_OK | os.X_OK):
+        raise UsageError(f"cannot read {flag} {path}: no such {noun}")
+    if os.path.isdir(path) != (kind == "dir"):
+        raise UsageError(f"cannot read {flag} {path}: it is a {other}, give a {noun}")
+    if not os.access(path, os.R_OK if kind == "file" else os.R_OK | os.X_OK):
         raise UsageError(f"cannot read {flag} {path}: permission denied")
     return path
 
@@ -233,26 +228,34 @@ def checkpoint(path, flag: str) -> str:
     if os.path.isdir(path) and not os.path.exists(file):
         raise UsageError(f"{flag} {path}: no last.pt in this folder")
     readable_file(file, flag)
-    try:
-        with zipfile.ZipFile(file) as archive:
-            whole = any(name.endswith("/data.pkl") or name == "data.pkl" for name in archive.namelist())
-    except (zipfile.BadZipFile, OSError):
-        whole = False
-    if not whole:
+    if not _passes(lambda: _holds_torch_data(file), zipfile.BadZipFile, OSError):
         raise UsageError(f"{flag} {file} is not a whole checkpoint (truncated, or not written by torch.save)")
     return file
+
+
+def _holds_torch_data(file: str) -> bool:
+    """Whether a zip archive holds torch.save's data.pkl (a truncated file has no central directory)."""
+    with zipfile.ZipFile(file) as archive:
+        return any(name.endswith("/data.pkl") or name == "data.pkl" for name in archive.namelist())
+
+
+def _passes(test: Callable[[], bool], *errors: type[BaseException]) -> bool:
+    """`test()`, or False where it raises one of `errors` (a probe that fails says no)."""
+    try:
+        return test()
+    except errors:
+        return False
 
 
 def http_url(url: str, flag: str) -> str:
     """`url` is an absolute http(s) URL with a host."""
     from urllib.parse import urlsplit
 
-    try:
+    def absolute() -> bool:
         parts = urlsplit(url)
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        ok = False
-    if not ok:
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+    if not _passes(absolute, ValueError):
         raise UsageError(f"{flag} {url!r} is not an http(s) URL: give the full address, e.g. https://example.com/page")
     return url
 
