@@ -40,6 +40,7 @@ CASES = [
     ("run-kebab-negative", RUN + " --max-shard-bytes -5", 2, "--max_shard_bytes: must be"),
     ("run-score-above-one", RUN + " --min_language_score 1.5", 2, "--min_language_score: must be a number from 0 to 1"),
     ("run-relevance-negative", RUN + " --min_relevance -0.1", 2, "--min_relevance"),
+    ("run-device-unknown", RUN + " --device tpu", 2, "--device 'tpu' is not a torch device"),
     ("run-nsfw-nan", RUN + " --max_nsfw nan", 2, "--max_nsfw"),
     ("run-side-not-a-number", RUN + " --min_image_side big", 2, "expected a whole number"),
     ("run-timeout-zero", RUN + " --fetch_timeout 0", 2, "--fetch_timeout: must be a number above 0"),
@@ -83,6 +84,7 @@ CASES = [
     # -- regions
     ("regions-iou-zero", "regions --data {corpus} --output {new} --nms_iou 0", 2, "--nms_iou: must be"),
     ("regions-input-size", "regions --data {corpus} --output {new} --input_size 100", 2, "multiple of 32"),
+    ("regions-device-unknown", "regions --data {corpus} --output {new} --device cpux", 2, "is not a torch device"),
     ("regions-corrupt-corpus", "regions --data {bad_corpus} --output {new}", 2, "is not a readable Parquet file"),
     ("regions-npz-without-dir", "regions --data {corpus} --output {new} --extractor npz", 2, "needs --npz_dir"),
     # -- clean-text, dominant-image, filter-image, score

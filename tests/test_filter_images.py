@@ -171,3 +171,13 @@ def test_fast_networks_give_the_same_verdicts_as_the_plain_ones():
         assert a.image_phash == b.image_phash
         assert np.allclose(np.frombuffer(a.efficientnet_embedding, np.float32),
                            np.frombuffer(b.efficientnet_embedding, np.float32), atol=1e-3)
+
+
+def test_the_device_option_reaches_the_networks_and_is_left_to_the_worker_by_default():
+    from lait.pipeline.filter_images import filter_settings
+    from lait.pipeline.options import LaitOptions
+    from lait.pipeline.score_relevance import ScoreRelevance
+
+    assert filter_settings(LaitOptions(flags=[]))["device"] is None  # each worker picks cuda where it has one
+    assert filter_settings(LaitOptions(flags=["--device", "cpu"]))["device"] == "cpu"
+    assert ScoreRelevance(LaitOptions(flags=["--device", "cpu"])).dofn.device == "cpu"

@@ -58,7 +58,7 @@ def filter_settings(options) -> dict:
             raise UsageError(f"--{name} must not be negative (0 disables the check), got {getattr(options, name)}")
     return {"min_side": options.min_image_side, "max_aspect_ratio": options.max_aspect_ratio,
             "max_pixels": options.max_image_pixels, "max_nsfw": options.max_nsfw,
-            "min_natural": options.min_natural, "threads": worker_threads(options)}
+            "min_natural": options.min_natural, "threads": worker_threads(options), "device": options.device or None}
 
 
 def worker_threads(options) -> int | None:

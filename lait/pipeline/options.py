@@ -132,6 +132,9 @@ class LaitOptions(PipelineOptions):
                            help="drop images whose naturalness probability is below this (default 0.5)")
 
         rel = parser.add_argument_group("ScoreRelevance")
+        rel.add_argument("--device", default="", metavar="DEVICE",
+                         help="torch device of the networks of FilterImages and ScoreRelevance: cpu, cuda or "
+                              "cuda:N (default: cuda on a worker that has one, else cpu)")
         rel.add_argument("--min_relevance", type=FRACTION, default=0.03,
                          help="drop pairs whose image-text relevance is below this (default 0.03: on sites the "
                               "model never saw, it keeps 9 in 10 captions that describe their photo; "
@@ -178,6 +181,8 @@ def check_run_args(args: argparse.Namespace, crawl_input: bool = True) -> None:
         from lait.scoring.dominant_image import DominantImageRanker
 
         checks.model_file(args.dom_model, "--dom_model", DominantImageRanker.load)
+    if getattr(args, "device", ""):
+        checks.torch_device(args.device, "--device")
     if args.relevance_model:
         from lait.scoring.relevance import RelevanceModel
 

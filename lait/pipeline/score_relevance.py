@@ -28,11 +28,12 @@ SCORE_DECIMALS = 4
 class _Scorer:
     """The model and its feature extractor (a class so that `shared.Shared` can hold it)."""
 
-    def __init__(self, model_path: str | None):
+    def __init__(self, model_path: str | None, device: str | None):
+        from lait.encoders.efficientnet import default_device
         from lait.scoring.relevance import RelevanceModel
 
         self.model = RelevanceModel.load(model_path)
-        self.extractor = self.model.feature_extractor()
+        self.extractor = self.model.feature_extractor(device=device or default_device())
 
 
 NETWORK_OUTPUTS = ("efficientnet_embedding", "efficientnet_probs")
@@ -43,16 +44,18 @@ class ScoreRelevanceFn(StageDoFn):
 
     stage = "ScoreRelevance"
 
-    def __init__(self, min_relevance: float, model_path: str | None = None):
+    def __init__(self, min_relevance: float, model_path: str | None = None, device: str | None = None):
         super().__init__(count_in=False)  # input is counted per pair, not per batch
         self.min_relevance = min_relevance
         self.model_path = model_path
+        self.device = device  # None: cuda where the worker has one, resolved on the worker
         # One copy of the models per worker process, whatever the number of DoFn threads.
         self._shared = shared.Shared()
 
     def setup(self) -> None:
         # Shared keeps a weak reference: holding the scorer keeps it alive.
-        self._scorer = self._shared.acquire(lambda: _Scorer(self.model_path), tag=str(self.model_path))
+        self._scorer = self._shared.acquire(lambda: _Scorer(self.model_path, self.device),
+                                            tag=f"{self.model_path}@{self.device}")
         self.model, self.extractor = self._scorer.model, self._scorer.extractor
 
     def _scores(self, pairs: list[dict]) -> list[float | Exception]:
@@ -86,7 +89,7 @@ class ScoreRelevance(beam.PTransform):
         super().__init__()
         if not 0.0 <= options.min_relevance <= 1.0:
             raise ValueError(f"--min_relevance must be in [0, 1], got {options.min_relevance}")
-        self.dofn = ScoreRelevanceFn(options.min_relevance, options.relevance_model)
+        self.dofn = ScoreRelevanceFn(options.min_relevance, options.relevance_model, options.device or None)
 
     def expand(self, pairs: beam.PCollection) -> StageOutput:
         batches = pairs | "Batch" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
