@@ -27,6 +27,9 @@ SOURCES = ("alt", "title", "figcaption", "og_image_alt", "context")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from lait.pipeline.options import LaitOptions
+
+    defaults = LaitOptions(flags=[])  # the same rules, with the same defaults, as `lait run`
     parser.add_argument("text", nargs="?", default=None, help="the description to clean")
     parser.add_argument("--source", default="alt", choices=SOURCES,
                         help="where the text came from (default alt); context keeps only its leading sentence(s)")
@@ -34,12 +37,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="read one JSON object per line with a 'text' key (and optional 'source'); '-' is stdin")
     parser.add_argument("--page_url", default=None,
                         help="URL of the page, so that its site name is recognised (\"SFGATE\" on sfgate.com)")
-    parser.add_argument("--min_words", type=Number(int, 0), default=4, help="shortest description kept, in words (default 4)")
-    parser.add_argument("--max_words", type=Number(int, 1, off=-1), default=50, help="longest description kept, in words (default 50)")
-    parser.add_argument("--max_rare_word_ratio", type=Number(float, 0, 1, off=-1), default=0.3,
-                        help="largest share of out-of-vocabulary words (default 0.3; -1 disables)")
-    parser.add_argument("--min_text_language_score", type=Number(float, 0, 1, off=-1), default=0.5,
-                        help="smallest fastText probability that the text is English (default 0.5; -1 disables)")
+    parser.add_argument("--min_words", type=Number(int, 0), default=defaults.min_words,
+                        help=f"shortest description kept, in words (default {defaults.min_words})")
+    parser.add_argument("--max_words", type=Number(int, 1, off=-1), default=defaults.max_words,
+                        help=f"longest description kept, in words (default {defaults.max_words})")
+    parser.add_argument("--max_rare_word_ratio", type=Number(float, 0, 1, off=-1), default=defaults.max_rare_word_ratio,
+                        help=f"largest share of out-of-vocabulary words (default {defaults.max_rare_word_ratio}; -1 disables)")
+    parser.add_argument("--min_text_language_score", type=Number(float, 0, 1, off=-1),
+                        default=defaults.min_text_language_score,
+                        help="smallest fastText probability that the text is English "
+                             f"(default {defaults.min_text_language_score}; -1 disables)")
 
 
 def _cleaner(args: argparse.Namespace):

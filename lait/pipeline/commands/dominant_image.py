@@ -33,17 +33,20 @@ OUTPUT_KEYS = ("image_url", "score", "source", "alt", "title", "figcaption", "og
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from lait.pipeline.options import LaitOptions
+
+    defaults = LaitOptions(flags=[])
     parser.add_argument("file", nargs="?", default=None, metavar="FILE.html", help="the page (.html or .html.gz)")
     parser.add_argument("--url", default=None, help="the page's URL (relative image URLs resolve against it)")
     parser.add_argument("--batch", metavar="LIST.jsonl", default=None,
                         help="read lines {\"path\": ..., \"url\": ...} ('-' is stdin); paths relative to the list")
-    parser.add_argument("--min_dominant_score", type=FRACTION, default=0.5,
-                        help="a page whose best image scores below this yields none (default 0.5)")
+    parser.add_argument("--min_dominant_score", type=FRACTION, default=defaults.min_dominant_score,
+                        help=f"a page whose best image scores below this yields none (default {defaults.min_dominant_score})")
     parser.add_argument("--dom_model", default=None, help="ranker file (default: the shipped model)")
     parser.add_argument("--languages", default=None,
                         help="comma-separated languages to keep (default: any; `lait run` keeps en)")
-    parser.add_argument("--min_language_score", type=FRACTION, default=0.5,
-                        help="minimum fastText confidence with --languages (default 0.5)")
+    parser.add_argument("--min_language_score", type=FRACTION, default=defaults.min_language_score,
+                        help=f"minimum fastText confidence with --languages (default {defaults.min_language_score})")
 
 
 def _read(path: str) -> bytes:
