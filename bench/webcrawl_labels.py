@@ -22,50 +22,16 @@ them (`text_describes`).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-import unicodedata
 from pathlib import Path
+
+from lait.scoring.relevance_web import describes, text_key  # noqa: F401 - text_key: how labels are made
 
 LABELS_PATH = Path(__file__).parent / "labels" / "webcrawl.jsonl"
 
-# Words too common to say whether a text is a page's description or its chrome.
-_STOPWORDS = frozenset(
-    "a an the and or of in on at to for with by from as is are was were be been this that these "
-    "those it its his her their our your my we you he she they i s".split()
-)
-_WORD = re.compile(r"[a-z0-9]+")
-
-# Share of an output text's content words that must come from one describing text.
-MIN_WORD_PRECISION = 0.75
-
-
-def words(text: str) -> list[str]:
-    """Lower-case ASCII-folded content words of `text` (stop-words left out)."""
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    return [w for w in _WORD.findall(folded) if w not in _STOPWORDS]
-
-
-def _hash(word: str) -> str:
-    return hashlib.blake2b(word.encode(), digest_size=4).hexdigest()
-
-
-def text_key(text: str) -> list[str]:
-    """The stored form of a describing text: sorted unique hashes of its content words."""
-    return sorted({_hash(w) for w in words(text)})
-
-
-def text_describes(text: str, describing: list[list[str]]) -> bool:
-    """True when most content words of `text` belong to one of the labelled describing texts."""
-    output = {_hash(w) for w in words(text)}
-    if not output:
-        return False
-    for key in describing:
-        shared = len(output & set(key))
-        if shared >= min(2, len(key)) and shared / len(output) >= MIN_WORD_PRECISION:
-            return True
-    return False
+# The judge of a text (its words against a describing text's key) is the package's, which the
+# relevance model's web pairs use too.
+text_describes = describes
 
 
 def load_labels(path: Path = LABELS_PATH) -> dict[str, dict]:

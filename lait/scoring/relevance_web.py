@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["WebPairs", "collect_web_pairs", "describes", "WEB_KINDS"]
+__all__ = ["WebPairs", "collect_web_pairs", "describes", "text_key", "WEB_KINDS"]
 
 WEB_KINDS = ("web_positive", "web_page_text", "web_swap")
 # The pipeline's CleanText drops longer texts before ScoreRelevance sees them.
@@ -43,24 +43,35 @@ _FIELD_SOURCE = {"alt": "alt", "title": "title", "figcaption": "figcaption", "co
                  "headline": "headline", "og_image_alt": "og_image_alt", "og_title": "headline",
                  "og_description": "context", "page_title": "headline"}
 
-# The webcrawl labels' judge (bench/webcrawl_labels.py); tests check that both agree.
+# The webcrawl labels' judge (bench/webcrawl_labels.py reads it from here). Words too common to
+# say whether a text is a page's description or its chrome:
 _STOPWORDS = frozenset(
     "a an the and or of in on at to for with by from as is are was were be been this that these "
     "those it its his her their our your my we you he she they i s".split()
 )
 _WORD = re.compile(r"[a-z0-9]+")
+# Share of a text's content words that must come from one describing text.
 MIN_WORD_PRECISION = 0.75
 
 
-def _hashed_words(text: str) -> set[str]:
+def content_words(text: str) -> list[str]:
+    """Lower-case ASCII-folded content words of `text` (stop-words left out)."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    return {hashlib.blake2b(w.encode(), digest_size=4).hexdigest() for w in _WORD.findall(folded)
-            if w not in _STOPWORDS}
+    return [w for w in _WORD.findall(folded) if w not in _STOPWORDS]
+
+
+def word_hash(word: str) -> str:
+    return hashlib.blake2b(word.encode(), digest_size=4).hexdigest()
+
+
+def text_key(text: str) -> list[str]:
+    """The stored form of a describing text: sorted unique hashes of its content words."""
+    return sorted({word_hash(w) for w in content_words(text)})
 
 
 def describes(text: str, describing: list[list[str]]) -> bool:
-    """True when most content words of `text` belong to one labelled describing text."""
-    words = _hashed_words(text)
+    """True when most content words of `text` belong to one labelled describing text (a `text_key`)."""
+    words = {word_hash(w) for w in content_words(text)}
     if not words:
         return False
     for key in describing:
