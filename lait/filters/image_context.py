@@ -17,6 +17,7 @@ and byline into the caption and splits words at tag boundaries).
 
 from __future__ import annotations
 
+import functools
 import re
 
 from lait.filters.page import INLINE_TAGS, INVISIBLE_TAGS
@@ -63,6 +64,19 @@ def _collect(element, chunks: list[str]) -> None:
         chunks.append(" ")
 
 
+def _has_text(element) -> bool:
+    """Whether `_text_of(element)` is not empty, stopping at the first visible word."""
+    tag = element.tag if isinstance(element.tag, str) else ""
+    if tag in INVISIBLE_TAGS:
+        return False
+    if element.text and not element.text.isspace():
+        return True
+    for child in element:
+        if _has_text(child) or (child.tail and not child.tail.isspace()):
+            return True
+    return False
+
+
 def _is_block(element) -> bool:
     tag = element.tag if isinstance(element.tag, str) else ""
     return bool(tag) and tag not in INLINE_TAGS and tag != "br" and tag not in _IMAGES
@@ -81,7 +95,7 @@ def _anchor(image):
         if parent is None or (_is_block(parent) and parent.tag != "picture"):
             return anchor
         others = (parent.text or "").strip() or any(
-            child is not anchor and (_text_of(child) or _holds_image(child)) for child in parent)
+            child is not anchor and (_has_text(child) or _holds_image(child)) for child in parent)
         if others or any((child.tail or "").strip() for child in parent if child is not anchor):
             return anchor
         anchor = parent
@@ -96,9 +110,15 @@ def in_chrome(element) -> bool:
         if tag in _CHROME_TAGS:
             return True
         names = node.get("class") or node.get("id")
-        if names and _CHROME_NAME.search((names + " " + (node.get("id") or "")).lower()):
+        if names and _chrome_name(names + " " + (node.get("id") or "")):
             return True
     return False
+
+
+@functools.lru_cache(maxsize=16384)
+def _chrome_name(names: str) -> bool:
+    """Whether a class and id string names navigation, a sidebar... (pages repeat the same few)."""
+    return _CHROME_NAME.search(names.lower()) is not None
 
 
 def _line_after(anchor) -> str:
@@ -154,7 +174,7 @@ def _next_block(anchor) -> str:
                 continue
             return text if len(text.split()) <= MAX_SIBLING_WORDS else ""
         parent = node.getparent()
-        if parent is None or _text_of(parent) != "" or parent.tag in ("body", "article", "main"):
+        if parent is None or _has_text(parent) or parent.tag in ("body", "article", "main"):
             return ""
         node = parent
     return ""
@@ -208,7 +228,7 @@ def preceding_heading(image, max_levels: int = MAX_WRAPPER_LEVELS) -> str:
                 return ""
             if tag in ("h1", "h2", "h3"):
                 return "" if in_chrome(sibling) else _text_of(sibling)
-            headings = sibling.xpath(".//h1|.//h2|.//h3") if tag else []
+            headings = list(sibling.iter("h1", "h2", "h3")) if tag else []  # document order, as XPath gives
             if headings:
                 return "" if in_chrome(headings[-1]) else _text_of(headings[-1])
             if len(_text_of(sibling).split()) > MAX_SIBLING_WORDS:

@@ -107,8 +107,9 @@ _HTML_PARSER = lxml.etree.HTMLParser(remove_blank_text=False, huge_tree=False, c
 def parse_html(text: str) -> lxml.etree._Element | None:
     """The lxml tree of an HTML document, or None when nothing can be parsed."""
     text = _XML_DECLARATION.sub("", text, count=1)  # lxml refuses str input with an encoding declaration
-    text = text.replace("\x00", "")
-    if not text.strip():
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if not text or text.isspace():
         return None
     try:
         root = lxml.etree.fromstring(text, _HTML_PARSER)
@@ -156,43 +157,49 @@ def scan_body(root: lxml.etree._Element, max_chars: int = 100_000, min_paragraph
     order = 0
     starts: dict = {}
     images = scan.images
+    paragraphs, paragraph_elements = scan.paragraphs, scan.paragraph_elements
+    invisible_tags, inline_tags, block_text_tags, image_tags = INVISIBLE_TAGS, INLINE_TAGS, _BLOCK_TEXT_TAGS, IMAGE_TAGS
     # "end" follows every "start" (skipped subtrees too): tails are taken there.
     walker = lxml.etree.iterwalk(body, events=("start", "end", "comment", "pi"))
     for event, element in walker:
         tag = element.tag
         if event == "start":
             order += 1
-            if tag in INVISIBLE_TAGS:
+            if tag in invisible_tags:
                 walker.skip_subtree()
                 if tag == "noscript":  # lazy-loading pages put the real <img> here
                     images.extend((img, size, order, True) for img in element.iter("img"))
                 continue
-            if tag in IMAGE_TAGS:
+            if tag in image_tags:
                 images.append((element, size, order, False))
-            elif tag in _BLOCK_TEXT_TAGS:
+            elif tag in block_text_tags:
                 starts[element] = size
             elif tag == "h1" and scan.h1_offset < 0:
                 scan.h1_offset = size
                 scan.h1 = element
-            if tag not in INLINE_TAGS:
+            if tag not in inline_tags:
                 chunks.append(" ")
                 size += 1
-            if element.text and size < max_chars:
-                chunks.append(element.text)
-                size += len(element.text)
+            if size < max_chars:
+                text = element.text  # each read of .text builds a new string
+                if text:
+                    chunks.append(text)
+                    size += len(text)
         else:
             if event == "end":
-                start = starts.pop(element, None) if tag in _BLOCK_TEXT_TAGS else None
+                start = starts.pop(element, None) if tag in block_text_tags else None
                 if start is not None and size - start >= min_paragraph_chars:
-                    scan.paragraphs.append((start, size - start))
-                    if len(scan.paragraph_elements) < 5:
-                        scan.paragraph_elements.append(element)
-                if tag not in INLINE_TAGS:
+                    paragraphs.append((start, size - start))
+                    if len(paragraph_elements) < 5:
+                        paragraph_elements.append(element)
+                if tag not in inline_tags:
                     chunks.append(" ")
                     size += 1
-            if element.tail and element is not body and size < max_chars:
-                chunks.append(element.tail)
-                size += len(element.tail)
+            if size < max_chars and element is not body:
+                tail = element.tail
+                if tail:
+                    chunks.append(tail)
+                    size += len(tail)
     scan.n_elements = order
     scan.text = "".join(chunks)
     return scan

@@ -12,10 +12,10 @@ import numpy as np
 from lait.filters.page import Page, collapse
 from lait.scoring.dominant_image.features import FEATURE_INDEX, FEATURE_NAMES, candidate_features
 from lait.scoring.dominant_image.urls import (
-    PLACEHOLDER_URL,
     absolute_image_url,
     alias_key,
     image_key,
+    is_placeholder_url,
     parse_srcset,
     pixels,
     rendition_path,
@@ -76,7 +76,7 @@ def _element_urls(element, base: str) -> tuple[str | None, list[str], float, int
     raws: list[str] = []
     lazy = False
     src = attrib.get("src")
-    if src and (src.startswith("data:") or PLACEHOLDER_URL.search(src)):
+    if src and (src.startswith("data:") or is_placeholder_url(src)):
         src = None
     lazy_src = None
     for name in LAZY_SRC_ATTRS:

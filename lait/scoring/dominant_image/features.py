@@ -18,6 +18,8 @@ from lait.scoring.dominant_image.urls import url_size
 if TYPE_CHECKING:  # candidates.py imports this module
     from lait.scoring.dominant_image.candidates import Candidate
 
+# Pages name the same few hosts many times.
+_url_host = functools.lru_cache(maxsize=8192)(url_host)
 _WORD = re.compile(r"\w+", re.U)
 _YEAR_PATH = re.compile(r"/(19|20)\d\d/")
 
@@ -123,7 +125,7 @@ def candidate_features(page: Page, body: list[Candidate]) -> np.ndarray:
     n_elements = max(scan.n_elements, 1)
     title_words = _word_set(page.title)
     page_words = _word_set(unquote(urlsplit(page.url).path))
-    page_host = url_host(page.url)
+    page_host = _url_host(page.url)
     paragraph_starts = [start for start, _ in scan.paragraphs]
     # Ancestors of the headline and of the first long paragraphs, by how far up they are.
     h1_up = _levels_up(scan.h1)
@@ -239,7 +241,7 @@ def candidate_features(page: Page, body: list[Candidate]) -> np.ndarray:
         cand.headline = preceding_heading(element)[:500]
         row[f["context_words"]] = math.log1p(len(cand.context.split()))
         row[f["in_jsonld"]] = 0.0  # filled by _mark_structured
-        host = url_host(url)
+        host = _url_host(url)
         row[f["same_host"]] = host == page_host or host.endswith("." + page_host) or page_host.endswith("." + host)
         row[f["cdn_host"]] = any(t in host for t in ("cdn", "img", "image", "media", "static", "assets", "cloudfront",
                                                      "akamai", "wp.com"))

@@ -17,9 +17,25 @@ RESIZE_QUERY_KEYS = frozenset(
 
 PLACEHOLDER_URL = re.compile(r"(blank|spacer|placeholder|transparent|lazy|loading|pixel|1x1|empty|grey|gray)"
                           r"[\w-]*\.(gif|png|svg|jpg)", re.I)
+_PLACEHOLDER_WORDS = ("blank", "spacer", "placeholder", "transparent", "lazy", "loading", "pixel", "1x1", "empty",
+                      "grey", "gray")
 _SIZE_IN_URL = re.compile(r"(?<![\d])(\d{2,4})x(\d{2,4})(?![\d])")
 _WIDTH_IN_URL = re.compile(r"(?:[/_,-]w[_-]?|width[=_-]|/)(\d{3,4})(?=[/_,.-]|$)", re.I)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def is_placeholder_url(url: str) -> bool:
+    """Whether :data:`PLACEHOLDER_URL` finds a placeholder file name in `url`.
+
+    The regular expression has no literal prefix to search for, so an ASCII URL without any of
+    its words is answered by substring tests; other URLs go to the expression, whose case
+    folding (`re.I` on Unicode) `str.lower` does not copy.
+    """
+    if url.isascii():
+        lowered = url.lower()
+        if not any(word in lowered for word in _PLACEHOLDER_WORDS):
+            return False
+    return PLACEHOLDER_URL.search(url) is not None
 
 
 @functools.lru_cache(maxsize=8192)
