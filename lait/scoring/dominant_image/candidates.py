@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lait.filters.page import Page, collapse
-from lait.scoring.dominant_image.features import FEATURE_INDEX, FEATURE_NAMES, candidate_features
+from lait.scoring.dominant_image.features import (
+    FEATURE_INDEX,
+    FEATURE_NAMES,
+    add_candidate_texts,
+    candidate_features,
+)
 from lait.scoring.dominant_image.urls import (
     absolute_image_url,
     alias_key,
@@ -210,7 +215,7 @@ class PageCandidates:
 
 
 def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: bool = False,
-                       max_candidates: int = 60) -> PageCandidates:
+                       max_candidates: int = 60, texts_of_unusable: bool = True) -> PageCandidates:
     """Every image the page names, merged by :func:`image_key`, with features for the body ones.
 
     Parameters
@@ -224,6 +229,10 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
     max_candidates : int, default=60
         Body images after this many (in document order) are ignored: the main image comes early,
         and galleries or long comment threads would otherwise dominate the cost.
+    texts_of_unusable : bool, default=True
+        Find the figcaption, context and headline of :func:`unusable_body_rows` too. They are
+        never chosen, in any branch of the decision, and their feature rows are never ranked:
+        ParsePages passes False and skips the costliest part of their features.
     """
     root, base = page.root, page.base_url or page.url
     by_key: dict[str, Candidate] = {}
@@ -271,7 +280,11 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
         for alias in aliases:
             by_key.setdefault(alias, cand)
 
-    features = candidate_features(page, body)
+    features = candidate_features(page, body, texts=texts_of_unusable)
+    if not texts_of_unusable:
+        unusable = unusable_body_rows(PageCandidates(candidates=body, meta=[], info={}, features=features,
+                                                     n_body=len(body)))
+        add_candidate_texts(features, body, ~unusable)
     # Only a body image that could be chosen may stand for a meta image's other rendition.
     excluded = excluded_body_rows(PageCandidates(candidates=body, meta=[], info={}, features=features,
                                                  n_body=len(body)))

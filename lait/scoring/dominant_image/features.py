@@ -112,8 +112,12 @@ def _class_text(element) -> str:
     return (element.get("class") or "") + " " + (element.get("id") or "")
 
 
-def candidate_features(page: Page, body: list[Candidate]) -> np.ndarray:
-    """Feature matrix of the body candidates (rows follow `body`); also fills their texts."""
+def candidate_features(page: Page, body: list[Candidate], texts: bool = True) -> np.ndarray:
+    """Feature matrix of the body candidates (rows follow `body`); also fills their texts.
+
+    With `texts=False` the figcaption, context and headline (and the features counting
+    their words) are left for :func:`add_candidate_texts`, which can skip candidates that can never be chosen.
+    """
     n = len(body)
     if not n:
         return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
@@ -234,12 +238,8 @@ def candidate_features(page: Page, body: list[Candidate]) -> np.ndarray:
         row[f["url_title_overlap"]] = _overlap(title_words, path_words)
         row[f["url_page_overlap"]] = _overlap(path_words, page_words)
         cand.alt, cand.title = alt[:1000], title[:1000]
-        cand.figcaption = _figcaption(element)
-        row[f["has_figcaption"]] = bool(cand.figcaption)
-        row[f["figcaption_words"]] = math.log1p(len(cand.figcaption.split()))
-        cand.context = image_caption(element)[0][:1000]
-        cand.headline = preceding_heading(element)[:500]
-        row[f["context_words"]] = math.log1p(len(cand.context.split()))
+        if texts:
+            _add_texts(row, cand)
         row[f["in_jsonld"]] = 0.0  # filled by _mark_structured
         host = _url_host(url)
         row[f["same_host"]] = host == page_host or host.endswith("." + page_host) or page_host.endswith("." + host)
@@ -260,6 +260,29 @@ def candidate_features(page: Page, body: list[Candidate]) -> np.ndarray:
         x[:, f["area_vs_page_max"]] = areas / top
         x[:, f["is_largest_on_page"]] = areas == top
     return x
+
+
+def _add_texts(row: list, cand: Candidate) -> None:
+    """Fill a candidate's figcaption, context and headline, and the features counting their words."""
+    f = FEATURE_INDEX
+    element = cand.element
+    cand.figcaption = _figcaption(element)
+    row[f["has_figcaption"]] = bool(cand.figcaption)
+    row[f["figcaption_words"]] = math.log1p(len(cand.figcaption.split()))
+    cand.context = image_caption(element)[0][:1000]
+    cand.headline = preceding_heading(element)[:500]
+    row[f["context_words"]] = math.log1p(len(cand.context.split()))
+
+
+_TEXT_FEATURES = [FEATURE_INDEX[name] for name in ("has_figcaption", "figcaption_words", "context_words")]
+
+
+def add_candidate_texts(features: np.ndarray, body: list[Candidate], rows: np.ndarray) -> None:
+    """:func:`candidate_features`' texts, for the body candidates where `rows` is true only."""
+    for i in np.flatnonzero(rows):
+        row = [0.0] * len(FEATURE_NAMES)
+        _add_texts(row, body[i])
+        features[i, _TEXT_FEATURES] = [row[j] for j in _TEXT_FEATURES]
 
 
 def _levels_up(element) -> dict:
