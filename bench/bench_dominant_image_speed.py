@@ -1,0 +1,234 @@
+"""ParsePages + DetectDominantImage: pages/s per core of this tree beside a baseline commit, their
+decisions compared record by record, and the parts' limits, all in one run.
+
+    python bench/bench_dominant_image_speed.py --baseline ab60ad9
+    python bench/bench_dominant_image_speed.py --baseline ab60ad9 --rounds 5 --output bench/results/dominant_image_speed.json
+
+Timing: ../shared/data/mainimage (rows without `doubt`), one process per measurement, the
+work of bench_dominant_image.py's `run_lait` (decode, parse, language identification,
+candidates and features, record round trip, ranking, decision). Baseline and this tree run
+alternately, `--rounds` times each; each process reports the CPU time of its fastest of
+`--passes` passes over the pages, and the best of the rounds is kept: other processes on a
+shared machine slow a pass down, they never speed one up.
+
+Limits, measured on the same pages in this process: decoding alone, lxml parsing alone
+(the HTML parser ParsePages uses), selectolax/Lexbor parsing alone (when installed), the
+body scan (visible text and image positions) alone, fastText on the language samples alone.
+
+Decisions: every page of ../shared/data/mainimage, ../shared/data/pages and the sample crawl
+(`lait sample-crawl`) through both trees; the DetectDominantImage output fields
+(:data:`OUTPUT_KEYS`) and the page fields must be equal. The candidate records passed between
+the stages are compared too and reported apart: they may differ where a candidate can never be
+chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.environ.get("LAIT_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
+MAINIMAGE = os.path.join(DATA, "data", "mainimage")
+PAGES = os.path.join(DATA, "data", "pages")
+OUTPUT_KEYS = ("image_url", "image_urls", "dominant_score", "dominant_source", "alt", "title", "figcaption",
+               "context", "headline", "og_title", "og_description", "og_image_alt", "reason", "candidates")
+
+
+def mainimage_pages() -> list[tuple[bytes, str]]:
+    with open(os.path.join(MAINIMAGE, "labels.jsonl"), encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    pages = []
+    for row in rows:
+        if not row.get("doubt"):
+            with open(os.path.join(MAINIMAGE, row["path"]), "rb") as f:
+                pages.append((f.read(), row["url"]))
+    return pages
+
+
+def all_pages(sample_crawl: str):
+    """`(id, content, url, content_type)` of every page the decisions are compared on."""
+    from lait.pipeline.read_crawl import iter_crawl_records
+
+    for folder, prefix in ((MAINIMAGE, "mainimage"), (PAGES, "pages")):
+        index = "labels.jsonl" if folder == MAINIMAGE else "index.jsonl"
+        with open(os.path.join(folder, index), encoding="utf-8") as f:
+            for row in map(json.loads, f):
+                with open(os.path.join(folder, row["path"]), "rb") as page:
+                    content = page.read()
+                yield f"{prefix}:{row['id']}", gzip.decompress(content) if row["path"].endswith(".gz") else content, \
+                    row["url"], None
+    for record in iter_crawl_records(sample_crawl):
+        if isinstance(record, dict) and record.get("kind") == "page":
+            yield (f"sample:{record['url']}", record["content"], record["url"],
+                   (record.get("http_headers") or {}).get("content-type"))
+
+
+def stage_work():
+    """`work(content, url, content_type) -> (page fields, candidate records, detector result)` of the tree on sys.path."""
+    import inspect
+
+    from lait.filters.page import PageParser
+    from lait.scoring.dominant_image import (
+        DominantImageDetector,
+        candidates_from_record,
+        extract_candidates,
+        page_record_candidates,
+    )
+
+    parser = PageParser(languages=None, identify=True)
+    detector = DominantImageDetector()
+    # What ParsePages passes, where the tree knows it.
+    extract = {"texts_of_unusable": False} if "texts_of_unusable" in inspect.signature(extract_candidates).parameters \
+        else {}
+
+    def work(content: bytes, url: str, content_type: str | None = None):
+        page = parser.parse(content, url, content_type)
+        if isinstance(page, tuple):
+            return {"reject": list(page)}, None, None
+        candidates, texts = page_record_candidates(extract_candidates(page, **extract))
+        fields = {"page_title": page.title or texts.get("og_title"), "page_language": page.language,
+                  "page_language_score": page.language_score, **texts}
+        return fields, candidates, detector.detect_found(candidates_from_record(candidates, fields))
+
+    return work
+
+
+def child_time(passes: int) -> None:
+    """Print the pages/s per core of the tree on sys.path (run in a child process)."""
+    work = stage_work()
+    pages = mainimage_pages()
+    best = float("inf")
+    for _ in range(passes):
+        started = time.process_time()
+        for content, url in pages:
+            work(content, url)
+        best = min(best, time.process_time() - started)
+    print(json.dumps({"pages": len(pages), "cpu_seconds": best, "pages_per_s_per_core": len(pages) / best}))
+
+
+def child_decisions(sample_crawl: str, out_path: str) -> None:
+    """Write one JSON line per page: page fields, detector output and candidate records."""
+    work = stage_work()
+    with open(out_path, "w", encoding="utf-8") as out:
+        for page_id, content, url, content_type in all_pages(sample_crawl):
+            fields, candidates, result = work(content, url, content_type)
+            row = {"id": page_id, "fields": fields, "candidates": candidates,
+                   "output": {k: result.get(k) for k in OUTPUT_KEYS} if result else None}
+            out.write(json.dumps(row, sort_keys=True, default=lambda b: b.hex()) + "\n")
+
+
+def run_child(tree: str, *args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": tree, "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", *args], env=env, cwd=tree,
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+
+
+def compare_decisions(old_path: str, new_path: str) -> dict:
+    with open(old_path, encoding="utf-8") as f:
+        old = [json.loads(line) for line in f]
+    with open(new_path, encoding="utf-8") as f:
+        new = [json.loads(line) for line in f]
+    assert [r["id"] for r in old] == [r["id"] for r in new]
+    differing = [a["id"] for a, b in zip(old, new) if (a["fields"], a["output"]) != (b["fields"], b["output"])]
+    return {"pages": len(old), "pages_with_a_pick": sum(bool(r["output"] and r["output"]["image_url"]) for r in new),
+            "output_or_page_fields_differ": len(differing), "differing_ids": differing[:20],
+            "candidate_records_differ": sum(a["candidates"] != b["candidates"] for a, b in zip(old, new))}
+
+
+def limits(repeats: int = 3) -> dict:
+    """Pages/s per core of each part alone, on the timing pages (best of `repeats`)."""
+    from lait.filters.language import LanguageIdentifier
+    from lait.filters.page import decode_html, language_sample, parse_html, scan_body
+
+    pages = mainimage_pages()
+    texts = [decode_html(content)[0] for content, _ in pages]
+    roots = [parse_html(text) for text in texts]
+    samples = [language_sample(scan_body(root)) for root in roots if root is not None]
+    identifier = LanguageIdentifier()
+    parts = {"decode": lambda: [decode_html(content) for content, _ in pages],
+             "lxml_parse": lambda: [parse_html(text) for text in texts],
+             "body_scan": lambda: [scan_body(root) for root in roots if root is not None],
+             "fasttext": lambda: [identifier.identify(sample) for sample in samples]}
+    try:
+        from selectolax.lexbor import LexborHTMLParser
+
+        parts["selectolax_lexbor_parse"] = lambda: [LexborHTMLParser(text) for text in texts]
+    except ImportError:
+        pass
+    result = {}
+    for name, run in parts.items():
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.process_time()
+            run()
+            best = min(best, time.process_time() - started)
+        result[name] = round(len(pages) / best, 1)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", required=False, help="git revision to compare with (e.g. ab60ad9)")
+    parser.add_argument("--rounds", type=int, default=3, help="timing processes per tree, run alternately")
+    parser.add_argument("--passes", type=int, default=3, help="passes over the pages in each timing process")
+    parser.add_argument("--output", default=os.path.join(ROOT, "out", "bench", "dominant_image_speed.json"))
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        sys.path.insert(0, os.getcwd())
+        if args.child[0] == "time":
+            child_time(int(args.child[1]))
+        else:
+            child_decisions(args.child[1], args.child[2])
+        return 0
+    if not args.baseline:
+        parser.error("--baseline is required")
+    if not os.path.isdir(MAINIMAGE):
+        print(json.dumps({"skipped": f"needs {MAINIMAGE} (the shared test data beside the repo)"}))
+        return 0
+    with tempfile.TemporaryDirectory() as workdir:
+        baseline = os.path.join(workdir, "baseline")
+        os.makedirs(baseline)
+        archive = subprocess.run(["git", "-C", ROOT, "archive", args.baseline, "lait"], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", baseline], input=archive.stdout, check=True)
+        sample = os.path.join(workdir, "sample.warc.gz")
+        subprocess.run([sys.executable, "-m", "lait", "sample-crawl", sample], cwd=ROOT, capture_output=True, check=True)
+        trees = {"baseline": baseline, "this_tree": ROOT}
+        timings: dict = {name: [] for name in trees}
+        for _ in range(args.rounds):
+            for name, tree in trees.items():
+                timings[name].append(json.loads(run_child(tree, "time", str(args.passes)))["pages_per_s_per_core"])
+        for name, tree in trees.items():
+            run_child(tree, "decisions", sample, os.path.join(workdir, f"{name}.jsonl"))
+        decisions = compare_decisions(os.path.join(workdir, "baseline.jsonl"), os.path.join(workdir, "this_tree.jsonl"))
+    sys.path.insert(0, ROOT)
+    head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout
+    report = {
+        "pages": len(mainimage_pages()),
+        "pages_per_s_per_core": {name: max(values) for name, values in timings.items()},
+        "rounds": {name: [round(v, 1) for v in values] for name, values in timings.items()},
+        "baseline": args.baseline, "this_tree": head.strip(),
+        "limits_pages_per_s_per_core": limits(),
+        "decisions": decisions,
+        "load_average_1min": round(os.getloadavg()[0], 2), "cores": os.cpu_count(),
+    }
+    report["pages_per_s_per_core"] = {k: round(v, 1) for k, v in report["pages_per_s_per_core"].items()}
+    report["speedup"] = round(report["pages_per_s_per_core"]["this_tree"] / report["pages_per_s_per_core"]["baseline"], 2)
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
