@@ -140,16 +140,28 @@ class DominantImageRanker:
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Log-odds per row."""
-        X = np.asarray(X, dtype=np.float32)
+        X = np.ascontiguousarray(X, dtype=np.float32)
         if not len(X):
             return np.zeros(0)
-        rows = np.arange(len(X))[:, None]
+        split_feature, children = self._walk_tables()
+        flat = X.ravel()
+        row_starts = (np.arange(len(X)) * X.shape[1])[:, None]
         node = np.broadcast_to(self.roots_, (len(X), len(self.roots_)))
         for _ in range(self.depth_):
-            feature = self.feature_[node]
-            go_left = X[rows, np.maximum(feature, 0)] <= self.threshold_[node]
-            node = np.where(go_left, self.left_[node], self.right_[node])
+            go_left = flat[row_starts + split_feature[node]] <= self.threshold_[node]
+            node = children[2 * node + go_left]
         return self.init_ + self.value_[node].sum(axis=1)
+
+    def _walk_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """`(split feature, children)` of every node: the feature (0 at leaves) and, at `2 * node`
+        and `2 * node + 1`, the right and left child, built once from `feature_`, `left_`, `right_`."""
+        key = (id(self.feature_), id(self.left_), id(self.right_))
+        if getattr(self, "_tables_key", None) != key:
+            children = np.empty(2 * len(self.left_), dtype=np.intp)
+            children[0::2], children[1::2] = self.right_, self.left_
+            self._tables = (np.maximum(self.feature_, 0).astype(np.intp), children)
+            self._tables_key = key
+        return self._tables
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Probability per row that it is the main image (1-D)."""
