@@ -1,0 +1,187 @@
+"""Candidate features for hard-negative relevance, against the same rows without them. Writes JSON.
+
+    python bench/bench_relevance_variants.py [--max_iter 300] [--json bench/results/relevance_variants.json]
+
+A quick proxy of bench/bench_relevance_grouped.py: the training rows of `lait train-relevance`,
+one grouped fold (its held-out sources left out of training), one uncalibrated classifier per
+variant, and Flickr8k dev AUCs on the dev photos of even image row only (the selection half;
+the odd half is kept for a final check of a chosen variant, ``--final``). Variants, each the
+shipped features plus:
+
+- ``word_label``: caption content words, each embedded as the label prompt "a photo of a
+  <word>", against the image's ImageNet classes: per-word agreement (label-softmax of the
+  word against the image's log-probabilities), expected and top-10 similarity, the share of
+  words the top-10 classes explain, and the words' visual concreteness (best label similarity);
+- ``word_concreteness``: only the three text-side columns of ``word_label`` (specificity);
+- ``neighbour_words``: the share of the caption's content words that captions of the ten most
+  similar train photos use (the photo itself left out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lait.pipeline.commands.train_relevance import crawl_records  # noqa: E402
+from lait.scoring import relevance_training as rt  # noqa: E402
+from lait.scoring.relevance_features import RelevanceFeatures, _stopwords, label_prompts, stem  # noqa: E402
+from lait.scoring.relevance_grouped_cv import grouped_folds  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "bench" / "results" / "relevance_variants.json"
+NEIGHBOURS = 10
+# Best label similarity above which a word counts as naming a visual object.
+CONCRETE = 0.6
+
+
+def content_words(words: list[str]) -> list[str]:
+    stop = _stopwords()
+    return [w for w in words if w.isalpha() and len(w) > 2 and w not in stop]
+
+
+def word_label_columns(extractor: RelevanceFeatures, enc: rt.Encoded, ti: np.ndarray, ii: np.ndarray) -> np.ndarray:
+    words = enc.texts.words
+    vocab = sorted({w for t in np.unique(ti) for w in content_words(words[t])})
+    index = {w: i for i, w in enumerate(vocab)}
+    sims = extractor.text_encoder.encode(label_prompts(vocab)) @ extractor.label_embeddings.T  # [V, 1000]
+    soft = np.exp((sims - sims.max(1, keepdims=True)) / 0.05)
+    soft /= soft.sum(1, keepdims=True)
+    concrete = sims.max(1)
+    probs = np.nan_to_num(enc.images.probs, nan=0.0)
+    out = np.full((len(ti), 14), np.nan, dtype=np.float32)
+    for r, (t, i) in enumerate(zip(ti, ii)):
+        ids = np.array([index[w] for w in content_words(words[t])], dtype=np.int64)
+        out[r, 0] = len(ids)
+        if not len(ids):
+            continue
+        c = concrete[ids]
+        out[r, 1:3] = c.mean(), (c > CONCRETE).sum()
+        if not enc.images.decoded[i]:
+            continue
+        p = probs[i]
+        top = np.argpartition(-p, 10)[:10]
+        agree = soft[ids] @ np.log(p.clip(1e-8))
+        expected = sims[ids] @ p
+        top_sim = sims[ids][:, top].max(1)
+        gap = top_sim - sims[ids].max(1)
+        out[r, 3:] = [agree.mean(), agree.min(), agree.max(), (agree * c).sum() / c.sum(), expected.mean(),
+                      expected.min(), top_sim.mean(), top_sim.min(), (gap > -0.05).mean(), gap.min(), gap.mean()]
+    return out
+
+
+def neighbour_word_columns(corpus: rt.Corpus, enc: rt.Encoded, ti: np.ndarray, ii: np.ndarray) -> np.ndarray:
+    names = [n for n in corpus.images if corpus.split[n] == "train"]
+    bank_rows = np.array([enc.image_rows[n] for n in names])
+    emb = np.nan_to_num(enc.images.embeddings)
+    mean, scale = emb[bank_rows].mean(0), emb[bank_rows].std(0) + 1e-6
+
+    def unit(x):
+        x = (x - mean) / scale
+        return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-9)
+
+    bank = unit(emb[bank_rows])
+    bags = [Counter({stem(w) for cap in corpus.captions[n] for w in content_words(enc.texts.words[enc.text_rows[cap]])})
+            for n in names]
+    position = {int(r): k for k, r in enumerate(bank_rows)}
+    images = np.unique(ii)
+    sims = unit(emb[images]) @ bank.T
+    for j, r in enumerate(images):
+        if int(r) in position:
+            sims[j, position[int(r)]] = -np.inf  # never the photo's own captions
+    near = np.argsort(-sims, axis=1)[:, :NEIGHBOURS]
+    seen = {int(r): sum((bags[k] for k in near[j]), Counter()) for j, r in enumerate(images)}
+    out = np.full((len(ti), 4), np.nan, dtype=np.float32)
+    for r, (t, i) in enumerate(zip(ti, ii)):
+        stems = {stem(w) for w in content_words(enc.texts.words[t])}
+        if stems and enc.images.decoded[i]:
+            share = np.array([seen[int(i)][w] for w in stems], dtype=np.float32) / NEIGHBOURS
+            out[r] = [share.mean(), share.min(), (share > 0).mean(), share.max()]
+    return out
+
+
+def proxy_auc(rows: rt.TrainingRows, keep: np.ndarray, dev_X: np.ndarray, dev: rt.PairSet, photos: np.ndarray,
+              seed: int, max_iter: int) -> dict:
+    from sklearn.metrics import roc_auc_score
+    from threadpoolctl import threadpool_limits
+
+    X = rows.X.copy()
+    X[:, rt.constant_columns(X)] = 0.0
+    classifier = rt.make_classifier(seed, max_iter)
+    with threadpool_limits(1):
+        classifier.fit(X[keep], rows.y[keep], sample_weight=rt.sample_weights(rows.kinds[keep], rows.y[keep]))
+    scores = classifier.predict_proba(dev_X)[:, 1]
+    kinds = np.array(dev.kinds)
+    out = {}
+    for kind in ("random", "hard", "junk"):
+        sel = photos & ((kinds == "positive") | (kinds == kind))
+        out[f"auc_{kind}"] = round(float(roc_auc_score(dev.labels[sel], scores[sel])), 4)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--max_iter", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--final", action="store_true", help="score the odd (held-out) half of the dev photos")
+    parser.add_argument("--cache", type=Path, default=ROOT / "out" / "relevance_cache")
+    parser.add_argument("--json", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    warcs = sorted((SHARED / "webcrawl").glob("*.warc.gz"))
+    if not (SHARED / "captions" / "captions.tsv").exists() or not warcs:
+        print(json.dumps({"skipped": f"needs {SHARED / 'captions'} and {SHARED / 'webcrawl'}"}))
+        return 0
+    import torch
+
+    torch.set_num_threads(1)
+    started = time.time()
+
+    def log(*a):
+        print(*a, file=sys.stderr)
+
+    corpus = rt.load_corpus(SHARED / "captions", SHARED / "alts" / "alts.jsonl")
+    web = rt.collect_web_pairs(crawl_records(warcs), ROOT / "bench" / "labels" / "webcrawl.jsonl", args.seed)
+    extractor = RelevanceFeatures()
+    enc = rt.encode_sets(extractor, corpus, web, args.cache, log)
+    rows, parts = rt.build_training_rows(extractor, corpus, enc, web, args.seed, 6, log)
+    train_set = rt.build_pairs(corpus, "train", enc.image_rows, enc.text_rows, enc.images.probs, extractor.membership,
+                               corpus.junk, args.seed, no_image_pairs=rt.NO_IMAGE_PAIRS)
+    ws = rt.web_pair_set(web, enc)
+    ti, ii = np.concatenate([train_set.text_index, ws.text_index]), np.concatenate([train_set.image_index, ws.image_index])
+    assert len(ti) == len(rows.y)
+    dev = rt.dev_pair_set(extractor, corpus, enc, corpus.junk, args.seed)
+    dev_X = rt.feature_rows(extractor, dev, enc, parts)
+    fold = grouped_folds(rows)[0]
+    keep = ~np.isin(rows.groups, fold)
+    photos = dev.image_index % 2 == (1 if args.final else 0)
+    word_tr, word_dev = word_label_columns(extractor, enc, ti, ii), word_label_columns(extractor, enc, dev.text_index,
+                                                                                      dev.image_index)
+    variants = {"shipped_features": (None, None), "word_label": (word_tr, word_dev),
+                "word_concreteness": (word_tr[:, :3], word_dev[:, :3]),
+                "neighbour_words": (neighbour_word_columns(corpus, enc, ti, ii),
+                                    neighbour_word_columns(corpus, enc, dev.text_index, dev.image_index))}
+    results = {}
+    for name, (extra_tr, extra_dev) in variants.items():
+        X, dX = (rows.X, dev_X) if extra_tr is None else (np.hstack([rows.X, extra_tr]), np.hstack([dev_X, extra_dev]))
+        results[name] = proxy_auc(rt.TrainingRows(X, rows.y, rows.kinds, rows.groups, rows.photos), keep, dX, dev,
+                                  photos, args.seed, args.max_iter)
+        log(f"  {name}: {results[name]}")
+    result = {"bench": "relevance_variants", "max_iter": args.max_iter, "seed": args.seed,
+              "held_out_fold": fold, "dev_photos": "odd image rows (held out)" if args.final else "even image rows",
+              "dev_pairs_scored": int(photos.sum()), "variants": results, "seconds": round(time.time() - started, 1)}
+    print(json.dumps(result, indent=2))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
