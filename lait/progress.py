@@ -37,6 +37,7 @@ ENV_INTERVAL = "LAIT_PROGRESS_INTERVAL"  # seconds between plain lines
 ENV_DIR = "LAIT_PROGRESS_DIR"  # where worker processes write their counts
 ENV_PID = "LAIT_PROGRESS_PID"  # the process that shows them
 DEFAULT_INTERVAL = 60.0
+MIN_REDRAW = 0.05  # seconds: the stage display's thread never spins
 
 
 def set_verbosity(level: int) -> None:
@@ -66,8 +67,9 @@ def _isatty(stream) -> bool:
 
 
 def interval() -> float:
+    """Seconds between plain progress lines; 0 prints a bar's line at every update."""
     try:
-        return max(0.05, float(os.environ.get(ENV_INTERVAL, DEFAULT_INTERVAL)))
+        return max(0.0, float(os.environ.get(ENV_INTERVAL, DEFAULT_INTERVAL)))
     except ValueError:
         return DEFAULT_INTERVAL
 
@@ -332,7 +334,7 @@ class StageDisplay:
         shutil.rmtree(self._folder, ignore_errors=True)
 
     def _loop(self) -> None:
-        wait = self.refresh if self.mode == "bar" else interval()
+        wait = self.refresh if self.mode == "bar" else max(MIN_REDRAW, interval())
         while not self._stop.wait(wait):
             if self.mode == "bar":
                 with self._write_lock:

@@ -23,7 +23,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from lait import progress
 from lait.errors import UsageError
-from lait.pipeline.checks import FRACTION, Number, model_file
+from lait.pipeline.checks import FRACTION, Number, model_file, torch_device
 
 NAME = "filter-image"
 HELP = "check image files with the FilterImages filters (size, NSFW, naturalness); one JSON line each"
@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"natural-photo probability below this fails (default {defaults.min_natural:g})")
     parser.add_argument("--naturalness_model", default=None,
                         help="naturalness model file (default: the model shipped with lait)")
+    parser.add_argument("--device", default=defaults.device, metavar="DEVICE",
+                        help="torch device of EfficientNet-Lite0: cpu, cuda or cuda:N (default: cuda when there is one)")
 
 
 def main(args: argparse.Namespace, extra: list[str]) -> int:
@@ -57,6 +59,8 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     missing = [path for path in args.files if not os.path.isfile(path)]
     if missing:
         raise UsageError(f"no such file: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    if args.device:
+        torch_device(args.device, "--device")
     unreadable = [path for path in args.files if not os.access(path, os.R_OK)]
     if unreadable:
         raise UsageError(f"cannot read {unreadable[0]}: permission denied")
