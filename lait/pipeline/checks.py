@@ -87,10 +87,6 @@ def name_numbers(parser: argparse.ArgumentParser) -> None:
             action.type.flag = action.option_strings[0]
 
 
-def _remote(path: str) -> bool:
-    return "://" in str(path)
-
-
 def _why(error: OSError) -> str:
     return error.strerror or str(error)
 
@@ -106,7 +102,7 @@ def readable_dir(path, flag: str) -> str:
 
 
 def _readable(path: str, flag: str, kind: str) -> str:
-    if _remote(path):
+    if storage.is_url(path):
         return storage.check_readable(path, flag, kind)
     noun, other = ("file", "folder") if kind == "file" else ("folder", "file")
     if not os.path.exists(path):
@@ -131,7 +127,7 @@ def _writable_parent(path: str, flag: str) -> None:
 def output_dir(path, flag: str) -> str:
     """`path` is a folder that exists and is writable, or one that can be created."""
     path = str(path)
-    if _remote(path):
+    if storage.is_url(path):
         return storage.check_writable(path, flag)
     if os.path.exists(path):
         if not os.path.isdir(path):
@@ -146,7 +142,7 @@ def output_dir(path, flag: str) -> str:
 def output_file(path, flag: str) -> str:
     """`path` names a file that can be written (its folder is created where missing)."""
     path = str(path)
-    if _remote(path):
+    if storage.is_url(path):
         return storage.check_writable(path, flag)
     if os.path.isdir(path):
         raise UsageError(f"{flag} {path} is a folder: give a file name")
@@ -174,7 +170,7 @@ def corpus_dir(path, flag: str) -> list[str]:
     """The shards of the corpus folder `path` (written by `lait run`), each with a whole footer."""
     from lait.pipeline.inspect import CorpusError, shard_paths
 
-    if _remote(path) or os.path.exists(str(path)):
+    if storage.is_url(path) or os.path.exists(str(path)):
         readable_dir(path, flag)
     try:
         shards = shard_paths(str(path))

@@ -22,7 +22,7 @@ import os
 import pkgutil
 import sys
 
-from lait import progress
+from lait import progress, storage
 from lait.errors import UsageError  # raised by every layer; kept importable from here for the CLI's callers
 from lait.pipeline import commands
 
@@ -200,7 +200,7 @@ def _unread_inputs(args: argparse.Namespace) -> str | None:
     from lait.pipeline.read_crawl import unread_inputs
 
     path = os.path.join(args.output or "", "_funnel.json")
-    if "://" in path or not os.path.isfile(path):
+    if storage.is_url(path) or not os.path.isfile(path):
         return None
     with open(path, encoding="utf-8") as f:
         return unread_inputs(json.load(f))

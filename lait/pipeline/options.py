@@ -13,6 +13,7 @@ import re
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from lait import storage
 from lait.errors import UsageError
 from lait.pipeline import checks
 from lait.pipeline.checks import FRACTION, Number, name_numbers
@@ -167,7 +168,7 @@ def check_run_args(args: argparse.Namespace, crawl_input: bool = True) -> None:
         raise UsageError("--output is required: a directory for the Parquet shards")
     if crawl_input:
         for path in args.input:
-            if "://" not in path and not re.search(r"[*?[]", path) and not os.path.isdir(path):
+            if not storage.is_url(path) and not re.search(r"[*?[]", path) and not os.path.isdir(path):
                 checks.readable_file(path, "--input")
     checks.output_dir(args.output, "--output")
     check_languages(args.languages)

@@ -35,6 +35,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
 
+from lait import storage
 from lait.errors import UsageError
 from lait.pipeline.crawl_decoding import IMAGE, PAGE, DecodedTooLarge, decode_body
 from lait.pipeline.crawl_records import BodyLimits, iter_crawl_records
@@ -96,7 +97,7 @@ class CrawlOutput:
 
 def _is_folder(path: str) -> bool:
     # Object stores have no folders to match; a local folder path matches itself.
-    return "://" not in path and os.path.isdir(path)
+    return not storage.is_url(path) and os.path.isdir(path)
 
 
 _GLOB_CHARS = re.compile(r"[*?[]")
