@@ -45,14 +45,7 @@ from lait.pipeline.commands.train_relevance import crawl_records  # noqa: E402
 from lait.scoring.relevance import RelevanceModel  # noqa: E402
 from lait.scoring.relevance_features import RelevanceFeatures  # noqa: E402
 from lait.scoring.relevance_grouped_cv import grouped_cross_validation  # noqa: E402
-from lait.scoring.relevance_training import (  # noqa: E402
-    build_training_rows,
-    collect_web_pairs,
-    encode_sets,
-    load_corpus,
-    roc_auc,
-    web_pair_set,
-)
+from lait.scoring.relevance_training import TrainingSet, build_training_set, roc_auc, web_pair_set  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results" / "relevance_grouped.json"
@@ -78,6 +71,32 @@ def in_sample_web(model_path: Path | None, extractor: RelevanceFeatures, web, en
     return out
 
 
+def log(*parts) -> None:
+    print(*parts, file=sys.stderr)
+
+
+def print_and_save(result: dict, path: Path) -> None:
+    """The bench's JSON on stdout and in `path`."""
+    print(json.dumps(result, indent=2))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def shared_training_set(cache: Path, seed: int, projection_epochs: int = 6) -> TrainingSet | None:
+    """The relevance training set from ../shared/data and the webcrawl labels, as `lait train-relevance`
+    builds it (torch on one thread); None, with a `skipped` line printed, when the data is absent."""
+    warcs = sorted((SHARED / "webcrawl").glob("*.warc.gz"))
+    if not (SHARED / "captions" / "captions.tsv").exists() or not warcs:
+        print(json.dumps({"skipped": f"needs {SHARED / 'captions'} and {SHARED / 'webcrawl'}"}))
+        return None
+    import torch
+
+    torch.set_num_threads(1)
+    return build_training_set(SHARED / "captions", SHARED / "alts" / "alts.jsonl", cache, seed, log,
+                              projection_epochs, webcrawl_records=crawl_records(warcs),
+                              webcrawl_labels=ROOT / "bench" / "labels" / "webcrawl.jsonl")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max_iter", type=int, default=300)
@@ -87,23 +106,11 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=None, help="model for the in-sample column (default: shipped)")
     parser.add_argument("--json", type=Path, default=RESULTS)
     args = parser.parse_args()
-    warcs = sorted((SHARED / "webcrawl").glob("*.warc.gz"))
-    if not (SHARED / "captions" / "captions.tsv").exists() or not warcs:
-        print(json.dumps({"skipped": f"needs {SHARED / 'captions'} and {SHARED / 'webcrawl'}"}))
-        return 0
-    import torch
-
-    torch.set_num_threads(1)
     started = time.time()
-
-    def log(*a):
-        print(*a, file=sys.stderr)
-
-    corpus = load_corpus(SHARED / "captions", SHARED / "alts" / "alts.jsonl")
-    web = collect_web_pairs(crawl_records(warcs), ROOT / "bench" / "labels" / "webcrawl.jsonl", args.seed)
-    extractor = RelevanceFeatures()
-    enc = encode_sets(extractor, corpus, web, args.cache, log)
-    rows, parts = build_training_rows(extractor, corpus, enc, web, args.seed, args.projection_epochs, log)
+    data = shared_training_set(args.cache, args.seed, args.projection_epochs)
+    if data is None:
+        return 0
+    corpus, web, extractor, enc, rows, parts = data.corpus, data.web, data.extractor, data.enc, data.rows, data.parts
     report = grouped_cross_validation(extractor, corpus, enc, rows, parts, args.seed, args.max_iter, log)
     report.pop("_web_scores")
     result = {"bench": "relevance_grouped", "max_iter": args.max_iter, "seed": args.seed,
@@ -112,9 +119,7 @@ def main() -> int:
               "grouped": report,
               "in_sample_shipped_model": in_sample_web(args.model, extractor, web, enc),
               "seconds": round(time.time() - started, 1)}
-    print(json.dumps(result, indent=2))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print_and_save(result, args.json)
     return 0
 
 

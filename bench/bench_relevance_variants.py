@@ -20,7 +20,6 @@ shipped features plus:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections import Counter
@@ -31,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lait.pipeline.commands.train_relevance import crawl_records  # noqa: E402
+from bench.bench_relevance_grouped import log, print_and_save, shared_training_set  # noqa: E402
 from lait.scoring import relevance_training as rt  # noqa: E402
 from lait.scoring.relevance_features import RelevanceFeatures, _stopwords, label_prompts, stem  # noqa: E402
 from lait.scoring.relevance_grouped_cv import grouped_folds  # noqa: E402
@@ -135,23 +134,11 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=ROOT / "out" / "relevance_cache")
     parser.add_argument("--json", type=Path, default=RESULTS)
     args = parser.parse_args()
-    warcs = sorted((SHARED / "webcrawl").glob("*.warc.gz"))
-    if not (SHARED / "captions" / "captions.tsv").exists() or not warcs:
-        print(json.dumps({"skipped": f"needs {SHARED / 'captions'} and {SHARED / 'webcrawl'}"}))
-        return 0
-    import torch
-
-    torch.set_num_threads(1)
     started = time.time()
-
-    def log(*a):
-        print(*a, file=sys.stderr)
-
-    corpus = rt.load_corpus(SHARED / "captions", SHARED / "alts" / "alts.jsonl")
-    web = rt.collect_web_pairs(crawl_records(warcs), ROOT / "bench" / "labels" / "webcrawl.jsonl", args.seed)
-    extractor = RelevanceFeatures()
-    enc = rt.encode_sets(extractor, corpus, web, args.cache, log)
-    rows, parts = rt.build_training_rows(extractor, corpus, enc, web, args.seed, 6, log)
+    data = shared_training_set(args.cache, args.seed)
+    if data is None:
+        return 0
+    corpus, web, extractor, enc, rows, parts = data.corpus, data.web, data.extractor, data.enc, data.rows, data.parts
     train_set = rt.build_pairs(corpus, "train", enc.image_rows, enc.text_rows, enc.images.probs, extractor.membership,
                                corpus.junk, args.seed, no_image_pairs=rt.NO_IMAGE_PAIRS)
     ws = rt.web_pair_set(web, enc)
@@ -177,9 +164,7 @@ def main() -> int:
     result = {"bench": "relevance_variants", "max_iter": args.max_iter, "seed": args.seed,
               "held_out_fold": fold, "dev_photos": "odd image rows (held out)" if args.final else "even image rows",
               "dev_pairs_scored": int(photos.sum()), "variants": results, "seconds": round(time.time() - started, 1)}
-    print(json.dumps(result, indent=2))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print_and_save(result, args.json)
     return 0
 
 

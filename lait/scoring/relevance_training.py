@@ -431,6 +431,32 @@ def constant_columns(X: np.ndarray) -> np.ndarray:
     return np.isnan(X).all(0)
 
 
+@dataclass
+class TrainingSet:
+    """What the classifier is fitted on: the labelled sets, their encodings, the rows and the learned parts."""
+
+    corpus: Corpus
+    web: WebPairs | None
+    extractor: RelevanceFeatures
+    enc: Encoded
+    rows: TrainingRows
+    parts: LearnedParts
+
+
+def build_training_set(captions_dir: Path, alts_file: Path | None, cache_dir: Path | None = None, seed: int = 0,
+                       log=print, projection_epochs: int = 6, max_photos: int | None = None,
+                       webcrawl_records: Iterable | None = None, webcrawl_labels: Path | None = None) -> TrainingSet:
+    """Load and encode the labelled sets and build the training rows (as :func:`train` and the benches do)."""
+    corpus = load_corpus(captions_dir, alts_file, max_photos)
+    web = collect_web_pairs(webcrawl_records, webcrawl_labels, seed) if webcrawl_records and webcrawl_labels else None
+    log(f"corpus: {len(corpus.images)} photos, {len(corpus.junk)} junk alts, "
+        f"{len(web.pairs) if web else 0} web pairs")
+    extractor = RelevanceFeatures()
+    enc = encode_sets(extractor, corpus, web, cache_dir, log)
+    rows, parts = build_training_rows(extractor, corpus, enc, web, seed, projection_epochs, log)
+    return TrainingSet(corpus, web, extractor, enc, rows, parts)
+
+
 def train(captions_dir: Path, alts_file: Path | None, output: Path, cache_dir: Path | None = None,
           seed: int = 0, log=print, projection_epochs: int = 6, max_iter: int = 300,
           max_photos: int | None = None, webcrawl_records: Iterable | None = None,
@@ -444,13 +470,9 @@ def train(captions_dir: Path, alts_file: Path | None, output: Path, cache_dir: P
 
     torch.set_num_threads(1)
     started = time.time()
-    corpus = load_corpus(captions_dir, alts_file, max_photos)
-    web = collect_web_pairs(webcrawl_records, webcrawl_labels, seed) if webcrawl_records and webcrawl_labels else None
-    log(f"corpus: {len(corpus.images)} photos, {len(corpus.junk)} junk alts, "
-        f"{len(web.pairs) if web else 0} web pairs")
-    extractor = RelevanceFeatures()
-    enc = encode_sets(extractor, corpus, web, cache_dir, log)
-    rows, parts = build_training_rows(extractor, corpus, enc, web, seed, projection_epochs, log)
+    data = build_training_set(captions_dir, alts_file, cache_dir, seed, log, projection_epochs, max_photos,
+                              webcrawl_records, webcrawl_labels)
+    corpus, extractor, enc, rows, parts = data.corpus, data.extractor, data.enc, data.rows, data.parts
     never_seen = constant_columns(rows.X)
     rows.X[:, never_seen] = 0.0
     classifier = fit_classifier(rows, seed, max_iter)
