@@ -228,3 +228,24 @@ def test_training_log_has_each_step_once_after_a_resume(tmp_path):
     assert logged() == [1, 2, 3, 4, 5, 6]
     run(stop_after=2)  # a fresh run in the same folder starts a new log
     assert logged() == [1, 2]
+
+
+def test_automatic_parts_are_cut_by_bytes():
+    from lait.pipeline.run import MAX_PART_BYTES, MIN_PART_BYTES, PARTS, split_parts
+
+    files = [f"f{i:03d}" for i in range(100)]
+    # Small files: one part, whose set-up costs more than redoing it.
+    assert split_parts(files, 0, [2**20] * 100) == [files]
+    # Common Crawl sized files: about PARTS parts of equal bytes, every file once, in order.
+    parts = split_parts(files, 0, [2**30] * 100)
+    assert len(parts) in (PARTS, PARTS + 1) and sum(parts, []) == files
+    # One huge file among small ones: the parts follow the bytes, not the file count.
+    sizes = [MIN_PART_BYTES] * 99 + [50 * MIN_PART_BYTES]
+    parts = split_parts(files, 0, sizes)
+    assert len(parts[0]) == 19 and len(parts[-1]) < 19 and sum(parts, []) == files
+    # Many large files: no part over MAX_PART_BYTES (plus the file that crosses it).
+    sizes = [2**30] * 1000
+    parts = split_parts([str(i) for i in range(1000)], 0, sizes)
+    assert max(len(p) for p in parts) * 2**30 <= MAX_PART_BYTES + 2**30
+    # An explicit --files_per_part is kept as given.
+    assert [len(p) for p in split_parts(files, 30)] == [30, 30, 30, 10]

@@ -50,7 +50,8 @@ class LaitOptions(PipelineOptions):
                         help="continue a run that was stopped, with the same inputs and options: input files whose "
                              "part is done (--output/_tmp-ID/parts/) are not read again")
         io.add_argument("--files_per_part", type=int, default=0, metavar="N",
-                        help="input files per resumable part (default 0: about 8 parts, at most 64 files each)")
+                        help="input files per resumable part (default 0: about 8 parts of equal bytes, "
+                             "256 MiB to 64 GiB each)")
 
         page = parser.add_argument_group("ParsePages")
         page.add_argument("--languages", default="en",

@@ -39,7 +39,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from lait import progress
+from lait import progress, storage
 from lait.errors import UsageError
 from lait.pipeline import output_dir as out
 from lait.pipeline.acquire_images import AcquireImages
@@ -67,8 +67,13 @@ RUNNER_ALIASES = {
 }
 # Options that change where or how a run goes, not what it writes: left out of the run id.
 NOT_IN_RUN_ID = ("output", "overwrite", "resume", "progress")
-PARTS = 8  # parts per run when --files_per_part is 0...
-MAX_FILES_PER_PART = 64  # ...with at most this many files each
+# With --files_per_part 0, a run is cut into about PARTS parts of equal bytes. A part is the
+# unit a killed run redoes, and each costs a pipeline's set-up (translation, DoFn set-up, about
+# a CPU second): parts under MIN_PART_BYTES cost more to set up than to redo, so small runs get
+# fewer parts; none holds more than MAX_PART_BYTES (64 of Common Crawl's 1 GB WARC files).
+PARTS = 8
+MIN_PART_BYTES = 256 * 2**20
+MAX_PART_BYTES = 64 * 2**30
 
 
 def build_part(pipeline: beam.Pipeline, options: LaitOptions, files: list[str], part: str) -> None:
@@ -134,12 +139,37 @@ def option_values(options: LaitOptions) -> dict:
     return {name: getattr(options, name, None) for name in option_names()}
 
 
-def split_parts(files: list[str], files_per_part: int) -> list[list[str]]:
-    """The sorted input files cut into parts of `files_per_part` (0: about PARTS parts)."""
+def split_parts(files: list[str], files_per_part: int, sizes: list[int] | None = None) -> list[list[str]]:
+    """The sorted input files cut into parts of `files_per_part` files (0: by bytes, see PARTS).
+
+    `sizes` are the files' sizes in bytes (read with :func:`input_sizes` when not given).
+    """
     if files_per_part < 0:
         raise UsageError(f"--files_per_part must be 0 (automatic) or more, got {files_per_part}")
-    size = files_per_part or min(MAX_FILES_PER_PART, max(1, math.ceil(len(files) / PARTS)))
-    return [files[i:i + size] for i in range(0, len(files), size)]
+    if files_per_part:
+        return [files[i:i + files_per_part] for i in range(0, len(files), files_per_part)]
+    sizes = input_sizes(files) if sizes is None else sizes
+    target = min(MAX_PART_BYTES, max(MIN_PART_BYTES, math.ceil(sum(sizes) / PARTS)))
+    parts: list[list[str]] = []
+    filled = target
+    for path, size in zip(files, sizes, strict=True):
+        if filled >= target:
+            parts.append([])
+            filled = 0
+        parts[-1].append(path)
+        filled += size
+    return parts
+
+
+def input_sizes(files: list[str]) -> list[int]:
+    """Each file's size in bytes (0 where it cannot be read: ReadCrawl reports that file)."""
+    sizes = []
+    for path in files:
+        try:
+            sizes.append(storage.size(path))
+        except OSError:
+            sizes.append(0)
+    return sizes
 
 
 def run_id(options: LaitOptions, parts: list[list[str]]) -> str:
