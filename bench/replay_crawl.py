@@ -265,9 +265,10 @@ class _Handler(BaseHTTPRequestHandler):
         return f"http://{self.headers.get('Host', '')}{self.path}"  # origin-form: as the origin server
 
     def _answer(self, send_body: bool) -> None:
-        status, headers, body = self.server.archive.answer(self._target())
+        target = self._target()
+        status, headers, body = self.server.archive.answer(target)
         self.server.count(f"http_{status}" if status != 200 else "robots" if self.path.endswith("/robots.txt")
-                          else "images")
+                          else "images", target)
         self.send_response(status)
         for name, value in headers.items():  # the record's names are lower case: sent as usually written
             self.send_header("-".join(word.capitalize() for word in name.split("-")), value)
@@ -298,13 +299,16 @@ class ReplayServer(ThreadingHTTPServer):
         self._tmp = tempfile.TemporaryDirectory(prefix="lait-replay-")
         self.certificates = Certificates(ca_cert or os.path.join(self._tmp.name, "ca.pem"), self._tmp.name)
         self.stats: Counter = Counter()
+        self.asked: Counter = Counter()  # requests by URL
         self._lock = threading.Lock()
         shown = f"[{host}]" if ":" in host else host
         self.url = f"http://{shown}:{self.server_address[1]}"
 
-    def count(self, what: str) -> None:
+    def count(self, what: str, url: str | None = None) -> None:
         with self._lock:
             self.stats[what] += 1
+            if url:
+                self.asked[url] += 1
 
     def start(self) -> ReplayServer:
         threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()

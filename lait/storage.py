@@ -30,6 +30,7 @@ import builtins
 import glob as local_glob
 import os
 import shutil
+import threading
 from typing import IO
 
 from lait.errors import UsageError
@@ -220,6 +221,17 @@ def read_bytes(path: str) -> bytes:
 def write_bytes(path: str, data: bytes) -> None:
     with open(path, "wb") as f:
         f.write(data)
+
+
+def write_whole(path: str, data: bytes) -> None:
+    """Write `path` so that no reader ever sees part of it: a local file is written beside its
+    place and renamed there; an object store shows an object only once its upload is complete."""
+    if is_url(path):
+        write_bytes(path, data)
+        return
+    partial = f"{path}.partial-{os.getpid()}-{threading.get_ident()}"
+    write_bytes(partial, data)
+    os.replace(partial, path)
 
 
 def _arrow_source(path: str):

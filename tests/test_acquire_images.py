@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from functools import partial
+from urllib.parse import urlsplit
 
 import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that
 
 from lait.errors import UsageError
-from lait.pipeline.acquire_images import AcquireImages, crawl_image_problem
+from lait.pipeline.acquire_images import AcquireImages, crawl_image_problem, journal_files
 from lait.pipeline.funnel import funnel_from_counts, reconcile
 from lait.pipeline.options import LaitOptions
+from lait.pipeline.output_dir import read_records
 from tests.image_server import HTML, JPEG, ImageServer, make_jpeg
 
 OLD_JPEG = make_jpeg(color=(0, 0, 255))
@@ -45,7 +48,7 @@ def _keep(name: str, items) -> None:
     _SEEN[name] = list(items)
 
 
-def run_stage(pairs: list[dict], images: list[dict], *flags: str) -> tuple[list, list, dict]:
+def run_stage(pairs: list[dict], images: list[dict], *flags: str, journal: str | None = None) -> tuple[list, list, dict]:
     """Outputs, reject entries and the stage's funnel entry of one AcquireImages run."""
     options = LaitOptions(["--runner=DirectRunner", "--per_host_delay", "0", "--fetch_timeout", "2", "--fetch_retries", "0",
                            "--fetch_threads", "4", *flags])
@@ -53,7 +56,7 @@ def run_stage(pairs: list[dict], images: list[dict], *flags: str) -> tuple[list,
     seen.clear()
     with beam.Pipeline(options=options) as p:
         crawl = p | "Images" >> beam.Create(images)
-        out = p | "Pairs" >> beam.Create(pairs) | AcquireImages(options, crawl)
+        out = p | "Pairs" >> beam.Create(pairs) | AcquireImages(options, crawl, journal)
         assert_that(out.main, partial(_keep, "main"), label="Main")
         assert_that(out.drops, partial(_keep, "drops"), label="Drops")
         assert_that(out.counts | beam.CombinePerKey(sum), partial(_keep, "counts"), label="Counts")
@@ -100,6 +103,31 @@ def test_each_image_is_acquired_once_from_the_crawl_or_over_http(server):
     assert reasons == {"http_404": 2, "robots": 1, "noai": 1, "dns_error": 1, "bad_url": 1}
     assert all(d["stage"] == "AcquireImages" and "image_bytes" not in d for d in drops)
     assert stage["in"] == 11 and stage["out"] == 5 and stage["dropped"] == dict(reasons)
+
+
+def test_a_resumed_run_takes_saved_downloads_instead_of_fetching_again(server, tmp_path):
+    journal = str(tmp_path / "fetched")
+    pairs = [pair(str(i), server.url(f"/img/{i}.jpg")) for i in range(10)]
+    pairs += [pair("x", server.url("/missing.jpg")), pair("y", server.url("/private/no.jpg"))]
+    flags = ("--allow_private_networks", "--fetch_threads", "1")  # batches of 4 keys, one file each
+    first = run_stage(pairs, [], *flags, journal=journal)
+    saved = journal_files(journal)
+    assert len(saved) == 3
+
+    # As a stopped run leaves it: every batch saved but the last one.
+    lost = {urlsplit(record["key"]).path for record in read_records(saved[0])}
+    os.remove(saved[0])
+    before = Counter(server.hits)
+    again = run_stage(pairs, [], *flags, journal=journal)
+
+    def rows(result):
+        main, drops, stage = result
+        return (sorted((r["page_url"], r["image_url"], r["image_source"], r["image_bytes"]) for r in main),
+                sorted((d["reason"], d["page_url"], d["detail"]) for d in drops), stage)
+
+    assert rows(again) == rows(first)  # failures too: the 404 and the robots.txt refusal
+    asked_again = {path for path, n in (Counter(server.hits) - before).items() if n and path != "/robots.txt"}
+    assert asked_again == lost - {"/private/no.jpg"}
 
 
 def test_without_fetch_only_the_crawl_is_used_and_nothing_is_requested(server):

@@ -10,17 +10,23 @@ the full WARC.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow.dataset as ds
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from bench.replay_crawl import split_warc
+from bench.replay_crawl import Archive, ReplayServer, split_warc
+from lait.filters.urls import normalize_url
 from lait.pipeline.fetch import ImageFetcher
 from lait.pipeline.inspect import shard_paths
+from lait.pipeline.output_dir import read_records
 from lait.pipeline.read_crawl import iter_crawl_records
 from lait.sample_crawl import write_sample_crawl
 from tests.conftest import ROOT
@@ -126,3 +132,36 @@ def test_fetching_through_the_replay_proxy_gives_the_no_fetch_rows(replay):
         funnel = json.loads((root / name / "_funnel.json").read_text())
         drops[name] = next(s for s in funnel["stages"] if s["name"] == "AcquireImages")["dropped"]
     assert drops["no-fetch"] == {"not_in_crawl": 2} and drops["fetched"] == {"http_404": 2}
+
+
+def test_a_run_stopped_while_fetching_resumes_without_fetching_again(replay, tmp_path):
+    server = ReplayServer(Archive.load([str(replay["full"])]), ca_cert=str(tmp_path / "ca.pem")).start()
+    try:
+        out = tmp_path / "corpus"
+        args = ["--input", replay["split"]["output"], "--output", str(out), "--proxy", server.url,
+                "--fetch_ca_bundle", str(tmp_path / "ca.pem"), "--fetch_threads", "1"]  # a saved file per 4 images
+        no_fetch = lait_run("--input", str(replay["full"]), "--output", str(tmp_path / "no-fetch"), "--no-fetch")
+        stopped = lait_run(*args)
+        saved_files = out.glob("_tmp-*/fetched/fetched-*.rec")
+        deadline = time.time() + 300
+        while len(list(saved_files)) < 3 and stopped.poll() is None:
+            assert time.time() < deadline
+            time.sleep(0.05)
+            saved_files = out.glob("_tmp-*/fetched/fetched-*.rec")
+        os.kill(stopped.pid, signal.SIGKILL)
+        stopped.wait()
+        saved = {record["key"] for path in out.glob("_tmp-*/fetched/fetched-*.rec") for record in read_records(str(path))}
+        assert len(saved) >= 12 and not list(out.glob("shard-*"))
+        asked_before = Counter(server.asked)
+
+        resumed = lait_run(*args, "--resume")
+        finished(resumed)
+        finished(no_fetch)
+        asked_again = {normalize_url(url) for url in Counter(server.asked) - asked_before}
+        assert asked_again and not asked_again & saved  # the rest of the images, and none of those saved
+        expected = ds.dataset(shard_paths(str(tmp_path / "no-fetch")), format="parquet").to_table().to_pylist()
+        got = ds.dataset(shard_paths(str(out)), format="parquet").to_table().to_pylist()
+        assert sorted((r["page_url"], r["image_url"], r["text"], r["image_sha1"]) for r in got) == sorted(
+            (r["page_url"], r["image_url"], r["text"], r["image_sha1"]) for r in expected)
+    finally:
+        server.stop()

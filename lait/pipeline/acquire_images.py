@@ -23,6 +23,13 @@
    the same drop reason: a failed URL counts one drop per pair, so the funnel's
    `in` (pairs) = `out` + dropped.
 
+A killed run does not download again what it had downloaded: with a `journal` folder (the
+run's `_tmp-ID/fetched/`), each batch's download outcomes (the bytes, or the failure's reason)
+are saved there as one record file once the batch is done, written whole or not at all. A
+resumed run reads them back as a third input of the join, and a key with a saved outcome takes
+it instead of a download: the same rows and drop reasons as a run that was never stopped, and
+at most one batch per worker fetched twice.
+
 Throughput and politeness: keys are batched (`BatchElements`, fixed size of four times
 `--fetch_threads`) and each batch's downloads run on a thread pool of `--fetch_threads`
 that the DoFn makes in `setup`. One `ImageFetcher` per worker process is shared by all
@@ -39,7 +46,9 @@ address guard, the proxy's own address is not (see :mod:`lait.pipeline.fetch`).
 
 from __future__ import annotations
 
+import logging
 import os
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -47,16 +56,21 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 
+from lait import storage
 from lait.errors import UsageError
 from lait.filters.urls import normalize_url
+from lait.pipeline import output_dir
 from lait.pipeline.fetch import ImageFetcher, content_type_problem, image_problem, proxy_problem, x_robots_opt_out
 from lait.pipeline.funnel import Reject, StageDoFn, StageOutput, apply_stage
+
+log = logging.getLogger(__name__)
 
 STAGE = "AcquireImages"
 CRAWL, HTTP = "crawl", "http"
 BATCH_PER_THREAD = 4
 # Failures after which the next rendition of the image is tried: this URL is missing, not the image.
 RENDITION_FALLBACK = frozenset(["http_404", "http_410", "http_403", "not_image"])
+JOURNAL_FILES = "fetched-*.rec"
 
 
 def fetcher_settings(options) -> dict:
@@ -165,16 +179,17 @@ def _used(joined: tuple) -> bool:
 
 
 class AcquireFn(StageDoFn):
-    """A batch of (key, {"pairs", "images"}) -> pairs with `image_bytes`, or their Rejects."""
+    """A batch of (key, {"pairs", "images", "fetched"}) -> pairs with `image_bytes`, or their Rejects."""
 
     stage = STAGE
 
-    def __init__(self, fetch: bool, settings: dict, threads: int, shared: Shared):
+    def __init__(self, fetch: bool, settings: dict, threads: int, shared: Shared, journal: str | None = None):
         super().__init__(count_in=False, count_out=True)
         self.fetch = fetch
         self.settings = settings
         self.threads = threads
         self.shared = shared
+        self.journal = journal
 
     def setup(self) -> None:
         self.fetcher = None
@@ -193,26 +208,40 @@ class AcquireFn(StageDoFn):
         for key, grouped in batch:
             pairs = list(grouped["pairs"])
             outcome = self._from_crawl(list(grouped["images"]))
+            saved = next(iter(grouped.get("fetched") or []), None)
             if outcome is not None and not isinstance(outcome, Reject):
                 yield from ({**pair, "image_bytes": outcome, "image_source": CRAWL} for pair in pairs)
             elif outcome is not None and (outcome.reason == "noai" or not self.fetch):
                 yield from (Reject(outcome.reason, pair, outcome.detail) for pair in pairs)
             elif not self.fetch:
                 yield from (Reject("not_in_crawl", pair) for pair in pairs)
+            elif saved is not None:  # downloaded by an earlier attempt of this run
+                yield from _downloaded(pairs, saved)
             else:
                 to_fetch.append((key, pairs))
         if not to_fetch:
             return
         # A URL as a page wrote it, not the key (normalising re-quotes, which a server may not
         # treat alike), with that page as the Referer.
-        futures = {self.pool.submit(self._download, min(pairs, key=_first_named)): pairs for _, pairs in to_fetch}
+        futures = {self.pool.submit(self._download, min(pairs, key=_first_named)): (key, pairs)
+                   for key, pairs in to_fetch}
+        outcomes = []
         for future in as_completed(futures):
-            (url, result), pairs = future.result(), futures[future]
-            if result.ok:
-                yield from ({**pair, "image_url": url, "image_bytes": result.content, "image_source": HTTP}
-                            for pair in pairs)
-            else:
-                yield from (Reject(result.reason, pair, result.detail) for pair in pairs)
+            (url, result), (key, pairs) = future.result(), futures[future]
+            outcomes.append({"key": key, "url": url, "content": result.content if result.ok else None,
+                             "reason": result.reason, "detail": result.detail})
+            yield from _downloaded(pairs, outcomes[-1])
+        self._save(outcomes)
+
+    def _save(self, outcomes: list[dict]) -> None:
+        """The batch's download outcomes as one whole record file of the journal."""
+        if not self.journal:
+            return
+        path = storage.join(self.journal, JOURNAL_FILES.replace("*", uuid.uuid4().hex))
+        try:
+            storage.write_whole(path, output_dir.encode_records(outcomes))
+        except OSError as error:  # the run goes on; only a resume would download these again
+            log.warning("could not save %d download outcomes to %s: %s", len(outcomes), path, error)
 
     def _download(self, pair: dict):
         """`(url, FetchResult)`: the pair's image, else its next rendition while the last is missing."""
@@ -241,6 +270,22 @@ class AcquireFn(StageDoFn):
         return Reject(first_problem[0], {}, first_problem[1])
 
 
+def _downloaded(pairs: list[dict], outcome: dict) -> Iterator[dict | Reject]:
+    """The pairs of one key with a download's bytes, or dropped with its reason."""
+    if outcome["reason"] is None:
+        yield from ({**pair, "image_url": outcome["url"], "image_bytes": outcome["content"], "image_source": HTTP}
+                    for pair in pairs)
+    else:
+        yield from (Reject(outcome["reason"], pair, outcome["detail"]) for pair in pairs)
+
+
+def journal_files(journal: str | None) -> list[str]:
+    """The record files a stopped attempt of the run saved in `journal` (none when there is none)."""
+    if not journal or not storage.exists(journal):
+        return []
+    return storage.glob(storage.join(journal, JOURNAL_FILES))
+
+
 class AcquireImages(beam.PTransform):
     """Pair records -> pair records with `image_bytes` and `image_source` (`crawl` or `http`).
 
@@ -253,14 +298,17 @@ class AcquireImages(beam.PTransform):
     crawl_images : PCollection of dict
         ReadCrawl's image records (`url`, `content`, `http_headers`, `warc_path`,
         `warc_offset`, `fetch_time`).
+    journal : str, optional
+        A folder where download outcomes are saved, and read back when the run is resumed.
     """
 
-    def __init__(self, options, crawl_images: beam.PCollection):
+    def __init__(self, options, crawl_images: beam.PCollection, journal: str | None = None):
         super().__init__()
         check_options(options)
         self.crawl_images = crawl_images
+        self.journal = journal
         self.batch_size = BATCH_PER_THREAD * options.fetch_threads
-        self.dofn = AcquireFn(options.fetch, fetcher_settings(options), options.fetch_threads, Shared())
+        self.dofn = AcquireFn(options.fetch, fetcher_settings(options), options.fetch_threads, Shared(), journal)
 
     def expand(self, pairs: beam.PCollection) -> StageOutput:
         wanted = (pairs
@@ -270,7 +318,10 @@ class AcquireImages(beam.PTransform):
         images = self.crawl_images | "KeyWantedImages" >> beam.ParDo(KeyWantedImagesFn(), beam.pvalue.AsDict(wanted))
         crawl_keys = images | "CrawlImageKeys" >> beam.Map(lambda keyed: (keyed[0], True))
         keyed = apply_stage(pairs, "KeyPairs", KeyPairsByImageFn(), beam.pvalue.AsDict(crawl_keys))
-        joined = {"pairs": keyed.main, "images": images} | "JoinByUrl" >> beam.CoGroupByKey()
+        fetched = (pairs.pipeline
+                   | "ReadFetched" >> output_dir.ReadRecords(journal_files(self.journal))
+                   | "KeyFetched" >> beam.Map(lambda outcome: (outcome["key"], outcome)))
+        joined = {"pairs": keyed.main, "images": images, "fetched": fetched} | "JoinByUrl" >> beam.CoGroupByKey()
         batches = (joined
                    | "UsedImages" >> beam.Filter(_used)
                    | "Batch" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size))

@@ -7,6 +7,8 @@
       _tmp-ID/                  a run in progress; removed once it has committed
         _RUN.json               the run: id, input files, their parts
         parts/part-NNNNN/       one group of input files: record files, then _DONE.json last
+        fetched/                the images downloaded so far, a record file per batch (a resumed
+                                run does not download them again)
         final/                  the new corpus, before it moves
         _COMMIT.json            the move in progress: the old corpus's files, the new files
 
@@ -49,6 +51,7 @@ RUN_FILE = "_RUN.json"
 COMMIT_FILE = "_COMMIT.json"
 DONE_FILE = "_DONE.json"
 FINAL = "final"
+FETCHED = "fetched"
 # What a corpus holds, as glob patterns relative to its folder.
 CORPUS_PATTERNS = ("shard-*.parquet", "_funnel.json", "_run_config.json", "_rejects/*.jsonl", "README.md")
 # The names lait gives its files: found without a manifest, they are an older lait's corpus.
@@ -212,6 +215,15 @@ def read_records(path: str) -> Iterator:
             if len(data) < size:
                 raise OSError(f"{path}: cut short")
             yield _CODER.decode(data)
+
+
+def encode_records(records: list) -> bytes:
+    """Records in the format of :func:`read_records`."""
+    chunks = []
+    for record in records:
+        data = _CODER.encode(record)
+        chunks += [_LENGTH.pack(len(data)), data]
+    return b"".join(chunks)
 
 
 class WriteRecordsFn(beam.DoFn):

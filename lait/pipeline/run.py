@@ -104,8 +104,12 @@ def build_part(pipeline: beam.Pipeline, options: LaitOptions, files: list[str], 
      | "MarkDone" >> beam.Map(lambda written: out.write_done(part, files, written)))
 
 
-def build_assemble(pipeline: beam.Pipeline, options: LaitOptions, parts: list[tuple[str, dict]], output: str) -> None:
-    """The stages that see the whole crawl, over every part's saved records; the corpus goes to `output`."""
+def build_assemble(pipeline: beam.Pipeline, options: LaitOptions, parts: list[tuple[str, dict]], output: str,
+                   journal: str | None = None) -> None:
+    """The stages that see the whole crawl, over every part's saved records; the corpus goes to `output`.
+
+    Downloads are saved in (and, on a resumed run, read back from) the folder `journal`.
+    """
     def saved(kind: str) -> list[str]:
         return [out.join(folder, name) for folder, done in parts for name in done["files"].get(kind, [])]
 
@@ -116,7 +120,7 @@ def build_assemble(pipeline: beam.Pipeline, options: LaitOptions, parts: list[tu
     part_counts = [((stage, key), n) for _, done in parts for stage, key, n in done["counts"]]
     funnel.counts.append(pipeline | "PartCounts" >> beam.Create(part_counts))
     described = pairs | "ImagesPerText" >> ImagesPerText()
-    pairs = funnel.add(pairs | "AcquireImages" >> AcquireImages(options, images))
+    pairs = funnel.add(pairs | "AcquireImages" >> AcquireImages(options, images, journal))
     pairs = funnel.add(pairs | "FilterImages" >> FilterImages(options))
     pairs = funnel.add(pairs | "ScoreRelevance" >> ScoreRelevance(options))
     pairs = funnel.add(pairs | "Aggregate" >> Aggregate(options, described))
@@ -307,7 +311,8 @@ def run(pipeline_options: PipelineOptions, build: Callable | None = None) -> dic
     started = time.time()
     if build is None:
         done = run_parts(pipeline_options, options, parts, tmp, resume)
-        run_to_completion(pipeline_options, lambda pipeline: build_assemble(pipeline, options, done, final))
+        journal = out.join(tmp, out.FETCHED)
+        run_to_completion(pipeline_options, lambda pipeline: build_assemble(pipeline, options, done, final, journal))
     else:
         options.output = final
         try:
