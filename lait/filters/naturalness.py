@@ -113,10 +113,15 @@ def _colour_counts(red: np.ndarray, green: np.ndarray, blue: np.ndarray) -> np.n
 
 def _colour_shares(counts: np.ndarray, n: int) -> list[float]:
     """log_colours and the shares of the 1, 8 and 32 most frequent colours among `n` pixels."""
-    # Only the 32 largest counts matter: partition, then sort those 32 (the same values, in
-    # the same order, as the first 32 of a full descending sort).
-    share = np.sort(np.partition(counts, -32)[-32:])[::-1] / n
-    return [np.log1p(np.count_nonzero(counts)) / np.log1p(n), share[0], share[:8].sum(), share[:32].sum()]
+    present = counts[counts > 0]
+    # Only the 32 largest counts matter: partition the colours present (a few thousand of the
+    # 32768), sort the largest 32 and pad with zeros: the same values in the same order as the
+    # first 32 of a full descending sort.
+    largest = np.zeros(32, dtype=counts.dtype)
+    top = np.partition(present, len(present) - 32)[-32:] if len(present) > 32 else present
+    largest[:len(top)] = np.sort(top)[::-1]
+    share = largest / n
+    return [np.log1p(len(present)) / np.log1p(n), share[0], share[:8].sum(), share[:32].sum()]
 
 
 def _coarse_colour_counts(counts: np.ndarray) -> np.ndarray:
@@ -132,7 +137,7 @@ def _gradient_statistics(grey: np.ndarray) -> list[float]:
     block_std = _block_std(grey, 8)
     # Sensor noise: median absolute second difference (a Laplacian), near 0 on rendered graphics.
     laplacian = np.abs(grey[1:-1, 1:-1] * 4 - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:])
-    noise = float(np.median(laplacian)) if laplacian.size else 0.0
+    noise = _median_of_non_negative(laplacian) if laplacian.size else 0.0
     return [
         magnitude.mean() / 255, magnitude.std() / 255, _share(magnitude < 0.5),
         _share(magnitude > 60), _share((magnitude > 2) & (magnitude <= 20)), _entropy(grad_hist),
@@ -140,6 +145,26 @@ def _gradient_statistics(grey: np.ndarray) -> list[float]:
         _share(block_std > 12.0) if block_std.size else 0.0,
         noise / 10, np.log1p(noise),
     ]
+
+
+def _median_of_non_negative(values: np.ndarray) -> float:
+    """``float(np.median(values))`` of non-negative float32 values, in a few linear passes.
+
+    The bit patterns of non-negative floats sort as the floats do, so a histogram of their high
+    16 bits finds the bin holding each middle element, and only that bin is partitioned.
+    """
+    bits = np.ascontiguousarray(values, dtype=np.float32).ravel().view(np.uint32)
+    high = bits >> 16
+    below = np.cumsum(np.bincount(high))  # elements in bins up to and including each bin
+    middle = []
+    for rank in sorted({(bits.size - 1) // 2, bits.size // 2}):
+        bin_index = int(np.searchsorted(below, rank, side="right"))
+        rank_in_bin = rank - (int(below[bin_index - 1]) if bin_index else 0)
+        middle.append(np.partition(bits[high == bin_index], rank_in_bin)[rank_in_bin])
+    if len(middle) == 1:  # odd count: np.median's middle element
+        middle *= 2
+    # The mean of the two middle values as np.median takes it (a float32 mean).
+    return float(np.mean(np.array(middle, dtype=np.uint32).view(np.float32)))
 
 
 def _entropy(probabilities: np.ndarray) -> float:
