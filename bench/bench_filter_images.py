@@ -30,7 +30,8 @@
 - throughput beside a baseline (--baseline CHECKOUT): the throughput figures of the code in
   another checkout and of this one, each in a fresh process, taking turns for
   --baseline_rounds rounds (best round of each, and every round's figure: the spread says how
-  noisy the shared machine was).
+  noisy the shared machine was); and the components of both, one after the other, each in a
+  fresh process.
 - verdicts (--verdicts FILE): every image of ../shared/data/natural and the 309 labelled
   webcrawl images (bench/labels/webcrawl_images.jsonl, read from the WARCs) checked with
   `score_all`, their scores and kept/dropped written to FILE, and the ROC-AUC of the natural
@@ -124,7 +125,9 @@ def bench_throughput(n: int) -> dict:
     files = large_photos(n)
     image_filter = ImageFilter()
     image_filter.load_models()
-    image_filter.check(files[:4])  # warm-up
+    # Warm-up with a whole batch: ONNX Runtime plans and allocates its buffers on the first run
+    # of each batch shape, a cost that belongs to start-up, not to every batch.
+    image_filter.check(files[:16])
     wall, cpu = time.perf_counter(), time.process_time()
     verdicts = []
     for start in range(0, len(files), 16):
@@ -201,8 +204,8 @@ def bench_components(n: int, rounds: int) -> dict:
     nsfw_inputs = [np.stack([_square_input(image) for image in chunk]) for chunk in chunks]
     statistics = np.stack([image_statistics(image) for image in images])
     embeddings, probs = onnx_net.embed_and_classify(images)
-    for scorer in (image_filter, before):  # warm-up
-        scorer.check(files[:4])
+    for scorer in (image_filter, before):  # warm-up, a whole batch as in bench_throughput
+        scorer.check(files[:16])
     ms = _cpu_ms_interleaved({
         "check": lambda: [image_filter.check(chunk) for chunk in file_chunks],
         "check_before_networks": lambda: [before.check(chunk) for chunk in file_chunks],
@@ -312,18 +315,25 @@ def bench_stage(files: list[bytes]) -> float:
     return time.perf_counter() - started
 
 
-def throughput_beside_baseline(baseline: str, n: int, rounds: int) -> dict:
-    """`bench_throughput` of the code in `baseline` (another checkout) and of this one, in turns:
-    each in a fresh process, `rounds` times; the best round of each and all rounds' figures."""
+def _in_turns(baseline: str, flags: list[str], rounds: int) -> dict:
+    """{"baseline": [...], "this": [...]}: this script run with `flags` on the code in `baseline`
+    and on this checkout, each in a fresh process, taking turns for `rounds` rounds."""
     import subprocess
 
     runs = {"baseline": [], "this": []}
     for _ in range(rounds):
         for name, code_root in (("baseline", baseline), ("this", str(ROOT))):
             env = {**os.environ, "LAIT_CODE_ROOT": code_root, "LAIT_SHARED": str(SHARED.parent)}
-            out = subprocess.run([sys.executable, __file__, "--throughput_only", "--throughput_images", str(n)],
-                                 env=env, capture_output=True, text=True, check=True)
+            out = subprocess.run([sys.executable, __file__, *flags], env=env, capture_output=True, text=True,
+                                 check=True)
             runs[name].append(json.loads(out.stdout))
+    return runs
+
+
+def throughput_beside_baseline(baseline: str, n: int, rounds: int) -> dict:
+    """`bench_throughput` of the code in `baseline` (another checkout) and of this one, in turns:
+    each in a fresh process, `rounds` times; the best round of each and all rounds' figures."""
+    runs = _in_turns(baseline, ["--throughput_only", "--throughput_images", str(n)], rounds)
     best = {name: max(found, key=lambda run: run["images_per_cpu_second"]) for name, found in runs.items()}
     for name, found in runs.items():
         best[name]["images_per_cpu_second_each_round"] = [run["images_per_cpu_second"] for run in found]
@@ -331,6 +341,14 @@ def throughput_beside_baseline(baseline: str, n: int, rounds: int) -> dict:
             run["beam_stage_images_per_wall_second"] for run in found]
     best["baseline"]["code_root"] = baseline
     return best
+
+
+def components_beside_baseline(baseline: str, n: int, rounds: int) -> dict:
+    """`bench_components` of the code in `baseline` and of this one, one after the other, each in a
+    fresh process (each figure already the best of `rounds` rounds)."""
+    runs = _in_turns(baseline, ["--components_only", "--component_images", str(n),
+                                "--component_rounds", str(rounds)], 1)
+    return {name: found[0] for name, found in runs.items()} | {"baseline_code_root": baseline}
 
 
 def main() -> None:
@@ -353,12 +371,16 @@ def main() -> None:
                                            "is measured in turns with this one's")
     parser.add_argument("--baseline_rounds", type=int, default=3)
     parser.add_argument("--throughput_only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--components_only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not SHARED.exists():
         sys.exit(f"needs {SHARED} (the shared data beside the repo)")
     if args.throughput_only:  # one round of --baseline, in its own process
         torch.set_num_threads(1)
         print(json.dumps(bench_throughput(args.throughput_images)))
+        return
+    if args.components_only:  # --baseline's components, in their own process
+        print(json.dumps(bench_components(args.component_images, args.component_rounds)))
         return
     # One thread each: the figures are per core, and a Beam worker runs one process per core.
     torch.set_num_threads(1)
@@ -380,6 +402,9 @@ def main() -> None:
                                                                           args.baseline_rounds)
     if args.component_images:
         result["components"] = bench_components(args.component_images, args.component_rounds)
+        if args.baseline:
+            result["components_beside_baseline"] = components_beside_baseline(
+                args.baseline, args.component_images, args.component_rounds)
     if args.verdicts:
         result["verdicts"] = bench_verdicts(args.verdicts, args.compare)
     text = json.dumps(result, indent=2)

@@ -149,3 +149,17 @@ def test_webcrawl_image_labels_are_well_formed():
         assert (row["label"] == "photo") == (row["kind"] == "photo"), row
         assert row["image_url"].startswith("http") and row["warc"].endswith(".warc.gz"), row
     assert {r["label"] for r in rows} == {"photo", "other"}
+
+
+def test_fast_median_and_hue_table_give_numpys_values():
+    from lait.filters.naturalness import _hue_bins, _median_of_non_negative
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 3, 32, 33, 4001):
+        for values in (rng.random(n) * 900, rng.integers(0, 4, n), np.zeros(n)):
+            values = values.astype(np.float32)
+            assert _median_of_non_negative(values) == float(np.median(values))
+    r, g, b = (rng.integers(0, 256, 5000).astype(np.float32) for _ in range(3))
+    hue = np.degrees(np.arctan2(np.sqrt(3) * (g - b), 2 * r - g - b)) % 360
+    rows, columns = (g - b + 255).astype(int), (2 * r - g - b + 510).astype(int)
+    assert np.array_equal(_hue_bins()[rows * 1021 + columns], (hue // 10).astype(np.int32))

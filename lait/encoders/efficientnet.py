@@ -197,7 +197,13 @@ def _square_crop(image: Image.Image, size: int) -> Image.Image:
     width, height = image.size
     scale = size / min(width, height)
     new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
-    # reducing_gap lets Pillow shrink large images by block averaging first (much faster).
-    image = image.resize((new_w, new_h), Image.Resampling.BICUBIC, reducing_gap=3.0)
     left, top = (new_w - size) // 2, (new_h - size) // 2
-    return image.crop((left, top, left + size, top + size))
+    # Resample only the centre square (the source box it covers at the full resize's scale)
+    # instead of resizing the whole image and cropping: a third less work on a 3:2 photo. The
+    # pixels equal resize-then-crop's but for rare off-by-one roundings (a filter tap that falls
+    # on the other side of a boundary by a float ulp; on sources over 3 times the size, where
+    # Pillow first block-averages, the blocks are aligned to the box).
+    x_scale, y_scale = width / new_w, height / new_h
+    box = (left * x_scale, top * y_scale, (left + size) * x_scale, (top + size) * y_scale)
+    # reducing_gap lets Pillow shrink large images by block averaging first (much faster).
+    return image.resize((size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
