@@ -2,6 +2,7 @@
 
     python bench/bench_dominant_image.py               # writes out/bench/dominant_image.json too
     python bench/bench_dominant_image.py --no-peers
+    python bench/bench_dominant_image.py --no-peers --model my_dom.json   # a model from lait train-dom --output
 
 On ../shared/data/mainimage (rows with a `doubt` field left out):
 - "all": every page as it is;
@@ -121,10 +122,10 @@ def meta_rule(found) -> list[str]:
     return [found.candidates[0].url] if found.n_body else []
 
 
-def by_source(jobs: list[dict], webcrawl: list[dict]) -> dict:
+def by_source(jobs: list[dict], webcrawl: list[dict], model: str | None = None) -> dict:
     """Accuracy of lait and of the meta rule per set, mode and source, on the same pages."""
     parser = PageParser(languages=None)
-    detector = DominantImageDetector()
+    detector = DominantImageDetector(model)
     counts: dict = {}
     pages = [(job, "mainimage", job["mode"], [job["label"]], None) for job in jobs]
     pages += [(page, "webcrawl", "lead_photo", page["labels"], page["content_type"]) for page in webcrawl]
@@ -151,10 +152,10 @@ def by_source(jobs: list[dict], webcrawl: list[dict]) -> dict:
     return counts
 
 
-def ranking_picks(jobs: list[dict]) -> dict:
+def ranking_picks(jobs: list[dict], model: str | None = None) -> dict:
     """Picks with no minimum score: how often the ranker's best candidate is right."""
     parser = PageParser(languages=None)
-    detector = DominantImageDetector(min_score=0.0)
+    detector = DominantImageDetector(model, min_score=0.0)
     picks = {}
     for job in jobs:
         with open(job["path"], "rb") as f:
@@ -163,14 +164,14 @@ def ranking_picks(jobs: list[dict]) -> dict:
     return picks
 
 
-def run_lait(jobs: list[dict], repeats: int = 3) -> tuple[dict, dict]:
+def run_lait(jobs: list[dict], repeats: int = 3, model: str | None = None) -> tuple[dict, dict]:
     """`({(id, mode): image_url}, timing)`: the stages' work, page by page, on one core.
 
     CPU time of the fastest of `repeats` passes: other processes on a shared machine slow a
     pass down, they never speed one up.
     """
     parser = PageParser(languages=None, identify=True)  # identify every page, keep all for accuracy
-    detector = DominantImageDetector()
+    detector = DominantImageDetector(model)
     contents = []
     for job in jobs:
         with open(job["path"], "rb") as f:
@@ -228,6 +229,8 @@ def accuracy(picks: dict, jobs: list[dict]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-peers", action="store_true", help="measure lait only")
+    parser.add_argument("--model", default=None,
+                        help="model file to measure (lait train-dom --output); default: the shipped one")
     parser.add_argument("--output", default=os.path.join(ROOT, "out", "bench", "dominant_image.json"))
     args = parser.parse_args()
     if not os.path.isdir(MAINIMAGE):
@@ -236,11 +239,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as workdir:
         jobs = load_jobs(workdir)
         report = {"pages_all": sum(j["mode"] == "all" for j in jobs), "pages_dom": sum(j["mode"] == "dom" for j in jobs)}
-        picks, timing = run_lait(jobs)
+        picks, timing = run_lait(jobs, model=args.model)
         ranking = {k.replace("accuracy", "accuracy_min_score_0"): v
-                   for k, v in accuracy(ranking_picks(jobs), jobs).items() if k.startswith("accuracy")}
+                   for k, v in accuracy(ranking_picks(jobs, args.model), jobs).items() if k.startswith("accuracy")}
         report["lait"] = {**accuracy(picks, jobs), **ranking, **timing}
-        report["by_source"] = by_source(jobs, webcrawl_pages() if os.path.isdir(WEBCRAWL) else [])
+        report["by_source"] = by_source(jobs, webcrawl_pages() if os.path.isdir(WEBCRAWL) else [], args.model)
         if args.no_peers:
             pass
         elif not os.path.exists(PEERS_PYTHON):

@@ -323,3 +323,50 @@ def test_ad_slot_class_on_a_large_hero_image_does_not_exclude_it(parser):
     found = extract_candidates(parser.parse(html, URL))
     excluded = dict(zip((c.url.rsplit("/", 1)[-1] for c in found.candidates), excluded_body_rows(found)))
     assert not excluded["hero-1920.jpg"] and excluded["banner.jpg"]
+
+
+def test_content_ranks_skip_chrome_and_count_from_the_headline(parser):
+    from lait.scoring.dominant_image.features import FEATURE_INDEX
+
+    html = page_html('<img src="/media/2024/council-vote.jpg" width="1024" height="576">'
+                     '<img src="/media/2024/trail-map.jpg" width="300" height="200">')
+    found = extract_candidates(parser.parse(html, URL))
+    names = [c.url.rsplit("/", 1)[-1] for c in found.candidates[:found.n_body]]
+    rows = {name: found.features[i] for i, name in enumerate(names)}
+    # The logo and the search icon come first in the page but are not content images.
+    assert rows["council-vote.jpg"][FEATURE_INDEX["content_rank"]] == 0
+    assert rows["council-vote.jpg"][FEATURE_INDEX["content_rank_from_h1"]] == 0
+    assert rows["trail-map.jpg"][FEATURE_INDEX["content_rank_from_h1"]] == 1
+    assert rows["council-vote.jpg"][FEATURE_INDEX["is_largest_content"]] == 1
+    assert rows["logo.png"][FEATURE_INDEX["content_rank"]] == pytest.approx(np.log1p(60))
+
+
+def test_picture_with_a_placeholder_img_shows_its_sources_image(parser):
+    html = page_html('<picture><source srcset="/media/2024/vote-w420.jpg" media="(max-width: 420px)">'
+                     '<source srcset="/media/2024/vote-w1200.jpg">'
+                     '<img src="/static/placeholder.png" width="1200" height="675" alt="The council votes"></picture>')
+    found = extract_candidates(parser.parse(html, URL))
+    body = found.candidates[:found.n_body]
+    vote = [c for c in body if "/media/2024/" in c.url]
+    assert [c.url.rsplit("/", 1)[-1] for c in vote] == ["vote-w1200.jpg"]  # the source without a media query
+    assert vote[0].alt == "The council votes" and vote[0].width == 1200
+
+
+def test_analytics_beacons_are_site_images():
+    from lait.scoring.dominant_image import site_image_url
+
+    assert site_image_url("https://b.scorecardresearch.com/p?c1=2&c2=6035310")
+    assert site_image_url("https://www.facebook.com/tr?id=1&ev=PageView")
+    assert not site_image_url("https://scontent.xx.fbcdn.net/v/t1/photo.jpg")
+    assert not site_image_url("https://i.pinimg.com/736x/ab/cd/photo.jpg")
+
+
+def test_camel_case_classes_and_proxied_file_names_are_read():
+    from lait.scoring.dominant_image import site_image_url, token_groups
+
+    assert "logo" in token_groups("PageLogo-image") and "avatar" in token_groups("AuthorAvatar")
+    # An image proxy's own path says nothing; the file it serves is in its query.
+    proxy = ("https://cdn.example.com/dims4/default/aa09ace/resize/340x133!/quality/90/"
+             "?url=http%3A%2F%2Fstore.example.com%2F24%2Fa4%2Fmain-logo.png")
+    assert site_image_url(proxy)
+    assert not site_image_url(proxy.replace("main-logo", "council-vote"))

@@ -14,6 +14,7 @@ from lait.scoring.dominant_image.features import (
     FEATURE_INDEX,
     FEATURE_NAMES,
     add_candidate_texts,
+    add_rank_features,
     candidate_features,
 )
 from lait.scoring.dominant_image.urls import (
@@ -127,6 +128,24 @@ def _picture_of(element):
         if depth >= 3:
             return None
     return None
+
+
+def _picture_default(picture, base: str) -> tuple[str | None, float]:
+    """`(url, srcset width)` of what a `<picture>`'s sources show on a wide screen: the largest
+    `w` candidate, else the source without a `media` query (the fallback a browser takes when no
+    query matches), else the last source."""
+    sources = []  # (width, has no media query, url)
+    for source in picture.iter("source"):
+        url, _, width, _, _ = _element_urls(source, base)
+        if url:
+            sources.append((width, not source.get("media"), url))
+    if not sources:
+        return None, 0.0
+    widest = max(sources, key=lambda s: s[0])
+    if widest[0] > 0:
+        return widest[2], widest[0]
+    unconditional = [url for _, plain, url in sources if plain]
+    return (unconditional or [sources[-1][2]])[0], 0.0
 
 
 def _meta_images(root, base: str) -> tuple[list[tuple[str, int]], dict]:
@@ -248,6 +267,10 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
         if tag == "source" and picture is None:
             continue  # <video>/<audio> sources
         chosen, aliases, srcset_width, n_srcset, lazy = _element_urls(element, base)
+        if not chosen and tag == "img" and picture is not None:
+            # A <picture> whose <img> holds only a placeholder shows its <source>s' image.
+            chosen, srcset_width = _picture_default(picture, base)
+            lazy = True
         if not chosen:
             continue
         if tag == "source" and next(picture.iter("img"), None) is not None:
@@ -288,6 +311,7 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
     # Only a body image that could be chosen may stand for a meta image's other rendition.
     excluded = excluded_body_rows(PageCandidates(candidates=body, meta=[], info={}, features=features,
                                                  n_body=len(body)))
+    add_rank_features(features, excluded, has_headline=page.scan.h1_offset >= 0)
     mergeable = {id(c) for c, out in zip(body, excluded) if not out}
     meta: list[tuple[str, int]] = []
     info: dict = {}

@@ -13,7 +13,7 @@ import numpy as np
 from lait.filters.image_context import image_caption, preceding_heading
 from lait.filters.page import Page, collapse
 from lait.filters.urls import url_host
-from lait.scoring.dominant_image.urls import url_size
+from lait.scoring.dominant_image.urls import proxied_path, url_size
 
 if TYPE_CHECKING:  # candidates.py imports this module
     from lait.scoring.dominant_image.candidates import Candidate
@@ -57,7 +57,8 @@ FEATURE_NAMES: list[str] = (
      "alt_words", "has_alt", "has_title", "alt_title_overlap", "url_title_overlap", "url_page_overlap",
      "has_figcaption", "figcaption_words", "context_words", "itemprop_image", "in_jsonld", "is_link_image_src",
      "tree_distance_h1", "tree_distance_paragraph", "paragraph_container_depth",
-     "same_host", "cdn_host", "url_length", "has_query", "year_in_path", "wp_uploads", "size_in_url"]
+     "same_host", "cdn_host", "url_length", "has_query", "year_in_path", "wp_uploads", "size_in_url",
+     "content_rank", "content_rank_from_h1", "content_area_rank", "is_largest_content"]
     + [f"ext_{e}" for e in EXTENSIONS]
     + [f"in_{t}" for t in ANCESTOR_TAGS]
     + [f"own_{g}" for g in GROUPS]
@@ -68,6 +69,8 @@ FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
 
 _LETTERS = re.compile(r"[a-z]+")
+# A lower-case letter followed by a capital: where camel-case class names join words ("PageLogo-image").
+_CAMEL_JOIN = re.compile(r"(?<=[a-z])(?=[A-Z])")
 # Stems of 4+ letters match a word's start ("featured" by "feature"), shorter ones the whole
 # word ("ad", not "adobe"). Indexed by the first 4 letters so a word costs two dict lookups.
 _SHORT_STEMS = {stem: group for group, stems in TOKEN_GROUPS.items() for stem in stems if len(stem) < 4}
@@ -82,7 +85,7 @@ for _group, _stems in TOKEN_GROUPS.items():
 def token_groups(text: str) -> frozenset[str]:
     """Which of :data:`TOKEN_GROUPS` the words of `text` (class, id, URL...) fall in."""
     groups = set()
-    for word in _LETTERS.findall(text.lower()):
+    for word in _LETTERS.findall(_CAMEL_JOIN.sub(" ", text).lower()):
         group = _SHORT_STEMS.get(word)
         if group is not None:
             groups.add(group)
@@ -222,7 +225,7 @@ def candidate_features(page: Page, body: list[Candidate], texts: bool = True) ->
         own_groups = token_groups(_class_text(element) + " " + alt)
         parts = urlsplit(url)
         raw_path = unquote(parts.path)
-        url_groups = token_groups(raw_path)
+        url_groups = token_groups(raw_path + " " + proxied_path(url))
         for group in own_groups:
             row[f["own_" + group]] = 1.0
         for group in ancestor_groups:
@@ -293,6 +296,47 @@ def _levels_up(element) -> dict:
     for level, ancestor in enumerate(element.iterancestors(), 1):
         levels[ancestor] = level
     return levels
+
+
+# What marks an image as site chrome or a link to another story rather than this page's content:
+# its own class or alt, or its file name (`mcb_header2.png`, `related-thumb.jpg`).
+_NOT_CONTENT = ("own_chrome", "own_teaser", "own_social", "url_chrome", "url_teaser", "url_social")
+
+
+def add_rank_features(features: np.ndarray, excluded: np.ndarray, has_headline: bool) -> None:
+    """Fill the ranks of each candidate among the page's content images: those not `excluded` and
+    not marked as chrome or a teaser by :data:`_NOT_CONTENT`.
+
+    Logos, icons and pixels come first on most pages, in numbers that differ by site; the lead
+    photo is, on most sites, the first or the largest image that is left, and the one nearest the
+    headline: the first after it or, for a hero image above it, the last before it.
+    `content_rank_from_h1` counts content images from the headline: 0, 1, ... after it,
+    -1, -2, ... before it (pages without a headline count from the top). Other candidates get
+    rank 60 (the most candidates a page keeps) and 0 from the headline.
+    """
+    f = FEATURE_INDEX
+    n = len(features)
+    if not n:
+        return
+    chrome = (features[:, [f[name] for name in _NOT_CONTENT]] > 0).any(axis=1)
+    content = np.flatnonzero(~excluded & ~chrome)
+    rank = np.full(n, 60.0)
+    rank[content] = np.arange(len(content))
+    features[:, f["content_rank"]] = np.log1p(rank)
+    after = features[content, f["after_h1"]] > 0
+    if not has_headline:
+        after[:] = True
+    n_before = int((~after).sum())
+    from_h1 = np.zeros(n)
+    from_h1[content] = np.arange(len(content)) - n_before  # content images keep document order
+    features[:, f["content_rank_from_h1"]] = from_h1
+    area = features[:, f["log_area"]]
+    area_rank = np.full(n, 60.0)
+    if len(content):
+        # Rank 0 for the largest content image; equal areas share a rank.
+        area_rank[content] = (area[content][None, :] > area[content][:, None]).sum(axis=1)
+    features[:, f["content_area_rank"]] = np.log1p(area_rank)
+    features[:, f["is_largest_content"]] = (area_rank == 0) & (area > 0)
 
 
 _ANCESTOR_FEATURE = {tag: FEATURE_INDEX[f"in_{tag}"] for tag in ANCESTOR_TAGS if tag != "noscript"}

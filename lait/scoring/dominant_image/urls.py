@@ -148,13 +148,44 @@ _EXCLUDED_EXTENSIONS = (".svg", ".ico", ".svgz", ".mp4", ".webm", ".mov", ".m3u8
                         ".pdf", ".json")
 
 
+# Hosts of analytics and ad beacons: an <img> there is a counter, often with no size declared
+# and a URL with no file name to tell (`b.scorecardresearch.com/p?c1=2`).
+_BEACON_HOST = re.compile(r"(?:^|\.)(?:scorecardresearch|quantserve|doubleclick|google-analytics|googletagmanager|"
+                          r"googlesyndication|chartbeat|omtrdc|demdex|adnxs|krxd|bluekai|rlcdn|statcounter|"
+                          r"addthis|hotjar|nr-data|bat\.bing|ct\.pinterest|facebook)\.(?:com|net)$")
+
+
 @functools.lru_cache(maxsize=8192)
 def site_image_url(url: str) -> bool:
     """Whether a URL cannot be a page's own picture: its file name looks like a site-wide image
-    (logo, icon, placeholder, pixel...), or it is an SVG/ICO, a video or another non-image file."""
-    path = unquote(urlsplit(url).path).lower()
-    name = path.rsplit("/", 1)[-1]
-    return bool(_SITE_IMAGE.search(name) or _SITE_IMAGE_FOLDER.search(path)) or name.endswith(_EXCLUDED_EXTENSIONS)
+    (logo, icon, placeholder, pixel...), it is an SVG/ICO, a video or another non-image file, or
+    it is served by an analytics or ad beacon host."""
+    parts = urlsplit(url)
+    if _BEACON_HOST.search((parts.hostname or "").lower()):
+        return True
+    for path in (unquote(parts.path).lower(), proxied_path(url).lower()):
+        name = path.rsplit("/", 1)[-1]
+        if _SITE_IMAGE.search(name) or _SITE_IMAGE_FOLDER.search(path) or name.endswith(_EXCLUDED_EXTENSIONS):
+            return True
+    return False
+
+
+# Query keys in which image proxies and resizers (Brightspot `dims4`, Next.js `/_next/image`,
+# WordPress Photon...) take the URL of the image they serve.
+_PROXIED_KEYS = ("url", "src", "image", "img", "u")
+
+
+@functools.lru_cache(maxsize=8192)
+def proxied_path(url: str) -> str:
+    """The path of the image an image proxy serves, from its query (`?url=https%3A%2F%2F.../main-logo.png`),
+    else "": the proxy's own path says nothing of the image."""
+    query = urlsplit(url).query
+    if not query:
+        return ""
+    for key, value in parse_qsl(query):
+        if key.lower() in _PROXIED_KEYS and "/" in value:
+            return unquote(urlsplit(value).path)
+    return ""
 
 
 _RENDITION = re.compile(r"([-_@]\d{2,4}x\d{0,4}|[-_@]\d+x|-scaled|-(?:large|medium|small|thumb|full|original))(?=[.-]|$)",
