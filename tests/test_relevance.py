@@ -270,3 +270,28 @@ def test_web_captions_score_above_page_chrome_for_their_photo(model, extractor):
     # The shipped model was trained on these pairs: this checks it learned them, not that it generalises
     # (bench/bench_relevance_grouped.py gives the held-out-site figures).
     assert np.median(scores[positive]) > 0.5 > np.median(scores[~positive])
+
+
+def test_variant_bench_look_alike_and_word_grounding_columns():
+    """bench/bench_relevance_variants.py's candidate columns: a photo's own caption beats a look-alike's."""
+    from bench.bench_relevance_variants import PhotoParts, WordGrounding, look_alike_columns
+    from lait.scoring.relevance import ImageTextProjection
+
+    rng = np.random.default_rng(0)
+    # Four kinds of photo with their own caption direction and caption word.
+    image_dirs, text_dirs = rng.normal(size=(4, 1280)), rng.normal(size=(4, 384))
+    kind = np.arange(80) % 4
+    images = image_dirs[kind] + 0.5 * rng.normal(size=(80, 1280))
+    captions = [text_dirs[k] + 0.3 * rng.normal(size=(5, 384)) for k in kind]
+    captions = [(c / np.linalg.norm(c, axis=1, keepdims=True)).astype(np.float32) for c in captions]
+    projection = ImageTextProjection(rank=16, epochs=30, batch_size=16).fit(images, captions)
+    caption_centroids = np.stack([projection.project_texts(c).mean(0) for c in captions])
+    caption_centroids /= np.linalg.norm(caption_centroids, axis=1, keepdims=True)
+    grounding = WordGrounding(epochs=60).fit(images, [{f"word{k}"} for k in kind])
+    parts = PhotoParts(projection, projection.project_images(images), caption_centroids, grounding)
+    query = image_dirs[[0, 0]] + 0.5 * rng.normal(size=(2, 1280))
+    texts = text_dirs[[0, 1]] / np.linalg.norm(text_dirs[[0, 1]], axis=1, keepdims=True)
+    own, other = look_alike_columns(parts, query, texts)
+    assert (own > other).all()
+    words = grounding.columns(np.vstack([query, np.full((1, 1280), np.nan)]), [{"word0"}, {"word1"}, {"word0"}])
+    assert words[0, 0] > words[1, 0] and np.isnan(words[2]).all()
