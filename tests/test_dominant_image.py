@@ -71,6 +71,16 @@ def test_srcset_parsing_and_largest_candidate(parser):
     assert park[0].figcaption == "The park today."
 
 
+def test_density_descriptors_give_the_width_only_with_the_1x_width(parser):
+    # "2x" says how sharp the image is, not how wide: an author's 94 px headshot is not 2000 px.
+    html = page_html('<img src="/a/head.jpg?w=94" srcset="/a/head.jpg?w=94 1x, /a/head.jpg?w=188 2x">'
+                     '<img src="/a/logo.png" width="120" srcset="/a/logo@2x.png 2x">'
+                     '<img src="/a/mark.png" srcset="/a/mark@3x.png 3x">')
+    widths = {c.url.rsplit("/", 1)[1]: c.srcset_width for c in extract_candidates(parser.parse(html, URL)).candidates
+              if "/a/" in c.url}
+    assert widths == {"head.jpg?w=188": 188.0, "logo@2x.png": 240.0, "mark@3x.png": 0.0}
+
+
 def test_lazy_load_attributes_replace_placeholders(parser, detector):
     html = page_html(
         '<img class="lazyload" src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" '

@@ -26,6 +26,7 @@ from lait.scoring.dominant_image.urls import (
     pixels,
     rendition_path,
     site_image_url,
+    url_size,
 )
 
 # Meta tags naming the page's image, in the order a publisher means them.
@@ -91,7 +92,7 @@ def _element_urls(element, base: str) -> tuple[str | None, list[str], float, int
             lazy_src = value.split(",")[0].split()[0] if " " in value.strip() else value
             lazy = True
             break
-    best_raw, best_size, n_srcset = None, 0.0, 0
+    best_raw, best_size, best_unit, n_srcset = None, 0.0, "", 0
     for name in ("srcset", *LAZY_SRCSET_ATTRS):
         value = attrib.get(name)
         if not value:
@@ -103,12 +104,17 @@ def _element_urls(element, base: str) -> tuple[str | None, list[str], float, int
         for raw, size, unit in entries:
             weight = size if unit == "w" else size * 1000 if unit == "x" else 1.0
             if weight > best_size:
-                best_raw, best_size = raw, weight
+                best_raw, best_size, best_unit = raw, weight, unit
         if name != "srcset" and best_raw:
             lazy = True
     if best_raw:
         raws.append(best_raw)
-    srcset_width = best_size if best_size > 10 else 0.0
+    srcset_width = best_size if best_unit == "w" and best_size > 10 else 0.0
+    if best_unit == "x":
+        # A density descriptor ("2x") says how sharp, not how wide: the width is the 1x width
+        # (declared, or in the URL) times the density, unknown without one.
+        shown = pixels(attrib.get("width")) or url_size(src or lazy_src or "")[0]
+        srcset_width = shown * best_size / 1000
     chosen = None
     for raw in (best_raw, lazy_src, src):
         if raw:
