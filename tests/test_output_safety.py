@@ -231,7 +231,8 @@ def test_training_log_has_each_step_once_after_a_resume(tmp_path):
 
 
 def test_automatic_parts_are_cut_by_bytes():
-    from lait.pipeline.run import MAX_PART_BYTES, MIN_PART_BYTES, PARTS, split_parts
+    from lait.pipeline.options import MAX_PART_BYTES, MIN_PART_BYTES, PARTS
+    from lait.pipeline.run import split_parts
 
     files = [f"f{i:03d}" for i in range(100)]
     # Small files: one part, whose set-up costs more than redoing it.

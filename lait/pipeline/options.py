@@ -18,6 +18,14 @@ from lait.errors import UsageError
 from lait.pipeline import checks
 from lait.pipeline.checks import FRACTION, Number, name_numbers
 
+# With --files_per_part 0, a run is cut into about PARTS parts of equal bytes. A part is the
+# unit a killed run redoes, and each costs a pipeline's set-up (translation, DoFn set-up, about
+# a CPU second): parts under MIN_PART_BYTES cost more to set up than to redo, so small runs get
+# fewer parts; none holds more than MAX_PART_BYTES (64 of Common Crawl's 1 GB WARC files).
+PARTS = 8
+MIN_PART_BYTES = 256 * 2**20
+MAX_PART_BYTES = 64 * 2**30
+
 
 def _bool(text: str) -> bool:
     if text.lower() in ("1", "true", "yes", "on"):
@@ -50,8 +58,8 @@ class LaitOptions(PipelineOptions):
                         help="continue a run that was stopped, with the same inputs and options: input files whose "
                              "part is done (--output/_tmp-ID/parts/) are not read again")
         io.add_argument("--files_per_part", type=int, default=0, metavar="N",
-                        help="input files per resumable part (default 0: about 8 parts of equal bytes, "
-                             "256 MiB to 64 GiB each)")
+                        help=f"input files per resumable part (default 0: about {PARTS} parts of equal bytes, "
+                             f"{MIN_PART_BYTES // 2**20} MiB to {MAX_PART_BYTES // 2**30} GiB each)")
 
         page = parser.add_argument_group("ParsePages")
         page.add_argument("--languages", default="en",

@@ -51,7 +51,7 @@ from lait.pipeline.dataset_card import write_card
 from lait.pipeline.dominant_image import DetectDominantImage
 from lait.pipeline.filter_images import FilterImages
 from lait.pipeline.funnel import FunnelCollector, SampleRejects, WriteFunnel, WriteRejects
-from lait.pipeline.options import LaitOptions
+from lait.pipeline.options import MAX_PART_BYTES, MIN_PART_BYTES, PARTS, LaitOptions
 from lait.pipeline.parse_pages import ParsePages
 from lait.pipeline.read_crawl import ReadCrawl, expand_patterns
 from lait.pipeline.score_relevance import ScoreRelevance
@@ -67,13 +67,6 @@ RUNNER_ALIASES = {
 }
 # Options that change where or how a run goes, not what it writes: left out of the run id.
 NOT_IN_RUN_ID = ("output", "overwrite", "resume", "progress")
-# With --files_per_part 0, a run is cut into about PARTS parts of equal bytes. A part is the
-# unit a killed run redoes, and each costs a pipeline's set-up (translation, DoFn set-up, about
-# a CPU second): parts under MIN_PART_BYTES cost more to set up than to redo, so small runs get
-# fewer parts; none holds more than MAX_PART_BYTES (64 of Common Crawl's 1 GB WARC files).
-PARTS = 8
-MIN_PART_BYTES = 256 * 2**20
-MAX_PART_BYTES = 64 * 2**30
 
 
 def build_part(pipeline: beam.Pipeline, options: LaitOptions, files: list[str], part: str) -> None:
