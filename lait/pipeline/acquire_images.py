@@ -25,7 +25,8 @@
 
 A killed run does not download again what it had downloaded: with a `journal` folder (the
 run's `_tmp-ID/fetched/`), each batch's download outcomes (the bytes, or the failure's reason)
-are saved there as one record file once the batch is done, written whole or not at all. A
+are saved there as one record file once the batch is done (or holds JOURNAL_FILE_BYTES), written
+whole or not at all. A
 resumed run reads them back as a third input of the join, and a key with a saved outcome takes
 it instead of a download: the same rows and drop reasons as a run that was never stopped, and
 at most one batch per worker fetched twice.
@@ -71,6 +72,7 @@ BATCH_PER_THREAD = 4
 # Failures after which the next rendition of the image is tried: this URL is missing, not the image.
 RENDITION_FALLBACK = frozenset(["http_404", "http_410", "http_403", "not_image"])
 JOURNAL_FILES = "fetched-*.rec"
+JOURNAL_FILE_BYTES = 64 * 2**20
 
 
 def fetcher_settings(options) -> dict:
@@ -225,17 +227,21 @@ class AcquireFn(StageDoFn):
         # treat alike), with that page as the Referer.
         futures = {self.pool.submit(self._download, min(pairs, key=_first_named)): (key, pairs)
                    for key, pairs in to_fetch}
-        outcomes = []
+        outcomes, held = [], 0
         for future in as_completed(futures):
             (url, result), (key, pairs) = future.result(), futures[future]
             outcomes.append({"key": key, "url": url, "content": result.content if result.ok else None,
                              "reason": result.reason, "detail": result.detail})
             yield from _downloaded(pairs, outcomes[-1])
+            held += len(outcomes[-1]["content"] or b"")
+            if held >= JOURNAL_FILE_BYTES:  # a worker holds at most this much for the journal
+                self._save(outcomes)
+                outcomes, held = [], 0
         self._save(outcomes)
 
     def _save(self, outcomes: list[dict]) -> None:
-        """The batch's download outcomes as one whole record file of the journal."""
-        if not self.journal:
+        """Download outcomes as one whole record file of the journal."""
+        if not self.journal or not outcomes:
             return
         path = storage.join(self.journal, JOURNAL_FILES.replace("*", uuid.uuid4().hex))
         try:
