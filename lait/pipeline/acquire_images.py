@@ -25,11 +25,10 @@
 
 A killed run does not download again what it had downloaded: with a `journal` folder (the
 run's `_tmp-ID/fetched/`), each batch's download outcomes (the bytes, or the failure's reason)
-are saved there as one record file once the batch is done (or holds JOURNAL_FILE_BYTES), written
-whole or not at all. A
-resumed run reads them back as a third input of the join, and a key with a saved outcome takes
-it instead of a download: the same rows and drop reasons as a run that was never stopped, and
-at most one batch per worker fetched twice.
+are saved there as one record file once the batch is done (or holds JOURNAL_FILE_BYTES),
+written whole or not at all. A resumed run reads them back as a third input of the join, and a
+key with a saved outcome takes it instead of a download: the same rows and drop reasons as a
+run that was never stopped, and at most one batch per worker fetched twice.
 
 Throughput and politeness: keys are batched (`BatchElements`, fixed size of four times
 `--fetch_threads`) and each batch's downloads run on a thread pool of `--fetch_threads`
