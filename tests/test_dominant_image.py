@@ -352,7 +352,10 @@ def test_content_ranks_skip_chrome_and_count_from_the_headline(parser):
 
 
 def test_picture_with_a_placeholder_img_shows_its_sources_image(parser):
+    # Four sizes: lxml nests each <source> in the one before, so the <img> sits five levels down.
     html = page_html('<picture><source srcset="/media/2024/vote-w420.jpg" media="(max-width: 420px)">'
+                     '<source srcset="/media/2024/vote-w640.jpg" media="(max-width: 640px)">'
+                     '<source srcset="/media/2024/vote-w820.jpg" media="(max-width: 960px)">'
                      '<source srcset="/media/2024/vote-w1200.jpg">'
                      '<img src="/static/placeholder.png" width="1200" height="675" alt="The council votes"></picture>')
     found = extract_candidates(parser.parse(html, URL))

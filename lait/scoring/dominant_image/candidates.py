@@ -127,12 +127,16 @@ def _element_urls(element, base: str) -> tuple[str | None, list[str], float, int
 
 
 def _picture_of(element):
-    """The `<picture>` around an element (lxml's HTML 4 parser may nest `<source>`s in each other)."""
-    for depth, ancestor in enumerate(element.iterancestors()):
+    """The `<picture>` around an element. lxml's HTML 4 parser nests each `<source>` in the one
+    before it (and the `<img>` in the last), so any number of `<source>` levels are climbed."""
+    depth = 0
+    for ancestor in element.iterancestors():
         if ancestor.tag == "picture":
             return ancestor
-        if depth >= 3:
-            return None
+        if ancestor.tag != "source":
+            depth += 1
+            if depth > 3:
+                return None
     return None
 
 
