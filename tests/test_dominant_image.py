@@ -81,6 +81,15 @@ def test_density_descriptors_give_the_width_only_with_the_1x_width(parser):
     assert widths == {"head.jpg?w=188": 188.0, "logo@2x.png": 240.0, "mark@3x.png": 0.0}
 
 
+def test_an_unknown_lazy_load_attribute_names_the_image(parser):
+    html = page_html('<img class="lazy" data-img-url="/media/2024/harbour.jpg?w=800" alt="The harbour">'
+                     '<img src="/media/2024/quay.jpg" data-pin-media="/media/2024/quay-full.jpg" alt="The quay">')
+    urls = [c.url for c in extract_candidates(parser.parse(html, URL)).candidates if "/media/" in c.url]
+    # The first has nothing else to show; the second has its own src, which stays its URL.
+    assert urls == ["https://news.example.com/media/2024/harbour.jpg?w=800",
+                    "https://news.example.com/media/2024/quay.jpg"]
+
+
 def test_lazy_load_attributes_replace_placeholders(parser, detector):
     html = page_html(
         '<img class="lazyload" src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" '

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,6 +93,9 @@ def _element_urls(element, base: str) -> tuple[str | None, list[str], float, int
             lazy_src = value.split(",")[0].split()[0] if " " in value.strip() else value
             lazy = True
             break
+    if not src and not lazy_src and not any(attrib.get(name) for name in ("srcset", *LAZY_SRCSET_ATTRS)):
+        lazy_src = _unknown_lazy_src(attrib)
+        lazy = lazy_src is not None
     best_raw, best_size, best_unit, n_srcset = None, 0.0, "", 0
     for name in ("srcset", *LAZY_SRCSET_ATTRS):
         value = attrib.get(name)
@@ -124,6 +128,20 @@ def _element_urls(element, base: str) -> tuple[str | None, list[str], float, int
     raws += [raw for raw in (lazy_src, src) if raw]
     keys = [key for key in (alias_key(raw, base) for raw in raws) if key]
     return chosen, keys, srcset_width, n_srcset, lazy
+
+
+# A value naming an image file: "/a/b.jpg", "b.webp?w=800", "b.png 2x, c.png 3x".
+_IMAGE_FILE = re.compile(r"\.(?:jpe?g|png|webp|avif|gif)(?:[?#\s,]|$)", re.I)
+
+
+def _unknown_lazy_src(attrib) -> str | None:
+    """The first image URL in a `data-*` attribute, for an image with no `src` or known lazy-load
+    attribute: every lazy-loading script names its attribute its own way (`data-img-url`,
+    `data-lsrc`, `data-cfsrc`...), and the page shows the image from there."""
+    for name, value in attrib.items():
+        if name.startswith("data-") and value and not value.startswith("data:") and _IMAGE_FILE.search(value):
+            return value.split(",")[0].split()[0] if " " in value.strip() else value
+    return None
 
 
 def _picture_of(element):
