@@ -86,6 +86,13 @@ def test_repair_fixes_mojibake_entities_and_whitespace(no_lid):
     assert "repair" in result.edits
 
 
+def test_a_closing_parenthesis_run_into_a_name_gets_its_space(no_lid):
+    result = no_lid.clean("(L to R)Linda Turner and Howard Berg at the harbour in Woods Hole")
+    assert result.text == "(L to R) Linda Turner and Howard Berg at the harbour in Woods Hole"
+    assert "spacing" in result.edits
+    assert no_lid.clean("The f(x) curve of the sample (left) at dawn").edits == []
+
+
 def test_unrepairable_mojibake_is_dropped(no_lid):
     # Replacement characters: the bytes were lost before we saw them.
     assert reasons(no_lid, "Stra\ufffde in M\ufffdnchen mit Caf\ufffd und B\ufffdckerei") == ["mojibake"]

@@ -17,6 +17,8 @@ DATA_DIR = Path(__file__).with_name("data")
 
 # ---------------------------------------------------------------- normalisation
 # Invisible characters, and lone surrogates (half an emoji from a JSON escape) that no encoder takes.
+# A closing parenthesis run into the next word ("(L to R)Linda Turner"): a space lost in the markup.
+CLOSE_PAREN_JOINED = re.compile(r"\)(?=[A-Z][a-z])")
 INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff\ud800-\udfff]")
 # UTF-8 read as Latin-1/cp1252: a lead byte (Â Ã â Å) followed by a continuation-byte character.
 MOJIBAKE = re.compile("[\u00c2-\u00df\u00e2-\u00ef][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e"

@@ -106,6 +106,7 @@ from lait.filters.text_lexicon import (
     BROWSER_NOTICE,
     CALL_TO_ACTION,
     CAMERA_NAME,
+    CLOSE_PAREN_JOINED,
     COPYRIGHT,
     CREDIT_HINT,
     CREDIT_HINT_FRAGMENTS,
@@ -481,6 +482,11 @@ class TextCleaner:
     # ------------------------------------------------------------ edits
     def _normalise(self, text: str, edits: list[str]) -> str:
         text = " ".join(text[: self.max_chars].split())
+        if ")" in text:
+            spaced = CLOSE_PAREN_JOINED.sub(") ", text)
+            if spaced != text:
+                edits.append("spacing")
+                text = spaced
         if text.isascii() and "&" not in text:
             return text
         original = text
