@@ -203,16 +203,21 @@ def test_efficientnet_outputs_from_an_earlier_stage_are_reused(extractor, dev_ph
     np.testing.assert_allclose(extractor.features([{**given, "efficientnet_probs": b"xx"}]), fresh, atol=1e-5)
 
 
+def kinds_of_photo(rng, kinds: int, photos: int, image_noise: float):
+    """Synthetic EfficientNet and MiniLM vectors: `kinds` kinds of photo, each with five unit-length
+    captions near its own text direction. Returns (image_dirs, text_dirs, kind, images, captions)."""
+    image_dirs, text_dirs = rng.normal(size=(kinds, 1280)), rng.normal(size=(kinds, 384))
+    kind = np.arange(photos) % kinds
+    images = image_dirs[kind] + image_noise * rng.normal(size=(photos, 1280))
+    captions = [text_dirs[k] + 0.3 * rng.normal(size=(5, 384)) for k in kind]
+    return image_dirs, text_dirs, kind, images, [c / np.linalg.norm(c, axis=1, keepdims=True) for c in captions]
+
+
 def test_neighbour_bank_prefers_the_captions_of_look_alike_photos():
     from lait.scoring.relevance import NEIGHBOUR_NAMES, NeighbourBank
 
     rng = np.random.default_rng(0)
-    # Two kinds of photo, each with captions near its own text direction.
-    image_dirs, text_dirs = rng.normal(size=(2, 1280)), rng.normal(size=(2, 384))
-    kind = np.arange(40) % 2
-    images = image_dirs[kind] + 0.3 * rng.normal(size=(40, 1280))
-    captions = [text_dirs[k] + 0.3 * rng.normal(size=(5, 384)) for k in kind]
-    captions = [c / np.linalg.norm(c, axis=1, keepdims=True) for c in captions]
+    image_dirs, text_dirs, kind, images, captions = kinds_of_photo(rng, kinds=2, photos=40, image_noise=0.3)
     bank = NeighbourBank(k=5, components=8).fit(images, captions)
     query_images = image_dirs[[0, 0]] + 0.3 * rng.normal(size=(2, 1280))
     query_texts = text_dirs[[0, 1]] / np.linalg.norm(text_dirs[[0, 1]], axis=1, keepdims=True)
@@ -279,11 +284,8 @@ def test_variant_bench_look_alike_and_word_grounding_columns():
 
     rng = np.random.default_rng(0)
     # Four kinds of photo with their own caption direction and caption word.
-    image_dirs, text_dirs = rng.normal(size=(4, 1280)), rng.normal(size=(4, 384))
-    kind = np.arange(80) % 4
-    images = image_dirs[kind] + 0.5 * rng.normal(size=(80, 1280))
-    captions = [text_dirs[k] + 0.3 * rng.normal(size=(5, 384)) for k in kind]
-    captions = [(c / np.linalg.norm(c, axis=1, keepdims=True)).astype(np.float32) for c in captions]
+    image_dirs, text_dirs, kind, images, captions = kinds_of_photo(rng, kinds=4, photos=80, image_noise=0.5)
+    captions = [c.astype(np.float32) for c in captions]
     projection = ImageTextProjection(rank=16, epochs=30, batch_size=16).fit(images, captions)
     caption_centroids = np.stack([projection.project_texts(c).mean(0) for c in captions])
     caption_centroids /= np.linalg.norm(caption_centroids, axis=1, keepdims=True)
