@@ -217,13 +217,15 @@ def read_records(path: str) -> Iterator:
             yield _CODER.decode(data)
 
 
+def encode_record(record) -> bytes:
+    """One record in the format of :func:`read_records`: its length, then Beam's encoding of it."""
+    data = _CODER.encode(record)
+    return _LENGTH.pack(len(data)) + data
+
+
 def encode_records(records: list) -> bytes:
     """Records in the format of :func:`read_records`."""
-    chunks = []
-    for record in records:
-        data = _CODER.encode(record)
-        chunks += [_LENGTH.pack(len(data)), data]
-    return b"".join(chunks)
+    return b"".join(map(encode_record, records))
 
 
 class WriteRecordsFn(beam.DoFn):
@@ -245,9 +247,7 @@ class WriteRecordsFn(beam.DoFn):
         if self._file is None:
             self._name = f"{self.kind}-{uuid.uuid4().hex}.rec"
             self._file = storage.open(join(self.directory, self._name), "wb")
-        data = _CODER.encode(record)
-        self._file.write(_LENGTH.pack(len(data)))
-        self._file.write(data)
+        self._file.write(encode_record(record))
 
     def finish_bundle(self):
         if self._file is not None:
