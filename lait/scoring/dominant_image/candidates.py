@@ -90,7 +90,7 @@ def _element_urls(element, base: str) -> tuple[str | None, list[str], float, int
     for name in LAZY_SRC_ATTRS:
         value = attrib.get(name)
         if value and not value.startswith("data:"):
-            lazy_src = value.split(",")[0].split()[0] if " " in value.strip() else value
+            lazy_src = _first_url(value)
             lazy = True
             break
     if not src and not lazy_src and not any(attrib.get(name) for name in ("srcset", *LAZY_SRCSET_ATTRS)):
@@ -134,13 +134,18 @@ def _element_urls(element, base: str) -> tuple[str | None, list[str], float, int
 _IMAGE_FILE = re.compile(r"\.(?:jpe?g|png|webp|avif|gif)(?:[?#\s,]|$)", re.I)
 
 
+def _first_url(value: str) -> str:
+    """The URL of a lazy-load attribute, which may hold a srcset-like list ("a.jpg 1x, b.jpg 2x")."""
+    return value.split(",")[0].split()[0] if " " in value.strip() else value
+
+
 def _unknown_lazy_src(attrib) -> str | None:
     """The first image URL in a `data-*` attribute, for an image with no `src` or known lazy-load
     attribute: every lazy-loading script names its attribute its own way (`data-img-url`,
     `data-lsrc`, `data-cfsrc`...), and the page shows the image from there."""
     for name, value in attrib.items():
         if name.startswith("data-") and value and not value.startswith("data:") and _IMAGE_FILE.search(value):
-            return value.split(",")[0].split()[0] if " " in value.strip() else value
+            return _first_url(value)
     return None
 
 
