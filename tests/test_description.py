@@ -7,7 +7,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from lait.filters.description import DescriptionChooser, site_names
+from lait.filters.description import DescriptionChooser, file_name_agrees, site_names
 from lait.filters.text_rules import TextCleaner
 from lait.pipeline.clean_text import CleanText, CleanTextFn
 from lait.pipeline.funnel import Reject
@@ -197,3 +197,23 @@ def test_a_headline_in_title_case_is_kept_where_an_alt_in_title_case_is_not():
     assert (headline.source, headline.text) == ("headline", "Andy McMahon Receives Javits Award")
     alt = chooser.choose(pair(alt="Andy McMahon Receives Javits Award", image_urls=urls))
     assert alt.source != "alt"
+
+
+def test_a_file_name_confirms_a_plural_of_what_it_names():
+    assert file_name_agrees("Blood in the water cupcakes", ["https://cdn.example.com/sharkcupcakeheader.jpeg"])
+    assert file_name_agrees("Books for baby", ["https://cdn.example.com/2012/11/babybookheader.jpg"])
+    # A file-role word stays one in the plural: "images" confirms nothing.
+    assert not file_name_agrees("More images from the show", ["https://cdn.example.com/image-0001.jpg"])
+
+
+def test_a_short_caption_the_file_name_confirms_is_kept_but_a_short_headline_is_not():
+    chooser = DescriptionChooser(TextCleaner().load())
+    portrait = ["https://news.example.edu/editor_uploads/2009/01/denic1_profile1-6-09.jpg"]
+    named = chooser.choose(pair(context="Vlad Denic", image_urls=portrait, page_language="en",
+                                page_language_score=0.95))
+    assert (named.source, named.text) == ("context", "Vlad Denic")
+    unnamed = chooser.choose(pair(context="Vlad Denic", image_urls=["https://news.example.edu/a81f03.jpg"],
+                                  page_language="en", page_language_score=0.95))
+    assert not unnamed.kept and unnamed.reason == "too_short"
+    story = chooser.choose(pair(headline="Dating and taxes", image_urls=["https://cdn.example.com/online_dating.jpg"]))
+    assert not story.kept and story.reason == "too_short"

@@ -115,8 +115,13 @@ def file_name_agrees(text: str, image_urls: list[str]) -> bool:
     for url in image_urls:
         name = unquote(urlsplit(url).path).rsplit("/", 1)[-1].lower().rsplit(".", 1)[0]
         names.append("".join(_HEADLINE_WORD.findall(name.replace("_", " ").replace("-", " "))))
-    words = {w for w in _HEADLINE_WORD.findall(text.lower()) if w not in _FILE_WORDS}
+    words = {_singular(w) for w in _HEADLINE_WORD.findall(text.lower())} - _FILE_WORDS
     return any(word in name for word in words for name in names if name)
+
+
+def _singular(word: str) -> str:
+    """`word` without a plural "s": files are named for one thing ("cupcakes" over `cupcake.jpg`)."""
+    return word[:-1] if len(word) > 4 and word.endswith("s") and not word.endswith("ss") else word
 
 
 class DescriptionChooser:
@@ -137,17 +142,24 @@ class DescriptionChooser:
         its language is its page's (`page_language`, `page_language_score` of the record)
         when the page's language is in `page_languages` (>1 disables).
     page_languages : tuple of str, default=("en",)
+    confirmed_min_words : int, default=2
+        A candidate written for the image (not a headline) with a word the image's file name
+        carries (:func:`file_name_agrees`) may be this short, below the cleaner's `min_words`:
+        the publisher named the picture after it, as a portrait's caption "Vlad Denic" under
+        `denic1_profile.jpg`. A short headline stays out even so: "Dating and taxes" over
+        `online_dating.jpg` names the story, not the picture.
     """
 
     def __init__(self, cleaner: TextCleaner | None = None, order: tuple[str, ...] = SOURCES,
                  figcaption_over_alt_words: int = 6, reject_page_title: bool = True,
-                 names_share: float = 0.6, page_languages: tuple[str, ...] = ("en",)):
+                 names_share: float = 0.6, page_languages: tuple[str, ...] = ("en",), confirmed_min_words: int = 2):
         self.cleaner = cleaner if cleaner is not None else TextCleaner()
         self.names_share = names_share
         self.page_languages = page_languages
         self.order = order
         self.figcaption_over_alt_words = figcaption_over_alt_words
         self.reject_page_title = reject_page_title
+        self.confirmed_min_words = confirmed_min_words
 
     def choose(self, record: dict) -> Description:
         """The description of `record` (keys alt, figcaption, og_image_alt, title, context, page_title, page_url)."""
@@ -166,6 +178,7 @@ class DescriptionChooser:
         if start == 0:
             page_title = self._page_title(record.get("page_title"), names)
         walk = {"record": record, "names": names, "page_title": page_title, "results": {}, "next": len(self.order)}
+        image_urls = record.get("image_urls") or [record.get("image_url") or ""]
         seen: dict[str, CleanResult] = {}
         for i in range(start, len(self.order)):
             source = self.order[i]
@@ -175,11 +188,14 @@ class DescriptionChooser:
             if raw is None or (isinstance(raw, str) and not raw.strip()):
                 continue
             key = " ".join(raw.split()) if isinstance(raw, str) else repr(raw)
-            if source in PAGE_SOURCES and not file_name_agrees(key, record.get("image_urls") or [record.get("image_url") or ""]):
+            confirmed = isinstance(raw, str) and file_name_agrees(key, image_urls)
+            if source in PAGE_SOURCES and not confirmed:
                 walk["results"][source] = CleanResult(key[:300], False, ["unconfirmed_headline"])
                 continue
             if key not in seen:
-                seen[key] = self.cleaner.prepare(raw, source=source, site_names=names)
+                short_ok = confirmed and source not in PAGE_SOURCES
+                min_words = min(self.confirmed_min_words, self.cleaner.min_words) if short_ok else None
+                seen[key] = self.cleaner.prepare(raw, source=source, site_names=names, min_words=min_words)
             walk["results"][source] = seen[key]
             if seen[key].pending and not self._figcaption_may_beat(source, seen[key], record):
                 walk["next"] = i + 1

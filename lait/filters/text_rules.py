@@ -292,11 +292,15 @@ class TextCleaner:
         self._rules_after_language = [("keyword_list", self._is_keyword_list), ("title_case", self._is_title_case)]
 
     @staticmethod
-    def _rules_of(rules: list, source: str | None) -> list:
-        """`rules` as they apply to a text from `source` (a headline's casing is its own)."""
-        if source != "headline":
-            return rules
-        return [(name, rule) for name, rule in rules if name not in HEADLINE_EXEMPT_RULES]
+    def _rules_of(rules: list, source: str | None, min_words: int | None = None) -> list:
+        """`rules` as they apply to a text from `source` (a headline's casing is its own), with
+        `min_words` (when given) in place of the cleaner's own for `too_short`."""
+        if source == "headline":
+            rules = [(name, rule) for name, rule in rules if name not in HEADLINE_EXEMPT_RULES]
+        if min_words is not None:
+            rules = [(name, (lambda text, words, site_names: len(words) < min_words) if name == "too_short" else rule)
+                     for name, rule in rules]
+        return rules
 
     @property
     def uses_model(self) -> bool:
@@ -399,7 +403,7 @@ class TextCleaner:
         return float(self._caption_model().score([item])[0])
 
     def prepare(self, text: Any, source: str | None = None, site_names: tuple[str, ...] = (),
-                explain: bool = False) -> CleanResult:
+                explain: bool = False, min_words: int | None = None) -> CleanResult:
         """The edits and every rule before the language rule; `pending` when the rest must run.
 
         Parameters
@@ -413,6 +417,9 @@ class TextCleaner:
             Names of the page's site (e.g. ``("sfgate",)`` from the host), for `site_name`.
         explain : bool, default=False
             Run every rule and list all failures (the CLI); otherwise stop at the first.
+        min_words : int, optional
+            The fewest words this text may have, in place of the cleaner's `min_words` (a
+            caller that has other evidence for the text, such as the image's file name).
         """
         if text is None:
             return CleanResult(None, False, ["empty"])
@@ -439,7 +446,7 @@ class TextCleaner:
         reasons: list[str] = []
         signals: list[str] = []
         model = self.uses_model and source not in RULE_SOURCES
-        for name, rule in self._rules_of(self._rules, source):
+        for name, rule in self._rules_of(self._rules, source, min_words):
             if model and name in SOFT_RULES:
                 if rule(text, words, site_names):
                     signals.append(name)
