@@ -599,3 +599,25 @@ def test_proxy_options_reach_the_fetcher_and_bad_ones_are_usage_errors(tmp_path)
     for bad in (["--proxy", "socks5://127.0.0.1:1080"], ["--fetch_ca_bundle", str(tmp_path / "missing.pem")]):
         with pytest.raises(UsageError):
             check_options(LaitOptions(bad))
+
+
+def test_a_resolver_that_does_not_answer_ends_at_the_connect_timeout_and_its_late_answer_is_kept(server):
+    answered = threading.Event()
+
+    def slow(host, port, family=0, type=0, *rest):
+        if host == "slow.example":
+            answered.wait(10)  # a resolver whose server does not answer, until the test lets it
+            host = "127.0.0.1"
+        return socket.getaddrinfo(host, port, family, type)
+
+    f = fetcher(timeout=(0.3, 2.0), resolver=slow)
+    results = [timed(f, f"http://slow.example:{server.port}/img/{name}.jpg") for name in "ab"]
+    for result, seconds in results:
+        assert result.reason == "dns_error" and "no answer" in result.detail
+        assert seconds < 1.0
+    answered.set()  # the lookup still under way answers: later URLs of the host use that answer
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not f.fetch(f"http://slow.example:{server.port}/img/c.jpg").ok:
+        time.sleep(0.05)
+    assert f.fetch(f"http://slow.example:{server.port}/img/d.jpg").ok
+    f.close()

@@ -36,7 +36,9 @@ What one fetch does, in order, for every hop (redirects are followed here, not b
    than `max_bytes`); its magic bytes must be those of a raster image format (`not_image`).
 
 The whole fetch, robots.txt, redirects and retries included, has one deadline
-(`total_timeout`), and so has each request in it: connect, TLS, headers and body. Socket
+(`total_timeout`), and so has each request in it: name lookup, connect, TLS, headers and
+body. A name lookup waits at most the connect timeout (`dns_error`, the lookup going on
+in the background to fill the cache). Socket
 timeouts bound each read only, so a server that sends its headers a byte at a time would
 hold a thread for hours; at the deadline a watchdog thread shuts the request's socket down,
 and the fetch returns `timeout`.
@@ -384,6 +386,7 @@ class ImageFetcher:
 
     def close(self) -> None:
         self.session.close()
+        self.policy.close()
 
     def __enter__(self) -> ImageFetcher:
         return self
@@ -423,7 +426,7 @@ class ImageFetcher:
         visited: set[str] = set()
         current = url
         for _hop in range(self.max_redirects + 1):
-            problem = self._vet(current, check_robots)
+            problem = self._vet(current, check_robots, deadline)
             if problem:
                 return problem
             visited.add(_strip_fragment(current))
@@ -435,8 +438,10 @@ class ImageFetcher:
                 return _Failure("redirect_loop", f"{url} -> ... -> {current} again")
         return _Failure("too_many_redirects", f"more than {self.max_redirects} redirects from {url}")
 
-    def _vet(self, url: str, check_robots: bool) -> _Failure | None:
-        """Scheme, address and robots.txt checks of one hop, before any connection to it."""
+    def _vet(self, url: str, check_robots: bool, deadline: float) -> _Failure | None:
+        """Scheme, address and robots.txt checks of one hop, before any connection to it.
+
+        The name lookup waits at most the connect timeout, and never past `deadline`."""
         try:
             parts = urlsplit(url)
             host, port = parts.hostname, parts.port
@@ -446,13 +451,17 @@ class ImageFetcher:
             return _Failure("bad_scheme", f"scheme {parts.scheme or '(none)'!r} in {url[:200]}")
         if not host:
             return _Failure("bad_url", f"no host in {url[:200]}")
+        wait = min(self.timeout[0], deadline - time.monotonic())
         try:
-            self.policy.resolve(host, port or (443 if parts.scheme.lower() == "https" else 80))
+            self.policy.resolve(host, port or (443 if parts.scheme.lower() == "https" else 80), timeout=wait)
         except PrivateAddressError as e:
             return _Failure("private_address", str(e))
         except socket.gaierror as e:
             if not self.proxy:  # through a proxy, the proxy resolves the name (see the module docstring)
                 return _Failure("dns_error", f"{host}: {e}")
+        except TimeoutError:
+            if not self.proxy:
+                return _Failure("dns_error", f"{host}: no answer from the resolver within {max(0.0, wait):.1f} s")
         except UnicodeError as e:
             return _Failure("dns_error", f"{host}: {e}")
         if check_robots:

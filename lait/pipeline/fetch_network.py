@@ -18,6 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -55,6 +56,12 @@ class AddressPolicy:
     they agree on the address; a name that does not resolve is remembered for a shorter
     while, so the URLs of a dead host do not each wait for the resolver.
 
+    `getaddrinfo` takes no timeout, and a resolver that does not answer holds its caller for
+    as long as the system's retries last. A lookup with a `timeout` therefore runs on one of
+    `lookup_threads` threads: the caller stops waiting at the timeout (TimeoutError), the
+    lookup goes on, and its answer is cached when it comes. Callers asking for a name already
+    being looked up wait for that lookup rather than start another.
+
     Parameters
     ----------
     allow_private_networks : bool or iterable of str, default=False
@@ -67,11 +74,16 @@ class AddressPolicy:
     resolver : callable, default=socket.getaddrinfo
         `getaddrinfo(host, port, family, type)`-like lookup: another resolver, or fixed
         answers for tests.
+    lookup_threads : int, default=8
+        Threads for lookups with a timeout.
     """
 
     def __init__(self, allow_private_networks: bool | Iterable[str] = False, ttl: float = 300.0,
-                 negative_ttl: float = 60.0, max_names: int = 10_000, resolver: Callable | None = None):
+                 negative_ttl: float = 60.0, max_names: int = 10_000, resolver: Callable | None = None,
+                 lookup_threads: int = 8):
         self.resolver = resolver or socket.getaddrinfo
+        self._lookups = ThreadPoolExecutor(lookup_threads, thread_name_prefix="lait-dns")
+        self._pending: dict[tuple[str, int], Future] = {}
         self.allow_all = allow_private_networks is True
         networks = () if isinstance(allow_private_networks, bool) else allow_private_networks
         self.networks = [ipaddress.ip_network(n, strict=False) for n in networks]
@@ -83,34 +95,52 @@ class AddressPolicy:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         return self.allow_all or _address_is_public(ip) or any(ip in n for n in self.networks)
 
-    def _lookup(self, host: str, port: int) -> list[tuple]:
+    def close(self) -> None:
+        """Stop the lookup threads (a lookup under way finishes on its own)."""
+        self._lookups.shutdown(wait=False, cancel_futures=True)
+
+    def _lookup(self, host: str, port: int, timeout: float | None) -> list[tuple]:
         key = (host.lower(), port)
+        answer = pending = None
         with self._lock:
             cached = self._cache.get(key)
             if cached and cached[0] > time.monotonic():
                 self._cache.move_to_end(key)
                 answer = cached[1]
-            else:
-                answer = None
+            elif timeout is not None:
+                pending = self._pending.get(key)
+                if pending is None:
+                    pending = self._pending[key] = self._lookups.submit(self._ask, key, host, port)
         if answer is None:
-            try:
-                answer = self.resolver(host, port, urllib3_connection.allowed_gai_family(), socket.SOCK_STREAM)
-                expires = time.monotonic() + self.ttl
-            except socket.gaierror as e:
-                answer, expires = e, time.monotonic() + self.negative_ttl
-            with self._lock:
-                self._cache[key] = (expires, answer)
-                self._cache.move_to_end(key)
-                while len(self._cache) > self.max_names:
-                    self._cache.popitem(last=False)
+            answer = self._ask(key, host, port) if timeout is None else pending.result(max(0.0, timeout))
         if isinstance(answer, socket.gaierror):
             raise answer
         return answer
 
-    def resolve(self, host: str, port: int) -> list[tuple]:
+    def _ask(self, key: tuple[str, int], host: str, port: int) -> list[tuple] | socket.gaierror:
+        """The resolver's answer (or its failure), cached."""
+        try:
+            answer = self.resolver(host, port, urllib3_connection.allowed_gai_family(), socket.SOCK_STREAM)
+            expires = time.monotonic() + self.ttl
+        except socket.gaierror as e:
+            answer, expires = e, time.monotonic() + self.negative_ttl
+        except BaseException:  # not an answer (a name IDNA cannot encode): nothing to keep
+            with self._lock:
+                self._pending.pop(key, None)
+            raise
+        with self._lock:
+            self._cache[key] = (expires, answer)
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.max_names:
+                self._cache.popitem(last=False)
+            self._pending.pop(key, None)
+        return answer
+
+    def resolve(self, host: str, port: int, timeout: float | None = None) -> list[tuple]:
         """`getaddrinfo` entries of `host`, all of them allowed, else PrivateAddressError.
 
-        Raises socket.gaierror when the name does not resolve.
+        Raises socket.gaierror when the name does not resolve, TimeoutError when no answer
+        came within `timeout` seconds (None: wait for the resolver).
         """
         host = host.strip("[]")
         try:  # an IP literal is checked as it is, whatever getaddrinfo makes of it (an unsupported family...)
@@ -119,7 +149,7 @@ class AddressPolicy:
             literal = None
         if literal is not None and not self.allows(host):
             raise PrivateAddressError(f"{host} is not a public address")
-        infos = self._lookup(host, port)
+        infos = self._lookup(host, port, timeout)
         refused = sorted({info[4][0] for info in infos if not self.allows(info[4][0])})
         if refused:
             raise PrivateAddressError(f"{host} resolves to {', '.join(refused)}")
