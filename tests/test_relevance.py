@@ -168,6 +168,18 @@ def test_stage_scores_and_drops_low_relevance(model, extractor, dev_photos):
         assert_that(out.drops, check_drops, label="drops")
 
 
+def test_the_stage_loads_its_models_with_its_first_batch_only(dev_photos):
+    from lait.pipeline.score_relevance import ScoreRelevanceFn
+
+    dofn = ScoreRelevanceFn(min_relevance=0.0, device="cpu")
+    dofn.setup()
+    dofn.start_bundle()
+    assert dofn._scorer is None  # a worker that gets no pair never pays for the models
+    img, caps = dev_photos[2]
+    [scored] = list(dofn.run([{"text": caps[0], "image_bytes": img, "image_url": "https://x.org/a.jpg"}]))
+    assert dofn._scorer is not None and 0.0 <= scored["score"] <= 1.0
+
+
 def test_score_command(tmp_path, dev_photos):
     from lait.pipeline.cli import main
 

@@ -53,14 +53,21 @@ class ScoreRelevanceFn(StageDoFn):
         self._shared = shared.Shared()
 
     def setup(self) -> None:
-        # Shared keeps a weak reference: holding the scorer keeps it alive.
-        self._scorer = self._shared.acquire(lambda: _Scorer(self.model_path, self.device),
-                                            tag=f"{self.model_path}@{self.device}")
-        self.model, self.extractor = self._scorer.model, self._scorer.extractor
+        # The models (about 3 CPU-seconds per worker) load with the first batch, as FilterImages'
+        # do: a run whose images all fell out before this stage never needs them.
+        self._scorer = None
+
+    def _load(self) -> _Scorer:
+        if self._scorer is None:
+            # Shared keeps a weak reference: holding the scorer keeps it alive.
+            self._scorer = self._shared.acquire(lambda: _Scorer(self.model_path, self.device),
+                                                tag=f"{self.model_path}@{self.device}")
+        return self._scorer
 
     def _scores(self, pairs: list[dict]) -> list[float | Exception]:
+        scorer = self._load()
         try:
-            return [float(s) for s in self.model.score_pairs(self.extractor, pairs)]
+            return [float(s) for s in scorer.model.score_pairs(scorer.extractor, pairs)]
         except Exception as error:  # one bad pair must not take its batch down
             if len(pairs) == 1:
                 return [error]
