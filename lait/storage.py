@@ -36,7 +36,7 @@ from typing import IO
 from lait.errors import UsageError
 
 __all__ = ["is_url", "filesystem", "join", "same_location", "open", "exists", "isdir", "isfile", "size", "glob", "find", "makedirs",
-           "delete", "delete_tree", "move", "read_bytes", "write_bytes", "parquet_file", "parquet_dataset",
+           "delete", "delete_tree", "move", "copy_file", "read_bytes", "write_bytes", "parquet_file", "parquet_dataset",
            "check_readable", "check_pattern", "check_writable"]
 
 # The package that serves a protocol, and lait's extra that installs it.
@@ -232,6 +232,26 @@ def write_whole(path: str, data: bytes) -> None:
     partial = f"{path}.partial-{os.getpid()}-{threading.get_ident()}"
     write_bytes(partial, data)
     os.replace(partial, path)
+
+
+def copy_file(source: str, destination: str) -> None:
+    """Copy one file between any two places (local or URL), streaming, whole or not at all: a local
+    copy is written beside its place and renamed there, an upload that fails is discarded."""
+    if not is_url(destination):
+        partial = f"{destination}.partial-{os.getpid()}-{threading.get_ident()}"
+        with open(source) as reader, open(partial, "wb") as writer:
+            shutil.copyfileobj(reader, writer, 2**22)
+        os.replace(partial, destination)
+        return
+    with open(source) as reader:
+        writer = open(destination, "wb")
+        try:
+            shutil.copyfileobj(reader, writer, 2**22)
+        except BaseException:
+            # fsspec's close() would complete the upload with what it has: a partial object.
+            getattr(writer, "discard", lambda: None)()
+            raise
+        writer.close()
 
 
 def _arrow_source(path: str):

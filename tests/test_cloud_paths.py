@@ -170,7 +170,7 @@ def test_export_from_s3_writes_webdataset_tars_to_s3(s3, runs):
     assert not (runs["root"] / "s3:").exists()  # no local folder named after the URL
 
 
-def test_regions_train_and_eval_read_the_corpus_from_s3(s3, runs, tmp_path):
+def test_regions_train_and_eval_read_the_corpus_from_s3_and_train_writes_its_run_there(s3, runs):
     env, fs = s3
     _ok(_lait(env, runs["root"], "regions", "--data", CORPUS, "--output", REGIONS, "--max_regions", "8",
               "--input_size", "128", "--no_label_probs"))
@@ -180,15 +180,22 @@ def test_regions_train_and_eval_read_the_corpus_from_s3(s3, runs, tmp_path):
     with fs.open(shards[0], "rb") as f:
         assert pq.read_metadata(f).num_rows == len({sha1 for sha1, _, _ in runs["local_rows"]})
 
-    run = tmp_path / "run"
-    _ok(_lait(env, runs["root"], "train", "--preset", "tiny", "--data", CORPUS, "--regions", REGIONS, "--out", str(run),
-              "--max-steps", "2", "--batch-size", "2", "--num-workers", "0", "--val-fraction", "0",
-              "--set", "max_regions=8"))
-    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    assert [record["step"] for record in log if "loss" in record][-1] == 2 and (run / "last.pt").is_file()
+    # The run folder is a URL too: trained 2 steps, then resumed from the bucket to 4.
+    run = f"s3://{BUCKET}/runs/stage1"
+    train = ["train", "--preset", "tiny", "--data", CORPUS, "--regions", REGIONS, "--out", run, "--batch-size", "2",
+             "--num-workers", "0", "--val-fraction", "0", "--set", "max_regions=8", "--set", "log_interval=1"]
+    _ok(_lait(env, runs["root"], *train, "--max-steps", "4", "--set", "stop_after=2"))
+    names = sorted(path.rsplit("/", 1)[1] for path in fs.find(f"{BUCKET}/runs/stage1"))
+    assert {"config.json", "last.pt", "log.jsonl", "metrics.csv"} <= set(names), names
+    assert not [name for name in names if name.endswith(".tmp") or ".partial-" in name]
+    resumed = _ok(_lait(env, runs["root"], *train, "--max-steps", "4", "--resume"))
+    assert "resumed" in resumed.stdout and "at step 2" in resumed.stdout
+    log = [json.loads(line) for line in fs.cat(f"{BUCKET}/runs/stage1/log.jsonl").decode().splitlines()]
+    assert [record["step"] for record in log if "loss" in record] == [1, 2, 3, 4]
+    assert not (runs["root"] / "s3:").exists()  # no local folder named after the URL
 
-    # eval-retrieval reads them too, with its progress (a plain line per update off a terminal).
-    result = _ok(_lait({**env, "LAIT_PROGRESS_INTERVAL": "0"}, runs["root"], "eval-retrieval", "--ckpt", str(run),
+    # eval-retrieval reads the checkpoint from the bucket, with its progress (a plain line per update off a terminal).
+    result = _ok(_lait({**env, "LAIT_PROGRESS_INTERVAL": "0"}, runs["root"], "eval-retrieval", "--ckpt", run,
                        "--data", CORPUS, "--regions", REGIONS, "--n", "3"))
     metrics = json.loads(result.stdout.splitlines()[-1])
     assert metrics["n_images"] == 3

@@ -134,6 +134,12 @@ class RunLog:
         with open(path, "a", newline="", encoding="utf-8") as f:
             csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n").writerow(record)
 
+    def flush(self) -> None:
+        """Everything recorded so far on disk (before the run folder is uploaded)."""
+        self.jsonl.flush()
+        if self.writer is not None:
+            self.writer.flush()
+
     def close(self) -> None:
         self.jsonl.close()
         if self.writer is not None:

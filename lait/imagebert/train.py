@@ -41,7 +41,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from lait import progress
+from lait import progress, storage
 from lait.encoders.wordpiece import WordPieceTokenizer
 from lait.imagebert import tasks as pretraining
 from lait.imagebert.data import PairStream, read_regions_meta, read_texts, tokens_in
@@ -52,6 +52,7 @@ from lait.imagebert.model import (
     load_text_weights,
     preset_config,
 )
+from lait.imagebert.run_directory import CHECKPOINT_FILE, RunDirectory
 from lait.imagebert.run_log import RunLog, keep_log_until  # noqa: F401 - keep_log_until: used by callers
 
 
@@ -156,15 +157,17 @@ def check_config(config: TrainConfig) -> None:
 # -- checkpoints --------------------------------------------------------------------------------------------
 
 
-def checkpoint_path(path: str | Path) -> Path:
-    """``RUN/last.pt`` for a run directory, the path itself for a file."""
-    path = Path(path)
-    return path / "last.pt" if path.is_dir() else path
+def checkpoint_path(path: str | Path) -> str:
+    """``RUN/last.pt`` for a run directory (local or a URL), the path itself for a file."""
+    if storage.is_url(str(path)):
+        return str(path) if str(path).endswith(".pt") else storage.join(str(path), CHECKPOINT_FILE)
+    return str(Path(path) / CHECKPOINT_FILE) if Path(path).is_dir() else str(path)
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """A lait checkpoint (``weights_only``: tensors and plain containers, no code runs)."""
-    return torch.load(checkpoint_path(path), map_location="cpu", weights_only=True)
+    """A lait checkpoint, local or at a URL (``weights_only``: tensors and plain containers, no code runs)."""
+    with storage.open(checkpoint_path(path), "rb") as f:
+        return torch.load(f, map_location="cpu", weights_only=True)
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -190,8 +193,11 @@ def hf_folder(path: str | Path) -> Path:
 
 
 def is_lait_checkpoint(path: str | Path) -> bool:
-    path = Path(path)
-    return path.suffix == ".pt" or (path.is_dir() and (path / "last.pt").exists())
+    if str(path).endswith(".pt"):
+        return True
+    if storage.is_url(str(path)):
+        return storage.isfile(checkpoint_path(path))
+    return Path(path).is_dir() and (Path(path) / CHECKPOINT_FILE).exists()
 
 
 def default_init(preset: str) -> str:
@@ -267,7 +273,19 @@ def to_device(batch: dict, device: torch.device) -> dict:
 
 
 def train(config: TrainConfig, objective=None) -> list[dict]:
-    """Run training as configured; returns the log records written (rank 0; others get [])."""
+    """Run training as configured; returns the log records written (rank 0; others get []).
+
+    `config.out` may be a URL (``s3://bucket/runs/stage1``): the run works in a local staging
+    folder that is uploaded after each checkpoint (:class:`~lait.imagebert.run_directory.RunDirectory`).
+    """
+    run_dir = RunDirectory(config.out)
+    try:
+        return _train(config, objective, run_dir)
+    finally:
+        run_dir.close()
+
+
+def _train(config: TrainConfig, objective, run_dir: RunDirectory) -> list[dict]:
     # ---- DDP: one process per GPU under torchrun
     ddp = int(os.environ.get("RANK", -1)) != -1
     if ddp:
@@ -284,9 +302,11 @@ def train(config: TrainConfig, objective=None) -> list[dict]:
     if config.grad_accum % world_size:
         raise ValueError(f"grad_accum {config.grad_accum} is not a multiple of the {world_size} processes")
     accum = config.grad_accum // world_size
-    out = Path(config.out)
+    out = run_dir.local
     if master:
         out.mkdir(parents=True, exist_ok=True)
+    if config.resume:
+        run_dir.pull()  # every rank loads the checkpoint
 
     def log(message: str) -> None:  # what the run is doing (not with lait -q)
         if master and progress.verbosity() > progress.QUIET:
@@ -300,7 +320,7 @@ def train(config: TrainConfig, objective=None) -> list[dict]:
     torch.manual_seed(config.seed)  # the same initial weights on every rank and every run
     meta = read_regions_meta(config.regions)
     resume_state = None
-    if config.resume and checkpoint_path(out).exists():
+    if config.resume and (out / CHECKPOINT_FILE).exists():
         resume_state = load_checkpoint(out)
         saved = resume_state["config"]
         for key in ("batch_size", "grad_accum", "num_workers", "seed", "max_text_len", "max_regions"):
@@ -354,15 +374,18 @@ def train(config: TrainConfig, objective=None) -> list[dict]:
     validation = validation_stream(config, tokenizer, objective, val_texts, log) if master else None
     if master:
         (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
+        run_dir.push()
 
     def checkpoint() -> None:
-        save_checkpoint(out / "last.pt", {
+        save_checkpoint(out / CHECKPOINT_FILE, {
             "model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "step": step,
             "data": {"batches_consumed": step * accum, "batch_size": config.batch_size,
                      "num_workers": config.num_workers, "world_size": world_size, "seed": config.seed},
             "config": config.to_dict(), "model_config": raw_model.config.to_dict(), "vocab": vocab,
         })
+        run_log.flush()
+        run_dir.push()
 
     # ---- the loop
     records: list[dict] = []
@@ -423,6 +446,7 @@ def train(config: TrainConfig, objective=None) -> list[dict]:
         bar.close()
     if run_log is not None:
         run_log.close()
+        run_dir.push()
     if ddp:
         dist.destroy_process_group()
     return records

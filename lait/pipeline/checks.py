@@ -218,10 +218,11 @@ def regions_dir(path, flag: str) -> dict:
 
 
 def checkpoint(path, flag: str) -> str:
-    """A lait checkpoint file (or RUN/last.pt of a run folder) that is a whole torch zip archive."""
+    """A lait checkpoint file (or RUN/last.pt of a run folder, local or a URL) that is a whole torch zip archive."""
     path = str(path)
-    file = os.path.join(path, "last.pt") if os.path.isdir(path) else path
-    if os.path.isdir(path) and not os.path.exists(file):
+    folder = storage.isdir(path) if storage.is_url(path) else os.path.isdir(path)
+    file = storage.join(path, "last.pt") if folder else path
+    if folder and not storage.exists(file):
         raise UsageError(f"{flag} {path}: no last.pt in this folder")
     readable_file(file, flag)
     if not _passes(lambda: _holds_torch_data(file), zipfile.BadZipFile, OSError):
@@ -231,7 +232,7 @@ def checkpoint(path, flag: str) -> str:
 
 def _holds_torch_data(file: str) -> bool:
     """Whether a zip archive holds torch.save's data.pkl (a truncated file has no central directory)."""
-    with zipfile.ZipFile(file) as archive:
+    with storage.open(file, "rb") as f, zipfile.ZipFile(f) as archive:
         return any(name.endswith("/data.pkl") or name == "data.pkl" for name in archive.namelist())
 
 

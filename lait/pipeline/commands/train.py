@@ -22,8 +22,8 @@ Every other setting: --set KEY=VALUE (see lait.imagebert.train.TrainConfig).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from lait import storage
 from lait.errors import UsageError
 from lait.pipeline import checks
 from lait.pipeline.checks import Number
@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="minilm", choices=["base", "minilm", "tiny"], help="model size")
     parser.add_argument("--data", help="corpus shard directory (image_sha1 + text)")
     parser.add_argument("--regions", help="regions shard directory (with _meta.json), from `lait regions`")
-    parser.add_argument("--out", help="run directory for last.pt, log.jsonl and config.json")
+    parser.add_argument("--out", help="run directory for last.pt, log.jsonl and config.json: a local folder, "
+                        "or a URL (s3://bucket/runs/stage1) uploaded after each checkpoint")
     parser.add_argument("--max-steps", type=Number(int, 1), help="optimizer steps (the schedule decays to 0 there)")
     parser.add_argument("--warmup-steps", type=Number(int, 0), help="linear warmup steps (default 10%% of --max-steps)")
     parser.add_argument("--batch-size", type=Number(int, 1), help="matched pairs per micro-batch per process")
@@ -87,16 +88,16 @@ def config_from_args(args: argparse.Namespace, objective: str = "pretrain", retr
 def check_paths(args: argparse.Namespace) -> None:
     """Readable corpus and regions (whole Parquet files), a writable run folder, and whole checkpoints
     to start from (--init-from) or continue (--resume), before a model is built."""
-    from lait.imagebert.train import hf_folder, is_lait_checkpoint
+    from lait.imagebert.train import checkpoint_path, hf_folder, is_lait_checkpoint
 
     checks.parquet_dir(args.data, "--data")
     checks.regions_dir(args.regions, "--regions")
     checks.output_dir(args.out, "--out")
-    if args.resume and (Path(args.out) / "last.pt").exists():
+    if args.resume and storage.exists(checkpoint_path(args.out)):
         checks.checkpoint(args.out, "--resume: --out")
     if not args.init_from:
         return
-    if not Path(args.init_from).exists():
+    if not storage.exists(args.init_from):
         raise UsageError(f"--init-from {args.init_from}: no such file or folder")
     if is_lait_checkpoint(args.init_from):
         checks.checkpoint(args.init_from, "--init-from")
