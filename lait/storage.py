@@ -249,7 +249,9 @@ def copy_file(source: str, destination: str) -> None:
             shutil.copyfileobj(reader, writer, 2**22)
         except BaseException:
             # fsspec's close() would complete the upload with what it has: a partial object.
+            # discard() aborts it (s3fs: the multipart upload); the file must never close after.
             getattr(writer, "discard", lambda: None)()
+            writer.closed = True
             raise
         writer.close()
 

@@ -266,3 +266,25 @@ def test_a_url_whose_filesystem_is_not_installed_names_the_extra(capsys):
         pytest.skip("gcsfs is installed: its missing-package message cannot be seen here")
     assert lait(["inspect", "gs://bucket/corpus"]) == 2
     assert "pip install 'lait[gcs]'" in capsys.readouterr().err
+
+
+def test_an_upload_that_fails_midway_leaves_no_object(s3, tmp_path, monkeypatch):
+    from lait import storage
+
+    _, fs = s3
+    source = tmp_path / "last.pt"
+    source.write_bytes(os.urandom(12 * 2**20))  # above s3fs's 5 MiB block: a multipart upload is under way
+    real_copy = storage.shutil.copyfileobj
+
+    def cut(reader, writer, length):
+        writer.write(reader.read(7 * 2**20))
+        raise ConnectionError("the network went away")
+
+    monkeypatch.setattr(storage.shutil, "copyfileobj", cut)
+    with pytest.raises(ConnectionError):
+        storage.copy_file(str(source), f"s3://{BUCKET}/cut/last.pt")
+    fs.invalidate_cache()
+    assert not fs.exists(f"{BUCKET}/cut/last.pt")
+    monkeypatch.setattr(storage.shutil, "copyfileobj", real_copy)
+    storage.copy_file(str(source), f"s3://{BUCKET}/cut/last.pt")
+    assert fs.cat(f"{BUCKET}/cut/last.pt") == source.read_bytes()
