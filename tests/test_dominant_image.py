@@ -392,3 +392,17 @@ def test_camel_case_classes_and_proxied_file_names_are_read():
              "?url=http%3A%2F%2Fstore.example.com%2F24%2Fa4%2Fmain-logo.png")
     assert site_image_url(proxy)
     assert not site_image_url(proxy.replace("main-logo", "council-vote"))
+
+
+def test_a_repeated_image_is_described_by_its_showing_nearest_the_headline(parser, detector):
+    # The story's photo is also the first thumbnail of a top-stories carousel above the story.
+    carousel = ('<div class="top-stories carousel"><div class="item thumb"><a href="/2024/05/other-story">'
+                '<img src="/media/2024/council-vote.jpg" width="1024" height="576"></a></div>'
+                '<div class="item thumb"><a href="/2024/05/other-story">'
+                '<img src="/media/2024/bridge.jpg" width="1024" height="576"></a></div></div>')
+    html = page_html('<figure><img src="/media/2024/council-vote.jpg" width="1024" height="576"></figure>')
+    html = html.replace(b"<main>", carousel.encode() + b"<main>")
+    found = extract_candidates(parser.parse(html, URL))
+    vote = next(c for c in found.candidates if c.url.endswith("council-vote.jpg"))
+    assert vote.repeat == 2 and vote.element.getparent().tag == "figure"
+    assert detect(parser, detector, html)["image_url"].endswith("council-vote.jpg")
