@@ -394,7 +394,7 @@ def test_camel_case_classes_and_proxied_file_names_are_read():
     assert not site_image_url(proxy.replace("main-logo", "council-vote"))
 
 
-def test_a_repeated_image_is_described_by_its_showing_nearest_the_headline(parser, detector):
+def test_an_image_shown_above_and_below_the_headline_is_described_below_it(parser, detector):
     # The story's photo is also the first thumbnail of a top-stories carousel above the story.
     carousel = ('<div class="top-stories carousel"><div class="item thumb"><a href="/2024/05/other-story">'
                 '<img src="/media/2024/council-vote.jpg" width="1024" height="576"></a></div>'

@@ -17,7 +17,6 @@ from lait.scoring.dominant_image.features import (
     add_candidate_texts,
     add_rank_features,
     candidate_features,
-    levels_up,
 )
 from lait.scoring.dominant_image.urls import (
     absolute_image_url,
@@ -291,7 +290,6 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
     by_key: dict[str, Candidate] = {}
     body: list[Candidate] = []
     scan = page.scan
-    h1_levels = levels_up(scan.h1)
     for element, offset, order, in_noscript in scan.images:
         if len(body) >= max_candidates:
             break
@@ -332,7 +330,7 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
                                    if url]
             by_key[cand.key] = cand
             body.append(cand)
-        elif cand.element is not None and h1_levels and _nearer_headline(element, cand.element, h1_levels):
+        elif cand.offset < scan.h1_offset <= offset:  # shown above the headline and again below it
             _show_at(cand, element, offset, order, in_noscript)
         cand.repeat += 1
         if tag not in cand.sources:
@@ -386,24 +384,12 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
     return found
 
 
-def _headline_distance(element, h1_levels: dict) -> int:
-    """Steps through the tree from `element` to the page's headline (`h1_levels`: its ancestors by level)."""
-    for level, ancestor in enumerate(element.iterancestors(), 1):
-        if ancestor in h1_levels:
-            return level + h1_levels[ancestor]
-    return 10_000
-
-
-def _nearer_headline(element, shown, h1_levels: dict) -> bool:
-    return _headline_distance(element, h1_levels) < _headline_distance(shown, h1_levels)
-
-
 def _show_at(cand: Candidate, element, offset: int, order: int, in_noscript: bool) -> None:
     """Move a repeated image's features to another of its showings.
 
-    An image shown more than once is described by its showing nearest the headline: a story's
-    lead photo is often also a thumbnail in a carousel or list of top stories above it, and
-    that first showing looks like a teaser, not like the story's picture.
+    An image shown above the headline and again below it is described by its first showing
+    below it: a story's lead photo is often also a thumbnail in a carousel or list of top
+    stories above the story, and that showing looks like a teaser, not like the story's picture.
     """
     cand.element, cand.offset, cand.order, cand.in_noscript = element, offset, order, in_noscript
     width, height = pixels(element.get("width")), pixels(element.get("height"))

@@ -135,10 +135,10 @@ def candidate_features(page: Page, body: list[Candidate], texts: bool = True) ->
     page_host = _url_host(page.url)
     paragraph_starts = [start for start, _ in scan.paragraphs]
     # Ancestors of the headline and of the first long paragraphs, by how far up they are.
-    h1_up = levels_up(scan.h1)
+    h1_up = _levels_up(scan.h1)
     paragraph_up: dict = {}
     for paragraph in scan.paragraph_elements:
-        for ancestor, level in levels_up(paragraph).items():
+        for ancestor, level in _levels_up(paragraph).items():
             paragraph_up[ancestor] = min(level, paragraph_up.get(ancestor, 99))
     first_paragraph = paragraph_starts[0] if paragraph_starts else -1
     areas = np.zeros(n)
@@ -288,7 +288,7 @@ def add_candidate_texts(features: np.ndarray, body: list[Candidate], rows: np.nd
         features[i, _TEXT_FEATURES] = [row[j] for j in _TEXT_FEATURES]
 
 
-def levels_up(element) -> dict:
+def _levels_up(element) -> dict:
     """`{ancestor: levels above element}` (the element itself at 0); empty for None."""
     if element is None:
         return {}
