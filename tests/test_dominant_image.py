@@ -392,3 +392,29 @@ def test_camel_case_classes_and_proxied_file_names_are_read():
              "?url=http%3A%2F%2Fstore.example.com%2F24%2Fa4%2Fmain-logo.png")
     assert site_image_url(proxy)
     assert not site_image_url(proxy.replace("main-logo", "council-vote"))
+
+
+def test_an_image_shown_above_and_below_the_headline_is_described_below_it(parser, detector):
+    # The story's photo is also the first thumbnail of a top-stories carousel above the story.
+    carousel = ('<div class="top-stories carousel"><div class="item thumb"><a href="/2024/05/other-story">'
+                '<img src="/media/2024/council-vote.jpg" width="1024" height="576"></a></div>'
+                '<div class="item thumb"><a href="/2024/05/other-story">'
+                '<img src="/media/2024/bridge.jpg" width="1024" height="576"></a></div></div>')
+    html = page_html('<figure><img src="/media/2024/council-vote.jpg" width="1024" height="576"></figure>')
+    html = html.replace(b"<main>", carousel.encode() + b"<main>")
+    found = extract_candidates(parser.parse(html, URL))
+    vote = next(c for c in found.candidates if c.url.endswith("council-vote.jpg"))
+    assert vote.repeat == 2 and vote.element.getparent().tag == "figure"
+    assert detect(parser, detector, html)["image_url"].endswith("council-vote.jpg")
+
+
+def test_a_link_to_the_pages_own_photo_view_is_a_link_to_the_same_page(parser):
+    from lait.scoring.dominant_image.features import FEATURE_INDEX
+
+    html = page_html(f'<a href="{URL}?image_number=1"><img src="/media/2024/council-vote.jpg"></a>'
+                     '<a href="/2024/05/other-story"><img src="/media/2024/bridge.jpg"></a>'
+                     '<a href="http://[broken"><img src="/media/2024/trail.jpg"></a>')
+    found = extract_candidates(parser.parse(html, URL))
+    same = {c.url.rsplit("/", 1)[-1]: found.features[i, FEATURE_INDEX["link_same_page"]]
+            for i, c in enumerate(found.candidates[:found.n_body])}
+    assert same["council-vote.jpg"] == 1 and same["bridge.jpg"] == 0 and same["trail.jpg"] == 0

@@ -330,6 +330,8 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
                                    if url]
             by_key[cand.key] = cand
             body.append(cand)
+        elif cand.offset < scan.h1_offset <= offset:  # shown above the headline and again below it
+            _show_at(cand, element, offset, order, in_noscript)
         cand.repeat += 1
         if tag not in cand.sources:
             cand.sources.append(tag)
@@ -380,6 +382,19 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
     found = PageCandidates(candidates=candidates, meta=meta, info=info, features=features, n_body=len(body))
     _mark_structured(found)
     return found
+
+
+def _show_at(cand: Candidate, element, offset: int, order: int, in_noscript: bool) -> None:
+    """Move a repeated image's features to another of its showings.
+
+    An image shown above the headline and again below it is described by its first showing
+    below it: a story's lead photo is often also a thumbnail in a carousel or list of top
+    stories above the story, and that showing looks like a teaser, not like the story's picture.
+    """
+    cand.element, cand.offset, cand.order, cand.in_noscript = element, offset, order, in_noscript
+    width, height = pixels(element.get("width")), pixels(element.get("height"))
+    if width or height:
+        cand.width, cand.height = width, height
 
 
 def _add_named(by_key: dict, url: str, source: str, mergeable: set[int] = frozenset()) -> Candidate:

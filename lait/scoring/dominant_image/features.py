@@ -6,7 +6,7 @@ import functools
 import math
 import re
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import numpy as np
 
@@ -209,7 +209,7 @@ def candidate_features(page: Page, body: list[Candidate], texts: bool = True) ->
                     row[f["link_wrapped"]] = 1.0
                     row[f["link_to_image"]] = href.lower().split("?")[0].endswith((".jpg", ".jpeg", ".png", ".webp",
                                                                                    ".gif"))
-                    row[f["link_same_page"]] = href.startswith("#") or bool(href and href.rstrip("/") in page.url)
+                    row[f["link_same_page"]] = _same_page(href, page.url)
             if depth <= 6:
                 ancestor_groups |= token_groups(_class_text(ancestor))
             if ancestor.get("itemprop") == "image":
@@ -286,6 +286,20 @@ def add_candidate_texts(features: np.ndarray, body: list[Candidate], rows: np.nd
         row = [0.0] * len(FEATURE_NAMES)
         _add_texts(row, body[i])
         features[i, _TEXT_FEATURES] = [row[j] for j in _TEXT_FEATURES]
+
+
+def _same_page(href: str, page_url: str) -> bool:
+    """Whether a link goes to the page itself: an anchor, or the page's address with another query
+    (`?image_number=1`, `?photo=2`: the page's own photo view, where a teaser links to another story)."""
+    if href.startswith("#"):
+        return True
+    if not href:
+        return False
+    try:
+        target, page = urlsplit(urljoin(page_url, href)), urlsplit(page_url)
+    except ValueError:  # a broken href ("http://[x")
+        return False
+    return target.netloc == page.netloc and target.path.rstrip("/") == page.path.rstrip("/")
 
 
 def _levels_up(element) -> dict:
