@@ -12,9 +12,9 @@ Order and quality test (each candidate is cleaned and tested by :class:`TextClea
 4. ``title``: the image's tooltip; often a name or a headline, so it comes late.
 5. ``context``: the caption-like text beside the image (:mod:`lait.filters.image_context`); only
    its leading sentence(s) are kept.
-6. ``headline``: the heading right above the image (or the og:title of a meta image shown
-   nowhere in the body), last, and only where the image's file name names what the headline
-   names (:func:`file_name_agrees`); else it fails as ``unconfirmed_headline``. It is exempt
+6. ``headline``: the heading right above the image, else the page's og:title or title, last,
+   and only where the image's file name names what the headline names
+   (:func:`file_name_agrees`); else it fails as ``unconfirmed_headline``. It is exempt
    from the page-title test, being the title by nature.
 
 A candidate identical to the page's title (after cleaning) fails with reason ``page_title``:

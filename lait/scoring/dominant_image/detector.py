@@ -117,8 +117,9 @@ def dominant_record(found: PageCandidates, cand: Candidate, score: float, source
         "alt": cand.alt or None, "title": cand.title or None, "figcaption": cand.figcaption or None,
         "og_image_alt": found.info.get("og_image_alt") if is_meta else None,
         "context": cand.context or None,
-        # A meta image shown nowhere in the body has no heading above it: the story's og:title is that heading.
-        "headline": cand.headline or (found.info.get("og_title") if is_meta and cand.element is None else None) or None,
+        # Without a heading above the image, CleanText's headline is the page's og:title or title
+        # (lait.filters.description): the one place that decides it.
+        "headline": cand.headline or None,
         "og_title": found.info.get("og_title"), "og_description": found.info.get("og_description"),
     }
 
