@@ -291,15 +291,27 @@ def add_candidate_texts(features: np.ndarray, body: list[Candidate], rows: np.nd
 def _same_page(href: str, page_url: str) -> bool:
     """Whether a link goes to the page itself: an anchor, or the page's address with another query
     (`?image_number=1`, `?photo=2`: the page's own photo view, where a teaser links to another story)."""
-    if href.startswith("#"):
+    if href.startswith(("#", "?")):
         return True
     if not href:
         return False
     try:
-        target, page = urlsplit(urljoin(page_url, href)), urlsplit(page_url)
-    except ValueError:  # a broken href ("http://[x")
+        netloc, path = _host_and_path(page_url)
+        if href.startswith(("http://", "https://")):  # most links: no resolving against the page needed
+            target = urlsplit(href)
+        elif href.startswith("/") and not href.startswith("//") and "/." not in href.split("?", 1)[0]:
+            return href.split("?", 1)[0].split("#", 1)[0].rstrip("/") == path  # no dot segments to remove
+        else:
+            target = urlsplit(urljoin(page_url, href))
+    except ValueError:  # a broken href ("http://[x") or page address
         return False
-    return target.netloc == page.netloc and target.path.rstrip("/") == page.path.rstrip("/")
+    return target.netloc == netloc and target.path.rstrip("/") == path
+
+
+@functools.lru_cache(maxsize=256)
+def _host_and_path(page_url: str) -> tuple[str, str]:
+    parts = urlsplit(page_url)
+    return parts.netloc, parts.path.rstrip("/")
 
 
 def _levels_up(element) -> dict:
