@@ -1,7 +1,7 @@
 """Where a training run keeps its checkpoint and records: a local folder, or a URL.
 
     run = RunDirectory("s3://bucket/runs/stage1")   # or "runs/stage1"
-    run.pull()                # an earlier run's last.pt and records, to resume from
+    run.pull()                # an earlier run's last.pt and records, to resume from (or to replace)
     ... train, writing into run.local ...
     run.push()                # after each checkpoint: what changed goes up
     run.close()
@@ -36,23 +36,35 @@ class RunDirectory:
         self.local = Path(tempfile.mkdtemp(prefix="lait-run-")) if self.url else Path(self.out)
         self._pushed: dict[str, tuple[int, int]] = {}  # name -> (size, mtime_ns) when uploaded
 
-    def pull(self) -> None:
-        """Copy the URL's files into the staging folder (nothing to do for a local folder)."""
-        if self.url is None:
+    def pull(self, checkpoint: bool = True) -> None:
+        """Copy the URL's files into the staging folder (nothing to do for a local folder).
+
+        Without `checkpoint` (a fresh run), ``last.pt`` stays where it is: the run replaces it. The
+        other files come down so that the run treats them as it would in a local folder (a fresh
+        run drops an earlier run's TensorBoard events), and :meth:`push` removes what it removed.
+        """
+        if self.url is None or not storage.exists(self.url):
             return
         prefix = storage.join(self.url, "x")[:-1]
         for remote in storage.find(self.url):
             name = remote[len(prefix):]
+            if name == CHECKPOINT_FILE and not checkpoint:
+                continue
             target = self.local / name
             target.parent.mkdir(parents=True, exist_ok=True)
             storage.copy_file(remote, str(target))
             self._pushed[name] = _signature(target)
 
     def push(self) -> None:
-        """Upload the staged files that changed since the last push, the checkpoint last."""
+        """Upload the staged files that changed since the last push, the checkpoint last; remove
+        the URL's copies of files the run deleted."""
         if self.url is None:
             return
         names = sorted(str(p.relative_to(self.local)) for p in self.local.rglob("*") if p.is_file())
+        gone = sorted(set(self._pushed) - set(names))
+        storage.delete([storage.join(self.url, name) for name in gone])
+        for name in gone:
+            del self._pushed[name]
         names.sort(key=lambda name: name == CHECKPOINT_FILE)
         for name in names:
             path = self.local / name
@@ -60,6 +72,7 @@ class RunDirectory:
                 continue  # a checkpoint being written (see lait.imagebert.train.save_checkpoint)
             signature = _signature(path)
             if self._pushed.get(name) != signature:
+                storage.makedirs(storage.join(self.url, *name.split("/")[:-1]))  # a filesystem's folders
                 storage.copy_file(str(path), storage.join(self.url, name))
                 self._pushed[name] = signature
 

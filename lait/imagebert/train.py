@@ -305,8 +305,8 @@ def _train(config: TrainConfig, objective, run_dir: RunDirectory) -> list[dict]:
     out = run_dir.local
     if master:
         out.mkdir(parents=True, exist_ok=True)
-    if config.resume:
-        run_dir.pull()  # every rank loads the checkpoint
+    if master or config.resume:
+        run_dir.pull(checkpoint=config.resume)  # every rank loads the checkpoint
 
     def log(message: str) -> None:  # what the run is doing (not with lait -q)
         if master and progress.verbosity() > progress.QUIET:
