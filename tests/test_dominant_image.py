@@ -418,3 +418,11 @@ def test_a_link_to_the_pages_own_photo_view_is_a_link_to_the_same_page(parser):
     same = {c.url.rsplit("/", 1)[-1]: found.features[i, FEATURE_INDEX["link_same_page"]]
             for i, c in enumerate(found.candidates[:found.n_body])}
     assert same["council-vote.jpg"] == 1 and same["bridge.jpg"] == 0 and same["trail.jpg"] == 0
+
+
+def test_a_year_and_month_folder_is_no_width_in_the_url():
+    from lait.scoring.dominant_image.urls import url_size
+
+    assert url_size("https://blog.example.com/wp-content/uploads/2016/05/lead.jpg") == (0.0, 0.0)
+    assert url_size("https://cdn.example.com/images/1200/lead.jpg") == (1200.0, 0.0)
+    assert url_size("https://blog.example.com/2016/05/lead-640x480.jpg") == (640.0, 480.0)

@@ -20,7 +20,9 @@ PLACEHOLDER_URL = re.compile(r"(blank|spacer|placeholder|transparent|lazy|loadin
 _PLACEHOLDER_WORDS = ("blank", "spacer", "placeholder", "transparent", "lazy", "loading", "pixel", "1x1", "empty",
                       "grey", "gray")
 _SIZE_IN_URL = re.compile(r"(?<![\d])(\d{2,4})x(\d{2,4})(?![\d])")
-_WIDTH_IN_URL = re.compile(r"(?:[/_,-]w[_-]?|width[=_-]|/)(\d{3,4})(?=[/_,.-]|$)", re.I)
+# A bare number folder is a width ("/1200/photo.jpg"), but not a year over a month folder
+# ("/2016/05/photo.jpg": WordPress files every upload so).
+_WIDTH_IN_URL = re.compile(r"(?:[/_,-]w[_-]?|width[=_-]|/(?!(?:19|20)\d\d/\d{1,2}(?:/|$)))(\d{3,4})(?=[/_,.-]|$)", re.I)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
