@@ -239,9 +239,13 @@ def copy_file(source: str, destination: str) -> None:
     copy is written beside its place and renamed there, an upload that fails is discarded."""
     if not is_url(destination):
         partial = f"{destination}.partial-{os.getpid()}-{threading.get_ident()}"
-        with open(source) as reader, open(partial, "wb") as writer:
-            shutil.copyfileobj(reader, writer, 2**22)
-        os.replace(partial, destination)
+        try:
+            with open(source) as reader, open(partial, "wb") as writer:
+                shutil.copyfileobj(reader, writer, 2**22)
+            os.replace(partial, destination)
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
         return
     with open(source) as reader:
         writer = open(destination, "wb")
