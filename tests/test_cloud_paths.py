@@ -193,6 +193,11 @@ def test_regions_train_and_eval_read_the_corpus_from_s3_and_train_writes_its_run
     log = [json.loads(line) for line in fs.cat(f"{BUCKET}/runs/stage1/log.jsonl").decode().splitlines()]
     assert [record["step"] for record in log if "loss" in record] == [1, 2, 3, 4]
     assert not (runs["root"] / "s3:").exists()  # no local folder named after the URL
+    summary = json.loads(_ok(_lait(env, runs["root"], "inspect", run, "--json")).stdout)
+    assert summary["steps"] == 4 and summary["records"] == 4 and "loss" in summary["curves"]
+    _ok(_lait(env, runs["root"], "inspect", run, "--html", f"{run}/report.html"))
+    fs.invalidate_cache()
+    assert b"<svg" in fs.cat(f"{BUCKET}/runs/stage1/report.html")
 
     # eval-retrieval reads the checkpoint from the bucket, with its progress (a plain line per update off a terminal).
     result = _ok(_lait({**env, "LAIT_PROGRESS_INTERVAL": "0"}, runs["root"], "eval-retrieval", "--ckpt", run,

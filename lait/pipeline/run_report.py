@@ -5,16 +5,18 @@
                                                   # learning rate and throughput; no script, nothing from the net
 
 The curves come from RUN/metrics.csv (written by :mod:`lait.imagebert.run_log`), or from RUN/log.jsonl
-for a run of an older lait.
+for a run of an older lait. RUN and the report may be URLs (`lait train --out s3://...`).
 """
 
 from __future__ import annotations
 
 import csv
 import html
+import io
 import json
 import math
-import os
+
+from lait import storage
 
 METRICS_FILE, LOG_FILE = "metrics.csv", "log.jsonl"
 NOT_CURVES = ("step", "stage")
@@ -26,21 +28,24 @@ COLOURS = {"train": "#4a7bb7", "val": "#d95f02"}
 def is_run_dir(path: str) -> bool:
     """True for a training run folder: metrics.csv or log.jsonl beside config.json or last.pt."""
     def has(name: str) -> bool:
-        return os.path.isfile(os.path.join(path, name))
+        return storage.isfile(storage.join(path, name))
 
-    return os.path.isdir(path) and (has(METRICS_FILE) or has(LOG_FILE)) and (has("config.json") or has("last.pt"))
+    return storage.isdir(path) and (has(METRICS_FILE) or has(LOG_FILE)) and (has("config.json") or has("last.pt"))
+
+
+def _read_text(path: str) -> str:
+    return storage.read_bytes(path).decode("utf-8")
 
 
 def read_rows(run_dir: str) -> list[dict]:
     """The records of a run, oldest first: ``{"step": 10.0, "loss": 7.1, ...}`` (numbers only)."""
     rows = []
-    path = os.path.join(run_dir, METRICS_FILE)
-    if os.path.isfile(path):
-        with open(path, newline="", encoding="utf-8") as f:
-            records = list(csv.DictReader(f))
+    path = storage.join(run_dir, METRICS_FILE)
+    if storage.isfile(path):
+        records = list(csv.DictReader(io.StringIO(_read_text(path), newline="")))
     else:
-        with open(os.path.join(run_dir, LOG_FILE), encoding="utf-8") as f:
-            records = [json.loads(line) for line in f if line.strip().startswith("{")]
+        lines = _read_text(storage.join(run_dir, LOG_FILE)).splitlines()
+        records = [json.loads(line) for line in lines if line.strip().startswith("{")]
     for record in records:
         row = {}
         for key, value in record.items():
@@ -76,8 +81,7 @@ def _losses(found: dict) -> list[str]:
 
 def read_config(run_dir: str) -> dict:
     try:
-        with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
-            return json.load(f)
+        return json.loads(_read_text(storage.join(run_dir, "config.json")))
     except (OSError, ValueError):
         return {}
 
@@ -232,6 +236,6 @@ def write_run_report(run_dir: str, path: str) -> dict:
         f"<h2>Settings</h2><table>{settings}</table>" if settings else "",
         "</body></html>",
     ]
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(page))
-    return {"path": path, "charts": len(charts), "bytes": os.path.getsize(path)}
+    data = "\n".join(page).encode("utf-8")
+    storage.write_whole(path, data)
+    return {"path": path, "charts": len(charts), "bytes": len(data)}
