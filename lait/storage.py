@@ -27,10 +27,12 @@ Object stores have no folders and no rename: :func:`move` is a copy then a delet
 from __future__ import annotations
 
 import builtins
+import contextlib
 import glob as local_glob
 import os
 import shutil
 import threading
+from collections.abc import Iterator
 from typing import IO
 
 from lait.errors import UsageError
@@ -224,40 +226,42 @@ def write_bytes(path: str, data: bytes) -> None:
 
 
 def write_whole(path: str, data: bytes) -> None:
-    """Write `path` so that no reader ever sees part of it: a local file is written beside its
-    place and renamed there; an object store shows an object only once its upload is complete."""
-    if is_url(path):
-        write_bytes(path, data)
-        return
-    partial = f"{path}.partial-{os.getpid()}-{threading.get_ident()}"
-    write_bytes(partial, data)
-    os.replace(partial, path)
+    """Write `path` so that no reader ever sees part of it (see :func:`_whole_writer`)."""
+    with _whole_writer(path) as writer:
+        writer.write(data)
 
 
 def copy_file(source: str, destination: str) -> None:
-    """Copy one file between any two places (local or URL), streaming, whole or not at all: a local
-    copy is written beside its place and renamed there, an upload that fails is discarded."""
-    if not is_url(destination):
-        partial = f"{destination}.partial-{os.getpid()}-{threading.get_ident()}"
+    """Copy one file between any two places (local or URL), streaming, whole or not at all."""
+    with open(source) as reader, _whole_writer(destination) as writer:
+        shutil.copyfileobj(reader, writer, 2**22)
+
+
+@contextlib.contextmanager
+def _whole_writer(path: str) -> Iterator[IO]:
+    """A binary writer whose file appears at `path` whole when the block ends, and not at all when
+    it raises: a local file is written beside its place and renamed there; an upload to an object
+    store is committed by its close, and aborted on failure."""
+    if not is_url(path):
+        partial = f"{path}.partial-{os.getpid()}-{threading.get_ident()}"
         try:
-            with open(source) as reader, open(partial, "wb") as writer:
-                shutil.copyfileobj(reader, writer, 2**22)
-            os.replace(partial, destination)
+            with open(partial, "wb") as writer:
+                yield writer
+            os.replace(partial, path)
         finally:
             if os.path.exists(partial):
                 os.remove(partial)
         return
-    with open(source) as reader:
-        writer = open(destination, "wb")
-        try:
-            shutil.copyfileobj(reader, writer, 2**22)
-        except BaseException:
-            # fsspec's close() would complete the upload with what it has: a partial object.
-            # discard() aborts it (s3fs: the multipart upload); the file must never close after.
-            getattr(writer, "discard", lambda: None)()
-            writer.closed = True
-            raise
-        writer.close()
+    writer = open(path, "wb")
+    try:
+        yield writer
+    except BaseException:
+        # fsspec's close() would complete the upload with what it has: a partial object.
+        # discard() aborts it (s3fs: the multipart upload); the file must never close after.
+        getattr(writer, "discard", lambda: None)()
+        writer.closed = True
+        raise
+    writer.close()
 
 
 def _arrow_source(path: str):

@@ -34,6 +34,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -111,12 +112,20 @@ def file_name_agrees(text: str, image_urls: list[str]) -> bool:
     file after the same thing ("The border virtues of Buddy Cole" over `buddy-cole11.jpeg`,
     "Schumer humor" over `amyschumerheader.jpeg`). Hash-named files confirm nothing.
     """
+    names = _file_names(tuple(image_urls))
+    words = {_singular(w) for w in _HEADLINE_WORD.findall(text.lower())} - _FILE_WORDS
+    return any(word in name for word in words for name in names if name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _file_names(image_urls: tuple[str, ...]) -> tuple[str, ...]:
+    """Each URL's file name as its runs of letters joined ("buddy-cole11.jpeg" -> "buddycole"): read
+    once for all the candidates of a record."""
     names = []
     for url in image_urls:
         name = unquote(urlsplit(url).path).rsplit("/", 1)[-1].lower().rsplit(".", 1)[0]
         names.append("".join(_HEADLINE_WORD.findall(name.replace("_", " ").replace("-", " "))))
-    words = {_singular(w) for w in _HEADLINE_WORD.findall(text.lower())} - _FILE_WORDS
-    return any(word in name for word in words for name in names if name)
+    return tuple(names)
 
 
 def _singular(word: str) -> str:
@@ -188,19 +197,26 @@ class DescriptionChooser:
             if raw is None or (isinstance(raw, str) and not raw.strip()):
                 continue
             key = " ".join(raw.split()) if isinstance(raw, str) else repr(raw)
-            confirmed = isinstance(raw, str) and file_name_agrees(key, image_urls)
-            if source in PAGE_SOURCES and not confirmed:
+            if source in PAGE_SOURCES and not (isinstance(raw, str) and file_name_agrees(key, image_urls)):
                 walk["results"][source] = CleanResult(key[:300], False, ["unconfirmed_headline"])
                 continue
             if key not in seen:
-                short_ok = confirmed and source not in PAGE_SOURCES
-                min_words = min(self.confirmed_min_words, self.cleaner.min_words) if short_ok else None
-                seen[key] = self.cleaner.prepare(raw, source=source, site_names=names, min_words=min_words)
+                seen[key] = self._prepare(raw, key, source, names, image_urls)
             walk["results"][source] = seen[key]
             if seen[key].pending and not self._figcaption_may_beat(source, seen[key], record):
                 walk["next"] = i + 1
                 break
         return walk
+
+    def _prepare(self, raw, key: str, source: str, site_names: tuple[str, ...], image_urls: list[str]) -> CleanResult:
+        """The cleaner's first rules; a text written for the image that they stop at `too_short` is
+        tried again with `confirmed_min_words` where the image's file name carries one of its words."""
+        result = self.cleaner.prepare(raw, source=source, site_names=site_names)
+        if (result.reasons[:1] == ["too_short"] and source not in PAGE_SOURCES and isinstance(raw, str)
+                and file_name_agrees(key, image_urls)):
+            min_words = min(self.confirmed_min_words, self.cleaner.min_words)
+            result = self.cleaner.prepare(raw, source=source, site_names=site_names, min_words=min_words)
+        return result
 
     def _finish(self, walk: dict, scores: dict) -> Description:
         results: dict[str, CleanResult] = {}

@@ -60,21 +60,20 @@ class RunDirectory:
         the URL's copies of files the run deleted."""
         if self.url is None:
             return
-        names = sorted(str(p.relative_to(self.local)) for p in self.local.rglob("*") if p.is_file())
-        gone = sorted(set(self._pushed) - set(names))
+        # A name with ".tmp" or ".partial-" is a file being written (save_checkpoint, copy_file).
+        staged = {str(p.relative_to(self.local)): _signature(p) for p in self.local.rglob("*")
+                  if p.is_file() and not p.name.endswith(".tmp") and ".partial-" not in p.name}
+        gone = sorted(set(self._pushed) - set(staged))
         storage.delete([storage.join(self.url, name) for name in gone])
         for name in gone:
             del self._pushed[name]
-        names.sort(key=lambda name: name == CHECKPOINT_FILE)
-        for name in names:
-            path = self.local / name
-            if name.endswith(".tmp") or ".partial-" in name:
-                continue  # a checkpoint being written (see lait.imagebert.train.save_checkpoint)
-            signature = _signature(path)
-            if self._pushed.get(name) != signature:
-                storage.makedirs(storage.join(self.url, *name.split("/")[:-1]))  # a filesystem's folders
-                storage.copy_file(str(path), storage.join(self.url, name))
-                self._pushed[name] = signature
+        changed = sorted((name for name, signature in staged.items() if self._pushed.get(name) != signature),
+                         key=lambda name: (name == CHECKPOINT_FILE, name))
+        for folder in sorted({name.rpartition("/")[0] for name in changed}):
+            storage.makedirs(storage.join(self.url, folder))  # a filesystem's folders (an object store has none)
+        for name in changed:
+            storage.copy_file(str(self.local / name), storage.join(self.url, name))
+            self._pushed[name] = staged[name]
 
     def close(self) -> None:
         """Remove the staging folder (a local run folder stays, of course)."""

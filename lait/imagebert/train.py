@@ -193,11 +193,8 @@ def hf_folder(path: str | Path) -> Path:
 
 
 def is_lait_checkpoint(path: str | Path) -> bool:
-    if str(path).endswith(".pt"):
-        return True
-    if storage.is_url(str(path)):
-        return storage.isfile(checkpoint_path(path))
-    return Path(path).is_dir() and (Path(path) / CHECKPOINT_FILE).exists()
+    """A ``.pt`` file, or a run folder (local or a URL) holding ``last.pt``."""
+    return str(path).endswith(".pt") or storage.isfile(storage.join(str(path), CHECKPOINT_FILE))
 
 
 def default_init(preset: str) -> str:

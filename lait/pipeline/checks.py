@@ -220,7 +220,7 @@ def regions_dir(path, flag: str) -> dict:
 def checkpoint(path, flag: str) -> str:
     """A lait checkpoint file (or RUN/last.pt of a run folder, local or a URL) that is a whole torch zip archive."""
     path = str(path)
-    folder = storage.isdir(path) if storage.is_url(path) else os.path.isdir(path)
+    folder = storage.isdir(path)
     file = storage.join(path, "last.pt") if folder else path
     if folder and not storage.exists(file):
         raise UsageError(f"{flag} {path}: no last.pt in this folder")

@@ -456,12 +456,10 @@ class ImageFetcher:
             self.policy.resolve(host, port or (443 if parts.scheme.lower() == "https" else 80), timeout=wait)
         except PrivateAddressError as e:
             return _Failure("private_address", str(e))
-        except socket.gaierror as e:
+        except (socket.gaierror, TimeoutError) as e:
             if not self.proxy:  # through a proxy, the proxy resolves the name (see the module docstring)
-                return _Failure("dns_error", f"{host}: {e}")
-        except TimeoutError:
-            if not self.proxy:
-                return _Failure("dns_error", f"{host}: no answer from the resolver within {max(0.0, wait):.1f} s")
+                detail = e if isinstance(e, socket.gaierror) else f"no answer from the resolver within {max(0.0, wait):.1f} s"
+                return _Failure("dns_error", f"{host}: {detail}")
         except UnicodeError as e:
             return _Failure("dns_error", f"{host}: {e}")
         if check_robots:
