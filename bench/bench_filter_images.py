@@ -152,12 +152,18 @@ class _FullDetectorNsfw:
         self.session = cpu_session(nudenet_model_path())
         self.input_name = self.session.get_inputs()[0].name
 
-    def score(self, images: list) -> np.ndarray:
-        from lait.filters.nsfw import _square_input, explicit_score_of_detections
+    def scores(self, images: list) -> tuple[np.ndarray, np.ndarray]:
+        from lait.filters.nsfw import EXPLICIT_CLASSES, FACE_CLASSES, _square_input, explicit_score_of_detections
 
-        scores = [explicit_score_of_detections(self.run(np.stack([_square_input(image) for image in images[i:i + 16]])))
-                  for i in range(0, len(images), 16)]
-        return np.clip(np.concatenate(scores), 0.0, 1.0) if scores else np.zeros(0, np.float32)
+        outputs = [self.run(np.stack([_square_input(image) for image in images[i:i + 16]]))
+                   for i in range(0, len(images), 16)]
+        if not outputs:
+            return np.zeros(0, np.float32), np.zeros(0, np.float32)
+        return tuple(np.clip(np.concatenate([explicit_score_of_detections(out, classes) for out in outputs]), 0.0, 1.0)
+                     for classes in (EXPLICIT_CLASSES, FACE_CLASSES))
+
+    def score(self, images: list) -> np.ndarray:
+        return self.scores(images)[0]
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch})[0]

@@ -67,6 +67,7 @@ class DominantImageFields(TypedDict, total=False):
     og_image_alt: str | None
     context: str | None
     headline: str | None
+    next_sentence: str | None
     og_title: str | None
     og_description: str | None
 
@@ -77,6 +78,7 @@ class TextFields(TypedDict, total=False):
     text: str
     text_source: str
     text_language_score: float | None
+    needs_face: bool  # a page text kept because it names a person (never written)
 
 
 class AcquiredImageFields(TypedDict, total=False):
@@ -93,6 +95,7 @@ class ImageCheckFields(TypedDict, total=False):
     height: int
     image_format: str
     nsfw_score: float
+    face_score: float
     natural_score: float
     image_sha1: str
     image_phash: str

@@ -160,10 +160,14 @@ def test_headline_describes_only_where_the_file_name_names_the_same_thing():
     chooser = DescriptionChooser(TextCleaner().load())  # SOURCES: headline last
     named = chooser.choose(pair(headline="The border virtues of Buddy Cole",
                                 image_urls=["https://cdn.example.com/2011/09/buddy-cole11.jpeg"]))
-    assert (named.source, named.text) == ("headline", "The border virtues of Buddy Cole")
-    hashed = chooser.choose(pair(headline="The border virtues of Buddy Cole",
+    assert (named.source, named.text, named.needs_face) == ("headline", "The border virtues of Buddy Cole", False)
+    hashed = chooser.choose(pair(headline="The border virtues of the sketch show",
                                  image_urls=["https://cdn.example.com/2011/09/6a00d8351.jpeg"]))
     assert not hashed.kept and hashed.reason == "unconfirmed_headline"
+    # a headline naming a person is another matter: kept where the image shows a face (ScoreRelevance)
+    person = chooser.choose(pair(headline="The border virtues of Buddy Cole",
+                                 image_urls=["https://cdn.example.com/2011/09/6a00d8351.jpeg"]))
+    assert person.kept and person.needs_face
 
 
 def test_clean_text_uses_the_headline_unless_told_not_to():
@@ -217,3 +221,34 @@ def test_a_short_caption_the_file_name_confirms_is_kept_but_a_short_headline_is_
     assert not unnamed.kept and unnamed.reason == "too_short"
     story = chooser.choose(pair(headline="Dating and taxes", image_urls=["https://cdn.example.com/online_dating.jpg"]))
     assert not story.kept and story.reason == "too_short"
+
+
+def test_a_page_text_that_names_a_person_is_kept_pending_a_face():
+    chooser = DescriptionChooser(TextCleaner(min_language_score=-1))
+    urls = ["https://news.example.edu/uploads/2016/08/2016_tm.png"]
+    sentence = "Tessa Montague, a fifth-year graduate student in the Schier lab, is not afraid of work."
+    profile = chooser.choose(pair(headline="Graduate Student Balances Lab Work and Outreach", next_sentence=sentence,
+                                  image_urls=urls))
+    assert (profile.source, profile.text, profile.needs_face) == ("next_sentence", sentence, True)
+    named = chooser.choose(pair(headline="Postdoc Profile: Jenna Eun [Garner Lab]", image_urls=urls))
+    assert (named.source, named.needs_face) == ("headline", True)
+    # a headline the file name confirms needs no face; a text written for the image never does
+    confirmed = chooser.choose(pair(headline="Lemon shark cupcakes for shark week",
+                                    image_urls=["https://cdn.example.com/sharkcupcakeheader.jpeg"]))
+    assert (confirmed.source, confirmed.needs_face) == ("headline", False)
+    assert chooser.choose(pair(alt="Tessa Montague at her bench in the Schier lab", image_urls=urls)).needs_face is False
+
+
+def test_a_body_sentence_is_kept_only_where_it_names_a_person():
+    chooser = DescriptionChooser(TextCleaner(min_language_score=-1))
+    urls = ["https://cdn.example.com/2012/02/show.jpg"]
+    # the file name names the story's topic as its first sentence does: no sign that the photo shows it
+    topical = chooser.choose(pair(next_sentence="The show is back on cable this winter with a new season.",
+                                  image_urls=urls))
+    assert not topical.kept and topical.reason == "unconfirmed_sentence"
+    unnamed = chooser.choose(pair(next_sentence="The new season opens with a two-hour special next week.",
+                                  image_urls=urls))
+    assert not unnamed.kept and unnamed.reason == "unconfirmed_sentence"
+    # where the headline failed too, the funnel names the headline, as before
+    both = chooser.choose(pair(headline="A night out", next_sentence="It was a long night.", image_urls=urls))
+    assert both.reason in ("unconfirmed_headline", "too_short")

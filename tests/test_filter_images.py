@@ -130,15 +130,16 @@ class _FullDetectorNsfw:
 
         self.session = cpu_session(nudenet_model_path())
 
-    def score(self, images):
+    def scores(self, images):
         import numpy as np
 
-        from lait.filters.nsfw import _square_input, explicit_score_of_detections
+        from lait.filters.nsfw import FACE_CLASSES, _square_input, explicit_score_of_detections
 
         if not images:
-            return np.zeros(0, np.float32)
+            return np.zeros(0, np.float32), np.zeros(0, np.float32)
         (output,) = self.session.run(None, {"images": np.stack([_square_input(image) for image in images])})
-        return np.clip(explicit_score_of_detections(output), 0.0, 1.0)
+        return (np.clip(explicit_score_of_detections(output), 0.0, 1.0),
+                np.clip(explicit_score_of_detections(output, FACE_CLASSES), 0.0, 1.0))
 
 
 def test_fast_networks_give_the_same_verdicts_as_the_plain_ones():
@@ -168,6 +169,7 @@ def test_fast_networks_give_the_same_verdicts_as_the_plain_ones():
     for a, b in zip(new, old):
         assert a.natural_score == pytest.approx(b.natural_score, abs=2e-3)
         assert a.nsfw_score == pytest.approx(b.nsfw_score, abs=1e-4)
+        assert a.face_score == pytest.approx(b.face_score, abs=1e-4)
         assert a.image_phash == b.image_phash
         assert np.allclose(np.frombuffer(a.efficientnet_embedding, np.float32),
                            np.frombuffer(b.efficientnet_embedding, np.float32), atol=1e-3)

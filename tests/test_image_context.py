@@ -3,7 +3,7 @@
 import lxml.html
 import pytest
 
-from lait.filters.image_context import image_caption, in_chrome, preceding_heading
+from lait.filters.image_context import image_caption, in_chrome, next_sentence, preceding_heading
 from lait.filters.page import PageParser
 from lait.scoring.dominant_image import extract_candidates, rendition_path
 
@@ -69,3 +69,19 @@ def test_meta_image_merges_with_its_body_rendition():
     meta = [c for c in found.candidates if "meta" in c.sources]
     assert len(meta) == 1 and meta[0].alt == "A grey heron standing in the reeds at dawn"
     assert meta[0].named_url == "https://cdn.example.org/2011/02/heron-at-dawn.jpg"
+
+
+def test_next_sentence_is_the_first_sentence_of_the_body_text_after_the_image():
+    body = ("Tessa Montague, a graduate student in the Schier lab, is not afraid of work. She runs a zebrafish "
+            "lab for visiting students. " + "More words. " * 40)
+    portrait = f'<div class="story"><div class="float"><img src="tm.png"></div><p>{body}</p></div>'
+    assert next_sentence(_image(portrait)) == "Tessa Montague, a graduate student in the Schier lab, is not afraid of work."
+    # out of many wrappers that hold only the image (Drupal paragraphs), to the next field's text
+    nested = "<div><div><div><div><div><div><div><img src='a.jpg'></div></div></div></div></div></div></div>"
+    assert next_sentence(_image(nested + "<div><p>Robert Hull met four alumni in Burundi. Later...</p></div>")) == \
+        "Robert Hull met four alumni in Burundi."
+    # never past a heading or another image, never from navigation, never from the image's own block text
+    assert next_sentence(_image('<div><img src="a.jpg"></div><h2>Next story</h2><p>Ann Lee won.</p>')) == ""
+    assert next_sentence(_image('<div><img src="a.jpg"></div><div><img src="b.jpg"></div><p>Ann Lee won.</p>')) == ""
+    assert next_sentence(_image('<nav><img src="a.jpg"><p>Ann Lee won.</p></nav>')) == ""
+    assert next_sentence(_image('<p>Intro text. <img src="a.jpg"></p><p>Ann Lee won.</p>')) == ""

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lait.filters.nsfw import EXPLICIT_CLASSES, NUDENET_CLASSES, NsfwScorer
+from lait.filters.nsfw import EXPLICIT_CLASSES, FACE_CLASSES, NUDENET_CLASSES, NsfwScorer
 from tests.conftest import shared_path
 
 PEOPLE = re.compile(r"\b(man|woman|people|girl|boy|swimmer|beach)\b")
@@ -62,5 +62,9 @@ def test_the_cut_model_gives_the_whole_detectors_score(scorer):
     batch = np.stack([_square_input(photo) for photo in photos])
     (detections,) = cpu_session(nudenet_model_path()).run(None, {"images": batch})
     whole = np.clip(explicit_score_of_detections(detections), 0, 1)
+    whole_face = np.clip(explicit_score_of_detections(detections, FACE_CLASSES), 0, 1)
     assert detections.shape[:2] == (len(photos), 4 + len(NUDENET_CLASSES))
+    nsfw, face = scorer.scores(photos)
     assert np.allclose(scorer.score(photos), whole, rtol=0, atol=1e-6)
+    assert np.allclose(nsfw, whole, rtol=0, atol=1e-6) and np.allclose(face, whole_face, rtol=0, atol=1e-6)
+    assert face[:8].max() > 0.5 > face[-1]  # people photos show faces; a flat image none

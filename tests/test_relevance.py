@@ -180,6 +180,25 @@ def test_the_stage_loads_its_models_with_its_first_batch_only(dev_photos):
     assert dofn._scorer is not None and 0.0 <= scored["score"] <= 1.0
 
 
+def test_a_text_that_names_a_person_needs_a_face_in_its_image(dev_photos):
+    from lait.pipeline.funnel import Reject
+    from lait.pipeline.score_relevance import ScoreRelevanceFn
+
+    dofn = ScoreRelevanceFn(min_relevance=0.0, device="cpu", min_face=0.5)
+    dofn.setup()
+    dofn.start_bundle()
+    img, _ = dev_photos[2]
+    text = "Tessa Montague, a graduate student in the Schier lab, is not afraid of work."
+    base = {"text": text, "text_source": "next_sentence", "image_bytes": img, "image_url": "https://x.org/a.jpg"}
+    faceless, portrait, written = dofn.run([{**base, "needs_face": True, "face_score": 0.1},
+                                            {**base, "needs_face": True, "face_score": 0.9},
+                                            {**base, "text_source": "alt", "needs_face": False, "face_score": 0.1}])
+    assert isinstance(faceless, Reject) and faceless.reason == "no_face"
+    assert "face_score 0.100 < 0.5" in faceless.detail
+    assert not isinstance(portrait, Reject) and "score" in portrait
+    assert not isinstance(written, Reject) and "score" in written
+
+
 def test_score_command(tmp_path, dev_photos):
     from lait.pipeline.cli import main
 

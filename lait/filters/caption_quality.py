@@ -63,7 +63,7 @@ MODEL_FORMAT = "lait-caption-quality-logreg/1"
 
 # Candidate sources mapped to the three attributes of the training data.
 SOURCE_GROUPS = {"alt": "alt", "og_image_alt": "alt", "title": "title", "headline": "title",
-                 "figcaption": "figcaption", "context": "figcaption"}
+                 "figcaption": "figcaption", "context": "figcaption", "next_sentence": "figcaption"}
 # Old soft rules of TextCleaner that the model weighs instead of obeying: the structural ones.
 # `logo` and `navigation` are left out: their word lists were grown on the training sources,
 # and the UI lexicon (written from general web vocabulary) does as well under grouped CV.

@@ -12,10 +12,17 @@ Order and quality test (each candidate is cleaned and tested by :class:`TextClea
 4. ``title``: the image's tooltip; often a name or a headline, so it comes late.
 5. ``context``: the caption-like text beside the image (:mod:`lait.filters.image_context`); only
    its leading sentence(s) are kept.
-6. ``headline``: the heading right above the image, else the page's og:title or title, last,
-   and only where the image's file name names what the headline names
-   (:func:`file_name_agrees`); else it fails as ``unconfirmed_headline``. It is exempt
-   from the page-title test, being the title by nature.
+6. ``headline``: the heading right above the image, else the page's og:title or title, only
+   where the image's file name names what the headline names (:func:`file_name_agrees`), or
+   where it names a person (:func:`lait.filters.person_names.names_person`); else it fails as
+   ``unconfirmed_headline``. It is exempt from the page-title test, being the title by nature.
+7. ``next_sentence``: the first sentence of the body text right after an image without a
+   caption, last, only where it names a person; else it fails as ``unconfirmed_sentence``.
+
+A headline or sentence trusted because it names a person says who the photo shows only if the
+photo shows someone: its description has ``needs_face`` set, and ScoreRelevance drops the pair
+when the image's face score is low. (A file name is no such test for a sentence: the first
+sentence of a story names its topic, as the file does, more often than what the photo shows.)
 
 A candidate identical to the page's title (after cleaning) fails with reason ``page_title``:
 a headline reused as alt text names the story, not what the picture shows. Identical raw
@@ -39,12 +46,15 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
+from lait.filters.person_names import names_person
 from lait.filters.text_rules import CleanResult, TextCleaner
 
-SOURCES = ("alt", "figcaption", "og_image_alt", "title", "context", "headline")
+SOURCES = ("alt", "figcaption", "og_image_alt", "title", "context", "headline", "next_sentence")
 # Texts written for the page, not for the image: they describe the image only where the
-# publisher's file name names the same thing (`file_name_agrees`).
-PAGE_SOURCES = frozenset(["headline"])
+# publisher's file name names the same thing (`file_name_agrees`, headlines only) or where they
+# name the person the photo shows (`names_person`, and a face in the image).
+PAGE_SOURCES = frozenset(["headline", "next_sentence"])
+UNCONFIRMED = {"headline": "unconfirmed_headline", "next_sentence": "unconfirmed_sentence"}
 # File-name words that say what a file is for, not what it shows.
 _FILE_WORDS = frozenset("header image photo picture front feature featured large small thumb thumbnail crop "
                         "edited final copy banner main lead web print full size hero post article story news "
@@ -73,6 +83,9 @@ class Description:
         When `text` is None: the reason code of the best failed candidate, or ``no_text``.
     detail : str or None
         When `text` is None: "source: cleaned text" of that candidate, for `_rejects/`.
+    needs_face : bool
+        `text` is a page text trusted because it names a person: it describes the image only
+        where the image shows a face.
     tried : dict
         Reason codes of the candidates that failed, by source.
     results : dict
@@ -85,6 +98,7 @@ class Description:
     caption_score: float | None = None
     reason: str | None = None
     detail: str | None = None
+    needs_face: bool = False
     tried: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict, repr=False)
 
@@ -126,6 +140,16 @@ def _file_names(image_urls: tuple[str, ...]) -> tuple[str, ...]:
         name = unquote(urlsplit(url).path).rsplit("/", 1)[-1].lower().rsplit(".", 1)[0]
         names.append("".join(_HEADLINE_WORD.findall(name.replace("_", " ").replace("-", " "))))
     return tuple(names)
+
+
+def _page_text_confirmation(source: str, raw: object, key: str, image_urls: list[str]) -> str | None:
+    """Why a page text may describe the image: "file_name" (a headline the image's file name
+    agrees with), "person" (it names a person; the image must show a face), or None."""
+    if not isinstance(raw, str):
+        return None
+    if source == "headline" and file_name_agrees(key, image_urls):
+        return "file_name"
+    return "person" if names_person(key) else None
 
 
 def _singular(word: str) -> str:
@@ -186,7 +210,8 @@ class DescriptionChooser:
         names = site_names(record.get("page_url"))
         if start == 0:
             page_title = self._page_title(record.get("page_title"), names)
-        walk = {"record": record, "names": names, "page_title": page_title, "results": {}, "next": len(self.order)}
+        walk = {"record": record, "names": names, "page_title": page_title, "results": {}, "next": len(self.order),
+                "needs_face": set()}
         image_urls = record.get("image_urls") or [record.get("image_url") or ""]
         seen: dict[str, CleanResult] = {}
         for i in range(start, len(self.order)):
@@ -197,9 +222,13 @@ class DescriptionChooser:
             if raw is None or (isinstance(raw, str) and not raw.strip()):
                 continue
             key = " ".join(raw.split()) if isinstance(raw, str) else repr(raw)
-            if source in PAGE_SOURCES and not (isinstance(raw, str) and file_name_agrees(key, image_urls)):
-                walk["results"][source] = CleanResult(key[:300], False, ["unconfirmed_headline"])
-                continue
+            if source in PAGE_SOURCES:
+                confirmation = _page_text_confirmation(source, raw, key, image_urls)
+                if confirmation is None:
+                    walk["results"][source] = CleanResult(key[:300], False, [UNCONFIRMED[source]])
+                    continue
+                if confirmation == "person":
+                    walk["needs_face"].add(source)
             if key not in seen:
                 seen[key] = self._prepare(raw, key, source, names, image_urls)
             walk["results"][source] = seen[key]
@@ -234,7 +263,7 @@ class DescriptionChooser:
                 return rest
             for source, result in rest.results.items():
                 results.setdefault(source, result)
-        return self._pick(results)
+        return self._pick(results, walk["needs_face"])
 
     def _language_score(self, prepared: CleanResult, score: float | None, walk: dict) -> float | None:
         """The text's language score, or its page's when the text is mostly names.
@@ -266,7 +295,7 @@ class DescriptionChooser:
         text = self.cleaner.strip(title, names)
         return text.lower() if text else None
 
-    def _pick(self, results: dict[str, CleanResult]) -> Description:
+    def _pick(self, results: dict[str, CleanResult], needs_face: set[str] = frozenset()) -> Description:
         tried = {s: r.reasons[0] for s, r in results.items() if not r.kept}
         passing = [s for s, r in results.items() if r.kept]
         if passing:
@@ -276,15 +305,16 @@ class DescriptionChooser:
                 if len(fig.split()) > len(alt.split()):
                     source = "figcaption"
             best = results[source]
-            return Description(best.text, source, best.language_score, best.caption_score, tried=tried,
-                               results=results)
+            return Description(best.text, source, best.language_score, best.caption_score,
+                               needs_face=source in needs_face, tried=tried, results=results)
         if not results:
             return Description(None, None, reason="no_text")
-        rank = {name: i for i, name in enumerate(["unconfirmed_headline"] + self.cleaner.rule_names + ["page_title"])}
+        ranked = ["unconfirmed_sentence", "unconfirmed_headline", *self.cleaner.rule_names, "page_title"]
+        rank = {name: i for i, name in enumerate(ranked)}
         source = max(results, key=lambda s: (rank.get(results[s].reasons[0], -1), -self.order.index(s)))
         best = results[source]
         detail = f"{source}: {best.text}" if best.text else source
         if best.reasons[0] == "low_caption_score":
             detail = f"{source}: score {best.caption_score:.3f} < {self.cleaner.caption_threshold:.3f}: {best.text}"
-        return Description(None, None, best.language_score, best.caption_score, best.reasons[0], detail, tried,
-                           results)
+        return Description(None, None, best.language_score, best.caption_score, best.reasons[0], detail,
+                           tried=tried, results=results)

@@ -1,5 +1,6 @@
 """The text a reader sees as an image's caption (the line beside it, the short block after it,
-or the sentence it sits in) and the headline right above it.
+or the sentence it sits in), the headline right above it, and the first sentence of the body
+text right after it.
 
 Pages put captions in many places besides `alt` and `<figcaption>`: a line under the photo
 in the same block (``<div><img><br><b>(l to r) Ann and Bo</b></div>``), a caption paragraph
@@ -29,6 +30,10 @@ MAX_CAPTION_WORDS = 50
 MAX_SIBLING_WORDS = 40
 # CMS markup wraps an image in several layers of its own (Drupal: field-item, field-items, field).
 MAX_WRAPPER_LEVELS = 6
+# Drupal's paragraph entities wrap the image's field in three more before the text that follows.
+MAX_BODY_WRAPPER_LEVELS = 9
+# A first sentence longer than this is cut here (CleanText's --max_words drops it anyway).
+MAX_SENTENCE_CHARS = 1000
 _HEADINGS = frozenset(["h1", "h2", "h3", "h4", "h5", "h6"])
 _IMAGES = frozenset(["img", "picture", "source", "input", "video", "iframe", "svg", "object", "embed"])
 _CHROME_TAGS = frozenset(["nav", "footer", "aside", "form", "menu"])
@@ -211,6 +216,65 @@ def image_caption(image) -> tuple[str, str]:
     if after:
         return _first_sentence(after), "sentence"
     return _last_sentence(before), "sentence"
+
+
+def next_sentence(image, max_levels: int = MAX_BODY_WRAPPER_LEVELS) -> str:
+    """The first sentence of the body text right after the image, or "".
+
+    A profile's or a report's first sentence under its photo often says who or what it shows
+    ("Tessa Montague, a fifth-year graduate student in the Schier lab, ..."), where the page
+    has no caption. Found like the block of :func:`image_caption`, climbing out of wrappers
+    that hold only the image, but the block may be a long paragraph; never past a heading or
+    another image, never in navigation or sidebars.
+    """
+    if in_chrome(image):
+        return ""
+    node = _anchor(image)
+    for _ in range(max_levels):
+        for sibling in node.itersiblings():
+            tag = sibling.tag if isinstance(sibling.tag, str) else ""
+            if tag == "br":
+                continue
+            if tag in _HEADINGS or _holds_image(sibling) or in_chrome(sibling):
+                return ""
+            text = _leading_text(sibling)
+            if text:
+                return _first_sentence(text)
+        parent = node.getparent()
+        if parent is None or _has_text(parent) or parent.tag in ("body", "article", "main"):
+            return ""
+        node = parent
+    return ""
+
+
+def _leading_text(element, max_chars: int = MAX_SENTENCE_CHARS) -> str:
+    """The start of `_text_of(element)`, read no further than `max_chars`: the block after an image
+    may hold the whole article."""
+    chunks, length = [], 0
+    for chunk in _chunks(element):
+        chunks.append(chunk)
+        length += len(chunk)
+        if length >= max_chars:
+            break
+    return " ".join("".join(chunks).split())
+
+
+def _chunks(element):
+    """`_collect`'s text pieces, one at a time."""
+    tag = element.tag if isinstance(element.tag, str) else ""
+    if tag in INVISIBLE_TAGS:
+        return
+    spaced = tag not in INLINE_TAGS
+    if spaced:
+        yield " "
+    if element.text:
+        yield element.text
+    for child in element:
+        yield from _chunks(child)
+        if child.tail:
+            yield child.tail
+    if spaced:
+        yield " "
 
 
 def preceding_heading(image, max_levels: int = MAX_WRAPPER_LEVELS) -> str:

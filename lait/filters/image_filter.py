@@ -28,6 +28,7 @@ class ImageVerdict:
     height: int | None = None
     image_format: str | None = None
     nsfw_score: float | None = None
+    face_score: float | None = None
     natural_score: float | None = None
     image_sha1: str | None = None
     image_phash: str | None = None
@@ -45,7 +46,7 @@ class ImageVerdict:
     def fields(self) -> dict:
         """The record keys FilterImages owns (see lait.pipeline.schema.STAGE_FIELDS)."""
         fields = {"width": self.width, "height": self.height, "image_format": self.image_format,
-                  "nsfw_score": self.nsfw_score, "natural_score": self.natural_score,
+                  "nsfw_score": self.nsfw_score, "face_score": self.face_score, "natural_score": self.natural_score,
                   "image_sha1": self.image_sha1, "image_phash": self.image_phash}
         if self.efficientnet_embedding is not None:
             fields["efficientnet_embedding"] = self.efficientnet_embedding
@@ -70,7 +71,7 @@ class ImageFilter:
     score_all : bool, default=False
         Score every image that decodes and list all its reasons (`lait filter-image`). By
         default, as in the pipeline, images failing the size checks are not decoded and an
-        image already `not_natural` is not scored for NSFW (`nsfw_score` stays None).
+        image already `not_natural` is not scored for NSFW (`nsfw_score` and `face_score` stay None).
     naturalness_model : str or None, default=None
         Model file; None means the shipped `lait/scoring/models/naturalness.json`.
     device : str or None, default=None
@@ -146,9 +147,10 @@ class ImageFilter:
         todo = [i for i, v in enumerate(verdicts) if self.score_all or v.kept]  # skip NSFW when dropped anyway
         if not todo:
             return
-        nsfw = self._nsfw.score([images[i] for i in todo])
-        for i, score in zip(todo, nsfw):
+        nsfw, face = self._nsfw.scores([images[i] for i in todo])
+        for i, score, face_score in zip(todo, nsfw, face):
             verdicts[i].nsfw_score = round(float(score), 4)
+            verdicts[i].face_score = round(float(face_score), 4)
             if score > self.max_nsfw:
                 verdicts[i].reasons.append(NSFW)
                 verdicts[i].detail = verdicts[i].detail or f"nsfw_score {score:.4f} > {self.max_nsfw}"

@@ -10,6 +10,8 @@ The scorer runs `320n.onnx` cut down to that score (:func:`explicit_score_model`
 regression branch of the detection head and the decoding of boxes are left out, and the
 last convolution of the class branch computes only the explicit classes. The score is the
 same number the full detector gives (the same convolutions compute it), for less work.
+The same cut model gives the face score, the best confidence of a face box, for the texts
+that are trusted only where the photo shows a person (:mod:`lait.filters.person_names`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ NUDENET_CLASSES = [
 ]
 EXPLICIT_CLASSES = ("BUTTOCKS_EXPOSED", "FEMALE_BREAST_EXPOSED", "FEMALE_GENITALIA_EXPOSED",
                     "ANUS_EXPOSED", "MALE_GENITALIA_EXPOSED")
+FACE_CLASSES = ("FACE_FEMALE", "FACE_MALE")
+# The cut model's outputs (:func:`explicit_score_model`) and the classes each is the best of.
+SCORE_CLASSES = {"nsfw_score": EXPLICIT_CLASSES, "face_score": FACE_CLASSES}
 INPUT_SIDE = 320
 
 
@@ -63,23 +68,29 @@ class NsfwScorer:
 
     def score(self, images: list[Image.Image]) -> np.ndarray:
         """NSFW score per image: the best explicit-class detection confidence."""
-        scores = np.zeros(len(images), dtype=np.float32)
+        return self.scores(images)[0]
+
+    def scores(self, images: list[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
+        """`(nsfw, face)` per image: the best explicit-class and the best face detection confidence."""
+        nsfw, face = (np.zeros(len(images), dtype=np.float32) for _ in SCORE_CLASSES)
         for start in range(0, len(images), self.batch_size):
             chunk = images[start:start + self.batch_size]
             batch = np.zeros((len(chunk), 3, INPUT_SIDE, INPUT_SIDE), dtype=np.float32)
             for row, image in zip(batch, chunk):
                 _square_input(image, out=row)
-            (scores[start:start + len(chunk)],) = self.session.run(None, {self.input_name: batch})
-        return np.clip(scores, 0.0, 1.0)
+            nsfw[start:start + len(chunk)], face[start:start + len(chunk)] = self.session.run(
+                list(SCORE_CLASSES), {self.input_name: batch})
+        return np.clip(nsfw, 0.0, 1.0), np.clip(face, 0.0, 1.0)
 
 
-def explicit_score_of_detections(output: np.ndarray) -> np.ndarray:
-    """[B] scores from the full detector's output [B, 4 box values + 18 class scores, anchors].
+def explicit_score_of_detections(output: np.ndarray, classes: tuple[str, ...] = EXPLICIT_CLASSES) -> np.ndarray:
+    """[B] scores from the full detector's output [B, 4 box values + 18 class scores, anchors]:
+    the best confidence of any box among `classes`.
 
     What :func:`explicit_score_model` computes inside the network; the tests and the bench
     compare the two.
     """
-    rows = [4 + NUDENET_CLASSES.index(name) for name in EXPLICIT_CLASSES]
+    rows = [4 + NUDENET_CLASSES.index(name) for name in classes]
     return output[:, rows, :].max(axis=(1, 2))
 
 
@@ -89,15 +100,17 @@ _CLASS_CONVS = tuple(f"/model.22/cv3.{level}/cv3.{level}.2/Conv" for level in ra
 
 
 def explicit_score_model(model_path: str) -> bytes:
-    """`320n.onnx` as a serialised model from images [B, 3, H, W] to the NSFW score [B].
+    """`320n.onnx` as a serialised model from images [B, 3, H, W] to two scores [B]: `nsfw_score`
+    and `face_score`.
 
     Keeps the nodes the class branch needs, slices its last convolution at each scale to the
-    explicit classes, and takes sigmoid(max of their logits), which is the max of the sigmoid
-    outputs the full detector reports for them (sigmoid is increasing). The box branch, the
-    box decoding and the other classes are not computed.
+    explicit classes (and, for `face_score`, to the two face classes), and takes sigmoid(max of
+    their logits), which is the max of the sigmoid outputs the full detector reports for them
+    (sigmoid is increasing). The box branch, the box decoding and the other classes are not
+    computed.
     """
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
     full = onnx.load(model_path)
     producers = {output: node for node in full.graph.node for output in node.output}
@@ -106,30 +119,39 @@ def explicit_score_model(model_path: str) -> bytes:
     missing = [name for name in _CLASS_CONVS if name not in by_name]
     if missing:
         raise RuntimeError(f"{model_path} is not NudeNet's YOLOv8 export: no node {missing[0]}")
-    explicit = [NUDENET_CLASSES.index(name) for name in EXPLICIT_CLASSES]
-    head, level_maxima = [], []
-    for level, name in enumerate(_CLASS_CONVS):
-        conv = by_name[name]
-        features, weight, bias = conv.input
-        sliced = [numpy_helper.from_array(numpy_helper.to_array(weights[weight])[explicit], f"explicit_weight_{level}"),
-                  numpy_helper.from_array(numpy_helper.to_array(weights[bias])[explicit], f"explicit_bias_{level}")]
-        weights.update({tensor.name: tensor for tensor in sliced})
-        head += [helper.make_node("Conv", [features, sliced[0].name, sliced[1].name], [f"explicit_logits_{level}"],
-                                  **{attribute.name: helper.get_attribute_value(attribute) for attribute in conv.attribute}),
-                 helper.make_node("ReduceMax", [f"explicit_logits_{level}"], [f"explicit_max_{level}"],
-                                  axes=[1, 2, 3], keepdims=1)]
-        level_maxima.append(f"explicit_max_{level}")
-    head += [helper.make_node("Concat", level_maxima, ["explicit_maxima"], axis=1),
-             helper.make_node("ReduceMax", ["explicit_maxima"], ["explicit_max"], axes=[1, 2, 3], keepdims=0),
-             helper.make_node("Sigmoid", ["explicit_max"], ["nsfw_score"])]
+    head = []
+    for output, classes in SCORE_CLASSES.items():
+        head += _class_score_nodes(output, [NUDENET_CLASSES.index(name) for name in classes], by_name, weights)
     body = _nodes_computing([node.input[0] for node in head if node.op_type == "Conv"], producers, full.graph.node)
     used = {name for node in body + head for name in node.input}
-    graph = helper.make_graph(body + head, "nudenet_explicit_score", list(full.graph.input),
-                              [helper.make_tensor_value_info("nsfw_score", TensorProto.FLOAT, ["batch"])],
+    outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch"]) for name in SCORE_CLASSES]
+    graph = helper.make_graph(body + head, "nudenet_class_scores", list(full.graph.input), outputs,
                               [tensor for name, tensor in weights.items() if name in used])
     model = helper.make_model(graph, opset_imports=full.opset_import, ir_version=full.ir_version)
     onnx.checker.check_model(model)
     return model.SerializeToString()
+
+
+def _class_score_nodes(output: str, classes: list[int], by_name: dict, weights: dict) -> list:
+    """Nodes computing `output` [B] = sigmoid(max logit of `classes` over the three scales); the
+    sliced convolution weights they use are added to `weights`."""
+    from onnx import helper, numpy_helper
+
+    nodes, level_maxima = [], []
+    for level, name in enumerate(_CLASS_CONVS):
+        conv = by_name[name]
+        features, weight, bias = conv.input
+        sliced = [numpy_helper.from_array(numpy_helper.to_array(weights[weight])[classes], f"{output}_weight_{level}"),
+                  numpy_helper.from_array(numpy_helper.to_array(weights[bias])[classes], f"{output}_bias_{level}")]
+        weights.update({tensor.name: tensor for tensor in sliced})
+        nodes += [helper.make_node("Conv", [features, sliced[0].name, sliced[1].name], [f"{output}_logits_{level}"],
+                                   **{attribute.name: helper.get_attribute_value(attribute) for attribute in conv.attribute}),
+                  helper.make_node("ReduceMax", [f"{output}_logits_{level}"], [f"{output}_max_{level}"],
+                                   axes=[1, 2, 3], keepdims=1)]
+        level_maxima.append(f"{output}_max_{level}")
+    return nodes + [helper.make_node("Concat", level_maxima, [f"{output}_maxima"], axis=1),
+                    helper.make_node("ReduceMax", [f"{output}_maxima"], [f"{output}_max"], axes=[1, 2, 3], keepdims=0),
+                    helper.make_node("Sigmoid", [f"{output}_max"], [output])]
 
 
 def _nodes_computing(outputs: list[str], producers: dict, nodes) -> list:

@@ -58,7 +58,7 @@ class CleanTextFn(StageDoFn):
         for pair, description in zip(pairs, self.chooser.choose_batch(pairs)):
             if description.kept:
                 yield {**pair, "text": description.text, "text_source": description.source,
-                       "text_language_score": description.language_score}
+                       "text_language_score": description.language_score, "needs_face": description.needs_face}
             else:
                 yield Reject(description.reason, pair, description.detail)
 

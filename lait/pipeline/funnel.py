@@ -36,7 +36,7 @@ IN, OUT = "in", "out"
 MAIN, DROPS, COUNTS = "main", "drops", "counts"
 # Keys of a record copied into its reject entry when present (bytes never are).
 REJECT_KEYS = ("url", "page_url", "image_url", "text", "alt", "width", "height", "score",
-               "nsfw_score", "natural_score", "dominant_score", "warc_path", "warc_offset")
+               "nsfw_score", "face_score", "natural_score", "dominant_score", "warc_path", "warc_offset")
 
 
 @dataclass

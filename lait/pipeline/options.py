@@ -90,9 +90,12 @@ class LaitOptions(PipelineOptions):
                                "logo, navigation, title-case, keyword-list, all-caps and rare-word rules drop")
         text.add_argument("--headline_text", dest="headline_text", action="store_true", default=True,
                           help="as a last resort, pair an image with the headline above it (the page's title for "
-                               "its lead image) where the image's file name names what the headline names (default)")
+                               "its lead image) where the image's file name names what the headline names, or with "
+                               "the headline or the first sentence after it where that names a person and the image "
+                               "shows a face (--min_face) (default)")
         text.add_argument("--no-headline_text", "--no_headline_text", dest="headline_text", action="store_false",
-                          help="never pair an image with a headline (fewer pairs, a little more precise)")
+                          help="never pair an image with its page's headline or body text (fewer pairs, a little "
+                               "more precise)")
 
         fetch = parser.add_argument_group("AcquireImages")
         fetch.add_argument("--fetch", dest="fetch", action="store_true", default=True,
@@ -149,6 +152,10 @@ class LaitOptions(PipelineOptions):
                          help="drop pairs whose image-text relevance is below this (default 0.03: on sites the "
                               "model never saw, it keeps 9 in 10 captions that describe their photo; "
                               "bench/bench_relevance_grouped.py)")
+        rel.add_argument("--min_face", type=FRACTION, default=0.5,
+                         help="a headline or body sentence kept because it names a person describes the image only "
+                              "where its face score (NudeNet) is at least this; else the pair is dropped as "
+                              "no_face (default 0.5)")
         rel.add_argument("--relevance_model", default=None,
                          help="relevance model file (default: the model shipped with lait)")
 

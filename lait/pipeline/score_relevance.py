@@ -3,7 +3,9 @@
 Each pair gets `score`, the calibrated probability of the relevance model
 (:mod:`lait.scoring.relevance`, LAIT's "weak image-text semantic model" over text, image and
 cross-modal features). Pairs below --min_relevance are dropped with reason
-`low_relevance` (their score is kept in the reject entry). Pairs are scored in batches
+`low_relevance` (their score is kept in the reject entry). Before that, a pair whose text
+CleanText kept only because it names a person (`needs_face`) is dropped as `no_face` when
+its image's face score is below --min_face: the text says who is shown, and no one is. Pairs are scored in batches
 (`BatchElements`), and each worker loads the models once, in `DoFn.setup`.
 """
 
@@ -44,9 +46,11 @@ class ScoreRelevanceFn(StageDoFn):
 
     stage = "ScoreRelevance"
 
-    def __init__(self, min_relevance: float, model_path: str | None = None, device: str | None = None):
+    def __init__(self, min_relevance: float, model_path: str | None = None, device: str | None = None,
+                 min_face: float = 0.5):
         super().__init__(count_in=False)  # input is counted per pair, not per batch
         self.min_relevance = min_relevance
+        self.min_face = min_face
         self.model_path = model_path
         self.device = device  # None: cuda where the worker has one, resolved on the worker
         # One copy of the models per worker process, whatever the number of DoFn threads.
@@ -76,7 +80,17 @@ class ScoreRelevanceFn(StageDoFn):
 
     def run(self, batch: list[PairRecord]) -> Iterator[PairRecord | Reject]:
         self.count(IN, len(batch))
-        for pair, score in zip(batch, self._scores(batch)):
+        scorable = []
+        for pair in batch:
+            face = pair.get("face_score") or 0.0
+            if pair.get("needs_face") and face < self.min_face:
+                yield Reject("no_face", pair, f"face_score {face:.3f} < {self.min_face}: "
+                                              f"the {pair.get('text_source')} names a person")
+            else:
+                scorable.append(pair)
+        if not scorable:
+            return
+        for pair, score in zip(scorable, self._scores(scorable)):
             if isinstance(score, Exception):
                 yield Reject("relevance_error", pair, f"{type(score).__name__}: {score}")
                 continue
@@ -96,7 +110,8 @@ class ScoreRelevance(beam.PTransform):
         super().__init__()
         if not 0.0 <= options.min_relevance <= 1.0:
             raise ValueError(f"--min_relevance must be in [0, 1], got {options.min_relevance}")
-        self.dofn = ScoreRelevanceFn(options.min_relevance, options.relevance_model, options.device or None)
+        self.dofn = ScoreRelevanceFn(options.min_relevance, options.relevance_model, options.device or None,
+                                     options.min_face)
 
     def expand(self, pairs: beam.PCollection) -> StageOutput:
         batches = pairs | "Batch" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)

@@ -2,7 +2,8 @@
 
 Prints one JSON object:
   {"image_url": URL or null, "score": ..., "source": "meta"|"img"|"source"|"jsonld"|"link"|...,
-   "alt": ..., "title": ..., "figcaption": ..., "context": ..., "candidates": N}
+   "alt": ..., "title": ..., "figcaption": ..., "context": ..., "headline": ..., "next_sentence": ...,
+   "candidates": N}
 plus "reason" (no_image, low_score, language, parse_error...) when there is no image. With
 --batch, one such object per input line (each line {"path": ..., "url": ...}), with "path" added.
 Language is not checked unless --languages is given.
@@ -29,7 +30,7 @@ NAME = "dominant-image"
 HELP = "print the dominant image of an HTML page and its texts, as JSON"
 ORDER = 35
 OUTPUT_KEYS = ("image_url", "score", "source", "alt", "title", "figcaption", "og_image_alt", "context",
-               "og_title", "og_description", "candidates")
+               "headline", "next_sentence", "og_title", "og_description", "candidates")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

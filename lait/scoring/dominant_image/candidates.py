@@ -72,6 +72,7 @@ class Candidate:
     figcaption: str = ""
     context: str = ""
     headline: str = ""
+    next_sentence: str = ""
 
 
 def _element_urls(element, base: str) -> tuple[str | None, list[str], float, int, bool]:
@@ -474,7 +475,7 @@ def excluded_body_rows(found: PageCandidates, unusable: np.ndarray | None = None
 
 # Candidate fields a page record carries between ParsePages and DetectDominantImage.
 _RECORD_FIELDS = ("url", "key", "sources", "meta_rank", "meta_width", "meta_height", "named_url", "alt", "title",
-                  "figcaption", "context", "headline", "full_size_urls")
+                  "figcaption", "context", "headline", "next_sentence", "full_size_urls")
 
 
 def page_record_candidates(found: PageCandidates) -> tuple[list[dict], dict]:

@@ -120,6 +120,7 @@ def dominant_record(found: PageCandidates, cand: Candidate, score: float, source
         # Without a heading above the image, CleanText's headline is the page's og:title or title
         # (lait.filters.description): the one place that decides it.
         "headline": cand.headline or None,
+        "next_sentence": cand.next_sentence or None,
         "og_title": found.info.get("og_title"), "og_description": found.info.get("og_description"),
     }
 

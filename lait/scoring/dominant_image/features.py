@@ -10,7 +10,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import numpy as np
 
-from lait.filters.image_context import image_caption, preceding_heading
+from lait.filters.image_context import image_caption, next_sentence, preceding_heading
 from lait.filters.page import Page, collapse
 from lait.filters.urls import url_host
 from lait.scoring.dominant_image.urls import proxied_path, url_size
@@ -266,7 +266,8 @@ def candidate_features(page: Page, body: list[Candidate], texts: bool = True) ->
 
 
 def _add_texts(row: list, cand: Candidate) -> None:
-    """Fill a candidate's figcaption, context and headline, and the features counting their words."""
+    """Fill a candidate's figcaption, context, headline and (without a context) next sentence, and the
+    features counting their words."""
     f = FEATURE_INDEX
     element = cand.element
     cand.figcaption = _figcaption(element)
@@ -274,6 +275,7 @@ def _add_texts(row: list, cand: Candidate) -> None:
     row[f["figcaption_words"]] = math.log1p(len(cand.figcaption.split()))
     cand.context = image_caption(element)[0][:1000]
     cand.headline = preceding_heading(element)[:500]
+    cand.next_sentence = "" if cand.context else next_sentence(element)[:1000]
     row[f["context_words"]] = math.log1p(len(cand.context.split()))
 
 
