@@ -121,6 +121,35 @@ def test_a_worker_loads_the_models_with_its_first_image_worth_scoring():
     assert fn.image_filter._natural is not None
 
 
+def test_no_image_takes_its_batch_down():
+    """Every check off, a line of pixels reaches the models (its statistics need two pixels per
+    axis) and is scored; an image whose check raises all the same is dropped as filter_error, alone."""
+    from lait.pipeline.filter_images import FilterImagesFn, filter_settings
+
+    options = PipelineOptions(["--min_image_side", "0", "--max_aspect_ratio", "0"]).view_as(LaitOptions)
+    fn = FilterImagesFn(filter_settings(options))
+    fn.setup()
+    fn.start_bundle()
+    lines = [encode(Image.new("RGB", size, (90, 120, 30)), "PNG") for size in ((1, 1), (600, 1), (1, 40))]
+    photo = _large_photos(1)[0]
+    out = list(fn.run([{"image_bytes": data} for data in [*lines, photo]]))
+    records = [r.record if hasattr(r, "record") else r for r in out]
+    assert len(out) == 4 and all(r["natural_score"] is not None for r in records)
+    assert [getattr(r, "reason", None) for r in out[:3]] == ["not_natural"] * 3
+
+    real_check = fn.image_filter.check
+
+    def check(files):
+        if b"bad" in files:
+            raise ZeroDivisionError("division by zero")
+        return real_check(files)
+
+    fn.image_filter.check = check
+    out = list(fn.run([{"image_bytes": b"bad"}, {"image_bytes": photo}]))
+    assert out[0].reason == "filter_error" and "ZeroDivisionError" in out[0].detail
+    assert isinstance(out[1], dict) and out[1]["natural_score"] >= 0.5
+
+
 class _FullDetectorNsfw:
     """NSFW scores from the whole NudeNet detector (box branch and all classes), as before the cut."""
 

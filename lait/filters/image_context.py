@@ -166,18 +166,24 @@ def _line_before(anchor) -> str:
 
 def _next_block(anchor) -> str:
     """The short block right after the image (climbing out of wrappers that hold only it)."""
+    text = _block_after(anchor, MAX_WRAPPER_LEVELS, _text_of)
+    return text if len(text.split()) <= MAX_SIBLING_WORDS else ""
+
+
+def _block_after(anchor, max_levels: int, read) -> str:
+    """`read(block)` of the first block with text after the image, climbing out of wrappers that
+    hold only it; "" at a heading, another image or page chrome."""
     node = anchor
-    for _ in range(MAX_WRAPPER_LEVELS):
+    for _ in range(max_levels):
         for sibling in node.itersiblings():
             tag = sibling.tag if isinstance(sibling.tag, str) else ""
             if tag == "br":
                 continue
             if tag in _HEADINGS or _holds_image(sibling) or in_chrome(sibling):
                 return ""
-            text = _text_of(sibling)
-            if not text:
-                continue
-            return text if len(text.split()) <= MAX_SIBLING_WORDS else ""
+            text = read(sibling)
+            if text:
+                return text
         parent = node.getparent()
         if parent is None or _has_text(parent) or parent.tag in ("body", "article", "main"):
             return ""
@@ -229,22 +235,7 @@ def next_sentence(image, max_levels: int = MAX_BODY_WRAPPER_LEVELS) -> str:
     """
     if in_chrome(image):
         return ""
-    node = _anchor(image)
-    for _ in range(max_levels):
-        for sibling in node.itersiblings():
-            tag = sibling.tag if isinstance(sibling.tag, str) else ""
-            if tag == "br":
-                continue
-            if tag in _HEADINGS or _holds_image(sibling) or in_chrome(sibling):
-                return ""
-            text = _leading_text(sibling)
-            if text:
-                return _first_sentence(text)
-        parent = node.getparent()
-        if parent is None or _has_text(parent) or parent.tag in ("body", "article", "main"):
-            return ""
-        node = parent
-    return ""
+    return _first_sentence(_block_after(_anchor(image), max_levels, _leading_text))
 
 
 def _leading_text(element, max_chars: int = MAX_SENTENCE_CHARS) -> str:

@@ -131,6 +131,8 @@ def _coarse_colour_counts(counts: np.ndarray) -> np.ndarray:
 
 def _gradient_statistics(grey: np.ndarray) -> list[float]:
     """Gradient, edge, flat-block and noise statistics of the grey image."""
+    if min(grey.shape) < 2:  # a line of pixels (a spacer, a rule): np.gradient needs two along each axis
+        grey = np.pad(grey, [(0, max(0, 2 - side)) for side in grey.shape], mode="edge")
     gy, gx = np.gradient(grey)
     magnitude = np.hypot(gx, gy)
     grad_hist = np.bincount(np.minimum(magnitude, 255).astype(np.int32).ravel(), minlength=256) / magnitude.size

@@ -7,7 +7,8 @@ SHA-1 and perceptual hash); this module batches pairs (`BatchElements`, so both 
 on batches), loads the models once per worker process, with the first image worth scoring
 (DoFn instances and threads of a process share one copy), and turns failing verdicts into
 `Reject`s: too_small, aspect_ratio, decompression_bomb, corrupt_image, unsupported_format,
-not_natural, nsfw.
+not_natural, nsfw. An image whose check raises all the same is dropped as `filter_error`
+with the error, never taking its batch or the job down.
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ class FilterImagesFn(StageDoFn):
 
     def run(self, pairs: list[dict]):
         self.count(IN, len(pairs))
-        verdicts = self.image_filter.check([pair.get("image_bytes") or b"" for pair in pairs])
-        for pair, verdict in zip(pairs, verdicts):
+        files = [pair.get("image_bytes") or b"" for pair in pairs]
+        for pair, verdict in zip(pairs, self.results_or_errors(self.image_filter.check, files)):
+            if isinstance(verdict, Exception):
+                yield Reject("filter_error", pair, f"{type(verdict).__name__}: {verdict}")
+                continue
             record = {**pair, **verdict.fields()}
             if verdict.kept:
                 yield record

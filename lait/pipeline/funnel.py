@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from lait import progress
 from lait.pipeline.thumbnails import thumbnail_base64
+
+log = logging.getLogger(__name__)
 
 # Stages in order of data flow; the funnel table follows this order.
 STAGES = [
@@ -88,6 +91,17 @@ class StageDoFn(beam.DoFn):
 
     def count(self, key: str, n: int = 1) -> None:
         self._counts[key] += n
+
+    def results_or_errors(self, function, items: list) -> list:
+        """`function(items)`, one result per item; where the batch raises, each item alone, and an
+        item that fails alone gives its exception: one bad record never takes its batch down."""
+        try:
+            return list(function(items))
+        except Exception as error:  # noqa: BLE001 - whatever one record makes a model or decoder raise
+            if len(items) == 1:
+                return [error]
+            log.warning("%s: a batch of %d failed (%s); trying them one by one", self.stage, len(items), error)
+            return [self.results_or_errors(function, [item])[0] for item in items]
 
     def process(self, element, *args, **kwargs) -> Iterator[tuple]:
         counts = self._counts

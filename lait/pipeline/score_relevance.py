@@ -11,7 +11,6 @@ its image's face score is below --min_face: the text says who is shown, and no o
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -19,8 +18,6 @@ from apache_beam.utils import shared
 
 from lait.pipeline.funnel import IN, Reject, StageDoFn, StageOutput, apply_stage
 from lait.records import PairRecord
-
-log = logging.getLogger(__name__)
 
 MIN_BATCH, MAX_BATCH = 8, 64
 # Scores are rounded so that float noise of batched kernels cannot change a shard's bytes.
@@ -70,13 +67,8 @@ class ScoreRelevanceFn(StageDoFn):
 
     def _scores(self, pairs: list[dict]) -> list[float | Exception]:
         scorer = self._load()
-        try:
-            return [float(s) for s in scorer.model.score_pairs(scorer.extractor, pairs)]
-        except Exception as error:  # one bad pair must not take its batch down
-            if len(pairs) == 1:
-                return [error]
-            log.warning("relevance batch failed (%s); scoring its %d pairs one by one", error, len(pairs))
-            return [self._scores([p])[0] for p in pairs]
+        return self.results_or_errors(lambda batch: [float(s) for s in scorer.model.score_pairs(scorer.extractor, batch)],
+                                      pairs)
 
     def run(self, batch: list[PairRecord]) -> Iterator[PairRecord | Reject]:
         self.count(IN, len(batch))
