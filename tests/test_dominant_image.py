@@ -420,6 +420,20 @@ def test_a_link_to_the_pages_own_photo_view_is_a_link_to_the_same_page(parser):
     assert same["council-vote.jpg"] == 1 and same["bridge.jpg"] == 0 and same["trail.jpg"] == 0
 
 
+def test_a_picture_linking_to_another_page_of_the_site_is_told_from_one_linking_elsewhere(parser):
+    from lait.scoring.dominant_image.features import FEATURE_INDEX
+
+    html = page_html(f'<a href="{URL}?image_number=1"><img src="/media/2024/council-vote.jpg"></a>'
+                     '<a href="/2024/05/other-story"><img src="/media/2024/bridge.jpg"></a>'
+                     '<a href="https://www.news.example.com/2024/05/third-story"><img src="/media/2024/dam.jpg"></a>'
+                     '<a href="https://photos.example.org/trail"><img src="/media/2024/trail.jpg"></a>'
+                     '<a href="/media/2024/pond-full.jpg"><img src="/media/2024/pond.jpg"></a>')
+    found = extract_candidates(parser.parse(html, URL))
+    site = {c.url.rsplit("/", 1)[-1]: found.features[i, FEATURE_INDEX["link_site_page"]]
+            for i, c in enumerate(found.candidates[:found.n_body]) if "/media/" in c.url}
+    assert site == {"council-vote.jpg": 0, "bridge.jpg": 1, "dam.jpg": 1, "trail.jpg": 0, "pond.jpg": 0}
+
+
 def test_a_year_and_month_folder_is_no_width_in_the_url():
     from lait.scoring.dominant_image.urls import url_size
 

@@ -53,7 +53,8 @@ FEATURE_NAMES: list[str] = (
      "order_fraction", "candidate_index", "candidate_index_fraction", "is_first_candidate", "text_before_fraction",
      "log_chars_before", "after_h1", "log_chars_from_h1", "log_chars_to_first_paragraph", "paragraphs_after",
      "paragraphs_before_fraction", "depth", "n_candidates", "repeat_count", "n_srcset", "lazy", "loading_lazy",
-     "fetchpriority_high", "link_wrapped", "link_to_image", "link_same_page", "in_picture_source",
+     "fetchpriority_high", "link_wrapped", "link_to_image", "link_same_page", "link_site_page",
+     "in_picture_source",
      "alt_words", "has_alt", "has_title", "alt_title_overlap", "url_title_overlap", "url_page_overlap",
      "has_figcaption", "figcaption_words", "context_words", "itemprop_image", "in_jsonld", "is_link_image_src",
      "tree_distance_h1", "tree_distance_paragraph", "paragraph_container_depth",
@@ -210,6 +211,8 @@ def candidate_features(page: Page, body: list[Candidate], texts: bool = True) ->
                     row[f["link_to_image"]] = href.lower().split("?")[0].endswith((".jpg", ".jpeg", ".png", ".webp",
                                                                                    ".gif"))
                     row[f["link_same_page"]] = _same_page(href, page.url)
+                    row[f["link_site_page"]] = (not row[f["link_same_page"]] and not row[f["link_to_image"]]
+                                                and _same_site(href, page_host))
             if depth <= 6:
                 ancestor_groups |= token_groups(_class_text(ancestor))
             if ancestor.get("itemprop") == "image":
@@ -308,6 +311,20 @@ def _same_page(href: str, page_url: str) -> bool:
     except ValueError:  # a broken href ("http://[x") or page address
         return False
     return target.netloc == netloc and target.path.rstrip("/") == path
+
+
+def _same_site(href: str, page_host: str) -> bool:
+    """Whether a link stays on the page's site: a picture linking to another page of the site is,
+    on most sites, a teaser for another story."""
+    if not href or href.startswith(("#", "?", "javascript:", "mailto:")):
+        return False
+    if not href.startswith(("http://", "https://", "//")):
+        return True
+    try:
+        host = _url_host(href if not href.startswith("//") else "http:" + href)
+    except ValueError:  # a broken href ("http://[x")
+        return False
+    return bool(host) and (host == page_host or host.endswith("." + page_host) or page_host.endswith("." + host))
 
 
 @functools.lru_cache(maxsize=256)
