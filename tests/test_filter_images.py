@@ -99,7 +99,7 @@ def test_filter_image_command_prints_one_json_line_per_file(tmp_path, capsys):
     assert main(["filter-image", str(chart), str(photo), str(small)]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["path"] for line in lines] == [str(chart), str(photo), str(small)]
-    assert set(lines[0]) >= {"path", "width", "height", "nsfw", "natural", "phash", "kept", "reasons"}
+    assert set(lines[0]) >= {"path", "width", "height", "nsfw", "face", "natural", "phash", "kept", "reasons"}
     assert lines[0]["reasons"] == ["not_natural"] and not lines[0]["kept"]
     assert lines[1]["kept"] and lines[1]["reasons"] == [] and lines[1]["natural"] >= 0.5
     assert lines[2]["reasons"] == ["too_small"] and lines[2]["natural"] >= 0.5  # still scored here

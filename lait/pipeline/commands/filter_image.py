@@ -1,7 +1,7 @@
 """Run the image filters of `lait run` (FilterImages) on image files and say what they decide.
 
 One JSON line per file, in order:
-  {"path", "width", "height", "format", "nsfw", "natural", "sha1", "phash", "kept", "reasons"}
+  {"path", "width", "height", "format", "nsfw", "face", "natural", "sha1", "phash", "kept", "reasons"}
 `reasons` lists why the file would be dropped (too_small, aspect_ratio, decompression_bomb,
 corrupt_image, unsupported_format, not_natural, nsfw); `kept` is true when it is empty.
 Thresholds are the same options, with the same defaults, as `lait run`. Every file that
@@ -79,8 +79,9 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
             for path, verdict in zip(paths, image_filter.check(files)):
                 bar.write(json.dumps({
                     "path": path, "width": verdict.width, "height": verdict.height, "format": verdict.image_format,
-                    "nsfw": verdict.nsfw_score, "natural": verdict.natural_score, "sha1": verdict.image_sha1,
-                    "phash": verdict.image_phash, "kept": verdict.kept, "reasons": verdict.reasons,
+                    "nsfw": verdict.nsfw_score, "face": verdict.face_score, "natural": verdict.natural_score,
+                    "sha1": verdict.image_sha1, "phash": verdict.image_phash, "kept": verdict.kept,
+                    "reasons": verdict.reasons,
                 }))
             bar.update(len(paths))
     return 0
