@@ -85,3 +85,7 @@ def test_next_sentence_is_the_first_sentence_of_the_body_text_after_the_image():
     assert next_sentence(_image('<div><img src="a.jpg"></div><div><img src="b.jpg"></div><p>Ann Lee won.</p>')) == ""
     assert next_sentence(_image('<nav><img src="a.jpg"><p>Ann Lee won.</p></nav>')) == ""
     assert next_sentence(_image('<p>Intro text. <img src="a.jpg"></p><p>Ann Lee won.</p>')) == ""
+    # a byline or timestamp line names the writer, not who the photo shows
+    for byline in ("Robert Brum and Isabel Keane Monday Mar 16, 2020 at 3:44 AM Rockland County Executive Ed Day said.",
+                   "By Ann Lee. Ann Lee is a reporter."):
+        assert next_sentence(_image(f'<div><img src="a.jpg"></div><p>{byline}</p>')) == ""

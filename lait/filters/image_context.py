@@ -42,6 +42,10 @@ _CHROME_WORDS = frozenset(["nav", "navbar", "navigation", "menu", "breadcrumb", 
                            "banner", "advert", "ads", "ad", "sponsor", "sponsors", "author", "byline", "meta"])
 # One of _CHROME_WORDS as a whole run of letters in a class or id ("site-nav", not "canvas").
 _CHROME_NAME = re.compile(r"(?<![a-z])(?:" + "|".join(sorted(_CHROME_WORDS, key=len, reverse=True)) + r")(?![a-z])")
+# A byline or timestamp line ("By Ann Lee", "Ann Lee, AP Monday Mar 16, 2020 at 3:44 AM"): it names
+# the writer, not who a photo shows. Looked for at a block's start.
+_BYLINE = re.compile(r"^(?:by|posted|published|updated|written)\b|\b\d{1,2}:\d{2}\s?[ap]\.?m\b", re.I)
+BYLINE_CHARS = 200
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 
 
@@ -231,11 +235,12 @@ def next_sentence(image, max_levels: int = MAX_BODY_WRAPPER_LEVELS) -> str:
     ("Tessa Montague, a fifth-year graduate student in the Schier lab, ..."), where the page
     has no caption. Found like the block of :func:`image_caption`, climbing out of wrappers
     that hold only the image, but the block may be a long paragraph; never past a heading or
-    another image, never in navigation or sidebars.
+    another image, never in navigation or sidebars, never a byline or timestamp line.
     """
     if in_chrome(image):
         return ""
-    return _first_sentence(_block_after(_anchor(image), max_levels, _leading_text))
+    text = _block_after(_anchor(image), max_levels, _leading_text)
+    return "" if _BYLINE.search(text[:BYLINE_CHARS]) else _first_sentence(text)
 
 
 def _leading_text(element, max_chars: int = MAX_SENTENCE_CHARS) -> str:
