@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from lait.encoders.image_resize import resized_planes
 
 MODEL_FILE = Path(__file__).resolve().parent.parent / "scoring" / "models" / "naturalness.json"
 MODEL_FORMAT = "lait-naturalness-logreg/2"
@@ -59,7 +62,7 @@ EMBEDDING_DIM = 1280
 
 def image_statistics(image: Image.Image) -> np.ndarray:
     """The cheap statistics of an RGB image, in the order of :data:`STATISTIC_NAMES`."""
-    red, green, blue = _channel_planes(_statistics_image(image))
+    red, green, blue = _statistics_planes(image)
     n = red.size
     counts = _colour_counts(red, green, blue)
     top = np.maximum(np.maximum(red, green), blue)
@@ -77,19 +80,28 @@ def image_statistics(image: Image.Image) -> np.ndarray:
     ], dtype=np.float32)
 
 
-def _statistics_image(image: Image.Image) -> Image.Image:
-    """`image` as RGB, shrunk to :data:`STATS_SIDE` on its longer side."""
-    small = image if image.mode == "RGB" else image.convert("RGB")
-    if max(small.size) > STATS_SIDE:
-        small = small.copy()
-        small.thumbnail((STATS_SIDE, STATS_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return small
+def _statistics_planes(image: Image.Image) -> np.ndarray:
+    """Red, green and blue of `image` shrunk to :data:`STATS_SIDE` on its longer side, as Pillow's
+    `thumbnail` shrinks it (bilinear), as contiguous uint8 [h, w] planes: every statistic reads
+    whole planes, several times faster than the strided channels of an [h, w, 3] array."""
+    size = _thumbnail_size(image.width, image.height, STATS_SIDE)
+    return resized_planes(image, size, Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
-def _channel_planes(image: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Red, green and blue as contiguous uint8 [h, w] arrays: every statistic reads whole
-    planes, several times faster than the strided channels of an [h, w, 3] array."""
-    return tuple(np.asarray(plane, dtype=np.uint8) for plane in image.split())
+def _thumbnail_size(width: int, height: int, side: int) -> tuple[int, int]:
+    """The size Pillow's ``thumbnail((side, side))`` gives a `width` x `height` image: the aspect
+    ratio kept as closely as whole pixels allow, the longer side at most `side`."""
+    if width <= side and height <= side:
+        return width, height
+    aspect = width / height
+    if aspect <= 1:
+        return _closest(side * aspect, lambda n: abs(aspect - n / side)), side
+    return side, _closest(side / aspect, lambda n: 0 if n == 0 else abs(aspect - side / n))
+
+
+def _closest(number: float, error) -> int:
+    """Pillow's rounding in `thumbnail`: floor or ceiling of `number`, whichever errs less, at least 1."""
+    return max(min(math.floor(number), math.ceil(number), key=error), 1)
 
 
 def _share(mask: np.ndarray) -> float:
