@@ -32,12 +32,14 @@ def resized_planes(image: Image.Image, size: tuple[int, int], resample: Image.Re
     import torch
     import torch.nn.functional as F
 
-    # A writable copy (torch wants one) viewed as [1, 3, H, W] in channels-last memory: the
-    # layout of torch's vectorised uint8 kernel.
-    pixels = torch.from_numpy(np.array(image)).permute(2, 0, 1).unsqueeze(0)
+    # The pixels as Pillow holds them, four bytes each (RGBX), in a writable buffer (torch wants
+    # one), viewed as [1, 4, H, W] in channels-last memory: torch's vectorised uint8 kernel works
+    # on four channels, and pads three to four and back.
+    pixels = torch.frombuffer(bytearray(image.tobytes("raw", "RGBX")), dtype=torch.uint8)
+    pixels = pixels.view(1, image.height, image.width, 4).permute(0, 3, 1, 2)
     resized = F.interpolate(pixels, size=(size[1], size[0]), mode=_TORCH_MODES[resample], antialias=True,
                             align_corners=False)
-    return resized[0].contiguous().numpy()
+    return resized[0, :3].contiguous().numpy()
 
 
 def _torch_can_resize(source: tuple[int, int], size: tuple[int, int], resample: Image.Resampling,
