@@ -43,3 +43,10 @@ def test_statistics_image_has_the_size_pillows_thumbnail_gives():
             thumbnail = Image.new("RGB", (width, height))
             thumbnail.thumbnail((STATS_SIDE, STATS_SIDE))
             assert _thumbnail_size(width, height, STATS_SIDE) == thumbnail.size
+
+
+def test_an_image_in_several_memory_blocks_is_copied_and_resized_alike():
+    big = Image.effect_noise((3000, 2000), 60).convert("RGB")  # beyond one of Pillow's 16 MB blocks
+    planes = resized_planes(big, (750, 500))
+    pillow = np.asarray(big.resize((750, 500), Image.Resampling.BILINEAR)).transpose(2, 0, 1)
+    assert np.abs(planes.astype(int) - pillow).max() <= 2

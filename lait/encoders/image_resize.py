@@ -29,17 +29,29 @@ def resized_planes(image: Image.Image, size: tuple[int, int], resample: Image.Re
     if size == image.size or not _torch_can_resize(image.size, size, resample, reducing_gap):
         resized = image if size == image.size else image.resize(size, resample, reducing_gap=reducing_gap)
         return np.ascontiguousarray(np.asarray(resized).transpose(2, 0, 1))
-    import torch
     import torch.nn.functional as F
 
-    # The pixels as Pillow holds them, four bytes each (RGBX), in a writable buffer (torch wants
-    # one), viewed as [1, 4, H, W] in channels-last memory: torch's vectorised uint8 kernel works
-    # on four channels, and pads three to four and back.
-    pixels = torch.frombuffer(bytearray(image.tobytes("raw", "RGBX")), dtype=torch.uint8)
-    pixels = pixels.view(1, image.height, image.width, 4).permute(0, 3, 1, 2)
+    # [1, 4, H, W] in channels-last memory: torch's vectorised uint8 kernel works on four
+    # channels (it pads three to four and back), and Pillow holds RGB as four bytes per pixel.
+    pixels = _rgbx_pixels(image).view(1, image.height, image.width, 4).permute(0, 3, 1, 2)
     resized = F.interpolate(pixels, size=(size[1], size[0]), mode=_TORCH_MODES[resample], antialias=True,
                             align_corners=False)
     return resized[0, :3].contiguous().numpy()
+
+
+def _rgbx_pixels(image: Image.Image):
+    """A flat uint8 tensor of RGB `image`'s pixels, four bytes each (RGBX).
+
+    Pillow's own memory, without a copy, through its Arrow export; a copy of its bytes where
+    the export refuses (an image in several memory blocks: tens of megapixels).
+    """
+    import pyarrow
+    import torch
+
+    try:
+        return torch.from_dlpack(pyarrow.array(image).flatten())
+    except ValueError:
+        return torch.frombuffer(bytearray(image.tobytes("raw", "RGBX")), dtype=torch.uint8)
 
 
 def _torch_can_resize(source: tuple[int, int], size: tuple[int, int], resample: Image.Resampling,
