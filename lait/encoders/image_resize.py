@@ -19,7 +19,8 @@ def resized_planes(image: Image.Image, size: tuple[int, int], resample: Image.Re
                    reducing_gap: float | None = None) -> np.ndarray:
     """[3, height, width] uint8, contiguous: RGB `image` resized to `size` = (width, height).
 
-    As ``image.resize(size, resample, reducing_gap=reducing_gap)``, split into channel planes.
+    As ``image.resize(size, resample, reducing_gap=reducing_gap)``, split into channel planes, but
+    for a few values one or two levels off where torch shrinks (see the module's docstring).
     Where `reducing_gap` makes Pillow first shrink by block averaging (sources over
     2 x reducing_gap times the size, which the pipeline's working images never are), Pillow
     resizes, so that such images keep that cheaper path.
