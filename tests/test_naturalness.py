@@ -163,3 +163,20 @@ def test_fast_median_and_hue_table_give_numpys_values():
     hue = np.degrees(np.arctan2(np.sqrt(3) * (g - b), 2 * r - g - b)) % 360
     rows, columns = (g - b + 255).astype(int), (2 * r - g - b + 510).astype(int)
     assert np.array_equal(_hue_bins()[rows * 1021 + columns], (hue // 10).astype(np.int32))
+
+
+def test_saturation_table_and_coarse_counts_give_the_plain_formulas_values():
+    from lait.filters.naturalness import _block_std, _coarse_colour_counts, _colour_counts, _saturation
+
+    rng = np.random.default_rng(4)
+    red, green, blue = (rng.integers(0, 256, (40, 56), dtype=np.uint8) for _ in range(3))
+    red[0, :3] = green[0, :3] = blue[0, :3] = 0  # black: no saturation
+    top, bottom = np.maximum(np.maximum(red, green), blue), np.minimum(np.minimum(red, green), blue)
+    top_f, bottom_f = top.astype(np.float32), bottom.astype(np.float32)
+    plain = np.where(top_f > 0, (top_f - bottom_f) / np.maximum(top_f, 1), 0.0)
+    assert np.array_equal(_saturation(top, bottom), plain) and plain.dtype == np.float32
+    counts = _colour_counts(red, green, blue)
+    assert np.array_equal(_coarse_colour_counts(counts), counts.reshape(16, 2, 16, 2, 16, 2).sum(axis=(1, 3, 5)).ravel())
+    grey = rng.random((43, 61)).astype(np.float32) * 255
+    tiles = grey[:40, :56].reshape(5, 8, 7, 8)
+    assert np.allclose(_block_std(grey, 8), tiles.std(axis=(1, 3)).ravel(), rtol=1e-5)

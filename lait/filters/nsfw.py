@@ -22,6 +22,7 @@ import os
 import numpy as np
 from PIL import Image
 
+from lait.encoders.image_resize import resized_planes
 from lait.encoders.onnx_sessions import cpu_session
 
 # Output class order of 320n.onnx (from the nudenet package source).
@@ -170,14 +171,10 @@ def _square_input(image: Image.Image, out: np.ndarray | None = None) -> np.ndarr
 
     Written into `out` (zeros, [3, 320, 320] float32: a row of the batch) when given.
     """
-    if image.mode != "RGB":
-        image = image.convert("RGB")
-    side = max(image.size)
-    scale = INPUT_SIDE / side
-    resized = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                           Image.Resampling.BILINEAR, reducing_gap=2.0)
+    scale = INPUT_SIDE / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    planes = resized_planes(image, size, Image.Resampling.BILINEAR, reducing_gap=2.0)  # [3, h, w] uint8
     if out is None:
         out = np.zeros((3, INPUT_SIDE, INPUT_SIDE), dtype=np.float32)
-    pixels = np.asarray(resized).transpose(2, 0, 1)  # [3, h, w] uint8
-    np.divide(pixels, np.float32(255.0), out=out[:, :pixels.shape[1], :pixels.shape[2]])
+    np.divide(planes, np.float32(255.0), out=out[:, :size[1], :size[0]])
     return out
