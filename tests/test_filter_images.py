@@ -162,13 +162,13 @@ class _FullDetectorNsfw:
     def scores(self, images):
         import numpy as np
 
-        from lait.filters.nsfw import FACE_CLASSES, _square_input, explicit_score_of_detections
+        from lait.filters.nsfw import FACE_CLASSES, _square_input, class_score_of_detections
 
         if not images:
             return np.zeros(0, np.float32), np.zeros(0, np.float32)
         (output,) = self.session.run(None, {"images": np.stack([_square_input(image) for image in images])})
-        return (np.clip(explicit_score_of_detections(output), 0.0, 1.0),
-                np.clip(explicit_score_of_detections(output, FACE_CLASSES), 0.0, 1.0))
+        return (np.clip(class_score_of_detections(output), 0.0, 1.0),
+                np.clip(class_score_of_detections(output, FACE_CLASSES), 0.0, 1.0))
 
 
 def test_fast_networks_give_the_same_verdicts_as_the_plain_ones():

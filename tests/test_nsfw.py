@@ -56,13 +56,13 @@ def test_the_cut_model_gives_the_whole_detectors_score(scorer):
     """NsfwScorer runs 320n.onnx without its box branch and with the explicit classes only: the scores
     are those of the whole detector (fails if a new NudeNet file changes the graph's layout)."""
     from lait.encoders.onnx_sessions import cpu_session
-    from lait.filters.nsfw import _square_input, explicit_score_of_detections, nudenet_model_path
+    from lait.filters.nsfw import _square_input, class_score_of_detections, nudenet_model_path
 
     photos = _people_photos(8) + [Image.new("RGB", (500, 320), (230, 190, 170))]
     batch = np.stack([_square_input(photo) for photo in photos])
     (detections,) = cpu_session(nudenet_model_path()).run(None, {"images": batch})
-    whole = np.clip(explicit_score_of_detections(detections), 0, 1)
-    whole_face = np.clip(explicit_score_of_detections(detections, FACE_CLASSES), 0, 1)
+    whole = np.clip(class_score_of_detections(detections), 0, 1)
+    whole_face = np.clip(class_score_of_detections(detections, FACE_CLASSES), 0, 1)
     assert detections.shape[:2] == (len(photos), 4 + len(NUDENET_CLASSES))
     nsfw, face = scorer.scores(photos)
     assert np.allclose(scorer.score(photos), whole, rtol=0, atol=1e-6)

@@ -214,7 +214,10 @@ def image_caption(image) -> tuple[str, str]:
     """
     if in_chrome(image):
         return "", ""
-    anchor = _anchor(image)
+    return _caption_at(_anchor(image))
+
+
+def _caption_at(anchor) -> tuple[str, str]:
     after = _line_after(anchor)
     before = _line_before(anchor)
     if after and not before:
@@ -239,8 +242,22 @@ def next_sentence(image, max_levels: int = MAX_BODY_WRAPPER_LEVELS) -> str:
     """
     if in_chrome(image):
         return ""
-    text = _block_after(_anchor(image), max_levels, _leading_text)
+    return _sentence_after(_anchor(image), max_levels)
+
+
+def _sentence_after(anchor, max_levels: int = MAX_BODY_WRAPPER_LEVELS) -> str:
+    text = _block_after(anchor, max_levels, _leading_text)
     return "" if _BYLINE.search(text[:BYLINE_CHARS]) else _first_sentence(text)
+
+
+def caption_or_next_sentence(image) -> tuple[str, str]:
+    """`(caption, next sentence)`: :func:`image_caption`'s text and, where it is empty,
+    :func:`next_sentence`, with the image's place in the tree (chrome, anchor) read once."""
+    if in_chrome(image):
+        return "", ""
+    anchor = _anchor(image)
+    caption = _caption_at(anchor)[0]
+    return caption, "" if caption else _sentence_after(anchor)
 
 
 def _leading_text(element, max_chars: int = MAX_SENTENCE_CHARS) -> str:

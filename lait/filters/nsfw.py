@@ -6,7 +6,7 @@ is the highest confidence of any box among the explicit classes only: exposed ge
 female breasts, buttocks and anus. Preprocessing follows NudeNet's own code: pad the image
 to a square at the bottom/right with black, resize to 320x320, RGB in [0, 1].
 
-The scorer runs `320n.onnx` cut down to that score (:func:`explicit_score_model`): the box
+The scorer runs `320n.onnx` cut down to that score (:func:`class_scores_model`): the box
 regression branch of the detection head and the decoding of boxes are left out, and the
 last convolution of the class branch computes only the explicit classes. The score is the
 same number the full detector gives (the same convolutions compute it), for less work.
@@ -36,7 +36,7 @@ NUDENET_CLASSES = [
 EXPLICIT_CLASSES = ("BUTTOCKS_EXPOSED", "FEMALE_BREAST_EXPOSED", "FEMALE_GENITALIA_EXPOSED",
                     "ANUS_EXPOSED", "MALE_GENITALIA_EXPOSED")
 FACE_CLASSES = ("FACE_FEMALE", "FACE_MALE")
-# The cut model's outputs (:func:`explicit_score_model`) and the classes each is the best of.
+# The cut model's outputs (:func:`class_scores_model`) and the classes each is the best of.
 SCORE_CLASSES = {"nsfw_score": EXPLICIT_CLASSES, "face_score": FACE_CLASSES}
 INPUT_SIDE = 320
 
@@ -63,7 +63,7 @@ class NsfwScorer:
     """
 
     def __init__(self, model_path: str | None = None, threads: int = 1, batch_size: int = 16) -> None:
-        self.session = cpu_session(explicit_score_model(model_path or nudenet_model_path()), threads)
+        self.session = cpu_session(class_scores_model(model_path or nudenet_model_path()), threads)
         self.input_name = self.session.get_inputs()[0].name
         self.batch_size = batch_size
 
@@ -84,11 +84,11 @@ class NsfwScorer:
         return np.clip(nsfw, 0.0, 1.0), np.clip(face, 0.0, 1.0)
 
 
-def explicit_score_of_detections(output: np.ndarray, classes: tuple[str, ...] = EXPLICIT_CLASSES) -> np.ndarray:
+def class_score_of_detections(output: np.ndarray, classes: tuple[str, ...] = EXPLICIT_CLASSES) -> np.ndarray:
     """[B] scores from the full detector's output [B, 4 box values + 18 class scores, anchors]:
     the best confidence of any box among `classes`.
 
-    What :func:`explicit_score_model` computes inside the network; the tests and the bench
+    What :func:`class_scores_model` computes inside the network; the tests and the bench
     compare the two.
     """
     rows = [4 + NUDENET_CLASSES.index(name) for name in classes]
@@ -100,7 +100,7 @@ def explicit_score_of_detections(output: np.ndarray, classes: tuple[str, ...] = 
 _CLASS_CONVS = tuple(f"/model.22/cv3.{level}/cv3.{level}.2/Conv" for level in range(3))
 
 
-def explicit_score_model(model_path: str) -> bytes:
+def class_scores_model(model_path: str) -> bytes:
     """`320n.onnx` as a serialised model from images [B, 3, H, W] to two scores [B]: `nsfw_score`
     and `face_score`.
 

@@ -23,7 +23,7 @@ import re
 
 from lait.filters.text_lexicon import load_sections
 
-# A capitalised word (with an inner hyphen or apostrophe: "Ye-Jin", "O'Brien") and what follows it.
+# A capitalised word, with an inner hyphen or apostrophe ("Ye-Jin", "O'Brien").
 _WORD = re.compile(r"[A-Z][a-z]+(?:['’-][A-Za-z][a-z]+)*")
 # English Zipf frequency (wordfreq) at or above which a given name must be a common one
 # ("will", "may", "summer" are words first), and at or above which a Census surname is a word

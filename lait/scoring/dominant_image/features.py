@@ -10,7 +10,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import numpy as np
 
-from lait.filters.image_context import image_caption, next_sentence, preceding_heading
+from lait.filters.image_context import caption_or_next_sentence, preceding_heading
 from lait.filters.page import Page, collapse
 from lait.filters.urls import url_host
 from lait.scoring.dominant_image.urls import proxied_path, url_size
@@ -276,9 +276,9 @@ def _add_texts(row: list, cand: Candidate) -> None:
     cand.figcaption = _figcaption(element)
     row[f["has_figcaption"]] = bool(cand.figcaption)
     row[f["figcaption_words"]] = math.log1p(len(cand.figcaption.split()))
-    cand.context = image_caption(element)[0][:1000]
+    context, sentence = caption_or_next_sentence(element)
+    cand.context, cand.next_sentence = context[:1000], sentence[:1000]
     cand.headline = preceding_heading(element)[:500]
-    cand.next_sentence = "" if cand.context else next_sentence(element)[:1000]
     row[f["context_words"]] = math.log1p(len(cand.context.split()))
 
 
