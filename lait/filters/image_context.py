@@ -113,15 +113,49 @@ def _anchor(image):
 def in_chrome(element) -> bool:
     """Whether an element sits in navigation, a sidebar, a footer, comments or share widgets."""
     for node in (element, *element.iterancestors()):
-        tag = node.tag if isinstance(node.tag, str) else ""
-        if tag in ("body", "html"):
+        if node.tag in ("body", "html"):
             break  # their classes describe the page's layout ("one-sidebar"), not the image's place
-        if tag in _CHROME_TAGS:
-            return True
-        names = node.get("class") or node.get("id")
-        if names and _chrome_name(names + " " + (node.get("id") or "")):
+        if _own_chrome(node):
             return True
     return False
+
+
+def _own_chrome(node) -> bool:
+    """Whether an element itself is navigation, a sidebar... (:func:`in_chrome` without its ancestors)."""
+    if node.tag in _CHROME_TAGS:
+        return True
+    names = node.get("class") or node.get("id")
+    return bool(names) and _chrome_name(names + " " + (node.get("id") or ""))
+
+
+class ChromeTest:
+    """:func:`in_chrome` for many elements of one tree, each element looked at once.
+
+    The images of a page share most of their ancestors; what is known of one is kept for the
+    next. Make one per page: the elements it holds keep their tree alive.
+    """
+
+    def __init__(self):
+        self._known: dict = {}
+
+    def __call__(self, element) -> bool:
+        below = []  # elements whose answer is their nearest decided ancestor's
+        node, answer = element, False
+        while node is not None:
+            known = self._known.get(node)
+            if known is not None:
+                answer = known
+                break
+            if node.tag in ("body", "html"):
+                break
+            below.append(node)
+            if _own_chrome(node):
+                answer = True
+                break
+            node = node.getparent()
+        for node in below:
+            self._known[node] = answer
+        return answer
 
 
 @functools.lru_cache(maxsize=16384)
@@ -168,13 +202,13 @@ def _line_before(anchor) -> str:
     return " ".join("".join(reversed(chunks)).split())
 
 
-def _next_block(anchor) -> str:
+def _next_block(anchor, chrome) -> str:
     """The short block right after the image (climbing out of wrappers that hold only it)."""
-    text = _block_after(anchor, MAX_WRAPPER_LEVELS, _text_of)
+    text = _block_after(anchor, MAX_WRAPPER_LEVELS, _text_of, chrome)
     return text if len(text.split()) <= MAX_SIBLING_WORDS else ""
 
 
-def _block_after(anchor, max_levels: int, read) -> str:
+def _block_after(anchor, max_levels: int, read, chrome) -> str:
     """`read(block)` of the first block with text after the image, climbing out of wrappers that
     hold only it; "" at a heading, another image or page chrome."""
     node = anchor
@@ -183,7 +217,7 @@ def _block_after(anchor, max_levels: int, read) -> str:
             tag = sibling.tag if isinstance(sibling.tag, str) else ""
             if tag == "br":
                 continue
-            if tag in _HEADINGS or _holds_image(sibling) or in_chrome(sibling):
+            if tag in _HEADINGS or _holds_image(sibling) or chrome(sibling):
                 return ""
             text = read(sibling)
             if text:
@@ -203,7 +237,7 @@ def _last_sentence(text: str) -> str:
     return _SENTENCE_END.split(text)[-1]
 
 
-def image_caption(image) -> tuple[str, str]:
+def image_caption(image, chrome=in_chrome) -> tuple[str, str]:
     """`(text, kind)`: the caption-like text of an image element, or `("", "")`.
 
     Kinds, tried in this order: `line` (text beside the image in its own block, up to the
@@ -212,26 +246,26 @@ def image_caption(image) -> tuple[str, str]:
     that the image sits in, starting after it, else ending before it). Nothing from
     navigation, sidebars, footers, comments or share widgets.
     """
-    if in_chrome(image):
+    if chrome(image):
         return "", ""
-    return _caption_at(_anchor(image))
+    return _caption_at(_anchor(image), chrome)
 
 
-def _caption_at(anchor) -> tuple[str, str]:
+def _caption_at(anchor, chrome) -> tuple[str, str]:
     after = _line_after(anchor)
     before = _line_before(anchor)
     if after and not before:
         words = after.split()
         return (after if len(words) <= MAX_CAPTION_WORDS else _first_sentence(after)), "line"
     if not after and not before:
-        block = _next_block(anchor)
+        block = _next_block(anchor, chrome)
         return (block, "block") if block else ("", "")
     if after:
         return _first_sentence(after), "sentence"
     return _last_sentence(before), "sentence"
 
 
-def next_sentence(image, max_levels: int = MAX_BODY_WRAPPER_LEVELS) -> str:
+def next_sentence(image, max_levels: int = MAX_BODY_WRAPPER_LEVELS, chrome=in_chrome) -> str:
     """The first sentence of the body text right after the image, or "".
 
     A profile's or a report's first sentence under its photo often says who or what it shows
@@ -240,24 +274,27 @@ def next_sentence(image, max_levels: int = MAX_BODY_WRAPPER_LEVELS) -> str:
     that hold only the image, but the block may be a long paragraph; never past a heading or
     another image, never in navigation or sidebars, never a byline or timestamp line.
     """
-    if in_chrome(image):
+    if chrome(image):
         return ""
-    return _sentence_after(_anchor(image), max_levels)
+    return _sentence_after(_anchor(image), chrome, max_levels)
 
 
-def _sentence_after(anchor, max_levels: int = MAX_BODY_WRAPPER_LEVELS) -> str:
-    text = _block_after(anchor, max_levels, _leading_text)
+def _sentence_after(anchor, chrome, max_levels: int = MAX_BODY_WRAPPER_LEVELS) -> str:
+    text = _block_after(anchor, max_levels, _leading_text, chrome)
     return "" if _BYLINE.search(text[:BYLINE_CHARS]) else _first_sentence(text)
 
 
-def caption_or_next_sentence(image) -> tuple[str, str]:
+def caption_or_next_sentence(image, chrome=in_chrome) -> tuple[str, str]:
     """`(caption, next sentence)`: :func:`image_caption`'s text and, where it is empty,
-    :func:`next_sentence`, with the image's place in the tree (chrome, anchor) read once."""
-    if in_chrome(image):
+    :func:`next_sentence`, with the image's place in the tree (chrome, anchor) read once.
+
+    `chrome` answers :func:`in_chrome`; pass one :class:`ChromeTest` for all images of a page.
+    """
+    if chrome(image):
         return "", ""
     anchor = _anchor(image)
-    caption = _caption_at(anchor)[0]
-    return caption, "" if caption else _sentence_after(anchor)
+    caption = _caption_at(anchor, chrome)[0]
+    return caption, "" if caption else _sentence_after(anchor, chrome)
 
 
 def _leading_text(element, max_chars: int = MAX_SENTENCE_CHARS) -> str:
@@ -290,7 +327,7 @@ def _chunks(element):
         yield " "
 
 
-def preceding_heading(image, max_levels: int = MAX_WRAPPER_LEVELS) -> str:
+def preceding_heading(image, max_levels: int = MAX_WRAPPER_LEVELS, chrome=in_chrome) -> str:
     """Text of the nearest heading (h1-h3) above the image in its article, or "".
 
     A lead photo usually sits right under its story's headline; the headline often names
@@ -304,10 +341,10 @@ def preceding_heading(image, max_levels: int = MAX_WRAPPER_LEVELS) -> str:
             if checked >= 4 or (tag and _holds_image(sibling)):
                 return ""
             if tag in ("h1", "h2", "h3"):
-                return "" if in_chrome(sibling) else _text_of(sibling)
+                return "" if chrome(sibling) else _text_of(sibling)
             headings = list(sibling.iter("h1", "h2", "h3")) if tag else []  # document order, as XPath gives
             if headings:
-                return "" if in_chrome(headings[-1]) else _text_of(headings[-1])
+                return "" if chrome(headings[-1]) else _text_of(headings[-1])
             if len(_text_of(sibling).split()) > MAX_SIBLING_WORDS:
                 return ""  # body text between them: the heading is not this image's
         node = node.getparent()

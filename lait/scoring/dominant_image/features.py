@@ -10,7 +10,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import numpy as np
 
-from lait.filters.image_context import caption_or_next_sentence, preceding_heading
+from lait.filters.image_context import ChromeTest, caption_or_next_sentence, preceding_heading
 from lait.filters.page import Page, collapse
 from lait.filters.urls import url_host
 from lait.scoring.dominant_image.urls import proxied_path, url_size
@@ -142,6 +142,7 @@ def candidate_features(page: Page, body: list[Candidate], texts: bool = True) ->
         for ancestor, level in _levels_up(paragraph).items():
             paragraph_up[ancestor] = min(level, paragraph_up.get(ancestor, 99))
     first_paragraph = paragraph_starts[0] if paragraph_starts else -1
+    chrome = ChromeTest()
     areas = np.zeros(n)
     for i, cand in enumerate(body):
         row = [0.0] * n_features
@@ -245,7 +246,7 @@ def candidate_features(page: Page, body: list[Candidate], texts: bool = True) ->
         row[f["url_page_overlap"]] = _overlap(path_words, page_words)
         cand.alt, cand.title = alt[:1000], title[:1000]
         if texts:
-            _add_texts(row, cand)
+            _add_texts(row, cand, chrome)
         row[f["in_jsonld"]] = 0.0  # filled by _mark_structured
         host = _url_host(url)
         row[f["same_host"]] = host == page_host or host.endswith("." + page_host) or page_host.endswith("." + host)
@@ -268,7 +269,7 @@ def candidate_features(page: Page, body: list[Candidate], texts: bool = True) ->
     return x
 
 
-def _add_texts(row: list, cand: Candidate) -> None:
+def _add_texts(row: list, cand: Candidate, chrome: ChromeTest) -> None:
     """Fill a candidate's figcaption, context, headline and (without a context) next sentence, and the
     features counting their words."""
     f = FEATURE_INDEX
@@ -276,9 +277,9 @@ def _add_texts(row: list, cand: Candidate) -> None:
     cand.figcaption = _figcaption(element)
     row[f["has_figcaption"]] = bool(cand.figcaption)
     row[f["figcaption_words"]] = math.log1p(len(cand.figcaption.split()))
-    context, sentence = caption_or_next_sentence(element)
+    context, sentence = caption_or_next_sentence(element, chrome)
     cand.context, cand.next_sentence = context[:1000], sentence[:1000]
-    cand.headline = preceding_heading(element)[:500]
+    cand.headline = preceding_heading(element, chrome=chrome)[:500]
     row[f["context_words"]] = math.log1p(len(cand.context.split()))
 
 
@@ -287,9 +288,10 @@ _TEXT_FEATURES = [FEATURE_INDEX[name] for name in ("has_figcaption", "figcaption
 
 def add_candidate_texts(features: np.ndarray, body: list[Candidate], rows: np.ndarray) -> None:
     """:func:`candidate_features`' texts, for the body candidates where `rows` is true only."""
+    chrome = ChromeTest()
     for i in np.flatnonzero(rows):
         row = [0.0] * len(FEATURE_NAMES)
-        _add_texts(row, body[i])
+        _add_texts(row, body[i], chrome)
         features[i, _TEXT_FEATURES] = [row[j] for j in _TEXT_FEATURES]
 
 
