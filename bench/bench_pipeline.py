@@ -39,6 +39,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.measure import MIB, PeakMemory  # noqa: E402
+from lait.pipeline.in_process_runner import InProcessRunner  # noqa: E402
 from lait.pipeline.options import LaitOptions  # noqa: E402
 from lait.pipeline.parse_pages import ParsePages  # noqa: E402
 from lait.pipeline.read_crawl import ReadCrawl, iter_crawl_records  # noqa: E402
@@ -98,14 +99,14 @@ def _write_count(path: str, n: int) -> None:
 
 
 def bench_stages(paths: list[str], parse: bool, out: Path) -> dict:
-    """ReadCrawl (and ParsePages) on the in-process DirectRunner; pages/s over the whole run."""
+    """ReadCrawl (and ParsePages) on the runner of `lait run --runner direct`; pages/s over the whole run."""
     options = PipelineOptions(["--runner=DirectRunner"])
     counted = out / ("parsed" if parse else "pages")
     before = psutil.Process().memory_info().rss
     cpu = _cpu_self()
     started = time.perf_counter()
     with PeakMemory() as memory:
-        with beam.Pipeline(options=options) as pipeline:
+        with beam.Pipeline(runner=InProcessRunner(), options=options) as pipeline:
             crawl = pipeline | "ReadCrawl" >> ReadCrawl(paths, progress=False)
             result = crawl.pages
             if parse:

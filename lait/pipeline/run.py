@@ -51,6 +51,7 @@ from lait.pipeline.dataset_card import write_card
 from lait.pipeline.dominant_image import DetectDominantImage
 from lait.pipeline.filter_images import FilterImages
 from lait.pipeline.funnel import FunnelCollector, SampleRejects, WriteFunnel, WriteRejects
+from lait.pipeline.in_process_runner import IN_PROCESS_RUNNERS, InProcessRunner
 from lait.pipeline.options import MAX_PART_BYTES, MIN_PART_BYTES, PARTS, LaitOptions
 from lait.pipeline.parse_pages import ParsePages
 from lait.pipeline.read_crawl import ReadCrawl, expand_patterns
@@ -210,8 +211,8 @@ class ReusedViews(PipelineOptions):
 def run_to_completion(pipeline_options: PipelineOptions, build: Callable[[beam.Pipeline], None]) -> None:
     """Build a pipeline with `build(pipeline)` and run it to the end on the chosen runner.
 
-    The runner defaults to the in-process DirectRunner (never Beam's Prism, which downloads
-    a binary); short names from RUNNER_ALIASES are expanded; Dask gets lait's translation
+    The runner defaults to the in-process DirectRunner, run by :class:`InProcessRunner` (never
+    Beam's Prism, which downloads a binary); short names from RUNNER_ALIASES are expanded; Dask gets lait's translation
     fixes and its client connection is closed before a local cluster goes away.
     """
     standard = pipeline_options.view_as(StandardOptions)
@@ -219,7 +220,8 @@ def run_to_completion(pipeline_options: PipelineOptions, build: Callable[[beam.P
     on_dask = standard.runner == DASK_RUNNER
     if on_dask:
         install_dask_fixes()
-    pipeline = beam.Pipeline(options=pipeline_options.view_as(ReusedViews))
+    runner = InProcessRunner() if standard.runner in IN_PROCESS_RUNNERS else None
+    pipeline = beam.Pipeline(runner=runner, options=pipeline_options.view_as(ReusedViews))
     build(pipeline)
     # Beam sends a pipeline for a runner without the Fn API (Dask) through a test round trip
     # to its proto form and back, which pickles and unpickles every DoFn: 1.6 s of the
