@@ -128,6 +128,12 @@ def test_dateline_and_labels_are_stripped(no_lid):
         "Volunteers plant trees along the river bank"
 
 
+@pytest.mark.parametrize(("text", "expected"), [("- Andy McMahon", "Andy McMahon"), ("— Jeff Lichtman", "Jeff Lichtman"),
+                                              ("• David Cox", "David Cox"), ("Vlad Denic -", "Vlad Denic")])
+def test_a_short_caption_loses_the_dash_or_bullet_around_it(no_lid, text, expected):
+    assert no_lid.clean(text, "context").text == expected
+
+
 def test_urls_emails_file_names_and_pixel_sizes_are_stripped(no_lid):
     result = no_lid.clean("Children play in the snow www.example.com/gallery kids@example.org IMG_2041.JPG 1200x630")
     assert result.text == "Children play in the snow"

@@ -441,6 +441,10 @@ class TextCleaner:
             text = self._strip_spans(text, edits, site_names)
             if not text:
                 return CleanResult(None, False, [edits[-1] if edits else "empty"], edits=edits)
+        elif text[0] in SEPARATOR_CHARS_START or text[-1] in SEPARATOR_CHARS_END:
+            text = self._tidy(text)  # the dash or bullet before a short caption ("- Andy McMahon")
+            if not text:
+                return CleanResult(None, False, ["empty"], edits=edits)
         text = self._keep_sentences(text, edits, source)
         words = text.split()
         reasons: list[str] = []
