@@ -14,6 +14,7 @@ from apache_beam.testing.util import assert_that
 from lait.errors import UsageError
 from lait.pipeline.acquire_images import AcquireImages, crawl_image_problem, journal_files
 from lait.pipeline.funnel import funnel_from_counts, reconcile
+from lait.pipeline.in_process_runner import InProcessRunner
 from lait.pipeline.options import LaitOptions
 from lait.pipeline.output_dir import read_records
 from tests.image_server import HTML, JPEG, ImageServer, make_jpeg
@@ -54,7 +55,7 @@ def run_stage(pairs: list[dict], images: list[dict], *flags: str, journal: str |
                            "--fetch_threads", "4", *flags])
     seen = _SEEN
     seen.clear()
-    with beam.Pipeline(options=options) as p:
+    with beam.Pipeline(runner=InProcessRunner(), options=options) as p:
         crawl = p | "Images" >> beam.Create(images)
         out = p | "Pairs" >> beam.Create(pairs) | AcquireImages(options, crawl, journal)
         assert_that(out.main, partial(_keep, "main"), label="Main")

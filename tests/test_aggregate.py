@@ -13,6 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from lait.filters.duplicates import near_duplicate_links, normalize_text, phash_bands, phash_distance
 from lait.pipeline.aggregate import Aggregate, ImagesPerText
 from lait.pipeline.funnel import funnel_from_counts
+from lait.pipeline.in_process_runner import InProcessRunner
 from lait.pipeline.options import LaitOptions
 
 
@@ -37,7 +38,7 @@ def run_aggregate(pairs: list[dict], tmp_path, *flags: str, described: list[dict
     out = tmp_path / f"run-{random.random()}"
     out.mkdir()
     options = PipelineOptions(["--runner=DirectRunner", *flags])
-    with beam.Pipeline(options=options) as p:
+    with beam.Pipeline(runner=InProcessRunner(), options=options) as p:
         seen = p | "Described" >> beam.Create(described) | ImagesPerText() if described is not None else None
         result = p | beam.Create(pairs) | Aggregate(options.view_as(LaitOptions), seen)
         (result.main | "Rows" >> beam.Map(lambda r: json.dumps(r, sort_keys=True, default=bytes.decode))

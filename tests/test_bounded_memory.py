@@ -17,6 +17,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from lait.pipeline.acquire_images import AcquireImages
 from lait.pipeline.funnel import Reject, WriteFunnel
+from lait.pipeline.in_process_runner import InProcessRunner
 from lait.pipeline.options import LaitOptions
 from lait.pipeline.read_crawl import BodyLimits, DecodedTooLarge, ReadCrawl, decode_body, iter_crawl_records
 from tests.image_server import JPEG
@@ -124,7 +125,7 @@ def test_the_caps_come_from_the_pipeline_options(tmp_path):
     path = write_warc(tmp_path / "c.warc.gz", records, gz=True)
     out = tmp_path / "out"
     options = PipelineOptions(["--runner=DirectRunner", "--max_page_bytes", str(64 * KIB)])
-    with beam.Pipeline(options=options) as pipeline:
+    with beam.Pipeline(runner=InProcessRunner(), options=options) as pipeline:
         crawl = pipeline | ReadCrawl([path], progress=False)
         crawl.counts | WriteFunnel(str(out))
     read_stage = json.loads((out / "_funnel.json").read_text())["stages"][0]
@@ -185,7 +186,7 @@ def test_only_crawl_images_that_a_pair_names_reach_the_join():
              {"page_url": "http://pages.invalid/c", "image_url": used[2]},
              {"page_url": "http://pages.invalid/d", "image_url": "http://shop.invalid/gone.jpg"}]
     options = LaitOptions(["--runner=DirectRunner", "--no-fetch"])
-    pipeline = beam.Pipeline(options=options)
+    pipeline = beam.Pipeline(runner=InProcessRunner(), options=options)
     crawl = pipeline | "Images" >> beam.Create(images)
     out = pipeline | "Pairs" >> beam.Create(pairs) | AcquireImages(options, crawl)
     assert_that(out.main | beam.Map(lambda r: (r["page_url"][-1], r["image_source"])),

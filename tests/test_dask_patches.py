@@ -20,6 +20,7 @@ from apache_beam.runners import common  # noqa: E402
 from apache_beam.runners.dask import dask_runner, overrides, transform_evaluator  # noqa: E402
 
 from lait.pipeline import dask_patches  # noqa: E402
+from lait.pipeline.in_process_runner import InProcessRunner
 
 
 def _parameters(function) -> list[str]:
@@ -86,7 +87,7 @@ def test_side_input_attributes_the_patches_read():
     # Patches 1 and 2: SideInputMap's private fields and AsSideInput's view options.
     from apache_beam.transforms.sideinputs import SideInputMap
 
-    with beam.Pipeline() as pipeline:
+    with beam.Pipeline(runner=InProcessRunner()) as pipeline:
         side = beam.pvalue.AsList(pipeline | beam.Create([1]))
         assert callable(side._view_options) and hasattr(side, "_window_mapping_fn") and side.pvalue is not None
         mapped = SideInputMap(type(side), side._view_options(), [])

@@ -11,6 +11,7 @@ from lait.filters.description import DescriptionChooser, file_name_agrees, site_
 from lait.filters.text_rules import TextCleaner
 from lait.pipeline.clean_text import CleanText, CleanTextFn
 from lait.pipeline.funnel import Reject
+from lait.pipeline.in_process_runner import InProcessRunner
 from lait.pipeline.options import LaitOptions
 
 
@@ -127,7 +128,7 @@ def test_stage_in_a_pipeline_counts_every_pair():
         pair(alt=None, title=None),
         pair(alt="Two children build a sandcastle on a windy beach", figcaption="Kids"),
     ]
-    with BeamPipeline() as p:
+    with BeamPipeline(runner=InProcessRunner()) as p:
         out = p | beam.Create(pairs) | CleanText(_options())
         assert_that(out.main | "Texts" >> beam.Map(lambda r: (r["text_source"], r["text"])), equal_to([
             ("alt", "A red tractor ploughs a field under a grey sky"),

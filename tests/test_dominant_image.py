@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from lait.filters.page import PageParser
+from lait.pipeline.in_process_runner import InProcessRunner
 from lait.scoring.dominant_image import (
     DEFAULT_MODEL_PATH,
     FEATURE_NAMES,
@@ -229,7 +230,7 @@ def test_parse_and_detect_stages_in_a_beam_pipeline():
         {"url": URL + "-big", "content": b"<html>" + b" " * 3000 + b"</html>", "http_headers": {}},
     ]
     options = LaitOptions(["--max_page_bytes", "2000"])
-    with beam.Pipeline() as pipeline:
+    with beam.Pipeline(runner=InProcessRunner()) as pipeline:
         parsed = pipeline | beam.Create(pages) | ParsePages(options)
         detected = parsed.main | DetectDominantImage(options)
         assert_that(parsed.drops | "ParseReasons" >> beam.Map(lambda e: (e["url"][-3:], e["reason"])),

@@ -13,6 +13,7 @@ from PIL import Image
 from lait.errors import UsageError
 from lait.pipeline.filter_images import FilterImages
 from lait.pipeline.funnel import funnel_from_counts
+from lait.pipeline.in_process_runner import InProcessRunner
 from lait.pipeline.options import LaitOptions
 from lait.pipeline.schema import STAGE_FIELDS
 from tests.conftest import shared_path
@@ -36,7 +37,7 @@ def _run(pairs: list[dict], tmp_path, *flags: str) -> tuple[list[dict], list[dic
     out = tmp_path / f"run-{random.random()}"
     out.mkdir()
     options = PipelineOptions(["--runner=DirectRunner", *flags])
-    with beam.Pipeline(options=options) as p:
+    with beam.Pipeline(runner=InProcessRunner(), options=options) as p:
         result = p | beam.Create(pairs) | FilterImages(options.view_as(LaitOptions))
         for name, pcoll in (("kept", result.main), ("drops", result.drops)):
             # Bytes fields (the image, the EfficientNet outputs handed on) are written as their lengths.

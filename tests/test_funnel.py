@@ -22,6 +22,7 @@ from lait.pipeline.funnel import (
     funnel_from_counts,
     reconcile,
 )
+from lait.pipeline.in_process_runner import InProcessRunner
 
 
 def _counts(stage, n_in, n_out, **dropped):
@@ -86,7 +87,7 @@ def test_stage_counts_are_summed_per_bundle_not_sent_per_record(tmp_path):
     def collect(name):
         return beam.Map(lambda v, path=str(tmp_path / name): open(path, "a").write(json.dumps(v) + "\n"))
 
-    with beam.Pipeline(options=PipelineOptions(["--runner", "DirectRunner"])) as pipeline:
+    with beam.Pipeline(runner=InProcessRunner(), options=PipelineOptions(["--runner", "DirectRunner"])) as pipeline:
         out = apply_stage(pipeline | beam.Create(range(1000)), "Parse", _KeepEvenFn(), outputs=("tens",))
         _ = out.main | "Kept" >> beam.combiners.Count.Globally() | "WriteKept" >> collect("kept")
         _ = out.counts | "WriteCounts" >> collect("counts")
@@ -102,7 +103,7 @@ def test_stage_counts_are_summed_per_bundle_not_sent_per_record(tmp_path):
 def test_rejects_are_sampled_per_bundle_as_if_all_at_once(tmp_path):
     entries = [Reject("odd" if n % 2 else "even", {"url": f"https://a.example/{n}"}).to_entry("ParsePages")
                for n in range(600)]
-    with beam.Pipeline(options=PipelineOptions(["--runner", "DirectRunner"])) as pipeline:
+    with beam.Pipeline(runner=InProcessRunner(), options=PipelineOptions(["--runner", "DirectRunner"])) as pipeline:
         stages = [pipeline | f"Create{i}" >> beam.Create(entries[i::3]) | f"Spread{i}" >> beam.Reshuffle()
                   for i in range(3)]
         _ = stages | WriteRejects(str(tmp_path), 5)

@@ -14,6 +14,7 @@ import pytest
 from lait import progress
 from lait.pipeline import beam_worker
 from lait.pipeline.funnel import StageDoFn, apply_stage
+from lait.pipeline.in_process_runner import InProcessRunner
 
 
 class _Terminal:
@@ -151,7 +152,7 @@ def _multiprocess_pipeline() -> None:
     options = PipelineOptions(["--direct_num_workers", "2", "--direct_running_mode", "multi_processing",
                                "--lait_option_beam_does_not_know", "1"])
     with progress.StageDisplay("test", ["SlowCount"]):
-        with beam.Pipeline(options=options) as pipeline:
+        with beam.Pipeline(runner=InProcessRunner(), options=options) as pipeline:
             apply_stage(pipeline | beam.Create(range(60)) | beam.Reshuffle(), "Count", SlowCount())
 
 

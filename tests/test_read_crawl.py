@@ -18,6 +18,7 @@ from fastwarc.warc import ArchiveIterator
 
 from lait.errors import UsageError
 from lait.pipeline.funnel import Reject, WriteFunnel, reconcile
+from lait.pipeline.in_process_runner import InProcessRunner
 from lait.pipeline.read_crawl import ReadCrawl, decode_body, expand_patterns, iter_crawl_records, unread_inputs
 from tests.conftest import shared_path
 
@@ -236,7 +237,7 @@ def test_readcrawl_pipeline_reads_every_shared_file(tmp_path):
     files = sorted(str(p) for p in root.rglob("*") if p.is_file() and p.name != "README.md")
     assert len(files) == len(rows) == 141
     out = str(tmp_path)
-    with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as pipeline:
+    with beam.Pipeline(runner=InProcessRunner(), options=PipelineOptions(["--runner=DirectRunner"])) as pipeline:
         crawl = pipeline | "ReadCrawl" >> ReadCrawl(files, progress=False)
         crawl.counts | WriteFunnel(out)
         (crawl.drops | beam.Filter(lambda e: e["reason"] == "read_error") | beam.Map(lambda e: e["warc_path"])

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lait.pipeline.in_process_runner import InProcessRunner
 from lait.scoring.relevance import DEFAULT_MODEL_PATH, RelevanceModel, export_calibrated_hgb
 from lait.scoring.relevance_features import file_name_words, words_of
 from lait.scoring.relevance_training import detokenize
@@ -162,7 +163,7 @@ def test_stage_scores_and_drops_low_relevance(model, extractor, dev_photos):
         assert "https://x.org/b.jpg" in [d["image_url"] for d in drops]
         assert all(d["reason"] == "low_relevance" and d["score"] < threshold for d in drops)
 
-    with TestPipeline() as p:
+    with TestPipeline(runner=InProcessRunner()) as p:
         out = p | beam.Create(pairs) | ScoreRelevance(options)
         assert_that(out.main, check_kept, label="kept")
         assert_that(out.drops, check_drops, label="drops")
