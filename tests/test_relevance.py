@@ -14,7 +14,7 @@ from PIL import Image
 
 from lait.pipeline.in_process_runner import InProcessRunner
 from lait.scoring.relevance import DEFAULT_MODEL_PATH, RelevanceModel, export_calibrated_hgb
-from lait.scoring.relevance_features import file_name_words, words_of
+from lait.scoring.relevance_features import _stopwords, file_name_words, words_of
 from lait.scoring.relevance_training import detokenize
 from tests.conftest import shared_path
 
@@ -126,6 +126,12 @@ def test_colour_words_meet_image_colours(extractor):
     overlap = extractor.names.index("cross.file_name.overlap")
     assert X[0, share] > 0.9 and X[1, share] < 0.05
     assert X[0, overlap] == 2
+
+
+def test_stop_words_are_those_the_model_was_fitted_with():
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    assert _stopwords() == frozenset(ENGLISH_STOP_WORDS)
 
 
 def test_file_name_words_and_words():

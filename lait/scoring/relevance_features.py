@@ -84,11 +84,15 @@ _COLOUR_WORDS = {
 }
 
 
+STOPWORDS_FILE = DATA_DIR / "relevance_stopwords.txt"
+
+
 @lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return frozenset(ENGLISH_STOP_WORDS)
+    """scikit-learn's English stop words, read from STOPWORDS_FILE (importing scikit-learn for them
+    costs every worker more than a second)."""
+    lines = STOPWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
 
 
 @lru_cache(maxsize=200_000)
