@@ -13,6 +13,12 @@ and the sample crawl from `lait sample-crawl` when that command exists. Figures:
 - `e2e`: `lait run --no-fetch` as a subprocess, in-process DirectRunner and
   `--direct_num_workers 2 --direct_running_mode multi_processing`, pages = ParsePages in.
 
+With `--baseline REV`: only `lait run` end to end on one process, this checkout and REV's
+`lait` (extracted with `git archive`) in turns, `--rounds` times each, with their funnels
+compared. Each run starts in its own tree's folder: `python -m` puts the working directory
+first on `sys.path`, so a run started here imports this checkout's `lait` whatever
+PYTHONPATH says.
+
 Peak memory is the largest summed resident memory of the process tree (the bench or the
 `lait run` subprocess and its worker processes), sampled every 0.1 s, plus `ru_maxrss`.
 Every figure also comes per CPU second (user + system time of the process tree), which
@@ -125,11 +131,12 @@ def bench_stages(paths: list[str], parse: bool, out: Path) -> dict:
     return figures
 
 
-def bench_lait_run(inputs: list[str], out: Path, workers: int, runner: str = "direct") -> dict:
+def bench_lait_run(inputs: list[str], out: Path, workers: int, runner: str = "direct", code_root: Path = ROOT) -> dict:
     """`lait run --no-fetch` in a subprocess; pages/s = pages read (ParsePages in) / wall seconds.
 
     runner "direct": in-process for 1 worker, multi_processing for more; "dask": a local dask
-    cluster of `workers` processes started by `lait run --dask_workers`.
+    cluster of `workers` processes started by `lait run --dask_workers`. `code_root`: the tree
+    whose `lait` runs (the subprocess starts there).
     """
     command = [sys.executable, "-m", "lait.pipeline.cli", "run", "--input", *inputs, "--output", str(out),
                "--no-fetch", "--progress", "false", "--overwrite"]
@@ -139,7 +146,9 @@ def bench_lait_run(inputs: list[str], out: Path, workers: int, runner: str = "di
         command += ["--direct_num_workers", str(workers), "--direct_running_mode", "multi_processing"]
     cpu = _cpu_children()
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "PYTHONPATH": str(code_root)}
+    process = subprocess.Popen(command, cwd=code_root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
     with PeakMemory(process.pid) as memory:
         stdout, stderr = process.communicate()
     seconds, cpu = time.perf_counter() - started, _cpu_children() - cpu  # includes its worker processes
@@ -149,8 +158,27 @@ def bench_lait_run(inputs: list[str], out: Path, workers: int, runner: str = "di
     stages = {s["name"]: s for s in funnel["stages"]}
     pages = stages["ParsePages"]["in"]
     return {"runner": runner, "workers": workers, "pages": pages, "rows": stages["WriteShards"]["out"],
+            "funnel": [(s["name"], s["in"], s["out"]) for s in funnel["stages"]],
             **_rates(pages, seconds, cpu), "peak_rss_mib": round(memory.peak / MIB),
             "peak_rss_per_process_mib": round(memory.peak_process / MIB)}
+
+
+def e2e_beside_baseline(inputs: list[str], folder: Path, baseline: str, rounds: int) -> dict:
+    """One-process `lait run` of `baseline`'s code and of this checkout, in turns (a busy spell
+    hits both alike): pages per CPU second of every run, and whether every funnel was equal."""
+    code = folder / "baseline"
+    code.mkdir()
+    archive = subprocess.run(["git", "-C", ROOT, "archive", baseline, "lait"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", code], input=archive.stdout, check=True)
+    runs: dict[str, list[dict]] = {baseline: [], "this_tree": []}
+    for round_ in range(rounds):
+        for name, root in ((baseline, code), ("this_tree", ROOT)):
+            runs[name].append(bench_lait_run(inputs, folder / f"e2e-{round_}-{len(runs[name])}-{name}", 1,
+                                             code_root=root))
+    funnels = {json.dumps(r.get("funnel")) for results in runs.values() for r in results}
+    return {"pages_per_cpu_s": {name: [r.get("pages_per_cpu_s") for r in results] for name, results in runs.items()},
+            "errors": [r["error"] for results in runs.values() for r in results if "error" in r],
+            "funnels_equal": len(funnels) == 1}
 
 
 RUNNERS = (("direct", 1), ("direct", 2), ("dask", 1), ("dask", 2))
@@ -210,15 +238,18 @@ def main() -> None:
                         help="times each shared file is read (default 5; 20 with --cluster, so that the workers' "
                         "start-up, the same whatever the input, is not most of the run)")
     parser.add_argument("--rounds", type=int, default=1,
-                        help="with --cluster: runs of each runner, interleaved; the fastest of each is reported")
+                        help="with --cluster: runs of each runner, interleaved; the fastest of each is reported; "
+                        "with --baseline: runs of each tree")
     parser.add_argument("--no-e2e", dest="e2e", action="store_false", help="skip the `lait run` figures")
+    parser.add_argument("--baseline", help="git revision: only one-process `lait run`, its code and this checkout's "
+                        "in turns, --rounds times each (default 20 copies of the shared files)")
     parser.add_argument("--cluster", action="store_true",
                         help="only the runner comparison on the shared files: DirectRunner in-process and 2 "
                         "processes, Dask with 1 and 2 workers, the Dask speed-up from 1 to 2 workers, and "
                         "the speed-up two plain CPU-bound processes get on this machine (its ceiling)")
     args = parser.parse_args()
     if args.repeat is None:
-        args.repeat = 20 if args.cluster else 5
+        args.repeat = 20 if args.cluster or args.baseline else 5
     logging.basicConfig(level=logging.ERROR)
     if not SHARED_WARC.is_dir():
         sys.exit(f"needs the shared WARC files in {SHARED_WARC}")
@@ -235,6 +266,11 @@ def main() -> None:
         repeated_glob = [str(tmp / "repeated" / "*")]
         report["input"] = {"shared_files": len(once), "shared_mb": round(input_megabytes(once), 1),
                            "repeat": args.repeat}
+        if args.baseline:
+            report["e2e_beside_baseline"] = {"baseline": args.baseline,
+                                             **e2e_beside_baseline(repeated_glob, tmp, args.baseline, args.rounds)}
+            print(json.dumps(report))
+            return
         if args.cluster:
             report["runners"] = compare_runners(repeated_glob, tmp, args.rounds)
             dask = {r["workers"]: r for r in report["runners"] if r["runner"] == "dask" and "error" not in r}
