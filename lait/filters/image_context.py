@@ -73,6 +73,21 @@ def _collect(element, chunks: list[str]) -> None:
         chunks.append(" ")
 
 
+def _has_more_words(element, limit: int) -> bool:
+    """Whether `_text_of(element)` has more than `limit` words, reading no further than needed:
+    the block before an image may hold the whole article. (A cut-off start never has more
+    words than the whole text, so a start with too many decides.)"""
+    chunks, length, checked = [], 0, 2 * limit
+    for chunk in _chunks(element):
+        chunks.append(chunk)
+        length += len(chunk)
+        if length > checked:  # `limit` words and the spaces between them need at least 2 * limit chars
+            if len("".join(chunks).split()) > limit:
+                return True
+            checked = 2 * length
+    return len("".join(chunks).split()) > limit
+
+
 def _has_text(element) -> bool:
     """Whether `_text_of(element)` is not empty, stopping at the first visible word."""
     tag = element.tag if isinstance(element.tag, str) else ""
@@ -345,7 +360,7 @@ def preceding_heading(image, max_levels: int = MAX_WRAPPER_LEVELS, chrome=in_chr
             headings = list(sibling.iter("h1", "h2", "h3")) if tag else []  # document order, as XPath gives
             if headings:
                 return "" if chrome(headings[-1]) else _text_of(headings[-1])
-            if len(_text_of(sibling).split()) > MAX_SIBLING_WORDS:
+            if _has_more_words(sibling, MAX_SIBLING_WORDS):
                 return ""  # body text between them: the heading is not this image's
         node = node.getparent()
         if node is None or node.tag in ("body", "html"):
