@@ -52,6 +52,10 @@ def test_preceding_heading_is_the_headline_right_above():
               '<div class="feature"><img src="a.jpg"></div><p>Text.</p></article>')
     assert preceding_heading(_image(markup)) == "Lemon shark cupcakes"
     assert preceding_heading(_image('<h2>Story</h2><p>' + "word " * 60 + '</p><img src="a.jpg">')) == ""
+    # 40 words between them are not yet body text; 41 are, also where tags split a word
+    forty = "<p>" + "word " * 39 + "la<b>st</b></p>"
+    assert preceding_heading(_image(f'<h2>Story</h2>{forty}<img src="a.jpg">')) == "Story"
+    assert preceding_heading(_image(f'<h2>Story</h2>{forty.replace("<p>", "<p>one ")}<img src="a.jpg">')) == ""
 
 
 def test_rendition_path_matches_across_hosts_and_sizes():
