@@ -127,12 +127,7 @@ def _anchor(image):
 
 def in_chrome(element) -> bool:
     """Whether an element sits in navigation, a sidebar, a footer, comments or share widgets."""
-    for node in (element, *element.iterancestors()):
-        if node.tag in ("body", "html"):
-            break  # their classes describe the page's layout ("one-sidebar"), not the image's place
-        if _own_chrome(node):
-            return True
-    return False
+    return ChromeTest()(element)
 
 
 def _own_chrome(node) -> bool:
@@ -162,7 +157,7 @@ class ChromeTest:
                 answer = known
                 break
             if node.tag in ("body", "html"):
-                break
+                break  # their classes describe the page's layout ("one-sidebar"), not the image's place
             below.append(node)
             if _own_chrome(node):
                 answer = True

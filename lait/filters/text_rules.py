@@ -436,15 +436,13 @@ class TextCleaner:
         whole = self._whole_text_reason(text)
         if whole:
             return CleanResult(None, False, [whole], edits=edits)
-        # Edits only remove words, so a short text with nothing to strip skips them (most junk is short).
-        if text.count(" ") + 1 >= self.min_words or has_any(text, STRIPPABLE):
+        # Edits only remove words, so a short text with nothing to strip skips them (most junk is
+        # short); a separator at either end ("- Andy McMahon") is something to strip.
+        if (text.count(" ") + 1 >= self.min_words or has_any(text, STRIPPABLE)
+                or text[0] in SEPARATOR_CHARS_START or text[-1] in SEPARATOR_CHARS_END):
             text = self._strip_spans(text, edits, site_names)
             if not text:
                 return CleanResult(None, False, [edits[-1] if edits else "empty"], edits=edits)
-        elif text[0] in SEPARATOR_CHARS_START or text[-1] in SEPARATOR_CHARS_END:
-            text = self._tidy(text)  # the dash or bullet before a short caption ("- Andy McMahon")
-            if not text:
-                return CleanResult(None, False, ["empty"], edits=edits)
         text = self._keep_sentences(text, edits, source)
         words = text.split()
         reasons: list[str] = []

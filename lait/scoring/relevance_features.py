@@ -42,6 +42,8 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from lait.filters.text_lexicon import load_word_list
+
 __all__ = ["RelevanceFeatures", "TextEncoding", "ImageEncoding", "load_imagenet_groups", "image_statistics", "stem",
            "text_statistics", "words_of", "COLOUR_NAMES"]
 
@@ -84,15 +86,11 @@ _COLOUR_WORDS = {
 }
 
 
-STOPWORDS_FILE = DATA_DIR / "relevance_stopwords.txt"
-
-
 @lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
-    """scikit-learn's English stop words, read from STOPWORDS_FILE (importing scikit-learn for them
-    costs every worker more than a second)."""
-    lines = STOPWORDS_FILE.read_text(encoding="utf-8").splitlines()
-    return frozenset(line for line in lines if line and not line.startswith("#"))
+    """scikit-learn's English stop words, from a copy (importing scikit-learn for them costs
+    every worker more than a second)."""
+    return frozenset(load_word_list("relevance_stopwords.txt"))
 
 
 @lru_cache(maxsize=200_000)

@@ -249,7 +249,7 @@ def candidate_features(page: Page, body: list[Candidate], texts: bool = True) ->
             _add_texts(row, cand, chrome)
         row[f["in_jsonld"]] = 0.0  # filled by _mark_structured
         host = _url_host(url)
-        row[f["same_host"]] = host == page_host or host.endswith("." + page_host) or page_host.endswith("." + host)
+        row[f["same_host"]] = _same_domain(host, page_host)
         row[f["cdn_host"]] = any(t in host for t in ("cdn", "img", "image", "media", "static", "assets", "cloudfront",
                                                      "akamai", "wp.com"))
         path = parts.path.lower()
@@ -326,7 +326,12 @@ def _same_site(href: str, page_host: str) -> bool:
         host = _url_host(href if not href.startswith("//") else "http:" + href)
     except ValueError:  # a broken href ("http://[x")
         return False
-    return bool(host) and (host == page_host or host.endswith("." + page_host) or page_host.endswith("." + host))
+    return bool(host) and _same_domain(host, page_host)
+
+
+def _same_domain(host: str, page_host: str) -> bool:
+    """Whether two hosts are one site: equal, or one a subdomain of the other (`cdn.a.com`, `a.com`)."""
+    return host == page_host or host.endswith("." + page_host) or page_host.endswith("." + host)
 
 
 @functools.lru_cache(maxsize=256)
