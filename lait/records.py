@@ -89,7 +89,7 @@ class AcquiredImageFields(TypedDict, total=False):
 
 
 class ImageCheckFields(TypedDict, total=False):
-    """What FilterImages measured; the last two are for ScoreRelevance only, never written."""
+    """What FilterImages measured; the last three are for ScoreRelevance only, never written."""
 
     width: int
     height: int
@@ -101,6 +101,7 @@ class ImageCheckFields(TypedDict, total=False):
     image_phash: str
     efficientnet_embedding: Any
     efficientnet_probs: Any
+    efficientnet_detail: Any
 
 
 class RelevanceFields(TypedDict, total=False):

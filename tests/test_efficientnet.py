@@ -7,7 +7,14 @@ import pytest
 import torch
 from PIL import Image
 
-from lait.encoders.efficientnet import EMBEDDING_DIM, IMAGENET_CLASSES, NUM_CLASSES, EfficientNetLite0
+from lait.encoders.efficientnet import (
+    DETAIL_BLOCKS,
+    DETAIL_DIM,
+    EMBEDDING_DIM,
+    IMAGENET_CLASSES,
+    NUM_CLASSES,
+    EfficientNetLite0,
+)
 from tests.conftest import shared_path
 
 # Flickr8k dev photo whose five captions all describe a dog ("A black dog ...").
@@ -50,6 +57,26 @@ def test_feature_map_pooling_matches_embed_and_classify(net):
     assert np.allclose(torch.softmax(logits, 1).numpy(), probs224, atol=1e-5)
 
 
+def test_detail_is_the_pooled_output_of_the_detail_blocks(net):
+    """Read with hooks on the unfused network, independent of encode's own walk through the blocks."""
+    images = [Image.open(shared_path("captions", "images", DOG_PHOTO)), Image.new("RGB", (300, 200), (200, 40, 40))]
+    seen = {}
+    hooks = [net.model._blocks[b].register_forward_hook(lambda m, i, o, b=b: seen.__setitem__(b, o.mean(dim=(2, 3))))
+             for b in DETAIL_BLOCKS]
+    try:
+        with torch.inference_mode():
+            pooled = net.model.extract_features(net.preprocess(images).contiguous()).mean(dim=(2, 3))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    embeddings, probs, detail = net.encode(images)
+    assert detail.shape == (2, DETAIL_DIM) and detail.dtype == np.float32
+    expected = torch.cat([seen[b] for b in DETAIL_BLOCKS], dim=1).numpy()
+    assert np.abs(detail - expected).max() < 1e-3 and np.abs(embeddings - pooled.numpy()).max() < 1e-3
+    assert np.abs(detail[0] - detail[1]).max() > 0.1  # two different images, two different details
+
+
 def test_empty_batch(net):
     embeddings, probs = net.embed_and_classify([])
     assert embeddings.shape == (0, EMBEDDING_DIM) and probs.shape == (0, NUM_CLASSES)
+    assert net.encode([])[2].shape == (0, DETAIL_DIM)

@@ -32,9 +32,11 @@ def test_preprocessing_is_pytorchs(networks):
 def test_embeddings_and_probabilities_are_pytorchs(networks):
     torch_net, onnx_net = networks
     images = _photos(6)
-    (emb, probs), (torch_emb, torch_probs) = onnx_net.embed_and_classify(images), torch_net.embed_and_classify(images)
-    assert emb.shape == (7, 1280) and probs.shape == (7, 1000) and emb.dtype == probs.dtype == np.float32
+    (emb, probs, detail), (torch_emb, torch_probs, torch_detail) = onnx_net.encode(images), torch_net.encode(images)
+    assert emb.shape == (7, 1280) and probs.shape == (7, 1000) and detail.shape == (7, 512)
+    assert emb.dtype == probs.dtype == detail.dtype == np.float32
     assert np.abs(emb - torch_emb).max() < 1e-4
+    assert np.abs(detail - torch_detail).max() < 1e-4
     assert np.abs(probs - torch_probs).max() < 1e-5
     assert (probs.argmax(axis=1) == torch_probs.argmax(axis=1)).all()
 
@@ -52,3 +54,4 @@ def test_other_input_sizes_pad_like_tensorflow(networks):
 def test_empty_batch(networks):
     emb, probs = networks[1].embed_and_classify([])
     assert emb.shape == (0, 1280) and probs.shape == (0, 1000)
+    assert networks[1].encode([])[2].shape == (0, 512)

@@ -71,7 +71,8 @@ def test_filter_images_keeps_photos_and_explains_every_drop(tmp_path):
         assert record["width"] > 300 and record["height"] > 300 and record["image_format"] == "JPEG"
         assert record["natural_score"] >= 0.5 and record["nsfw_score"] <= 0.5
         assert len(record["image_sha1"]) == 40 and len(record["image_phash"]) == 16
-        assert (record["efficientnet_embedding"], record["efficientnet_probs"]) == (1280 * 4, 1000 * 4)
+        assert (record["efficientnet_embedding"], record["efficientnet_probs"], record["efficientnet_detail"]) == (
+            1280 * 4, 1000 * 4, 512 * 4)
     reasons = {d["image_url"].rsplit("/", 1)[1]: d["reason"] for d in drops}
     assert reasons == {"chart": "not_natural", "small": "too_small", "banner": "aspect_ratio",
                        "bomb": "decompression_bomb", "svg": "unsupported_format", "truncated": "corrupt_image"}
@@ -201,8 +202,9 @@ def test_fast_networks_give_the_same_verdicts_as_the_plain_ones():
         assert a.nsfw_score == pytest.approx(b.nsfw_score, abs=1e-4)
         assert a.face_score == pytest.approx(b.face_score, abs=1e-4)
         assert a.image_phash == b.image_phash
-        assert np.allclose(np.frombuffer(a.efficientnet_embedding, np.float32),
-                           np.frombuffer(b.efficientnet_embedding, np.float32), atol=1e-3)
+        for name in ("efficientnet_embedding", "efficientnet_detail"):
+            assert np.allclose(np.frombuffer(getattr(a, name), np.float32),
+                               np.frombuffer(getattr(b, name), np.float32), atol=1e-3)
 
 
 def test_the_device_option_reaches_the_networks_and_is_left_to_the_worker_by_default():

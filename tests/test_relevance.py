@@ -232,9 +232,9 @@ def test_efficientnet_outputs_from_an_earlier_stage_are_reused(extractor, dev_ph
     from lait.scoring.relevance_features import decode_image
 
     img, caps = dev_photos[4]
-    emb, probs = extractor.image_model.embed_and_classify([decode_image(img).convert("RGB")])
+    emb, probs, detail = extractor.image_model.encode([decode_image(img).convert("RGB")])
     given = {"text": caps[0], "image_bytes": img, "efficientnet_embedding": emb[0].tobytes(),
-             "efficientnet_probs": probs[0].tobytes()}
+             "efficientnet_probs": probs[0].tobytes(), "efficientnet_detail": detail[0].tobytes()}
     fresh = extractor.features([{"text": caps[0], "image_bytes": img}])
     np.testing.assert_allclose(extractor.features([given]), fresh, atol=1e-5)
     # Garbage in those keys is ignored, not trusted.

@@ -29,6 +29,9 @@ from PIL import Image
 from lait.encoders.image_resize import resized_planes
 
 EMBEDDING_DIM = 1280
+# The blocks ending the 192- and 320-channel stages; their pooled outputs are the detail.
+DETAIL_BLOCKS = (11, 15)
+DETAIL_DIM = 192 + 320
 NUM_CLASSES = 1000
 INPUT_SIZE = 224
 # TF-Lite scaling of the Lite models: (x - 127) / 128. On 80 dog photos it gave a better
@@ -120,11 +123,42 @@ class EfficientNetLite0:
     @torch.inference_mode()
     def embed_and_classify(self, images: list[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
         """Pooled embeddings [B, 1280] and softmax class probabilities [B, 1000], both float32."""
+        return self.encode(images)[:2]
+
+    @torch.inference_mode()
+    def encode(self, images: list[Image.Image]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pooled embeddings [B, 1280], class probabilities [B, 1000] and detail [B, 512], float32.
+
+        The detail is the mean over the image of the outputs of DETAIL_BLOCKS, the ends of the
+        last two stages before the head: colours, textures and parts that the head's pooled
+        features (trained to name one ImageNet class) keep less of.
+        """
         if not images:
-            return np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros((0, NUM_CLASSES), np.float32)
-        pooled = self.feature_map(self.preprocess(images)).mean(dim=(2, 3))
+            return (np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros((0, NUM_CLASSES), np.float32),
+                    np.zeros((0, DETAIL_DIM), np.float32))
+        batch = self.preprocess(images)
+        pooled, detail = [], []
+        for start in range(0, len(batch), self.chunk):
+            features, block_outputs = _features_and_block_outputs(self.fast, batch[start:start + self.chunk],
+                                                                  DETAIL_BLOCKS)
+            pooled.append(features.mean(dim=(2, 3)))
+            detail.append(torch.cat([x.mean(dim=(2, 3)) for x in block_outputs], dim=1))
+        pooled = torch.cat(pooled)
         probs = torch.softmax(self.classify_pooled(pooled), dim=1)
-        return pooled.float().cpu().numpy(), probs.float().cpu().numpy()
+        return (pooled.float().cpu().numpy(), probs.float().cpu().numpy(),
+                torch.cat(detail).float().cpu().numpy())
+
+
+def _features_and_block_outputs(model: torch.nn.Module, batch: torch.Tensor,
+                                blocks: tuple[int, ...]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """`model.extract_features(batch)` (inference: no drop-connect) and the outputs of `blocks`."""
+    x = model._swish(model._bn0(model._conv_stem(batch)))
+    kept = []
+    for index, block in enumerate(model._blocks):
+        x = block(x)
+        if index in blocks:
+            kept.append(x)
+    return model._swish(model._bn1(model._conv_head(x))), kept
 
 
 def fused_for_inference(model: torch.nn.Module) -> torch.nn.Module:

@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0 run by ONNX Runtime on CPU: pooled embeddings and ImageNet probabilities.
+"""EfficientNet-Lite0 run by ONNX Runtime on CPU: pooled embeddings, ImageNet probabilities, detail.
 
 The ONNX graph is written here, in memory, from the shipped PyTorch weights (nothing is
 downloaded or exported to disk): each BatchNorm folded into its convolution
@@ -24,6 +24,8 @@ from PIL import Image
 from lait.encoders.efficientnet import (
     _PIXEL_CENTRE,
     _PIXEL_SCALE,
+    DETAIL_BLOCKS,
+    DETAIL_DIM,
     EMBEDDING_DIM,
     INPUT_SIZE,
     NUM_CLASSES,
@@ -33,11 +35,12 @@ from lait.encoders.efficientnet import (
 )
 from lait.encoders.onnx_sessions import cpu_session
 
-INPUT_NAME, OUTPUT_NAMES = "images", ("embedding", "probs")
+INPUT_NAME, OUTPUT_NAMES = "images", ("embedding", "probs", "detail")
 
 
 class OnnxEfficientNetLite0:
-    """`embed_and_classify(images)` as :class:`~lait.encoders.efficientnet.EfficientNetLite0`'s, on ONNX Runtime.
+    """`encode(images)` and `embed_and_classify(images)` as :class:`~lait.encoders.efficientnet.EfficientNetLite0`'s,
+    on ONNX Runtime.
 
     Parameters
     ----------
@@ -61,20 +64,26 @@ class OnnxEfficientNetLite0:
 
     def embed_and_classify(self, images: list[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
         """Pooled embeddings [B, 1280] and softmax class probabilities [B, 1000], both float32."""
+        return self.encode(images)[:2]
+
+    def encode(self, images: list[Image.Image]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pooled embeddings [B, 1280], class probabilities [B, 1000] and detail [B, 512], float32."""
         if not images:
-            return np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros((0, NUM_CLASSES), np.float32)
-        embeddings, probs = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: self.preprocess(images)})
-        return embeddings, probs
+            return (np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros((0, NUM_CLASSES), np.float32),
+                    np.zeros((0, DETAIL_DIM), np.float32))
+        embeddings, probs, detail = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: self.preprocess(images)})
+        return embeddings, probs, detail
 
 
 def efficientnet_onnx_model(model: torch.nn.Module) -> bytes:
-    """The serialised ONNX model of an EfficientNet-Lite (eval mode): images -> (embedding, probs)."""
+    """The serialised ONNX model of an EfficientNet-Lite (eval mode): images -> (embedding, probs, detail)."""
     import onnx
     from onnx import TensorProto, helper
 
     graph = _GraphWriter()
     x = graph.conv(INPUT_NAME, model._conv_stem, model._bn0, relu6=True)
-    for block in model._blocks:
+    block_outputs = []
+    for index, block in enumerate(model._blocks):
         if block.has_se:
             raise ValueError("squeeze-and-excitation blocks are not EfficientNet-Lite")
         args, inputs = block._block_args, x
@@ -84,14 +93,18 @@ def efficientnet_onnx_model(model: torch.nn.Module) -> bytes:
         x = graph.conv(x, block._project_conv, block._bn2, relu6=False)
         if block.id_skip and args.stride == 1 and args.input_filters == args.output_filters:
             x = graph.node("Add", [x, inputs])
+        if index in DETAIL_BLOCKS:
+            block_outputs.append(graph.node("GlobalAveragePool", [x]))
     x = graph.conv(x, model._conv_head, model._bn1, relu6=True)
     pooled = graph.node("GlobalAveragePool", [x])
     graph.node("Flatten", [pooled], OUTPUT_NAMES[0], axis=1)
     logits = graph.node("Gemm", [OUTPUT_NAMES[0], graph.constant(model._fc.weight), graph.constant(model._fc.bias)],
                         transB=1)
     graph.node("Softmax", [logits], OUTPUT_NAMES[1], axis=1)
+    graph.node("Flatten", [graph.node("Concat", block_outputs, axis=1)], OUTPUT_NAMES[2], axis=1)
     outputs = [helper.make_tensor_value_info(OUTPUT_NAMES[0], TensorProto.FLOAT, ["batch", EMBEDDING_DIM]),
-               helper.make_tensor_value_info(OUTPUT_NAMES[1], TensorProto.FLOAT, ["batch", NUM_CLASSES])]
+               helper.make_tensor_value_info(OUTPUT_NAMES[1], TensorProto.FLOAT, ["batch", NUM_CLASSES]),
+               helper.make_tensor_value_info(OUTPUT_NAMES[2], TensorProto.FLOAT, ["batch", DETAIL_DIM])]
     inputs = [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", 3, "height", "width"])]
     onnx_model = helper.make_model(helper.make_graph(graph.nodes, "efficientnet_lite0", inputs, outputs,
                                                      graph.initializers),

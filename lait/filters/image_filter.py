@@ -35,9 +35,11 @@ class ImageVerdict:
     reasons: list[str] = field(default_factory=list)
     detail: str | None = None
     # EfficientNet-Lite0 outputs computed for naturalness, handed to ScoreRelevance so the
-    # network runs once per image (float32 bytes: 1280 embedding values, 1000 probabilities).
+    # network runs once per image (float32 bytes: 1280 embedding values, 1000 probabilities,
+    # 512 detail values).
     efficientnet_embedding: bytes | None = None
     efficientnet_probs: bytes | None = None
+    efficientnet_detail: bytes | None = None
 
     @property
     def kept(self) -> bool:
@@ -51,6 +53,7 @@ class ImageVerdict:
         if self.efficientnet_embedding is not None:
             fields["efficientnet_embedding"] = self.efficientnet_embedding
             fields["efficientnet_probs"] = self.efficientnet_probs
+            fields["efficientnet_detail"] = self.efficientnet_detail
         return fields
 
 
@@ -136,11 +139,13 @@ class ImageFilter:
 
     def _score(self, images: list, verdicts: list[ImageVerdict]) -> None:
         self.load_models()
-        natural, embeddings, probs = self._natural.score_with_network_outputs(images)
-        for verdict, score, embedding, prob in zip(verdicts, natural, embeddings, probs):
+        natural, outputs = self._natural.score_with_network_outputs(images)
+        for verdict, score, embedding, prob, detail in zip(verdicts, natural, outputs.embeddings, outputs.probs,
+                                                           outputs.detail):
             verdict.natural_score = round(float(score), 4)
             verdict.efficientnet_embedding = np.asarray(embedding, dtype=np.float32).tobytes()
             verdict.efficientnet_probs = np.asarray(prob, dtype=np.float32).tobytes()
+            verdict.efficientnet_detail = np.asarray(detail, dtype=np.float32).tobytes()
             if score < self.min_natural:
                 verdict.reasons.append(NOT_NATURAL)
                 verdict.detail = verdict.detail or f"natural_score {score:.4f} < {self.min_natural}"

@@ -27,11 +27,13 @@ from __future__ import annotations
 import functools
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from lait.encoders.efficientnet import DETAIL_DIM
 from lait.encoders.image_resize import resized_planes
 
 MODEL_FILE = Path(__file__).resolve().parent.parent / "scoring" / "models" / "naturalness.json"
@@ -402,16 +404,29 @@ def naturalness_features(images: list[Image.Image], net,
     return _features_and_network_outputs(images, net, classes)[0]
 
 
+@dataclass
+class NetworkOutputs:
+    """What EfficientNet-Lite0 computed for naturalness, which ScoreRelevance uses again."""
+
+    embeddings: np.ndarray  # [n, 1280]
+    probs: np.ndarray  # [n, 1000]
+    detail: np.ndarray  # [n, 512]
+
+    @classmethod
+    def empty(cls) -> NetworkOutputs:
+        return cls(np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros((0, 1000), np.float32),
+                   np.zeros((0, DETAIL_DIM), np.float32))
+
+
 def _features_and_network_outputs(images: list[Image.Image], net, classes: tuple[str, ...] | list[str] = CLASS_FEATURES,
-                                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(feature rows, EfficientNet embeddings [n, 1280], ImageNet probabilities [n, 1000])."""
+                                  ) -> tuple[np.ndarray, NetworkOutputs]:
+    """(feature rows, the network's outputs: embeddings [n, 1280], probabilities [n, 1000], detail [n, 512])."""
     if not images:
         n_features = len(STATISTIC_NAMES) + len(class_feature_names(classes)) + EMBEDDING_DIM
-        return (np.zeros((0, n_features), dtype=np.float32),
-                np.zeros((0, EMBEDDING_DIM), dtype=np.float32), np.zeros((0, 1000), dtype=np.float32))
+        return np.zeros((0, n_features), dtype=np.float32), NetworkOutputs.empty()
     statistics = np.stack([image_statistics(image) for image in images])
-    embeddings, probs = net.embed_and_classify(images)
-    return assemble_features(statistics, embeddings, probs, classes), embeddings, probs
+    outputs = NetworkOutputs(*net.encode(images))
+    return assemble_features(statistics, outputs.embeddings, outputs.probs, classes), outputs
 
 
 class NaturalnessScorer:
@@ -428,7 +443,7 @@ class NaturalnessScorer:
     device : str or None, default=None
         Torch device; None picks CUDA when available, else the CPU.
     net : object or None, default=None
-        A network with ``embed_and_classify(images)`` to use instead of loading one.
+        A network with ``encode(images)`` (EfficientNetLite0's) to use instead of loading one.
     threads : int, default=1
         ONNX Runtime intra-op threads on the CPU.
     """
@@ -445,12 +460,12 @@ class NaturalnessScorer:
     def score(self, images: list[Image.Image]) -> np.ndarray:
         return self.score_with_network_outputs(images)[0]
 
-    def score_with_network_outputs(self, images: list[Image.Image]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(scores, EfficientNet embeddings, ImageNet probabilities): later stages reuse the last two."""
+    def score_with_network_outputs(self, images: list[Image.Image]) -> tuple[np.ndarray, NetworkOutputs]:
+        """(scores, the network's outputs): later stages reuse the outputs."""
         if not images:
-            return np.zeros(0, dtype=np.float32), np.zeros((0, 1280), np.float32), np.zeros((0, 1000), np.float32)
-        features, embeddings, probs = _features_and_network_outputs(images, self.net, self.classifier.class_features)
-        return self.classifier.predict_proba(features)[:, 1].astype(np.float32), embeddings, probs
+            return np.zeros(0, dtype=np.float32), NetworkOutputs.empty()
+        features, outputs = _features_and_network_outputs(images, self.net, self.classifier.class_features)
+        return self.classifier.predict_proba(features)[:, 1].astype(np.float32), outputs
 
 
 def _load_network(device: str | None, threads: int):

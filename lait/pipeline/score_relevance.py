@@ -35,7 +35,7 @@ class _Scorer:
         self.extractor = self.model.feature_extractor(device=device or default_device())
 
 
-NETWORK_OUTPUTS = ("efficientnet_embedding", "efficientnet_probs")
+NETWORK_OUTPUTS = ("efficientnet_embedding", "efficientnet_probs", "efficientnet_detail")
 
 
 class ScoreRelevanceFn(StageDoFn):

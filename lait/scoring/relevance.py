@@ -55,8 +55,8 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 class ImageTextProjection:
     """Low-rank bilinear image-text similarity, learned contrastively.
 
-    ``similarity(img, txt) = cos(A · standardise(img), B · txt)`` with ``A`` [rank, 1280]
-    and ``B`` [rank, 384], trained with the symmetric InfoNCE loss of CLIP (Radford et
+    ``similarity(img, txt) = cos(A · standardise(img), B · txt)`` with ``A`` [rank, 1792]
+    (the image vector: EfficientNet-Lite0's pooled embedding and its detail) and ``B`` [rank, 384], trained with the symmetric InfoNCE loss of CLIP (Radford et
     al., 2021) over batches of distinct images, one random caption each.
 
     Parameters
@@ -76,8 +76,8 @@ class ImageTextProjection:
 
     Attributes
     ----------
-    image_mean_, image_scale_ : ndarray [1280]
-    image_weight_ : ndarray [rank, 1280]
+    image_mean_, image_scale_ : ndarray [1792]
+    image_weight_ : ndarray [rank, 1792]
     text_weight_ : ndarray [rank, 384]
     """
 
@@ -92,7 +92,7 @@ class ImageTextProjection:
         self.seed = seed
 
     def fit(self, image_emb: np.ndarray, captions_emb: Sequence[np.ndarray]) -> ImageTextProjection:
-        """Fit on images [N, 1280] and, per image, its captions' embeddings [k_i, 384]."""
+        """Fit on image vectors [N, 1792] and, per image, its captions' embeddings [k_i, 384]."""
         import torch
 
         gen = torch.Generator().manual_seed(self.seed)
@@ -150,7 +150,7 @@ class ImageTextProjection:
 class NeighbourBank:
     """Captioned photos as a retrieval memory: does the text read like captions of photos like this one?
 
-    Images are compared in a PCA space of the standardised EfficientNet-Lite0 embedding;
+    Images are compared in a PCA space of the standardised image vector (EfficientNet-Lite0's embedding and detail);
     each bank photo keeps the normalised mean of its captions' MiniLM embeddings. For a
     pair, the `k` bank photos nearest to the image give a softmax-weighted caption
     centroid; its cosine with the text (raw, best single neighbour, and as a z-score
@@ -168,8 +168,8 @@ class NeighbourBank:
 
     Attributes
     ----------
-    mean_, scale_ : ndarray [1280]
-    components_ : ndarray [components, 1280]
+    mean_, scale_ : ndarray [1792]
+    components_ : ndarray [components, 1792]
     images_ : ndarray [n, components], L2-normalised
     captions_ : ndarray [n, 384], L2-normalised caption centroids
     """
@@ -180,7 +180,7 @@ class NeighbourBank:
         self.temperature = temperature
 
     def fit(self, image_emb: np.ndarray, captions_emb: Sequence[np.ndarray]) -> NeighbourBank:
-        """Fit on images [N, 1280] and, per image, its captions' embeddings [k_i, 384]."""
+        """Fit on image vectors [N, 1792] and, per image, its captions' embeddings [k_i, 384]."""
         self.mean_ = image_emb.mean(0)
         self.scale_ = image_emb.std(0) + 1e-6
         x = (image_emb - self.mean_) / self.scale_

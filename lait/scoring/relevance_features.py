@@ -42,6 +42,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from lait.encoders.efficientnet import DETAIL_DIM, EMBEDDING_DIM, NUM_CLASSES
 from lait.filters.text_lexicon import load_word_list
 
 __all__ = ["RelevanceFeatures", "TextEncoding", "ImageEncoding", "load_imagenet_groups", "image_statistics", "stem",
@@ -316,19 +317,27 @@ def file_name_words(image_url: str | None) -> list[str]:
 # ----------------------------------------------------------------------------- encodings
 
 
+# An image's vector for relevance: EfficientNet's pooled embedding followed by its detail.
+IMAGE_VECTOR_DIM = EMBEDDING_DIM + DETAIL_DIM
+_STORED_OUTPUTS = {"efficientnet_embedding": EMBEDDING_DIM, "efficientnet_probs": NUM_CLASSES,
+                   "efficientnet_detail": DETAIL_DIM}
+
+
 def precomputed_image_outputs(pair: dict) -> tuple[np.ndarray, np.ndarray] | None:
-    """(embedding [1280], probs [1000]) an earlier stage stored in `pair`, else None."""
-    emb, probs = pair.get("efficientnet_embedding"), pair.get("efficientnet_probs")
-    if emb is None or probs is None:
-        return None
-    try:
-        emb, probs = (np.frombuffer(x, dtype=np.float32) if isinstance(x, bytes | bytearray)
-                      else np.asarray(x, dtype=np.float32) for x in (emb, probs))
-    except (ValueError, TypeError):
-        return None
-    if emb.shape != (1280,) or probs.shape != (1000,):
-        return None
-    return emb, probs
+    """(image vector [1792], probs [1000]) from the network outputs an earlier stage stored in `pair`, else None."""
+    arrays = []
+    for key, size in _STORED_OUTPUTS.items():
+        value = pair.get(key)
+        try:
+            array = (np.frombuffer(value, dtype=np.float32) if isinstance(value, bytes | bytearray)
+                     else np.asarray(value, dtype=np.float32))
+        except (ValueError, TypeError):
+            return None
+        if array.shape != (size,):
+            return None
+        arrays.append(array)
+    embedding, probs, detail = arrays
+    return np.concatenate([embedding, detail]), probs
 
 
 @dataclass
@@ -346,7 +355,7 @@ class TextEncoding:
 class ImageEncoding:
     """Per unique image: EfficientNet-Lite0 outputs and image-only statistics (NaN rows when undecodable)."""
 
-    embeddings: np.ndarray  # [N, 1280]
+    embeddings: np.ndarray  # [N, IMAGE_VECTOR_DIM]: EfficientNet's pooled embedding, then its detail
     probs: np.ndarray  # [N, 1000]
     statistics: np.ndarray  # [N, len(IMAGE_STAT_NAMES)]
     decoded: np.ndarray  # [N] bool
@@ -413,12 +422,12 @@ class RelevanceFeatures:
         """Encode image files; `pairs` (same length) lends width/height/format when known.
 
         A pair that already carries EfficientNet-Lite0 outputs for its image (keys
-        ``efficientnet_embedding`` [1280] and ``efficientnet_probs`` [1000], arrays or raw
-        float32 bytes, e.g. from FilterImages) is not run through the network again.
+        ``efficientnet_embedding`` [1280], ``efficientnet_probs`` [1000] and ``efficientnet_detail``
+        [512], arrays or raw float32 bytes, e.g. from FilterImages) is not run through the network again.
         """
         pairs = pairs or [{} for _ in images]
         decoded = [decode_image(b) for b in images]
-        emb = np.full((len(images), 1280), np.nan, dtype=np.float32)
+        emb = np.full((len(images), IMAGE_VECTOR_DIM), np.nan, dtype=np.float32)
         probs = np.full((len(images), len(self.class_names)), np.nan, dtype=np.float32)
         todo = []
         for i, (image, pair) in enumerate(zip(decoded, pairs)):
@@ -431,8 +440,8 @@ class RelevanceFeatures:
                 todo.append(i)
         for start in range(0, len(todo), 32):
             rows = todo[start : start + 32]
-            e, p = self.image_model.embed_and_classify([decoded[i] for i in rows])
-            emb[rows], probs[rows] = e, p
+            e, p, detail = self.image_model.encode([decoded[i] for i in rows])
+            emb[rows], probs[rows] = np.hstack([e, detail]), p
         stats = np.array([image_statistics(im, b, pr) for im, b, pr in zip(decoded, images, pairs)],
                          dtype=np.float32).reshape(len(images), -1)
         return ImageEncoding(emb, probs, stats, np.array([im is not None for im in decoded]))

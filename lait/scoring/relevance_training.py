@@ -50,6 +50,7 @@ from lait.scoring.relevance import (
     interaction_features,
 )
 from lait.scoring.relevance_features import (
+    IMAGE_VECTOR_DIM,
     ImageEncoding,
     RelevanceFeatures,
     TextEncoding,
@@ -143,7 +144,8 @@ class EncodingCache:
         self.log = log
 
     def images(self, corpus: Corpus):
-        key = hashlib.sha1("\n".join(corpus.images).encode()).hexdigest()[:12]
+        # The vector's width in the key: a cache written for another image vector is not read.
+        key = hashlib.sha1("\n".join([*corpus.images, str(IMAGE_VECTOR_DIM)]).encode()).hexdigest()[:12]
         path = self.cache_dir / f"images-{key}.npz" if self.cache_dir else None
         if path and path.exists():
             with np.load(path) as d:
