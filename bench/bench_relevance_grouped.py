@@ -45,7 +45,13 @@ from lait.pipeline.commands.train_relevance import crawl_records  # noqa: E402
 from lait.scoring.relevance import RelevanceModel  # noqa: E402
 from lait.scoring.relevance_features import RelevanceFeatures  # noqa: E402
 from lait.scoring.relevance_grouped_cv import grouped_cross_validation  # noqa: E402
-from lait.scoring.relevance_training import TrainingSet, build_training_set, roc_auc, web_pair_set  # noqa: E402
+from lait.scoring.relevance_training import (  # noqa: E402
+    TrainingSet,
+    build_training_set,
+    learned_features,
+    roc_auc,
+    web_pair_set,
+)
 
 SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results" / "relevance_grouped.json"
@@ -59,8 +65,7 @@ def in_sample_web(model_path: Path | None, extractor: RelevanceFeatures, web, en
         return {"skipped": str(error)}
     ws = web_pair_set(web, enc)
     base = extractor.pair_features(ws.pairs, enc.texts, enc.images, ws.text_index, ws.image_index)
-    scores = model.predict_proba(np.hstack([base, model.interaction(enc.images.embeddings[ws.image_index],
-                                                                    enc.texts.embeddings[ws.text_index])]))
+    scores = model.predict_proba(np.hstack([base, learned_features(model.parts, enc, ws.image_index, ws.text_index)]))
     sites = web.sites
     out = {"trained_on_these_sites": sorted(model.meta["training"].get("web_sites", [])), "per_site": {}}
     for site in sorted(set(sites)):

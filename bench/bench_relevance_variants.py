@@ -15,19 +15,18 @@ shipped features plus:
 - ``word_concreteness``: only the three text-side columns of ``word_label`` (specificity);
 - ``neighbour_words``: the share of the caption's content words that captions of the ten most
   similar train photos use (the photo itself left out);
-- ``look_alike_captions``: the shipped projection's image-text cosine as a z-score against the
-  image's cosines with the caption centroids of its 30 and 60 most similar train photos (in the
-  projection's image space): a hard negative is such a look-alike's caption;
-- ``word_grounding``: per caption word used by 8 or more train photos, a linear image classifier
-  (multi-label logistic, EfficientNet embedding -> a caption of the photo uses the word); mean,
-  min and sum over the text's words of log P(word | image) - log base rate, and mean log P;
-- ``look_alike_captions+word_grounding``: both;
 - ``projection_320``: the shipped projection's three columns (cosine, its z-scores against
   reference images and captions) fitted on EfficientNet embeddings of the photo upsampled to
   320 px (the best input of bench/bench_relevance_image_detail.py, whose cache it reads);
   ``projection_224_seed1`` is the control: the same columns from the shipped 224 px input with
-  another seed (a second projection alone adds a little);
-- ``projection_320+look_alike_captions+word_grounding``: all three.
+  another seed (a second projection alone adds a little).
+
+Two earlier variants now ship (``lait.scoring.relevance``): ``look_alike_captions``
+(:class:`LookAlikeCaptions`, the projection's cosine as a z-score against the image's cosines
+with the caption centroids of its 30 and 60 most similar train photos) and ``word_grounding``
+(:class:`WordGrounding`, per caption word used by 8 or more train photos a linear image
+classifier; mean, min and sum of log P(word | image) - log base rate, mean log P). The figures
+below name them as they were measured, as variants.
 
 Seen (hard AUC, selection half / held-out odd half): shipped 0.8313 / 0.8184, the control
 projection_224_seed1 0.8346 / 0.8200, projection_320 0.8481 / 0.8328, all three 0.8522 / 0.8416
@@ -48,10 +47,10 @@ caption words for women, men, children, people, animals and bare skin, and their
 0.8311 -> 0.8321 on the selection half. On these 224 px photos the face classes tell photos
 captioned only with women from those captioned only with men at AUC 0.71.
 
-The look-alike, word-grounding and projection columns are fitted on train photos out of fold by
-photo (the five folds of the learned features of `build_training_rows`); web rows and dev photos
-get the parts fitted on every train photo. ``--variants`` reruns some (with ``shipped_features``, the baseline of the same run) and
-keeps the others' figures in the JSON.
+The projection columns are fitted on train photos out of fold by photo (the five folds of the
+learned features of `build_training_rows`); web rows and dev photos get the parts fitted on
+every train photo. ``--variants`` reruns some (with ``shipped_features``, the baseline of the
+same run) and keeps the others' figures in the JSON.
 
 Tried outside this bench, each alone on all dev photos (AUC hard; the shipped projection's
 cosine gives 0.800, its z against reference captions 0.806, the classifier 0.827 grouped), none
@@ -74,7 +73,6 @@ import json
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -160,156 +158,14 @@ def neighbour_word_columns(corpus: rt.Corpus, enc: rt.Encoded, ti: np.ndarray, i
     return out
 
 
-# Look-alike photos whose captions a pair's projection similarity is compared with.
-LOOK_ALIKES = (30, 60)
-# A caption word gets its own image classifier when this many train photos' captions use it.
-GROUNDED_MIN_PHOTOS = 8
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=-1, keepdims=True).clip(1e-9)
-
-
-class WordGrounding:
-    """Per caption word, a linear image classifier (multi-label, EfficientNet embedding -> does a caption of
-    the photo use the word?): how much more likely the image makes the text's words than their base rate."""
-
-    def __init__(self, epochs: int = 30, seed: int = 0):
-        self.epochs, self.seed = epochs, seed
-
-    def fit(self, image_emb: np.ndarray, photo_stems: list[set[str]]) -> WordGrounding:
-        import torch
-
-        counts = Counter(s for stems in photo_stems for s in stems)
-        self.index = {w: i for i, w in enumerate(sorted(w for w, c in counts.items() if c >= GROUNDED_MIN_PHOTOS))}
-        y = np.zeros((len(image_emb), len(self.index)), dtype=np.float32)
-        for r, stems in enumerate(photo_stems):
-            y[r, [self.index[s] for s in stems if s in self.index]] = 1.0
-        rate = y.mean(0).clip(1e-4, 0.99)
-        self.log_rate = np.log(rate)
-        self.mean, self.scale = image_emb.mean(0), image_emb.std(0) + 1e-6
-        x, target = torch.from_numpy(((image_emb - self.mean) / self.scale).astype(np.float32)), torch.from_numpy(y)
-        torch.manual_seed(self.seed)
-        linear = torch.nn.Linear(x.shape[1], y.shape[1])
-        with torch.no_grad():
-            linear.bias.copy_(torch.from_numpy(np.log(rate / (1 - rate))))
-        optimiser = torch.optim.AdamW(linear.parameters(), lr=1e-3, weight_decay=1e-3)
-        rng = np.random.default_rng(self.seed)
-        for _ in range(self.epochs):
-            order = rng.permutation(len(x))
-            for start in range(0, len(x), 256):
-                rows = order[start : start + 256]
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(linear(x[rows]), target[rows])
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-        self.weight, self.bias = linear.weight.detach().numpy(), linear.bias.detach().numpy()
-        return self
-
-    def columns(self, image_emb: np.ndarray, text_stems: list[set[str]]) -> np.ndarray:
-        """[N, 4]: mean, min and sum of the words' log P(word | image) - log base rate, mean log P (NaN: no word known)."""
-        logits = ((np.nan_to_num(image_emb) - self.mean) / self.scale) @ self.weight.T + self.bias
-        log_p = -np.logaddexp(0.0, -logits)
-        out = np.full((len(image_emb), 4), np.nan, dtype=np.float32)
-        for r, stems in enumerate(text_stems):
-            ids = [self.index[s] for s in stems if s in self.index]
-            if ids and np.isfinite(image_emb[r]).all():
-                gain = log_p[r, ids] - self.log_rate[ids]
-                out[r] = [gain.mean(), gain.min(), gain.sum(), log_p[r, ids].mean()]
-        return out
-
-
-def content_stems(words: list[str]) -> set[str]:
-    return {stem(w) for w in content_words(words)}
-
-
-@dataclass
-class PhotoParts:
-    """Fitted on a set of train photos: the shipped projection, its view of the photos and their captions,
-    and the word grounding."""
-
-    projection: ImageTextProjection
-    photos: np.ndarray  # [n, rank] projected photos
-    captions: np.ndarray  # [n, rank] per photo, normalised mean of its projected captions
-    grounding: WordGrounding
-
-
-def fit_photo_parts(corpus: rt.Corpus, enc: rt.Encoded, names: list[str], seed: int) -> PhotoParts:
-    image_emb = enc.images.embeddings[[enc.image_rows[n] for n in names]]
-    caption_rows = [[enc.text_rows[c] for c in corpus.captions[n]] for n in names]
-    projection = ImageTextProjection(seed=seed).fit(image_emb, [enc.texts.embeddings[r] for r in caption_rows])
-    captions = unit_rows(np.stack([projection.project_texts(enc.texts.embeddings[r]).mean(0) for r in caption_rows]))
-    grounding = WordGrounding(seed=seed).fit(image_emb, [set().union(*(content_stems(enc.texts.words[t]) for t in r))
-                                                         for r in caption_rows])
-    return PhotoParts(projection, projection.project_images(image_emb), captions, grounding)
-
-
-def look_alike_columns(parts: PhotoParts, image_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
-    """[N, len(LOOK_ALIKES)]: the pair's projection cosine as a z-score against the image's cosines with the
-    captions of its k most similar train photos. A hard negative is such a caption; a generic caption
-    fits look-alikes as well as its own photo."""
-    out = np.full((len(text_emb), len(LOOK_ALIKES)), np.nan, dtype=np.float32)
-    ok = np.isfinite(image_emb).all(1)
-    zi, zt = parts.projection.project_images(image_emb[ok]), parts.projection.project_texts(text_emb[ok])
-    similarity = (zi * zt).sum(1)
-    nearest = np.argsort(-(zi @ parts.photos.T), axis=1)
-    vs_captions = zi @ parts.captions.T
-    for j, k in enumerate(LOOK_ALIKES):
-        reference = np.take_along_axis(vs_captions, nearest[:, :k], 1)
-        out[ok, j] = (similarity - reference.mean(1)) / reference.std(1).clip(1e-6)
-    return out
-
-
-def photo_part_columns(parts: PhotoParts, enc: rt.Encoded, ti: np.ndarray, ii: np.ndarray) -> dict[str, np.ndarray]:
-    image_emb, text_emb = enc.images.embeddings[ii], enc.texts.embeddings[ti]
-    return {"look_alike_captions": look_alike_columns(parts, image_emb, text_emb),
-            "word_grounding": parts.grounding.columns(image_emb, [content_stems(enc.texts.words[t]) for t in ti])}
-
-
-def out_of_fold_photo_columns(corpus: rt.Corpus, enc: rt.Encoded, ti: np.ndarray, ii: np.ndarray,
-                              seed: int) -> tuple[dict[str, np.ndarray], PhotoParts]:
-    """Columns of the training rows, out of fold by photo as build_training_rows fills the learned features
-    (rows of no train photo, the web pairs, from the parts fitted on every train photo); and those parts."""
-    from sklearn.model_selection import GroupKFold
-
-    names = [n for n in corpus.images if corpus.split[n] == "train"]
-    rows = np.array([enc.image_rows[n] for n in names])
-    fold_of = {}
-    for fold, (_, test) in enumerate(GroupKFold(rt.INTERACTION_FOLDS).split(rows, groups=rows)):
-        fold_of.update({int(r): fold for r in rows[test]})
-    pair_fold = np.array([fold_of.get(int(r), -1) for r in ii])
-    final = fit_photo_parts(corpus, enc, names, seed)
-    columns = photo_part_columns(final, enc, ti, ii)
-    for fold in range(rt.INTERACTION_FOLDS):
-        parts = fit_photo_parts(corpus, enc, [n for n in names if fold_of[enc.image_rows[n]] != fold], seed)
-        mask = pair_fold == fold
-        for name, values in photo_part_columns(parts, enc, ti[mask], ii[mask]).items():
-            columns[name][mask] = values
-    return columns, final
-
-
-def lazy_photo_columns(corpus: rt.Corpus, enc: rt.Encoded, ti: np.ndarray, ii: np.ndarray, dev: rt.PairSet,
-                       seed: int):
-    """A function returning (training columns, dev columns) of the photo parts, computed on first call."""
-    memo = []
-
-    def columns():
-        if not memo:
-            train_columns, final = out_of_fold_photo_columns(corpus, enc, ti, ii, seed)
-            memo.append((train_columns, photo_part_columns(final, enc, dev.text_index, dev.image_index)))
-        return memo[0]
-
-    return columns
-
-
 def embeddings_320(corpus: rt.Corpus, web, enc: rt.Encoded, cache: Path) -> np.ndarray:
     """[rows of enc] pooled EfficientNet embeddings at 320 px (NaN where undecodable); the captioned photos
     from bench_relevance_image_detail's cache (computed there when absent), the web photos here."""
     from bench.bench_relevance_image_detail import image_encodings
-    from lait.encoders.efficientnet import EfficientNetLite0
+    from lait.encoders.efficientnet import EMBEDDING_DIM, EfficientNetLite0
     from lait.scoring.relevance_features import decode_image
 
-    out = np.full_like(enc.images.embeddings, np.nan)
+    out = np.full((len(enc.images.embeddings), EMBEDDING_DIM), np.nan, dtype=np.float32)
     out[[enc.image_rows[n] for n in corpus.images]] = image_encodings(corpus, cache)["pooled_320"]
     model = EfficientNetLite0("cpu")
     for url, data in (web.images.items() if web else ()):
@@ -409,17 +265,10 @@ def main() -> int:
     variants["word_concreteness"] = lambda: tuple(c[:, :3] for c in variants["word_label"]())
     variants["neighbour_words"] = lambda: (neighbour_word_columns(corpus, enc, ti, ii),
                                            neighbour_word_columns(corpus, enc, dev.text_index, dev.image_index))
-    photo_columns = lazy_photo_columns(corpus, enc, ti, ii, dev, args.seed)
-    for name in ("look_alike_captions", "word_grounding"):
-        variants[name] = lambda name=name: tuple(c[name] for c in photo_columns())
-    variants["look_alike_captions+word_grounding"] = lambda: tuple(
-        np.hstack([c["look_alike_captions"], c["word_grounding"]]) for c in photo_columns())
     variants["projection_224_seed1"] = lambda: out_of_fold_projection_columns(
         corpus, enc, enc.images.embeddings, ti, ii, dev, args.seed + 1)
     variants["projection_320"] = lambda: out_of_fold_projection_columns(
         corpus, enc, embeddings_320(corpus, web, enc, args.detail_cache), ti, ii, dev, args.seed)
-    variants["projection_320+look_alike_captions+word_grounding"] = lambda: tuple(
-        np.hstack(c) for c in zip(variants["projection_320"](), variants["look_alike_captions+word_grounding"]()))
     chosen = args.variants or list(variants)
     results = {}
     for name in chosen:

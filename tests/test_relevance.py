@@ -315,23 +315,36 @@ def test_web_captions_score_above_page_chrome_for_their_photo(model, extractor):
     assert np.median(scores[positive]) > 0.5 > np.median(scores[~positive])
 
 
-def test_variant_bench_look_alike_and_word_grounding_columns():
-    """bench/bench_relevance_variants.py's candidate columns: a photo's own caption beats a look-alike's."""
-    from bench.bench_relevance_variants import PhotoParts, WordGrounding, look_alike_columns
-    from lait.scoring.relevance import ImageTextProjection
+def test_a_photos_own_caption_beats_a_look_alikes_and_its_words_are_grounded():
+    from lait.scoring.relevance import (
+        GROUNDING_NAMES,
+        LOOK_ALIKE_NAMES,
+        ImageTextProjection,
+        LookAlikeCaptions,
+        WordGrounding,
+    )
 
     rng = np.random.default_rng(0)
     # Four kinds of photo with their own caption direction and caption word.
     image_dirs, text_dirs, kind, images, captions = kinds_of_photo(rng, kinds=4, photos=80, image_noise=0.5)
     captions = [c.astype(np.float32) for c in captions]
     projection = ImageTextProjection(rank=16, epochs=30, batch_size=16).fit(images, captions)
-    caption_centroids = np.stack([projection.project_texts(c).mean(0) for c in captions])
-    caption_centroids /= np.linalg.norm(caption_centroids, axis=1, keepdims=True)
-    grounding = WordGrounding(epochs=60).fit(images, [{f"word{k}"} for k in kind])
-    parts = PhotoParts(projection, projection.project_images(images), caption_centroids, grounding)
+    look_alikes = LookAlikeCaptions().fit(projection, images, captions)
     query = image_dirs[[0, 0]] + 0.5 * rng.normal(size=(2, 1280))
     texts = text_dirs[[0, 1]] / np.linalg.norm(text_dirs[[0, 1]], axis=1, keepdims=True)
-    own, other = look_alike_columns(parts, query, texts)
-    assert (own > other).all()
-    words = grounding.columns(np.vstack([query, np.full((1, 1280), np.nan)]), [{"word0"}, {"word1"}, {"word0"}])
-    assert words[0, 0] > words[1, 0] and np.isnan(words[2]).all()
+    zi = projection.project_images(query)
+    similarity = (zi * projection.project_texts(texts)).sum(1)
+    own, other = look_alikes.features(zi, similarity)
+    assert own.shape == (len(LOOK_ALIKE_NAMES),) and (own > other).all()
+    stored = LookAlikeCaptions.from_arrays(look_alikes.to_arrays())
+    np.testing.assert_allclose(stored.features(zi, similarity), look_alikes.features(zi, similarity), atol=0.05)
+
+    grounding = WordGrounding(epochs=60).fit(images, [{f"word{k}"} for k in kind])
+    query_images = np.vstack([query, np.full((1, 1280), np.nan), query[:1]])
+    words = grounding.features(query_images, [{"word0"}, {"word1"}, {"word0"}, {"unknown"}])
+    assert words.shape == (4, len(GROUNDING_NAMES))
+    assert words[0, 0] > 0 > words[1, 0] and np.isnan(words[2]).all() and np.isnan(words[3]).all()
+    stored = WordGrounding.from_arrays(grounding.to_arrays())
+    assert stored.vocabulary_ == ["word0", "word1", "word2", "word3"]
+    np.testing.assert_allclose(stored.features(query_images, [{"word0"}, {"word1"}, {"word0"}, {"unknown"}]), words,
+                               atol=0.05)

@@ -13,6 +13,10 @@ cross-modal features". This module holds the two learned parts on top of
   (and the photos of the captions nearest to its text): how close the text is to what
   people wrote about similar photos. It separates captions of look-alike photos (the hard
   negatives) better than the projection alone, and needs no labels of its own;
+- :class:`LookAlikeCaptions`, the pair's projection cosine against the image's cosines with
+  the captions of the training photos that look most like it;
+- :class:`WordGrounding`, per caption word, a linear classifier of the image vector: how
+  much more likely the image makes the text's words than their base rate;
 - :class:`RelevanceModel`, scikit-learn's ``HistGradientBoostingClassifier`` wrapped in
   ``CalibratedClassifierCV`` (Platt sigmoid) and exported to plain arrays, so that the
   shipped file (``models/relevance.npz``) loads with ``numpy.load(allow_pickle=False)``:
@@ -27,24 +31,31 @@ array([0.93], dtype=float32)
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ImageTextProjection", "NeighbourBank", "RelevanceModel", "INTERACTION_NAMES", "NEIGHBOUR_NAMES",
-           "DEFAULT_MODEL_PATH"]
+__all__ = ["ImageTextProjection", "NeighbourBank", "LookAlikeCaptions", "WordGrounding", "RelevanceModel",
+           "INTERACTION_NAMES", "NEIGHBOUR_NAMES", "DEFAULT_MODEL_PATH"]
 
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "models" / "relevance.npz"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 NEIGHBOUR_NAMES = [
     "cross.neighbours.caption_similarity", "cross.neighbours.caption_similarity_max",
     "cross.neighbours.caption_similarity_z", "cross.neighbours.image_similarity",
 ]
+LOOK_ALIKES = (30, 60)
+LOOK_ALIKE_NAMES = [f"cross.look_alikes.z_vs_captions_of_{k}" for k in LOOK_ALIKES]
+GROUNDING_NAMES = [
+    "cross.grounding.gain_mean", "cross.grounding.gain_min", "cross.grounding.gain_sum", "cross.grounding.log_p_mean",
+]
 INTERACTION_NAMES = [
     "cross.interaction.similarity", "cross.interaction.z_vs_reference_images",
     "cross.interaction.z_vs_reference_texts", "cross.interaction.rank_vs_reference_images",
-    *NEIGHBOUR_NAMES,
+    *NEIGHBOUR_NAMES, *LOOK_ALIKE_NAMES, *GROUNDING_NAMES,
 ]
 
 
@@ -55,9 +66,10 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 class ImageTextProjection:
     """Low-rank bilinear image-text similarity, learned contrastively.
 
-    ``similarity(img, txt) = cos(A · standardise(img), B · txt)`` with ``A`` [rank, 1792]
-    (the image vector: EfficientNet-Lite0's pooled embedding and its detail) and ``B`` [rank, 384], trained with the symmetric InfoNCE loss of CLIP (Radford et
-    al., 2021) over batches of distinct images, one random caption each.
+    ``similarity(img, txt) = cos(A · standardise(img), B · txt)`` with ``A`` [rank, 1792] (the
+    image vector: EfficientNet-Lite0's pooled embedding and its detail) and ``B`` [rank, 384],
+    trained with the symmetric InfoNCE loss of CLIP (Radford et al., 2021) over batches of
+    distinct images, one random caption each.
 
     Parameters
     ----------
@@ -150,8 +162,8 @@ class ImageTextProjection:
 class NeighbourBank:
     """Captioned photos as a retrieval memory: does the text read like captions of photos like this one?
 
-    Images are compared in a PCA space of the standardised image vector (EfficientNet-Lite0's embedding and detail);
-    each bank photo keeps the normalised mean of its captions' MiniLM embeddings. For a
+    Images are compared in a PCA space of the standardised image vector (EfficientNet-Lite0's
+    embedding and detail); each bank photo keeps the normalised mean of its captions' MiniLM embeddings. For a
     pair, the `k` bank photos nearest to the image give a softmax-weighted caption
     centroid; its cosine with the text (raw, best single neighbour, and as a z-score
     against the text's similarity to the whole bank, so that generic texts gain nothing)
@@ -232,30 +244,186 @@ class NeighbourBank:
         return bank
 
 
-def interaction_features(projection: ImageTextProjection, image_emb: np.ndarray, text_emb: np.ndarray,
-                         reference_images: np.ndarray, reference_texts: np.ndarray,
-                         neighbours: NeighbourBank) -> np.ndarray:
-    """[N, len(INTERACTION_NAMES)] learned features of pairs (row i: image i with text i), NaN where the image is missing.
+class LookAlikeCaptions:
+    """Is the text closer to the image than the captions of photos that look like it?
 
-    The raw cosine depends on how "generic" a caption or an image is; comparing it with
-    the same text against reference images (and the same image against reference
+    A hard negative is a look-alike photo's caption: its cosine with the image in the
+    projection's space is high, but no higher than the image's cosines with the captions of
+    its look-alikes. For each `k` of ``LOOK_ALIKES``, the feature is the pair's cosine as a
+    z-score against the image's cosines with the caption centroids of the `k` training photos
+    nearest to it, all in the projection's space.
+
+    Attributes
+    ----------
+    photos_ : ndarray [n, rank]
+        The projected training photos.
+    captions_ : ndarray [n, rank]
+        Per photo, the normalised mean of its projected captions.
+    """
+
+    def fit(self, projection: ImageTextProjection, image_emb: np.ndarray,
+            captions_emb: Sequence[np.ndarray]) -> LookAlikeCaptions:
+        """Fit on image vectors [N, 1792] and, per image, its captions' embeddings [k_i, 384]."""
+        self.photos_ = projection.project_images(image_emb)
+        self.captions_ = _normalise(np.stack([projection.project_texts(c).mean(0) for c in captions_emb]))
+        return self
+
+    def features(self, zi: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+        """[N, len(LOOK_ALIKES)] for projected images `zi` [N, rank] and the pairs' cosines [N]."""
+        vs_photos, vs_captions = zi @ self.photos_.T, zi @ self.captions_.T
+        out = np.empty((len(zi), len(LOOK_ALIKES)), dtype=np.float32)
+        for j, k in enumerate(LOOK_ALIKES):
+            k = min(k, vs_photos.shape[1])
+            nearest = np.argpartition(-vs_photos, k - 1, axis=1)[:, :k]
+            reference = np.take_along_axis(vs_captions, nearest, 1)
+            out[:, j] = (similarity - reference.mean(1)) / reference.std(1).clip(1e-6)
+        return out
+
+    def to_arrays(self, prefix: str = "look_alikes.") -> dict[str, np.ndarray]:
+        return {prefix + "photos": self.photos_.astype(np.float16), prefix + "captions": self.captions_.astype(np.float16)}
+
+    @classmethod
+    def from_arrays(cls, arrays, prefix: str = "look_alikes.") -> LookAlikeCaptions:
+        parts = cls()
+        parts.photos_, parts.captions_ = (np.asarray(arrays[prefix + n], dtype=np.float32) for n in ("photos", "captions"))
+        return parts
+
+
+class WordGrounding:
+    """How much more likely the image makes the text's words than they are anywhere.
+
+    Per caption word (stem) that the captions of at least `min_photos` training photos use, a
+    linear classifier of the standardised image vector says whether a caption of the photo
+    uses it (multi-label logistic regression, trained with AdamW). For a pair, over the text's
+    words that have a classifier: the mean, minimum and sum of log P(word | image) minus the
+    word's log base rate, and the mean log P (``GROUNDING_NAMES``; NaN when no word has one).
+
+    Attributes
+    ----------
+    vocabulary_ : list of str
+    weight_ : ndarray [words, 1792]
+    bias_, log_rate_ : ndarray [words]
+    mean_, scale_ : ndarray [1792]
+    """
+
+    def __init__(self, min_photos: int = 8, epochs: int = 30, seed: int = 0):
+        self.min_photos = min_photos
+        self.epochs = epochs
+        self.seed = seed
+
+    def fit(self, image_emb: np.ndarray, photo_stems: Sequence[set[str]]) -> WordGrounding:
+        """Fit on image vectors [N, 1792] and, per image, the stems its captions use."""
+        import torch
+
+        counts = Counter(s for stems in photo_stems for s in stems)
+        self.vocabulary_ = sorted(w for w, c in counts.items() if c >= self.min_photos)
+        index = {w: i for i, w in enumerate(self.vocabulary_)}
+        y = np.zeros((len(image_emb), len(index)), dtype=np.float32)
+        for r, stems in enumerate(photo_stems):
+            y[r, [index[s] for s in stems if s in index]] = 1.0
+        rate = y.mean(0).clip(1e-4, 0.99)
+        self.log_rate_ = np.log(rate).astype(np.float32)
+        self.mean_, self.scale_ = image_emb.mean(0), image_emb.std(0) + 1e-6
+        x = torch.from_numpy(((image_emb - self.mean_) / self.scale_).astype(np.float32))
+        target = torch.from_numpy(y)
+        torch.manual_seed(self.seed)
+        linear = torch.nn.Linear(x.shape[1], y.shape[1])
+        with torch.no_grad():
+            linear.bias.copy_(torch.from_numpy(np.log(rate / (1 - rate))))
+        optimiser = torch.optim.AdamW(linear.parameters(), lr=1e-3, weight_decay=1e-3)
+        rng = np.random.default_rng(self.seed)
+        for _ in range(self.epochs):
+            order = rng.permutation(len(x))
+            for start in range(0, len(x), 256):
+                rows = order[start : start + 256]
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(linear(x[rows]), target[rows])
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+        self.weight_ = linear.weight.detach().numpy().astype(np.float32)
+        self.bias_ = linear.bias.detach().numpy().astype(np.float32)
+        return self
+
+    def features(self, image_emb: np.ndarray, text_stems: Sequence[set[str]]) -> np.ndarray:
+        """[N, len(GROUNDING_NAMES)] for pairs (row i: image i with the stems of text i)."""
+        index = {w: i for i, w in enumerate(self.vocabulary_)}
+        out = np.full((len(image_emb), len(GROUNDING_NAMES)), np.nan, dtype=np.float32)
+        rows = [r for r, stems in enumerate(text_stems) if np.isfinite(image_emb[r]).all()]
+        if not rows:
+            return out
+        logits = ((image_emb[rows] - self.mean_) / self.scale_) @ self.weight_.T + self.bias_
+        log_p = -np.logaddexp(0.0, -logits)
+        for j, r in enumerate(rows):
+            ids = [index[s] for s in text_stems[r] if s in index]
+            if ids:
+                gain = log_p[j, ids] - self.log_rate_[ids]
+                out[r] = [gain.mean(), gain.min(), gain.sum(), log_p[j, ids].mean()]
+        return out
+
+    def to_arrays(self, prefix: str = "grounding.") -> dict[str, np.ndarray]:
+        return {prefix + "vocabulary": np.frombuffer("\n".join(self.vocabulary_).encode(), dtype=np.uint8),
+                prefix + "weight": self.weight_.astype(np.float16), prefix + "bias": self.bias_,
+                prefix + "log_rate": self.log_rate_, prefix + "mean": self.mean_, prefix + "scale": self.scale_}
+
+    @classmethod
+    def from_arrays(cls, arrays, prefix: str = "grounding.") -> WordGrounding:
+        grounding = cls()
+        grounding.vocabulary_ = bytes(arrays[prefix + "vocabulary"]).decode().split("\n")
+        for name in ("weight", "bias", "log_rate", "mean", "scale"):
+            setattr(grounding, name + "_", np.asarray(arrays[prefix + name], dtype=np.float32))
+        return grounding
+
+
+@dataclass
+class LearnedParts:
+    """The parts fitted on captioned photos that give the learned (``INTERACTION_NAMES``) features.
+
+    The raw projection cosine depends on how "generic" a caption or an image is; comparing it
+    with the same text against reference images (and the same image against reference
     captions) removes that (the hubness correction of cross-modal retrieval).
     """
-    out = np.full((len(text_emb), len(INTERACTION_NAMES)), np.nan, dtype=np.float32)
-    out[:, len(INTERACTION_NAMES) - len(NEIGHBOUR_NAMES):] = neighbours.features(image_emb, text_emb)
-    ok = np.isfinite(image_emb).all(1)
-    if not ok.any():
+
+    projection: ImageTextProjection
+    reference_images: np.ndarray  # [R, rank] projected
+    reference_texts: np.ndarray  # [R, rank] projected
+    neighbours: NeighbourBank
+    look_alikes: LookAlikeCaptions
+    grounding: WordGrounding
+
+    def features(self, image_emb: np.ndarray, text_emb: np.ndarray, text_stems: Sequence[set[str]]) -> np.ndarray:
+        """[N, len(INTERACTION_NAMES)] for pairs (row i: image i with text i), NaN where the image is missing."""
+        out = np.full((len(text_emb), len(INTERACTION_NAMES)), np.nan, dtype=np.float32)
+        columns = {name: i for i, name in enumerate(INTERACTION_NAMES)}
+        first = columns[NEIGHBOUR_NAMES[0]]
+        out[:, first:first + len(NEIGHBOUR_NAMES)] = self.neighbours.features(image_emb, text_emb)
+        first = columns[GROUNDING_NAMES[0]]
+        out[:, first:first + len(GROUNDING_NAMES)] = self.grounding.features(image_emb, text_stems)
+        ok = np.isfinite(image_emb).all(1)
+        if not ok.any():
+            return out
+        zi = self.projection.project_images(image_emb[ok])
+        zt = self.projection.project_texts(text_emb[ok])
+        sim = (zi * zt).sum(1)
+        vs_images = zt @ self.reference_images.T  # [n, R]
+        vs_texts = zi @ self.reference_texts.T
+        out[ok, 0] = sim
+        out[ok, 1] = (sim - vs_images.mean(1)) / vs_images.std(1).clip(1e-6)
+        out[ok, 2] = (sim - vs_texts.mean(1)) / vs_texts.std(1).clip(1e-6)
+        out[ok, 3] = (vs_images < sim[:, None]).mean(1)
+        first = columns[LOOK_ALIKE_NAMES[0]]
+        out[ok, first:first + len(LOOK_ALIKE_NAMES)] = self.look_alikes.features(zi, sim)
         return out
-    zi = projection.project_images(image_emb[ok])
-    zt = projection.project_texts(text_emb[ok])
-    sim = (zi * zt).sum(1)
-    vs_images = zt @ reference_images.T  # [n, R]
-    vs_texts = zi @ reference_texts.T
-    out[ok, 0] = sim
-    out[ok, 1] = (sim - vs_images.mean(1)) / vs_images.std(1).clip(1e-6)
-    out[ok, 2] = (sim - vs_texts.mean(1)) / vs_texts.std(1).clip(1e-6)
-    out[ok, 3] = (vs_images < sim[:, None]).mean(1)
-    return out
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {**self.projection.to_arrays(), **self.neighbours.to_arrays(), **self.look_alikes.to_arrays(),
+                **self.grounding.to_arrays(), "reference.images": self.reference_images.astype(np.float16),
+                "reference.texts": self.reference_texts.astype(np.float16)}
+
+    @classmethod
+    def from_arrays(cls, arrays) -> LearnedParts:
+        return cls(ImageTextProjection.from_arrays(arrays), np.asarray(arrays["reference.images"], dtype=np.float32),
+                   np.asarray(arrays["reference.texts"], dtype=np.float32), NeighbourBank.from_arrays(arrays),
+                   LookAlikeCaptions.from_arrays(arrays), WordGrounding.from_arrays(arrays))
 
 
 # ----------------------------------------------------------------------------- trees as arrays
@@ -354,10 +522,7 @@ class RelevanceModel:
         self.arrays = arrays
         self.meta = meta
         self.feature_names = list(meta["feature_names"])
-        self.projection = ImageTextProjection.from_arrays(arrays)
-        self.neighbours = NeighbourBank.from_arrays(arrays)
-        self.reference_images = np.asarray(arrays["reference.images"], dtype=np.float32)
-        self.reference_texts = np.asarray(arrays["reference.texts"], dtype=np.float32)
+        self.parts = LearnedParts.from_arrays(arrays)
         self.label_embeddings = np.asarray(arrays["label_embeddings"], dtype=np.float32)
         self.medians = np.asarray(arrays["feature_medians"], dtype=np.float64)
         self.trees = _TreeEnsemble(arrays)
@@ -397,15 +562,17 @@ class RelevanceModel:
             raise ValueError("the relevance model was trained on other features than this code extracts; retrain it")
         return extractor
 
-    def interaction(self, image_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
-        return interaction_features(self.projection, image_emb, text_emb, self.reference_images, self.reference_texts,
-                                    self.neighbours)
+    def interaction(self, image_emb: np.ndarray, text_emb: np.ndarray, text_stems: Sequence[set[str]]) -> np.ndarray:
+        return self.parts.features(image_emb, text_emb, text_stems)
 
     def feature_matrix(self, extractor, pairs: Sequence[dict]) -> np.ndarray:
         """All classifier inputs [N, F] of `pairs`."""
         texts, images, titles = extractor.encode(pairs)
         base = extractor.pair_features(pairs, texts, images, page_titles=titles)
-        return np.hstack([base, self.interaction(images.embeddings, texts.embeddings)])
+        from lait.scoring.relevance_features import content_stems
+
+        return np.hstack([base, self.interaction(images.embeddings, texts.embeddings,
+                                                 [content_stems(words) for words in texts.words])])
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return self.trees.predict_proba(X).astype(np.float32)

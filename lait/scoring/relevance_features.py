@@ -117,6 +117,12 @@ def stem(word: str) -> str:
     return word
 
 
+def content_stems(words: Sequence[str]) -> set[str]:
+    """Stems of a text's content words: alphabetic, over two letters, not stop words."""
+    stop = _stopwords()
+    return {stem(w) for w in words if w.isalpha() and len(w) > 2 and w not in stop}
+
+
 # ----------------------------------------------------------------------------- groups
 
 

@@ -44,16 +44,19 @@ from lait.scoring.relevance import (
     FORMAT_VERSION,
     INTERACTION_NAMES,
     ImageTextProjection,
+    LearnedParts,
+    LookAlikeCaptions,
     NeighbourBank,
     RelevanceModel,
+    WordGrounding,
     export_calibrated_hgb,
-    interaction_features,
 )
 from lait.scoring.relevance_features import (
     IMAGE_VECTOR_DIM,
     ImageEncoding,
     RelevanceFeatures,
     TextEncoding,
+    content_stems,
     image_statistics,
     label_prompts,
     stem,
@@ -273,27 +276,24 @@ class Encoded:
     text_rows: dict[str, int]
 
 
-@dataclass
-class LearnedParts:
-    """The parts fitted on captioned photos: projection, its reference banks, the neighbour bank."""
-
-    projection: ImageTextProjection
-    reference_images: np.ndarray
-    reference_texts: np.ndarray
-    neighbours: NeighbourBank
-
-    def features(self, image_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
-        return interaction_features(self.projection, image_emb, text_emb, self.reference_images,
-                                    self.reference_texts, self.neighbours)
-
-
 def fit_learned_parts(corpus: Corpus, enc: Encoded, names: list[str], seed: int, epochs: int) -> LearnedParts:
-    """Projection, reference banks and neighbour bank fitted on the photos `names` and their captions."""
+    """Projection, reference banks, neighbour bank, look-alike captions and word grounding fitted on
+    the photos `names` and their captions."""
     image_emb = enc.images.embeddings[[enc.image_rows[n] for n in names]]
     captions = _captions_by_image(corpus, names, enc.texts.embeddings, enc.text_rows)
     projection = ImageTextProjection(epochs=epochs, seed=seed).fit(image_emb, captions)
     ref_i, ref_t = _reference_banks(projection, image_emb, np.concatenate(captions), seed)
-    return LearnedParts(projection, ref_i, ref_t, NeighbourBank().fit(image_emb, captions))
+    photo_stems = [set().union(*(content_stems(enc.texts.words[enc.text_rows[c]]) for c in corpus.captions[n]))
+                   for n in names]
+    return LearnedParts(projection, ref_i, ref_t, NeighbourBank().fit(image_emb, captions),
+                        LookAlikeCaptions().fit(projection, image_emb, captions),
+                        WordGrounding(seed=seed).fit(image_emb, photo_stems))
+
+
+def learned_features(parts: LearnedParts, enc: Encoded, image_index: np.ndarray, text_index: np.ndarray) -> np.ndarray:
+    """The learned columns of the pairs (image_index[i], text_index[i])."""
+    return parts.features(enc.images.embeddings[image_index], enc.texts.embeddings[text_index],
+                          [content_stems(enc.texts.words[t]) for t in text_index])
 
 
 def _concat_texts(a: TextEncoding, b: TextEncoding) -> TextEncoding:
@@ -343,7 +343,7 @@ def feature_rows(extractor: RelevanceFeatures, ps: PairSet, enc: Encoded, parts:
     base = extractor.pair_features(ps.pairs, enc.texts, enc.images, ps.text_index, ps.image_index)
     learned = np.full((len(ps.pairs), len(INTERACTION_NAMES)), np.nan, dtype=np.float32)
     if parts is not None:
-        learned = parts.features(enc.images.embeddings[ps.image_index], enc.texts.embeddings[ps.text_index])
+        learned = learned_features(parts, enc, ps.image_index, ps.text_index)
     return np.hstack([base, learned])
 
 
@@ -376,8 +376,8 @@ def build_training_rows(extractor: RelevanceFeatures, corpus: Corpus, enc: Encod
         parts = fit_learned_parts(corpus, enc, [n for n in train_names if fold_of[enc.image_rows[n]] != fold],
                                   seed, epochs)
         mask = pair_fold == fold
-        X[mask, -len(INTERACTION_NAMES):] = parts.features(enc.images.embeddings[train_set.image_index[mask]],
-                                                           enc.texts.embeddings[train_set.text_index[mask]])
+        X[mask, -len(INTERACTION_NAMES):] = learned_features(parts, enc, train_set.image_index[mask],
+                                                             train_set.text_index[mask])
         log(f"  learned features, fold {fold + 1}/{INTERACTION_FOLDS} ({time.time() - started:.0f} s)")
     final = fit_learned_parts(corpus, enc, train_names, seed, epochs)
     kinds = np.array(train_set.kinds)
@@ -481,10 +481,7 @@ def train(captions_dir: Path, alts_file: Path | None, output: Path, cache_dir: P
     log(f"classifier fitted ({time.time() - started:.0f} s)")
 
     arrays = export_calibrated_hgb(classifier)
-    arrays.update(parts.projection.to_arrays())
-    arrays.update(parts.neighbours.to_arrays())
-    arrays["reference.images"] = parts.reference_images.astype(np.float16)
-    arrays["reference.texts"] = parts.reference_texts.astype(np.float16)
+    arrays.update(parts.to_arrays())
     arrays["label_embeddings"] = extractor.label_embeddings.astype(np.float16)
     arrays["feature_medians"] = np.nanmedian(np.where(np.isfinite(rows.X), rows.X, np.nan), axis=0)
     names = extractor.names + INTERACTION_NAMES
@@ -505,6 +502,7 @@ def train(captions_dir: Path, alts_file: Path | None, output: Path, cache_dir: P
             "projection": {"rank": parts.projection.rank, "epochs": parts.projection.epochs,
                            "temperature": parts.projection.temperature},
             "neighbours": {"k": parts.neighbours.k, "components": parts.neighbours.components},
+            "grounding": {"words": len(parts.grounding.vocabulary_), "min_photos": parts.grounding.min_photos},
         },
     }
     model = RelevanceModel(arrays, meta)
@@ -541,7 +539,7 @@ def evaluate_encoded(model: RelevanceModel, extractor: RelevanceFeatures, corpus
     """ROC-AUC on dev photos: true caption vs random / hard other captions, and junk alts (in sample)."""
     dev = dev_pair_set(extractor, corpus, enc, corpus.junk, seed)
     base = extractor.pair_features(dev.pairs, enc.texts, enc.images, dev.text_index, dev.image_index)
-    inter = model.interaction(enc.images.embeddings[dev.image_index], enc.texts.embeddings[dev.text_index])
+    inter = learned_features(model.parts, enc, dev.image_index, dev.text_index)
     scores = model.predict_proba(np.hstack([base, inter]))
     kinds = np.array(dev.kinds)
     pos = kinds == "positive"
