@@ -53,7 +53,7 @@ every train photo. ``--variants`` reruns some (with ``shipped_features``, the ba
 same run) and keeps the others' figures in the JSON.
 
 Tried outside this bench, each alone on all dev photos (AUC hard; the shipped projection's
-cosine gives 0.800, its z against reference captions 0.806, the classifier 0.827 grouped), none
+cosine gives 0.800, its z against reference captions 0.806, the classifier then 0.827 grouped), none
 worth a variant: the projection trained on batches of same-class photos (hard in-batch negatives,
 clusters of 8 or 32: 0.806), five projection seeds averaged (0.810), rank 256 or 3/12 epochs
 (0.79-0.80), a ridge map image -> MiniLM (0.747), similarity to each caption of the 10 or 30
