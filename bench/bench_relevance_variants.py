@@ -47,7 +47,7 @@ caption words for women, men, children, people, animals and bare skin, and their
 0.8311 -> 0.8321 on the selection half. On these 224 px photos the face classes tell photos
 captioned only with women from those captioned only with men at AUC 0.71.
 
-The projection columns are fitted on train photos out of fold by photo (the five folds of the
+The projection columns are fitted on train photos out of fold by photo (the folds of the
 learned features of `build_training_rows`); web rows and dev photos get the parts fitted on
 every train photo. ``--variants`` reruns some (with ``shipped_features``, the baseline of the
 same run) and keeps the others' figures in the JSON.
