@@ -4,7 +4,7 @@
 
 The relevance model's weak spot is the hard negative: a caption of another dev photo with the same
 EfficientNet-Lite0 top-1 class (bench/bench_relevance_grouped.py: 0.827 grouped when this bench was
-written; 0.8497 since the detail, look-alike and word-grounding features). Its best single
+written; 0.850 since the detail, look-alike and word-grounding features). Its best single
 feature is the learned projection's cosine of the pooled 224 px EfficientNet embedding and the
 MiniLM caption embedding. This bench scores dev pairs (the pairs of `lait train-relevance
 --evaluate_only`: own captions against a random and a hard other caption) with that cosine alone,
