@@ -83,7 +83,13 @@ sys.path.insert(0, str(ROOT))
 from bench.bench_relevance_grouped import log, print_and_save, shared_training_set  # noqa: E402
 from lait.scoring import relevance_training as rt  # noqa: E402
 from lait.scoring.relevance import ImageTextProjection  # noqa: E402
-from lait.scoring.relevance_features import RelevanceFeatures, _stopwords, label_prompts, stem  # noqa: E402
+from lait.scoring.relevance_features import (  # noqa: E402
+    RelevanceFeatures,
+    content_stems,
+    content_words,
+    label_prompts,
+    stem,
+)
 from lait.scoring.relevance_grouped_cv import grouped_folds  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -91,11 +97,6 @@ RESULTS = ROOT / "bench" / "results" / "relevance_variants.json"
 NEIGHBOURS = 10
 # Best label similarity above which a word counts as naming a visual object.
 CONCRETE = 0.6
-
-
-def content_words(words: list[str]) -> list[str]:
-    stop = _stopwords()
-    return [w for w in words if w.isalpha() and len(w) > 2 and w not in stop]
 
 
 def word_label_columns(extractor: RelevanceFeatures, enc: rt.Encoded, ti: np.ndarray, ii: np.ndarray) -> np.ndarray:
@@ -151,7 +152,7 @@ def neighbour_word_columns(corpus: rt.Corpus, enc: rt.Encoded, ti: np.ndarray, i
     seen = {int(r): sum((bags[k] for k in near[j]), Counter()) for j, r in enumerate(images)}
     out = np.full((len(ti), 4), np.nan, dtype=np.float32)
     for r, (t, i) in enumerate(zip(ti, ii)):
-        stems = {stem(w) for w in content_words(enc.texts.words[t])}
+        stems = content_stems(enc.texts.words[t])
         if stems and enc.images.decoded[i]:
             share = np.array([seen[int(i)][w] for w in stems], dtype=np.float32) / NEIGHBOURS
             out[r] = [share.mean(), share.min(), (share > 0).mean(), share.max()]

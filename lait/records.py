@@ -104,6 +104,11 @@ class ImageCheckFields(TypedDict, total=False):
     efficientnet_detail: Any
 
 
+# The EfficientNet-Lite0 outputs FilterImages hands ScoreRelevance (float32 bytes), in the
+# order of lait.encoders.efficientnet.NetworkOutputs.
+NETWORK_OUTPUT_KEYS = ("efficientnet_embedding", "efficientnet_probs", "efficientnet_detail")
+
+
 class RelevanceFields(TypedDict, total=False):
     """Image-text relevance (ScoreRelevance)."""
 

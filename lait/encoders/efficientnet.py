@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -111,9 +112,24 @@ class EfficientNetLite0:
     @torch.inference_mode()
     def feature_map(self, batch: torch.Tensor) -> torch.Tensor:
         """The last convolutional features before pooling: [B, 1280, size/32, size/32]."""
+        return self._features_and_pooled_blocks(batch, ())[0]
+
+    def _features_and_pooled_blocks(self, batch: torch.Tensor,
+                                    blocks: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The feature map [B, 1280, h, w] and the outputs of `blocks` pooled over the image, side by
+        side [B, channels]; in chunks, on the folded network (inference: no drop-connect)."""
         batch = batch.to(self.device).contiguous(memory_format=torch.channels_last)
-        return torch.cat([self.fast.extract_features(batch[start:start + self.chunk])
-                          for start in range(0, len(batch), self.chunk)])
+        features, pooled_blocks = [], []
+        for start in range(0, len(batch), self.chunk):
+            x = self.fast._swish(self.fast._bn0(self.fast._conv_stem(batch[start:start + self.chunk])))
+            kept = []
+            for index, block in enumerate(self.fast._blocks):
+                x = block(x)
+                if index in blocks:
+                    kept.append(x.mean(dim=(2, 3)))
+            features.append(self.fast._swish(self.fast._bn1(self.fast._conv_head(x))))
+            pooled_blocks.append(torch.cat(kept, dim=1) if kept else x.new_zeros((len(x), 0)))
+        return torch.cat(features), torch.cat(pooled_blocks)
 
     @torch.inference_mode()
     def classify_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
@@ -126,7 +142,7 @@ class EfficientNetLite0:
         return self.encode(images)[:2]
 
     @torch.inference_mode()
-    def encode(self, images: list[Image.Image]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def encode(self, images: list[Image.Image]) -> NetworkOutputs:
         """Pooled embeddings [B, 1280], class probabilities [B, 1000] and detail [B, 512], float32.
 
         The detail is the mean over the image of the outputs of DETAIL_BLOCKS, the ends of the
@@ -134,31 +150,25 @@ class EfficientNetLite0:
         features (trained to name one ImageNet class) keep less of.
         """
         if not images:
-            return (np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros((0, NUM_CLASSES), np.float32),
-                    np.zeros((0, DETAIL_DIM), np.float32))
-        batch = self.preprocess(images)
-        pooled, detail = [], []
-        for start in range(0, len(batch), self.chunk):
-            features, block_outputs = _features_and_block_outputs(self.fast, batch[start:start + self.chunk],
-                                                                  DETAIL_BLOCKS)
-            pooled.append(features.mean(dim=(2, 3)))
-            detail.append(torch.cat([x.mean(dim=(2, 3)) for x in block_outputs], dim=1))
-        pooled = torch.cat(pooled)
+            return NetworkOutputs.empty()
+        features, detail = self._features_and_pooled_blocks(self.preprocess(images), DETAIL_BLOCKS)
+        pooled = features.mean(dim=(2, 3))
         probs = torch.softmax(self.classify_pooled(pooled), dim=1)
-        return (pooled.float().cpu().numpy(), probs.float().cpu().numpy(),
-                torch.cat(detail).float().cpu().numpy())
+        return NetworkOutputs(pooled.float().cpu().numpy(), probs.float().cpu().numpy(), detail.float().cpu().numpy())
 
 
-def _features_and_block_outputs(model: torch.nn.Module, batch: torch.Tensor,
-                                blocks: tuple[int, ...]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """`model.extract_features(batch)` (inference: no drop-connect) and the outputs of `blocks`."""
-    x = model._swish(model._bn0(model._conv_stem(batch)))
-    kept = []
-    for index, block in enumerate(model._blocks):
-        x = block(x)
-        if index in blocks:
-            kept.append(x)
-    return model._swish(model._bn1(model._conv_head(x))), kept
+class NetworkOutputs(NamedTuple):
+    """What EfficientNet-Lite0 computes for a batch of images: naturalness reads the first two,
+    relevance all three (FilterImages hands them on)."""
+
+    embeddings: np.ndarray  # [B, EMBEDDING_DIM]
+    probs: np.ndarray  # [B, NUM_CLASSES]
+    detail: np.ndarray  # [B, DETAIL_DIM]
+
+    @classmethod
+    def empty(cls) -> NetworkOutputs:
+        return cls(np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros((0, NUM_CLASSES), np.float32),
+                   np.zeros((0, DETAIL_DIM), np.float32))
 
 
 def fused_for_inference(model: torch.nn.Module) -> torch.nn.Module:

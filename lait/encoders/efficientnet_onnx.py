@@ -30,6 +30,7 @@ from lait.encoders.efficientnet import (
     INPUT_SIZE,
     NUM_CLASSES,
     EfficientNetLite0,
+    NetworkOutputs,
     _square_crop,
     folded_weights,
 )
@@ -66,13 +67,11 @@ class OnnxEfficientNetLite0:
         """Pooled embeddings [B, 1280] and softmax class probabilities [B, 1000], both float32."""
         return self.encode(images)[:2]
 
-    def encode(self, images: list[Image.Image]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def encode(self, images: list[Image.Image]) -> NetworkOutputs:
         """Pooled embeddings [B, 1280], class probabilities [B, 1000] and detail [B, 512], float32."""
         if not images:
-            return (np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros((0, NUM_CLASSES), np.float32),
-                    np.zeros((0, DETAIL_DIM), np.float32))
-        embeddings, probs, detail = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: self.preprocess(images)})
-        return embeddings, probs, detail
+            return NetworkOutputs.empty()
+        return NetworkOutputs(*self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: self.preprocess(images)}))
 
 
 def efficientnet_onnx_model(model: torch.nn.Module) -> bytes:

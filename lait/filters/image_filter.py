@@ -16,6 +16,7 @@ import numpy as np
 
 from lait.filters.image_decode import decode_image, size_refusal
 from lait.filters.image_hashes import phash, sha1_hex
+from lait.records import NETWORK_OUTPUT_KEYS
 
 NSFW, NOT_NATURAL = "nsfw", "not_natural"
 
@@ -51,9 +52,7 @@ class ImageVerdict:
                   "nsfw_score": self.nsfw_score, "face_score": self.face_score, "natural_score": self.natural_score,
                   "image_sha1": self.image_sha1, "image_phash": self.image_phash}
         if self.efficientnet_embedding is not None:
-            fields["efficientnet_embedding"] = self.efficientnet_embedding
-            fields["efficientnet_probs"] = self.efficientnet_probs
-            fields["efficientnet_detail"] = self.efficientnet_detail
+            fields.update({key: getattr(self, key) for key in NETWORK_OUTPUT_KEYS})
         return fields
 
 
@@ -140,12 +139,10 @@ class ImageFilter:
     def _score(self, images: list, verdicts: list[ImageVerdict]) -> None:
         self.load_models()
         natural, outputs = self._natural.score_with_network_outputs(images)
-        for verdict, score, embedding, prob, detail in zip(verdicts, natural, outputs.embeddings, outputs.probs,
-                                                           outputs.detail):
+        for verdict, score, *image_outputs in zip(verdicts, natural, *outputs):
             verdict.natural_score = round(float(score), 4)
-            verdict.efficientnet_embedding = np.asarray(embedding, dtype=np.float32).tobytes()
-            verdict.efficientnet_probs = np.asarray(prob, dtype=np.float32).tobytes()
-            verdict.efficientnet_detail = np.asarray(detail, dtype=np.float32).tobytes()
+            for key, values in zip(NETWORK_OUTPUT_KEYS, image_outputs):
+                setattr(verdict, key, np.asarray(values, dtype=np.float32).tobytes())
             if score < self.min_natural:
                 verdict.reasons.append(NOT_NATURAL)
                 verdict.detail = verdict.detail or f"natural_score {score:.4f} < {self.min_natural}"

@@ -27,13 +27,12 @@ from __future__ import annotations
 import functools
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from lait.encoders.efficientnet import DETAIL_DIM
+from lait.encoders.efficientnet import NetworkOutputs
 from lait.encoders.image_resize import resized_planes
 
 MODEL_FILE = Path(__file__).resolve().parent.parent / "scoring" / "models" / "naturalness.json"
@@ -404,20 +403,6 @@ def naturalness_features(images: list[Image.Image], net,
     return _features_and_network_outputs(images, net, classes)[0]
 
 
-@dataclass
-class NetworkOutputs:
-    """What EfficientNet-Lite0 computed for naturalness, which ScoreRelevance uses again."""
-
-    embeddings: np.ndarray  # [n, 1280]
-    probs: np.ndarray  # [n, 1000]
-    detail: np.ndarray  # [n, 512]
-
-    @classmethod
-    def empty(cls) -> NetworkOutputs:
-        return cls(np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros((0, 1000), np.float32),
-                   np.zeros((0, DETAIL_DIM), np.float32))
-
-
 def _features_and_network_outputs(images: list[Image.Image], net, classes: tuple[str, ...] | list[str] = CLASS_FEATURES,
                                   ) -> tuple[np.ndarray, NetworkOutputs]:
     """(feature rows, the network's outputs: embeddings [n, 1280], probabilities [n, 1000], detail [n, 512])."""
@@ -425,7 +410,7 @@ def _features_and_network_outputs(images: list[Image.Image], net, classes: tuple
         n_features = len(STATISTIC_NAMES) + len(class_feature_names(classes)) + EMBEDDING_DIM
         return np.zeros((0, n_features), dtype=np.float32), NetworkOutputs.empty()
     statistics = np.stack([image_statistics(image) for image in images])
-    outputs = NetworkOutputs(*net.encode(images))
+    outputs = net.encode(images)
     return assemble_features(statistics, outputs.embeddings, outputs.probs, classes), outputs
 
 

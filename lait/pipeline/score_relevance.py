@@ -17,7 +17,7 @@ import apache_beam as beam
 from apache_beam.utils import shared
 
 from lait.pipeline.funnel import IN, Reject, StageDoFn, StageOutput, apply_stage
-from lait.records import PairRecord
+from lait.records import NETWORK_OUTPUT_KEYS, PairRecord
 
 MIN_BATCH, MAX_BATCH = 8, 64
 # Scores are rounded so that float noise of batched kernels cannot change a shard's bytes.
@@ -33,9 +33,6 @@ class _Scorer:
 
         self.model = RelevanceModel.load(model_path)
         self.extractor = self.model.feature_extractor(device=device or default_device())
-
-
-NETWORK_OUTPUTS = ("efficientnet_embedding", "efficientnet_probs", "efficientnet_detail")
 
 
 class ScoreRelevanceFn(StageDoFn):
@@ -87,7 +84,7 @@ class ScoreRelevanceFn(StageDoFn):
                 yield Reject("relevance_error", pair, f"{type(score).__name__}: {score}")
                 continue
             # The network outputs FilterImages handed over are spent: later stages do not carry them.
-            scored = {k: v for k, v in pair.items() if k not in NETWORK_OUTPUTS}
+            scored = {k: v for k, v in pair.items() if k not in NETWORK_OUTPUT_KEYS}
             scored["score"] = round(score, SCORE_DECIMALS)
             if scored["score"] < self.min_relevance:
                 yield Reject("low_relevance", scored, f"score {scored['score']:.3f} < {self.min_relevance}")

@@ -52,11 +52,11 @@ LOOK_ALIKE_NAMES = [f"cross.look_alikes.z_vs_captions_of_{k}" for k in LOOK_ALIK
 GROUNDING_NAMES = [
     "cross.grounding.gain_mean", "cross.grounding.gain_min", "cross.grounding.gain_sum", "cross.grounding.log_p_mean",
 ]
-INTERACTION_NAMES = [
+PROJECTION_NAMES = [
     "cross.interaction.similarity", "cross.interaction.z_vs_reference_images",
     "cross.interaction.z_vs_reference_texts", "cross.interaction.rank_vs_reference_images",
-    *NEIGHBOUR_NAMES, *LOOK_ALIKE_NAMES, *GROUNDING_NAMES,
 ]
+INTERACTION_NAMES = [*PROJECTION_NAMES, *NEIGHBOUR_NAMES, *LOOK_ALIKE_NAMES, *GROUNDING_NAMES]
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -316,11 +316,10 @@ class WordGrounding:
         import torch
 
         counts = Counter(s for stems in photo_stems for s in stems)
-        self.vocabulary_ = sorted(w for w, c in counts.items() if c >= self.min_photos)
-        index = {w: i for i, w in enumerate(self.vocabulary_)}
-        y = np.zeros((len(image_emb), len(index)), dtype=np.float32)
+        self._set_vocabulary(sorted(w for w, c in counts.items() if c >= self.min_photos))
+        y = np.zeros((len(image_emb), len(self.vocabulary_)), dtype=np.float32)
         for r, stems in enumerate(photo_stems):
-            y[r, [index[s] for s in stems if s in index]] = 1.0
+            y[r, self._word_ids(stems)] = 1.0
         rate = y.mean(0).clip(1e-4, 0.99)
         self.log_rate_ = np.log(rate).astype(np.float32)
         self.mean_, self.scale_ = image_emb.mean(0), image_emb.std(0) + 1e-6
@@ -346,19 +345,26 @@ class WordGrounding:
 
     def features(self, image_emb: np.ndarray, text_stems: Sequence[set[str]]) -> np.ndarray:
         """[N, len(GROUNDING_NAMES)] for pairs (row i: image i with the stems of text i)."""
-        index = {w: i for i, w in enumerate(self.vocabulary_)}
         out = np.full((len(image_emb), len(GROUNDING_NAMES)), np.nan, dtype=np.float32)
-        rows = [r for r, stems in enumerate(text_stems) if np.isfinite(image_emb[r]).all()]
+        rows = [r for r in range(len(text_stems)) if np.isfinite(image_emb[r]).all()]
         if not rows:
             return out
         logits = ((image_emb[rows] - self.mean_) / self.scale_) @ self.weight_.T + self.bias_
         log_p = -np.logaddexp(0.0, -logits)
         for j, r in enumerate(rows):
-            ids = [index[s] for s in text_stems[r] if s in index]
+            ids = self._word_ids(text_stems[r])
             if ids:
                 gain = log_p[j, ids] - self.log_rate_[ids]
                 out[r] = [gain.mean(), gain.min(), gain.sum(), log_p[j, ids].mean()]
         return out
+
+    def _set_vocabulary(self, words: list[str]) -> None:
+        self.vocabulary_ = words
+        self._index = {w: i for i, w in enumerate(words)}
+
+    def _word_ids(self, stems: set[str]) -> list[int]:
+        # Sorted: a set's order changes with the process's string hashing, and so would the sums.
+        return sorted(self._index[s] for s in stems if s in self._index)
 
     def to_arrays(self, prefix: str = "grounding.") -> dict[str, np.ndarray]:
         return {prefix + "vocabulary": np.frombuffer("\n".join(self.vocabulary_).encode(), dtype=np.uint8),
@@ -368,7 +374,7 @@ class WordGrounding:
     @classmethod
     def from_arrays(cls, arrays, prefix: str = "grounding.") -> WordGrounding:
         grounding = cls()
-        grounding.vocabulary_ = bytes(arrays[prefix + "vocabulary"]).decode().split("\n")
+        grounding._set_vocabulary(bytes(arrays[prefix + "vocabulary"]).decode().split("\n"))
         for name in ("weight", "bias", "log_rate", "mean", "scale"):
             setattr(grounding, name + "_", np.asarray(arrays[prefix + name], dtype=np.float32))
         return grounding
@@ -392,27 +398,22 @@ class LearnedParts:
 
     def features(self, image_emb: np.ndarray, text_emb: np.ndarray, text_stems: Sequence[set[str]]) -> np.ndarray:
         """[N, len(INTERACTION_NAMES)] for pairs (row i: image i with text i), NaN where the image is missing."""
-        out = np.full((len(text_emb), len(INTERACTION_NAMES)), np.nan, dtype=np.float32)
-        columns = {name: i for i, name in enumerate(INTERACTION_NAMES)}
-        first = columns[NEIGHBOUR_NAMES[0]]
-        out[:, first:first + len(NEIGHBOUR_NAMES)] = self.neighbours.features(image_emb, text_emb)
-        first = columns[GROUNDING_NAMES[0]]
-        out[:, first:first + len(GROUNDING_NAMES)] = self.grounding.features(image_emb, text_stems)
+        # Columns in the order of INTERACTION_NAMES: projection, neighbours, look-alikes, grounding.
+        projection = np.full((len(text_emb), len(PROJECTION_NAMES)), np.nan, dtype=np.float32)
+        look_alikes = np.full((len(text_emb), len(LOOK_ALIKE_NAMES)), np.nan, dtype=np.float32)
         ok = np.isfinite(image_emb).all(1)
-        if not ok.any():
-            return out
-        zi = self.projection.project_images(image_emb[ok])
-        zt = self.projection.project_texts(text_emb[ok])
-        sim = (zi * zt).sum(1)
-        vs_images = zt @ self.reference_images.T  # [n, R]
-        vs_texts = zi @ self.reference_texts.T
-        out[ok, 0] = sim
-        out[ok, 1] = (sim - vs_images.mean(1)) / vs_images.std(1).clip(1e-6)
-        out[ok, 2] = (sim - vs_texts.mean(1)) / vs_texts.std(1).clip(1e-6)
-        out[ok, 3] = (vs_images < sim[:, None]).mean(1)
-        first = columns[LOOK_ALIKE_NAMES[0]]
-        out[ok, first:first + len(LOOK_ALIKE_NAMES)] = self.look_alikes.features(zi, sim)
-        return out
+        if ok.any():
+            zi = self.projection.project_images(image_emb[ok])
+            zt = self.projection.project_texts(text_emb[ok])
+            sim = (zi * zt).sum(1)
+            vs_images = zt @ self.reference_images.T  # [n, R]
+            vs_texts = zi @ self.reference_texts.T
+            projection[ok] = np.stack([sim, (sim - vs_images.mean(1)) / vs_images.std(1).clip(1e-6),
+                                       (sim - vs_texts.mean(1)) / vs_texts.std(1).clip(1e-6),
+                                       (vs_images < sim[:, None]).mean(1)], axis=1)
+            look_alikes[ok] = self.look_alikes.features(zi, sim)
+        return np.hstack([projection, self.neighbours.features(image_emb, text_emb), look_alikes,
+                          self.grounding.features(image_emb, text_stems)])
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {**self.projection.to_arrays(), **self.neighbours.to_arrays(), **self.look_alikes.to_arrays(),

@@ -44,6 +44,7 @@ from PIL import Image, UnidentifiedImageError
 
 from lait.encoders.efficientnet import DETAIL_DIM, EMBEDDING_DIM, NUM_CLASSES
 from lait.filters.text_lexicon import load_word_list
+from lait.records import NETWORK_OUTPUT_KEYS
 
 __all__ = ["RelevanceFeatures", "TextEncoding", "ImageEncoding", "load_imagenet_groups", "image_statistics", "stem",
            "text_statistics", "words_of", "COLOUR_NAMES"]
@@ -117,10 +118,15 @@ def stem(word: str) -> str:
     return word
 
 
-def content_stems(words: Sequence[str]) -> set[str]:
-    """Stems of a text's content words: alphabetic, over two letters, not stop words."""
+def content_words(words: Sequence[str]) -> list[str]:
+    """A text's content words: alphabetic, over two letters, not stop words."""
     stop = _stopwords()
-    return {stem(w) for w in words if w.isalpha() and len(w) > 2 and w not in stop}
+    return [w for w in words if w.isalpha() and len(w) > 2 and w not in stop]
+
+
+def content_stems(words: Sequence[str]) -> set[str]:
+    """Stems of a text's content words."""
+    return {stem(w) for w in content_words(words)}
 
 
 # ----------------------------------------------------------------------------- groups
@@ -325,14 +331,12 @@ def file_name_words(image_url: str | None) -> list[str]:
 
 # An image's vector for relevance: EfficientNet's pooled embedding followed by its detail.
 IMAGE_VECTOR_DIM = EMBEDDING_DIM + DETAIL_DIM
-_STORED_OUTPUTS = {"efficientnet_embedding": EMBEDDING_DIM, "efficientnet_probs": NUM_CLASSES,
-                   "efficientnet_detail": DETAIL_DIM}
 
 
 def precomputed_image_outputs(pair: dict) -> tuple[np.ndarray, np.ndarray] | None:
     """(image vector [1792], probs [1000]) from the network outputs an earlier stage stored in `pair`, else None."""
     arrays = []
-    for key, size in _STORED_OUTPUTS.items():
+    for key, size in zip(NETWORK_OUTPUT_KEYS, (EMBEDDING_DIM, NUM_CLASSES, DETAIL_DIM)):
         value = pair.get(key)
         try:
             array = (np.frombuffer(value, dtype=np.float32) if isinstance(value, bytes | bytearray)
