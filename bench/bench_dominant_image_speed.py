@@ -15,6 +15,11 @@ Limits, measured on the same pages in this process: decoding alone, lxml parsing
 (the HTML parser ParsePages uses), selectolax/Lexbor parsing alone (when installed), the
 body scan (visible text and image positions) alone, fastText on the language samples alone.
 
+Instructions (`--instructions`, needs valgrind): the instructions one pass over the timing pages
+executes in each tree, counted by valgrind's cachegrind as the difference between a process
+making two passes and one making one. Unlike CPU time, the count does not move with other
+processes on the machine: an A/B on a busy machine reads it first.
+
 Decisions: every page of ../shared/data/mainimage, ../shared/data/pages and the sample crawl
 (`lait sample-crawl`) through both trees; the DetectDominantImage output fields
 (:data:`OUTPUT_KEYS`) and the page fields must be equal. The candidate records passed between
@@ -28,6 +33,7 @@ import argparse
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -124,11 +130,23 @@ def child_decisions(sample_crawl: str, out_path: str) -> None:
             out.write(json.dumps(row, sort_keys=True, default=lambda b: b.hex()) + "\n")
 
 
-def run_child(tree: str, *args: str) -> str:
+def run_child(tree: str, *args: str, wrapper: tuple[str, ...] = ()) -> str:
+    """The last line the child prints (stderr's too with a `wrapper` such as valgrind, which writes there)."""
     env = {**os.environ, "PYTHONPATH": tree, "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", *args], env=env, cwd=tree,
+    done = subprocess.run([*wrapper, sys.executable, os.path.abspath(__file__), "--child", *args], env=env, cwd=tree,
                           capture_output=True, text=True, check=True)
-    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    out = (done.stdout + done.stderr) if wrapper else done.stdout
+    return out.strip().splitlines()[-1] if out.strip() else ""
+
+
+def instructions_per_page(tree: str) -> float:
+    """Instructions of one pass over the timing pages, per page (valgrind's count, two passes minus one)."""
+    counts = []
+    for passes in (1, 2):
+        line = run_child(tree, "time", str(passes),
+                         wrapper=("valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"))
+        counts.append(int(line.split("refs:")[1].replace(",", "")))
+    return (counts[1] - counts[0]) / len(mainimage_pages())
 
 
 def compare_decisions(old_path: str, new_path: str) -> dict:
@@ -180,6 +198,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timing processes per tree, run alternately")
     parser.add_argument("--passes", type=int, default=3, help="passes over the pages in each timing process")
     parser.add_argument("--output", default=os.path.join(ROOT, "out", "bench", "dominant_image_speed.json"))
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each tree's instructions per page with valgrind (minutes)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -191,6 +211,8 @@ def main() -> int:
         return 0
     if not args.baseline:
         parser.error("--baseline is required")
+    if args.instructions and not shutil.which("valgrind"):
+        parser.error("--instructions needs valgrind on PATH (apt-get install valgrind)")
     if not os.path.isdir(MAINIMAGE):
         print(json.dumps({"skipped": f"needs {MAINIMAGE} (the shared test data beside the repo)"}))
         return 0
@@ -208,6 +230,7 @@ def main() -> int:
                 timings[name].append(json.loads(run_child(tree, "time", str(args.passes)))["pages_per_s_per_core"])
         for name, tree in trees.items():
             run_child(tree, "decisions", sample, os.path.join(workdir, f"{name}.jsonl"))
+        instructions = {name: instructions_per_page(tree) for name, tree in trees.items()} if args.instructions else {}
         decisions = compare_decisions(os.path.join(workdir, "baseline.jsonl"), os.path.join(workdir, "this_tree.jsonl"))
     sys.path.insert(0, ROOT)
     head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout
@@ -222,6 +245,9 @@ def main() -> int:
     }
     report["pages_per_s_per_core"] = {k: round(v, 1) for k, v in report["pages_per_s_per_core"].items()}
     report["speedup"] = round(report["pages_per_s_per_core"]["this_tree"] / report["pages_per_s_per_core"]["baseline"], 2)
+    if instructions:
+        report["instructions_per_page"] = {name: round(value) for name, value in instructions.items()}
+        report["instructions_ratio"] = round(instructions["this_tree"] / instructions["baseline"], 3)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)

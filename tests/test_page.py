@@ -6,7 +6,15 @@ import codecs
 
 import pytest
 
-from lait.filters.page import PageParser, decode_html, page_title, parse_html, scan_body, visible_text
+from lait.filters.page import (
+    PageParser,
+    decode_html,
+    elements_by_tag,
+    page_title,
+    parse_html,
+    scan_body,
+    visible_text,
+)
 
 ARTICLE_EN = (
     "The city council voted on Tuesday to expand the riverside park by twelve acres, adding walking "
@@ -63,7 +71,7 @@ def test_visible_text_leaves_out_scripts_styles_and_comments():
         "<!-- a comment --><div>Second block</div><noscript>enable js</noscript>"))
     text = visible_text(root)
     assert text == "Hello big world Second block"
-    assert page_title(root) == "Park expansion approved"
+    assert page_title(elements_by_tag(root)["title"]) == "Park expansion approved"
 
 
 def test_scan_body_records_image_positions_and_paragraphs():

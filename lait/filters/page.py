@@ -107,15 +107,19 @@ _HTML_PARSER = lxml.etree.HTMLParser(remove_blank_text=False, huge_tree=False, c
                                       remove_pis=True, encoding="utf-8")
 
 
-def parse_html(text: str) -> lxml.etree._Element | None:
-    """The lxml tree of an HTML document, or None when nothing can be parsed."""
-    text = _XML_DECLARATION.sub("", text, count=1)  # it names the bytes' encoding, not the text's
+def parse_html(text: str, utf8: bytes | None = None) -> lxml.etree._Element | None:
+    """The lxml tree of an HTML document, or None when nothing can be parsed.
+
+    `utf8`, when given, is `text` encoded as UTF-8 (a UTF-8 page's own bytes): parsed as it is.
+    """
+    if _XML_DECLARATION.match(text):  # it names the bytes' encoding, not the text's
+        text, utf8 = _XML_DECLARATION.sub("", text, count=1), None
     if "\x00" in text:
-        text = text.replace("\x00", "")
+        text, utf8 = text.replace("\x00", ""), None
     if not text or text.isspace():
         return None
     try:
-        root = lxml.etree.fromstring(text.encode("utf-8", "replace"), _HTML_PARSER)
+        root = lxml.etree.fromstring(utf8 if utf8 is not None else text.encode("utf-8", "replace"), _HTML_PARSER)
     except (lxml.etree.ParserError, lxml.etree.XMLSyntaxError, ValueError):
         return None
     return root if root is not None and len(root) else None
@@ -234,15 +238,28 @@ def language_sample(scan: BodyScan, chars: int = 400) -> str:
     return collapse(scan.text[:chars * 16])[:chars * 4]
 
 
-def page_title(root: lxml.etree._Element) -> str:
-    """The document's `<title>`, whitespace collapsed ('' when absent)."""
-    title = root.find(".//title")
-    return collapse("".join(title.itertext())) if title is not None else ""
+# Tags read wherever they are in the document. A walk of the whole tree costs the same whatever
+# tags it looks for, so they are all collected in one (:func:`elements_by_tag`).
+INDEXED_TAGS = ("title", "base", "meta", "link", "script", "video")
 
 
-def base_url(root: lxml.etree._Element, page_url: str) -> str:
-    """URL that relative links resolve against: `<base href>` when valid, else the page URL."""
-    for base in root.iter("base"):
+def elements_by_tag(root: lxml.etree._Element) -> dict[str, list]:
+    """Every element of :data:`INDEXED_TAGS` in the document, by tag, in document order."""
+    found: dict[str, list] = {tag: [] for tag in INDEXED_TAGS}
+    for element in root.iter(*INDEXED_TAGS):
+        found[element.tag].append(element)
+    return found
+
+
+def page_title(titles: list) -> str:
+    """The document's first `<title>` (of `elements_by_tag(root)["title"]`), whitespace collapsed ('' when none)."""
+    return collapse("".join(titles[0].itertext())) if titles else ""
+
+
+def base_url(bases: list, page_url: str) -> str:
+    """URL that relative links resolve against: the first valid `<base href>` of `bases`
+    (`elements_by_tag(root)["base"]`), else the page URL."""
+    for base in bases:
         href = base.get("href")
         if href:
             resolved = normalize_url(href, page_url)
@@ -263,6 +280,7 @@ class Page:
     language_score: float = 0.0
     base_url: str = ""
     scan: BodyScan = field(default_factory=BodyScan)
+    elements: dict[str, list] = field(default_factory=dict)  # elements_by_tag(root)
 
     @property
     def text(self) -> str:
@@ -306,12 +324,15 @@ class PageParser:
         if len(content) > self.max_page_bytes:
             return False, "page_too_large", f"{len(content)} bytes > {self.max_page_bytes}"
         text, encoding = decode_html(content, content_type)
-        root = parse_html(text)
+        # A UTF-8 page's bytes are its text's UTF-8, unless a BOM was cut off or a bad byte replaced.
+        own_bytes = encoding == "utf-8" and not content.startswith(codecs.BOM_UTF8) and "\ufffd" not in text
+        root = parse_html(text, content if own_bytes else None)
         if root is None:
             return False, "parse_error", "no HTML element could be parsed"
         scan = scan_body(root, self.max_text_chars)
-        page = Page(url=url, root=root, encoding=encoding, title=page_title(root), base_url=base_url(root, url),
-                    scan=scan)
+        elements = elements_by_tag(root)
+        page = Page(url=url, root=root, encoding=encoding, title=page_title(elements["title"]),
+                    base_url=base_url(elements["base"], url), scan=scan, elements=elements)
         if (not scan.text or scan.text.isspace()) and not page.title:
             return False, "no_text", None
         if self.identifier is not None:

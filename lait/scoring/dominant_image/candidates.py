@@ -8,6 +8,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+import lxml.etree
 import numpy as np
 
 from lait.filters.page import Page, collapse
@@ -43,6 +44,8 @@ LAZY_SRC_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-lazy", "da
 # (WordPress's data-large-file / data-orig-file): acquired before the shown rendition.
 FULL_SIZE_ATTRS = ("data-large-file", "data-orig-file", "data-full-src", "data-hi-res-src", "data-large-src")
 LAZY_SRCSET_ATTRS = ("data-srcset", "data-lazy-srcset", "data-original-srcset")
+_SRCSET_ATTRS = ("srcset", *LAZY_SRCSET_ATTRS)
+_LAZY_SRC_NAMES = frozenset(LAZY_SRC_ATTRS)
 
 
 @dataclass(eq=False)
@@ -82,23 +85,26 @@ def _element_urls(element, base: str) -> tuple[str | None, list[str], float, int
     (placeholders and `data:` URIs skipped); every name the element gives is an alias key.
     """
     attrib = element.attrib
+    # An element has a few attributes, the lists below name many: look up only those it has.
+    names = frozenset(attrib.keys())
     raws: list[str] = []
     lazy = False
     src = attrib.get("src")
     if src and (src.startswith("data:") or is_placeholder_url(src)):
         src = None
     lazy_src = None
-    for name in LAZY_SRC_ATTRS:
+    for name in LAZY_SRC_ATTRS if not names.isdisjoint(_LAZY_SRC_NAMES) else ():
         value = attrib.get(name)
         if value and not value.startswith("data:"):
             lazy_src = _first_url(value)
             lazy = True
             break
-    if not src and not lazy_src and not any(attrib.get(name) for name in ("srcset", *LAZY_SRCSET_ATTRS)):
+    srcset_names = [name for name in _SRCSET_ATTRS if name in names]
+    if not src and not lazy_src and not any(attrib.get(name) for name in srcset_names):
         lazy_src = _unknown_lazy_src(attrib)
         lazy = lazy_src is not None
     best_raw, best_size, best_unit, n_srcset = None, 0.0, "", 0
-    for name in ("srcset", *LAZY_SRCSET_ATTRS):
+    for name in srcset_names:
         value = attrib.get(name)
         if not value:
             continue
@@ -182,11 +188,11 @@ def _picture_default(picture, base: str) -> tuple[str | None, float]:
     return (unconditional or [sources[-1][2]])[0], 0.0
 
 
-def _meta_images(root, base: str) -> tuple[list[tuple[str, int]], dict]:
-    """`[(url, rank)]` of og/twitter meta images and `{'width', 'height', 'alt', 'og_title', ...}`."""
+def _meta_images(metas: list, base: str) -> tuple[list[tuple[str, int]], dict]:
+    """`[(url, rank)]` of og/twitter meta images and `{'width', 'height', 'alt', 'og_title', ...}` of a page's `<meta>`s."""
     found = []
     info: dict = {}
-    for meta in root.iter("meta"):
+    for meta in metas:
         attrib = meta.attrib
         key = (attrib.get("property") or attrib.get("name") or attrib.get("itemprop") or "").strip().lower()
         if not key.startswith(("og:", "twitter:")):
@@ -241,9 +247,9 @@ def _jsonld_values(value, out: list, depth: int) -> None:
                 break
 
 
-def _jsonld_urls(root, base: str) -> list[str]:
+def _jsonld_urls(scripts: list, base: str) -> list[str]:
     urls: list[str] = []
-    for script in root.iter("script"):
+    for script in scripts:
         if "ld+json" not in (script.get("type") or "").lower() or not script.text:
             continue
         try:
@@ -254,6 +260,11 @@ def _jsonld_urls(root, base: str) -> list[str]:
         _jsonld_images(data, raw)
         urls.extend(u for u in (absolute_image_url(r, base) for r in raw if isinstance(r, str)) if u)
     return urls
+
+
+# Elements other than <img> with itemprop=image, in document order, reached through the attribute:
+# libxml2 finds the few itemprop attributes sooner than it tests every element for one.
+_ITEMPROP_IMAGE = lxml.etree.XPath("//@itemprop[.='image']/parent::*[not(self::img)]")
 
 
 @dataclass
@@ -351,7 +362,7 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
     mergeable = {id(c) for c, out in zip(body, excluded) if not out}
     meta: list[tuple[str, int]] = []
     info: dict = {}
-    found, info = _meta_images(root, base)
+    found, info = _meta_images(page.elements["meta"], base)
     add_named = functools.partial(_add_named, mergeable=mergeable)
     if not hide_meta:
         for url, rank in sorted(found, key=lambda named: named[1]):
@@ -362,20 +373,20 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
     else:
         info = {k: v for k, v in info.items() if k in ("og_title", "og_description")}
     if not hide_structured:
-        for link in root.iter("link"):
+        for link in page.elements["link"]:
             if (link.get("rel") or "").lower() == "image_src":
                 url = absolute_image_url(link.get("href"), base)
                 if url:
                     add_named(by_key, url, "link")
-        for url in _jsonld_urls(root, base):
+        for url in _jsonld_urls(page.elements["script"], base):
             add_named(by_key, url, "jsonld")
-        for element in root.xpath("//*[@itemprop='image' and not(self::img)]"):
+        for element in _ITEMPROP_IMAGE(root):
             value = element.get("content") or element.get("href") or element.get("src") or element.get("data-src")
             url = absolute_image_url(value, base)
             if url:
                 add_named(by_key, url, "itemprop")
     # A video's poster frame is the page's picture where the lead is a video (see choose_dominant).
-    for video in root.iter("video"):
+    for video in page.elements["video"]:
         url = absolute_image_url(video.get("poster"), base)
         if url:
             add_named(by_key, url, "poster")

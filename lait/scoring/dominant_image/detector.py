@@ -93,11 +93,10 @@ def page_scores(ranker: DominantImageRanker, found: PageCandidates, floor: float
     if not found.n_body:
         return np.zeros(0)
     excluded = excluded_body_rows(found) if excluded is None else excluded
-    raw = ranker.decision_function(found.features)
-    scores = np.zeros(len(raw))
+    scores = np.zeros(found.n_body)
     kept = ~excluded
     if kept.any():
-        raw_kept = raw[kept]
+        raw_kept = ranker.decision_function(found.features[kept])
         prob = 1.0 / (1.0 + np.exp(-raw_kept))
         scores[kept] = ranker.page_probability(raw_kept) * np.minimum(1.0, prob / floor)
     return scores

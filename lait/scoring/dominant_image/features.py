@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import re
@@ -134,7 +135,8 @@ def candidate_features(page: Page, body: list[Candidate], texts: bool = True) ->
     title_words = _word_set(page.title)
     page_words = _word_set(unquote(urlsplit(page.url).path))
     page_host = _url_host(page.url)
-    paragraph_starts = [start for start, _ in scan.paragraphs]
+    paragraph_starts = [start for start, _ in scan.paragraphs]  # in order of their ends: nested blocks end first
+    sorted_starts = sorted(paragraph_starts)
     # Ancestors of the headline and of the first long paragraphs, by how far up they are.
     h1_up = _levels_up(scan.h1)
     paragraph_up: dict = {}
@@ -143,6 +145,7 @@ def candidate_features(page: Page, body: list[Candidate], texts: bool = True) ->
             paragraph_up[ancestor] = min(level, paragraph_up.get(ancestor, 99))
     first_paragraph = paragraph_starts[0] if paragraph_starts else -1
     chrome = ChromeTest()
+    groups_of: dict = {}  # class/id token groups of the ancestors candidates share
     areas = np.zeros(n)
     for i, cand in enumerate(body):
         row = [0.0] * n_features
@@ -181,7 +184,7 @@ def candidate_features(page: Page, body: list[Candidate], texts: bool = True) ->
         if first_paragraph >= 0:
             row[f["log_chars_to_first_paragraph"]] = math.copysign(
                 math.log1p(abs(first_paragraph - cand.offset)), first_paragraph - cand.offset)
-        before = sum(1 for s in paragraph_starts if s < cand.offset)
+        before = bisect.bisect_left(sorted_starts, cand.offset)
         row[f["paragraphs_after"]] = math.log1p(len(paragraph_starts) - before)
         row[f["paragraphs_before_fraction"]] = before / len(paragraph_starts) if paragraph_starts else 0.0
         row[f["n_candidates"]] = math.log1p(n)
@@ -215,7 +218,10 @@ def candidate_features(page: Page, body: list[Candidate], texts: bool = True) ->
                     row[f["link_site_page"]] = (not row[f["link_same_page"]] and not row[f["link_to_image"]]
                                                 and _same_site(href, page_host))
             if depth <= 6:
-                ancestor_groups |= token_groups(_class_text(ancestor))
+                groups = groups_of.get(ancestor)
+                if groups is None:
+                    groups = groups_of[ancestor] = token_groups(_class_text(ancestor))
+                ancestor_groups |= groups
             if ancestor.get("itemprop") == "image":
                 row[f["itemprop_image"]] = 1.0
         row[f["depth"]] = depth
@@ -305,6 +311,8 @@ def _same_page(href: str, page_url: str) -> bool:
     try:
         netloc, path = _host_and_path(page_url)
         if href.startswith(("http://", "https://")):  # most links: no resolving against the page needed
+            if netloc not in href:  # another site's link names another host
+                return False
             target = urlsplit(href)
         elif href.startswith("/") and not href.startswith("//") and "/." not in href.split("?", 1)[0]:
             return href.split("?", 1)[0].split("#", 1)[0].rstrip("/") == path  # no dot segments to remove

@@ -24,6 +24,10 @@ _SIZE_IN_URL = re.compile(r"(?<![\d])(\d{2,4})x(\d{2,4})(?![\d])")
 # ("/2016/05/photo.jpg": WordPress files every upload so).
 _WIDTH_IN_URL = re.compile(r"(?:[/_,-]w[_-]?|width[=_-]|/(?!(?:19|20)\d\d/\d{1,2}(?:/|$)))(\d{3,4})(?=[/_,.-]|$)", re.I)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# The commas between srcset candidates: followed by whitespace or a URL, or ending a descriptor
+# ("800w,"); URLs may contain commas (Cloudinary). Every branch starts at the comma, so the
+# search jumps from comma to comma.
+_SRCSET_SEPARATOR = re.compile(r",(?:\s+|(?=\s*(?:https?:)?/)|(?<=[wx],))")
 
 
 def is_placeholder_url(url: str) -> bool:
@@ -93,8 +97,7 @@ def parse_srcset(value: str | None) -> list[tuple[str, float, str]]:
     if not value:
         return []
     found = []
-    # Split on commas followed by whitespace or at a descriptor end; URLs may contain commas (Cloudinary).
-    for part in re.split(r",\s+|,(?=\s*(?:https?:)?/)|(?<=[wx]),", value.strip()):
+    for part in _SRCSET_SEPARATOR.split(value.strip()):
         bits = part.strip().split()
         if not bits:
             continue
