@@ -185,7 +185,7 @@ def run_lait(jobs: list[dict], repeats: int = 3, model: str | None = None) -> tu
             if isinstance(page, tuple):
                 picks[job["id"], job["mode"]] = None
                 continue
-            candidates, texts = page_record_candidates(extract_candidates(page, texts_of_unusable=False))  # ParsePages
+            candidates, texts = page_record_candidates(extract_candidates(page, describe_unusable=False))  # ParsePages
             result = detector.detect_found(candidates_from_record(candidates, texts))  # DetectDominantImage
             picks[job["id"], job["mode"]] = result["image_url"]
         cpu = min(cpu, time.process_time() - started)

@@ -17,8 +17,8 @@ body scan (visible text and image positions) alone, fastText on the language sam
 
 Instructions (`--instructions`, needs valgrind): the instructions one pass over the timing pages
 executes in each tree, counted by valgrind's cachegrind as the difference between a process
-making two passes and one making one. Unlike CPU time, the count does not move with other
-processes on the machine: an A/B on a busy machine reads it first.
+making two passes and one making one, string hashing seeded alike. Unlike CPU time, the count
+does not move with other processes on the machine: an A/B on a busy machine reads it first.
 
 Decisions: every page of ../shared/data/mainimage, ../shared/data/pages and the sample crawl
 (`lait sample-crawl`) through both trees; the DetectDominantImage output fields
@@ -91,8 +91,8 @@ def stage_work():
     parser = PageParser(languages=None, identify=True)
     detector = DominantImageDetector()
     # What ParsePages passes, where the tree knows it.
-    extract = {"texts_of_unusable": False} if "texts_of_unusable" in inspect.signature(extract_candidates).parameters \
-        else {}
+    parameters = inspect.signature(extract_candidates).parameters
+    extract = {name: False for name in ("describe_unusable", "texts_of_unusable") if name in parameters}
 
     def work(content: bytes, url: str, content_type: str | None = None):
         page = parser.parse(content, url, content_type)
@@ -133,6 +133,8 @@ def child_decisions(sample_crawl: str, out_path: str) -> None:
 def run_child(tree: str, *args: str, wrapper: tuple[str, ...] = ()) -> str:
     """The last line the child prints (stderr's too with a `wrapper` such as valgrind, which writes there)."""
     env = {**os.environ, "PYTHONPATH": tree, "PYTHONWARNINGS": "ignore"}
+    if wrapper:  # string hashing moves set orders and with them a count by a percent or two
+        env["PYTHONHASHSEED"] = "0"
     done = subprocess.run([*wrapper, sys.executable, os.path.abspath(__file__), "--child", *args], env=env, cwd=tree,
                           capture_output=True, text=True, check=True)
     out = (done.stdout + done.stderr) if wrapper else done.stdout

@@ -46,7 +46,7 @@ class ParsePagesFn(StageDoFn):
             yield Reject(parsed[1], page, parsed[2])
             return
         try:
-            candidates, texts = page_record_candidates(extract_candidates(parsed, texts_of_unusable=False))
+            candidates, texts = page_record_candidates(extract_candidates(parsed, describe_unusable=False))
         except Exception as error:  # noqa: BLE001 - one hostile page must not fail the job; it is counted
             yield Reject("parse_error", page, f"candidates: {type(error).__name__}: {error}")
             return

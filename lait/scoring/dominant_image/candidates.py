@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import re
 from dataclasses import dataclass, field
 
@@ -15,9 +14,9 @@ from lait.filters.page import Page, collapse
 from lait.scoring.dominant_image.features import (
     FEATURE_INDEX,
     FEATURE_NAMES,
-    add_candidate_texts,
     add_rank_features,
     candidate_features,
+    unusable_rows,
 )
 from lait.scoring.dominant_image.urls import (
     absolute_image_url,
@@ -27,7 +26,6 @@ from lait.scoring.dominant_image.urls import (
     parse_srcset,
     pixels,
     rendition_path,
-    site_image_url,
     url_size,
 )
 
@@ -279,7 +277,7 @@ class PageCandidates:
 
 
 def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: bool = False,
-                       max_candidates: int = 60, texts_of_unusable: bool = True) -> PageCandidates:
+                       max_candidates: int = 60, describe_unusable: bool = True) -> PageCandidates:
     """Every image the page names, merged by :func:`image_key`, with features for the body ones.
 
     Parameters
@@ -293,10 +291,10 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
     max_candidates : int, default=60
         Body images after this many (in document order) are ignored: the main image comes early,
         and galleries or long comment threads would otherwise dominate the cost.
-    texts_of_unusable : bool, default=True
-        Find the figcaption, context and headline of :func:`unusable_body_rows` too. They are
-        never chosen, in any branch of the decision, and their feature rows are never ranked:
-        ParsePages passes False and skips the costliest part of their features.
+    describe_unusable : bool, default=True
+        Compute every feature and text of :func:`unusable_body_rows` too. They are never chosen,
+        in any branch of the decision, and their feature rows are never ranked: ParsePages
+        passes False, and their rows hold only the size, place and file type the rule reads.
     """
     root, base = page.root, page.base_url or page.url
     by_key: dict[str, Candidate] = {}
@@ -350,11 +348,7 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
         for alias in aliases:
             by_key.setdefault(alias, cand)
 
-    features = candidate_features(page, body, texts=texts_of_unusable)
-    if not texts_of_unusable:
-        unusable = unusable_body_rows(PageCandidates(candidates=body, meta=[], info={}, features=features,
-                                                     n_body=len(body)))
-        add_candidate_texts(features, body, ~unusable)
+    features = candidate_features(page, body, describe_unusable=describe_unusable)
     # Only a body image that could be chosen may stand for a meta image's other rendition.
     excluded = excluded_body_rows(PageCandidates(candidates=body, meta=[], info={}, features=features,
                                                  n_body=len(body)))
@@ -450,20 +444,8 @@ def _mark_structured(found: PageCandidates) -> None:
 
 
 def unusable_body_rows(found: PageCandidates) -> np.ndarray:
-    """Body candidates that cannot be a picture at all: pixels, tiny or SVG/ICO images, site-wide images by URL.
-
-    What rules out an image its page's metadata names too: the URL and the size say what
-    the file is, whatever the markup around it says.
-    """
-    f = FEATURE_INDEX
-    x = found.features
-    unusable = (x[:, f["is_pixel"]] > 0) | (x[:, f["ext_svg"]] > 0)
-    declared = np.maximum(x[:, f["width"]], x[:, f["height"]])
-    unusable |= (declared > 0) & (declared < math.log1p(50))
-    for i, cand in enumerate(found.candidates[:found.n_body]):
-        if not unusable[i] and site_image_url(cand.url):
-            unusable[i] = True
-    return unusable
+    """:func:`unusable_rows` of a page's body candidates."""
+    return unusable_rows(found.features, [c.url for c in found.candidates[:found.n_body]])
 
 
 def excluded_body_rows(found: PageCandidates, unusable: np.ndarray | None = None) -> np.ndarray:

@@ -6,6 +6,7 @@ import bisect
 import functools
 import math
 import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -14,7 +15,7 @@ import numpy as np
 from lait.filters.image_context import ChromeTest, caption_or_next_sentence, preceding_heading
 from lait.filters.page import Page, collapse
 from lait.filters.urls import url_host
-from lait.scoring.dominant_image.urls import proxied_path, url_size
+from lait.scoring.dominant_image.urls import proxied_path, site_image_url, url_size
 
 if TYPE_CHECKING:  # candidates.py imports this module
     from lait.scoring.dominant_image.candidates import Candidate
@@ -117,162 +118,205 @@ def _class_text(element) -> str:
     return (element.get("class") or "") + " " + (element.get("id") or "")
 
 
-def candidate_features(page: Page, body: list[Candidate], texts: bool = True) -> np.ndarray:
+@dataclass
+class _PageContext:
+    """What every candidate's features compare with: the page's address, title, headline and paragraphs."""
+
+    page: Page
+    n: int
+    title_words: frozenset
+    page_words: frozenset
+    page_host: str
+    paragraph_starts: list  # in order of their ends: nested blocks end first
+    sorted_starts: list
+    h1_up: dict
+    paragraph_up: dict
+    chrome: ChromeTest = field(default_factory=ChromeTest)
+    groups_of: dict = field(default_factory=dict)  # class/id token groups of the ancestors candidates share
+    areas: list = field(default_factory=list)  # of the candidates placed so far, in pixels
+
+    @classmethod
+    def of(cls, page: Page, n: int) -> _PageContext:
+        scan = page.scan
+        starts = [start for start, _ in scan.paragraphs]
+        # Ancestors of the headline and of the first long paragraphs, by how far up they are.
+        paragraph_up: dict = {}
+        for paragraph in scan.paragraph_elements:
+            for ancestor, level in _levels_up(paragraph).items():
+                paragraph_up[ancestor] = min(level, paragraph_up.get(ancestor, 99))
+        return cls(page=page, n=n, title_words=_word_set(page.title),
+                   page_words=_word_set(unquote(urlsplit(page.url).path)), page_host=_url_host(page.url),
+                   paragraph_starts=starts, sorted_starts=sorted(starts), h1_up=_levels_up(scan.h1),
+                   paragraph_up=paragraph_up)
+
+
+def candidate_features(page: Page, body: list[Candidate], describe_unusable: bool = True) -> np.ndarray:
     """Feature matrix of the body candidates (rows follow `body`); also fills their texts.
 
-    With `texts=False` the figcaption, context and headline (and the features counting
-    their words) are left for :func:`add_candidate_texts`, which can skip candidates that can never be chosen.
+    The size, place and file type of every candidate come first; with `describe_unusable=False`
+    the rest (markup, links, URL words, texts) is left out for :func:`unusable_rows`, which are
+    never ranked or chosen.
     """
     n = len(body)
     if not n:
         return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
-    f = FEATURE_INDEX
-    n_features = len(FEATURE_NAMES)
-    rows = []  # Python lists: setting numpy items one by one costs more than the features
-    scan = page.scan
-    text_len = max(len(scan.text), 1)
-    n_elements = max(scan.n_elements, 1)
-    title_words = _word_set(page.title)
-    page_words = _word_set(unquote(urlsplit(page.url).path))
-    page_host = _url_host(page.url)
-    paragraph_starts = [start for start, _ in scan.paragraphs]  # in order of their ends: nested blocks end first
-    sorted_starts = sorted(paragraph_starts)
-    # Ancestors of the headline and of the first long paragraphs, by how far up they are.
-    h1_up = _levels_up(scan.h1)
-    paragraph_up: dict = {}
-    for paragraph in scan.paragraph_elements:
-        for ancestor, level in _levels_up(paragraph).items():
-            paragraph_up[ancestor] = min(level, paragraph_up.get(ancestor, 99))
-    first_paragraph = paragraph_starts[0] if paragraph_starts else -1
-    chrome = ChromeTest()
-    groups_of: dict = {}  # class/id token groups of the ancestors candidates share
-    areas = np.zeros(n)
-    for i, cand in enumerate(body):
-        row = [0.0] * n_features
-        rows.append(row)
-        element = cand.element
-        url = cand.url
-        url_w, url_h = url_size(url)
-        best_w = cand.width or cand.srcset_width or url_w
-        best_h = cand.height or url_h
-        row[f["width"]] = math.log1p(cand.width)
-        row[f["height"]] = math.log1p(cand.height)
-        row[f["has_declared_size"]] = bool(cand.width or cand.height)
-        row[f["srcset_width"]] = math.log1p(cand.srcset_width)
-        row[f["url_width"]] = math.log1p(url_w)
-        row[f["best_width"]] = math.log1p(best_w)
-        row[f["best_height"]] = math.log1p(best_h)
-        area = best_w * (best_h or best_w * 0.6)
-        areas[i] = area
-        row[f["log_area"]] = math.log1p(area)
-        row[f["log_aspect"]] = math.log(best_w / best_h) if best_w and best_h else 0.0
-        pixel = (0 < cand.width <= 3) or (0 < cand.height <= 3)
-        row[f["is_pixel"]] = pixel
-        side = max(cand.width, cand.height)
-        row[f["is_small"]] = 0 < side < 100
-        row[f["is_large"]] = min(best_w, best_h or best_w) >= 300
-        row[f["order_fraction"]] = cand.order / n_elements
-        row[f["candidate_index"]] = math.log1p(i)
-        row[f["candidate_index_fraction"]] = i / n
-        row[f["is_first_candidate"]] = i == 0
-        row[f["text_before_fraction"]] = cand.offset / text_len
-        row[f["log_chars_before"]] = math.log1p(cand.offset)
-        row[f["after_h1"]] = 0 <= scan.h1_offset <= cand.offset
-        if scan.h1_offset >= 0:
-            row[f["log_chars_from_h1"]] = math.copysign(math.log1p(abs(cand.offset - scan.h1_offset)),
-                                                       cand.offset - scan.h1_offset)
-        if first_paragraph >= 0:
-            row[f["log_chars_to_first_paragraph"]] = math.copysign(
-                math.log1p(abs(first_paragraph - cand.offset)), first_paragraph - cand.offset)
-        before = bisect.bisect_left(sorted_starts, cand.offset)
-        row[f["paragraphs_after"]] = math.log1p(len(paragraph_starts) - before)
-        row[f["paragraphs_before_fraction"]] = before / len(paragraph_starts) if paragraph_starts else 0.0
-        row[f["n_candidates"]] = math.log1p(n)
-        row[f["repeat_count"]] = cand.repeat
-        row[f["n_srcset"]] = math.log1p(cand.n_srcset)
-        row[f["lazy"]] = cand.lazy
-        row[f["loading_lazy"]] = (element.get("loading") or "").lower() == "lazy"
-        row[f["fetchpriority_high"]] = (element.get("fetchpriority") or "").lower() == "high"
-        row[f["in_picture_source"]] = "source" in cand.sources
-        row[f["in_noscript"]] = cand.in_noscript
-        # Ancestors: tags, class/id tokens, link wrapping, itemprop, depth.
-        depth = 0
-        ancestor_groups: set[str] = set()
-        h1_distance = paragraph_distance = container_depth = 0.0
-        for ancestor in element.iterancestors():
-            depth += 1
-            if not h1_distance and ancestor in h1_up:
-                h1_distance = depth + h1_up[ancestor]
-            if not paragraph_distance and ancestor in paragraph_up:
-                paragraph_distance = depth + paragraph_up[ancestor]
-                container_depth = depth
-            tag = ancestor.tag
-            if tag in _ANCESTOR_FEATURE:
-                row[_ANCESTOR_FEATURE[tag]] = 1.0
-                if tag == "a":
-                    href = ancestor.get("href") or ""
-                    row[f["link_wrapped"]] = 1.0
-                    row[f["link_to_image"]] = href.lower().split("?")[0].endswith((".jpg", ".jpeg", ".png", ".webp",
-                                                                                   ".gif"))
-                    row[f["link_same_page"]] = _same_page(href, page.url)
-                    row[f["link_site_page"]] = (not row[f["link_same_page"]] and not row[f["link_to_image"]]
-                                                and _same_site(href, page_host))
-            if depth <= 6:
-                groups = groups_of.get(ancestor)
-                if groups is None:
-                    groups = groups_of[ancestor] = token_groups(_class_text(ancestor))
-                ancestor_groups |= groups
-            if ancestor.get("itemprop") == "image":
-                row[f["itemprop_image"]] = 1.0
-        row[f["depth"]] = depth
-        row[f["tree_distance_h1"]] = h1_distance or 60.0
-        row[f["tree_distance_paragraph"]] = paragraph_distance or 60.0
-        row[f["paragraph_container_depth"]] = container_depth or 30.0
-        if element.get("itemprop") == "image":
-            row[f["itemprop_image"]] = 1.0
-        alt = collapse(element.get("alt"))
-        title = collapse(element.get("title"))
-        own_groups = token_groups(_class_text(element) + " " + alt)
-        parts = urlsplit(url)
-        raw_path = unquote(parts.path)
-        url_groups = token_groups(raw_path + " " + proxied_path(url))
-        for group in own_groups:
-            row[f["own_" + group]] = 1.0
-        for group in ancestor_groups:
-            row[f["ancestor_" + group]] = 1.0
-        for group in url_groups:
-            row[f["url_" + group]] = 1.0
-        row[f["alt_words"]] = math.log1p(len(alt.split()))
-        row[f["has_alt"]] = bool(alt)
-        row[f["has_title"]] = bool(title)
-        alt_words = _word_set(alt + " " + title)
-        row[f["alt_title_overlap"]] = _overlap(alt_words, title_words)
-        path_words = _word_set(raw_path.replace("-", " ").replace("_", " "))
-        row[f["url_title_overlap"]] = _overlap(title_words, path_words)
-        row[f["url_page_overlap"]] = _overlap(path_words, page_words)
-        cand.alt, cand.title = alt[:1000], title[:1000]
-        if texts:
-            _add_texts(row, cand, chrome)
-        row[f["in_jsonld"]] = 0.0  # filled by _mark_structured
-        host = _url_host(url)
-        row[f["same_host"]] = _same_domain(host, page_host)
-        row[f["cdn_host"]] = any(t in host for t in ("cdn", "img", "image", "media", "static", "assets", "cloudfront",
-                                                     "akamai", "wp.com"))
-        path = parts.path.lower()
-        row[f["url_length"]] = math.log1p(len(url))
-        row[f["has_query"]] = bool(parts.query)
-        row[f["year_in_path"]] = bool(_YEAR_PATH.search(path))
-        row[f["wp_uploads"]] = "/uploads/" in path
-        row[f["size_in_url"]] = bool(url_w)
-        ext = path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
-        ext = "jpg" if ext == "jpeg" else ext
-        row[f["ext_" + (ext if ext in EXTENSIONS else "other")]] = 1.0
+    context = _PageContext.of(page, n)
+    rows = [_placement_row(context, i, cand) for i, cand in enumerate(body)]  # lists: numpy items cost more
+    if describe_unusable:
+        unusable = np.zeros(n, dtype=bool)
+    else:
+        unusable = unusable_rows(np.array(rows, dtype=np.float32), [c.url for c in body])
+    for row, cand, skip in zip(rows, body, unusable):
+        if not skip:
+            _add_markup_features(context, row, cand)
     x = np.array(rows, dtype=np.float32)
+    areas = np.array(context.areas)
     top = areas.max()
     if top > 0:
-        x[:, f["area_vs_page_max"]] = areas / top
-        x[:, f["is_largest_on_page"]] = areas == top
+        x[:, FEATURE_INDEX["area_vs_page_max"]] = areas / top
+        x[:, FEATURE_INDEX["is_largest_on_page"]] = areas == top
     return x
+
+
+def _placement_row(context: _PageContext, i: int, cand: Candidate) -> list[float]:
+    """A candidate's row with its size, place on the page and file type filled in (its area kept in
+    `context.areas`); its alt and title read."""
+    f = FEATURE_INDEX
+    row = [0.0] * len(FEATURE_NAMES)
+    scan, n, element, url = context.page.scan, context.n, cand.element, cand.url
+    url_w, url_h = url_size(url)
+    best_w = cand.width or cand.srcset_width or url_w
+    best_h = cand.height or url_h
+    row[f["width"]] = math.log1p(cand.width)
+    row[f["height"]] = math.log1p(cand.height)
+    row[f["has_declared_size"]] = bool(cand.width or cand.height)
+    row[f["srcset_width"]] = math.log1p(cand.srcset_width)
+    row[f["url_width"]] = math.log1p(url_w)
+    row[f["best_width"]] = math.log1p(best_w)
+    row[f["best_height"]] = math.log1p(best_h)
+    area = best_w * (best_h or best_w * 0.6)
+    context.areas.append(area)
+    row[f["log_area"]] = math.log1p(area)
+    row[f["log_aspect"]] = math.log(best_w / best_h) if best_w and best_h else 0.0
+    row[f["is_pixel"]] = (0 < cand.width <= 3) or (0 < cand.height <= 3)
+    side = max(cand.width, cand.height)
+    row[f["is_small"]] = 0 < side < 100
+    row[f["is_large"]] = min(best_w, best_h or best_w) >= 300
+    row[f["size_in_url"]] = bool(url_w)
+    row[f["order_fraction"]] = cand.order / max(scan.n_elements, 1)
+    row[f["candidate_index"]] = math.log1p(i)
+    row[f["candidate_index_fraction"]] = i / n
+    row[f["is_first_candidate"]] = i == 0
+    row[f["text_before_fraction"]] = cand.offset / max(len(scan.text), 1)
+    row[f["log_chars_before"]] = math.log1p(cand.offset)
+    row[f["after_h1"]] = 0 <= scan.h1_offset <= cand.offset
+    if scan.h1_offset >= 0:
+        row[f["log_chars_from_h1"]] = math.copysign(math.log1p(abs(cand.offset - scan.h1_offset)),
+                                                   cand.offset - scan.h1_offset)
+    starts = context.paragraph_starts
+    if starts:
+        row[f["log_chars_to_first_paragraph"]] = math.copysign(math.log1p(abs(starts[0] - cand.offset)),
+                                                               starts[0] - cand.offset)
+    before = bisect.bisect_left(context.sorted_starts, cand.offset)
+    row[f["paragraphs_after"]] = math.log1p(len(starts) - before)
+    row[f["paragraphs_before_fraction"]] = before / len(starts) if starts else 0.0
+    row[f["n_candidates"]] = math.log1p(n)
+    row[f["repeat_count"]] = cand.repeat
+    row[f["n_srcset"]] = math.log1p(cand.n_srcset)
+    row[f["lazy"]] = cand.lazy
+    row[f["loading_lazy"]] = (element.get("loading") or "").lower() == "lazy"
+    row[f["fetchpriority_high"]] = (element.get("fetchpriority") or "").lower() == "high"
+    row[f["in_picture_source"]] = "source" in cand.sources
+    row[f["in_noscript"]] = cand.in_noscript
+    path = urlsplit(url).path.lower()
+    ext = path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
+    ext = "jpg" if ext == "jpeg" else ext
+    row[f["ext_" + (ext if ext in EXTENSIONS else "other")]] = 1.0
+    cand.alt, cand.title = collapse(element.get("alt"))[:1000], collapse(element.get("title"))[:1000]
+    return row
+
+
+def _add_markup_features(context: _PageContext, row: list[float], cand: Candidate) -> None:
+    """Fill a candidate's ancestor, class, link and URL-word features, and its texts."""
+    f = FEATURE_INDEX
+    element, url, page_host = cand.element, cand.url, context.page_host
+    # Ancestors: tags, class/id tokens, link wrapping, itemprop, depth.
+    depth = 0
+    ancestor_groups: set[str] = set()
+    h1_distance = paragraph_distance = container_depth = 0.0
+    h1_up, paragraph_up, groups_of = context.h1_up, context.paragraph_up, context.groups_of
+    for ancestor in element.iterancestors():
+        depth += 1
+        if not h1_distance and ancestor in h1_up:
+            h1_distance = depth + h1_up[ancestor]
+        if not paragraph_distance and ancestor in paragraph_up:
+            paragraph_distance = depth + paragraph_up[ancestor]
+            container_depth = depth
+        tag = ancestor.tag
+        if tag in _ANCESTOR_FEATURE:
+            row[_ANCESTOR_FEATURE[tag]] = 1.0
+            if tag == "a":
+                href = ancestor.get("href") or ""
+                row[f["link_wrapped"]] = 1.0
+                row[f["link_to_image"]] = href.lower().split("?")[0].endswith((".jpg", ".jpeg", ".png", ".webp", ".gif"))
+                row[f["link_same_page"]] = _same_page(href, context.page.url)
+                row[f["link_site_page"]] = (not row[f["link_same_page"]] and not row[f["link_to_image"]]
+                                            and _same_site(href, page_host))
+        if depth <= 6:
+            groups = groups_of.get(ancestor)
+            if groups is None:
+                groups = groups_of[ancestor] = token_groups(_class_text(ancestor))
+            ancestor_groups |= groups
+        if ancestor.get("itemprop") == "image":
+            row[f["itemprop_image"]] = 1.0
+    row[f["depth"]] = depth
+    row[f["tree_distance_h1"]] = h1_distance or 60.0
+    row[f["tree_distance_paragraph"]] = paragraph_distance or 60.0
+    row[f["paragraph_container_depth"]] = container_depth or 30.0
+    if element.get("itemprop") == "image":
+        row[f["itemprop_image"]] = 1.0
+    alt, title = collapse(element.get("alt")), collapse(element.get("title"))  # whole: cand.alt is cut
+    parts = urlsplit(url)
+    raw_path = unquote(parts.path)
+    for group in token_groups(_class_text(element) + " " + alt):
+        row[f["own_" + group]] = 1.0
+    for group in ancestor_groups:
+        row[f["ancestor_" + group]] = 1.0
+    for group in token_groups(raw_path + " " + proxied_path(url)):
+        row[f["url_" + group]] = 1.0
+    row[f["alt_words"]] = math.log1p(len(alt.split()))
+    row[f["has_alt"]] = bool(alt)
+    row[f["has_title"]] = bool(title)
+    row[f["alt_title_overlap"]] = _overlap(_word_set(alt + " " + title), context.title_words)
+    path_words = _word_set(raw_path.replace("-", " ").replace("_", " "))
+    row[f["url_title_overlap"]] = _overlap(context.title_words, path_words)
+    row[f["url_page_overlap"]] = _overlap(path_words, context.page_words)
+    _add_texts(row, cand, context.chrome)
+    host = _url_host(url)
+    row[f["same_host"]] = _same_domain(host, page_host)
+    row[f["cdn_host"]] = any(t in host for t in ("cdn", "img", "image", "media", "static", "assets", "cloudfront",
+                                                 "akamai", "wp.com"))
+    path = parts.path.lower()
+    row[f["url_length"]] = math.log1p(len(url))
+    row[f["has_query"]] = bool(parts.query)
+    row[f["year_in_path"]] = bool(_YEAR_PATH.search(path))
+    row[f["wp_uploads"]] = "/uploads/" in path
+
+
+def unusable_rows(features: np.ndarray, urls: list[str]) -> np.ndarray:
+    """Candidates that cannot be a picture at all: pixels, tiny or SVG/ICO images, site-wide images by URL.
+
+    What rules out an image its page's metadata names too: the URL and the size say what
+    the file is, whatever the markup around it says. Reads the columns :func:`_placement_row` fills.
+    """
+    f = FEATURE_INDEX
+    unusable = (features[:, f["is_pixel"]] > 0) | (features[:, f["ext_svg"]] > 0)
+    declared = np.maximum(features[:, f["width"]], features[:, f["height"]])
+    unusable |= (declared > 0) & (declared < math.log1p(50))
+    for i, url in enumerate(urls):
+        if not unusable[i] and site_image_url(url):
+            unusable[i] = True
+    return unusable
 
 
 def _add_texts(row: list, cand: Candidate, chrome: ChromeTest) -> None:
@@ -288,17 +332,6 @@ def _add_texts(row: list, cand: Candidate, chrome: ChromeTest) -> None:
     cand.headline = preceding_heading(element, chrome=chrome)[:500]
     row[f["context_words"]] = math.log1p(len(cand.context.split()))
 
-
-_TEXT_FEATURES = [FEATURE_INDEX[name] for name in ("has_figcaption", "figcaption_words", "context_words")]
-
-
-def add_candidate_texts(features: np.ndarray, body: list[Candidate], rows: np.ndarray) -> None:
-    """:func:`candidate_features`' texts, for the body candidates where `rows` is true only."""
-    chrome = ChromeTest()
-    for i in np.flatnonzero(rows):
-        row = [0.0] * len(FEATURE_NAMES)
-        _add_texts(row, body[i], chrome)
-        features[i, _TEXT_FEATURES] = [row[j] for j in _TEXT_FEATURES]
 
 
 def _same_page(href: str, page_url: str) -> bool:
