@@ -25,8 +25,7 @@ from lait.filters.urls import normalize_url
 
 _BOMS = [(codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")]
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
-_META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)  # what meta_charset finds
-_CHARSET_VALUE = re.compile(rb"charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
+_META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
 # Elements whose text a reader never sees.
 INVISIBLE_TAGS = frozenset(["script", "style", "noscript", "template", "svg", "head", "title", "iframe",
@@ -60,26 +59,9 @@ def header_charset(content_type: str | None) -> str | None:
 
 
 def meta_charset(content: bytes) -> str | None:
-    """Charset declared by `<meta charset>` or `<meta http-equiv=Content-Type>` in the first 4 KiB.
-
-    What `_META_CHARSET.search` finds, found by `bytes.find`: the expression's `[^>]+` runs to
-    each tag's end and backs off one byte at a time, which costs more than parsing the head.
-    """
-    head = content[:4096]
-    lowered = head.lower()  # ASCII only, as re.I on bytes
-    tag = lowered.find(b"<meta")
-    while tag >= 0:
-        end = lowered.find(b">", tag + 5)
-        end = len(head) if end < 0 else end
-        # The last "charset" in the tag that a value follows, as the greedy `[^>]+` backs off to it.
-        at = lowered.rfind(b"charset", tag + 6, end)
-        while at >= 0:
-            match = _CHARSET_VALUE.match(head, at)
-            if match:
-                return _codec(match.group(1).decode("ascii", "ignore"))
-            at = lowered.rfind(b"charset", tag + 6, at)
-        tag = lowered.find(b"<meta", tag + 1)
-    return None
+    """Charset declared by `<meta charset>` or `<meta http-equiv=Content-Type>` in the first 4 KiB."""
+    match = _META_CHARSET.search(content[:4096])
+    return _codec(match.group(1).decode("ascii", "ignore")) if match else None
 
 
 def decode_html(content: bytes, content_type: str | None = None) -> tuple[str, str]:
