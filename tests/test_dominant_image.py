@@ -14,11 +14,14 @@ from lait.scoring.dominant_image import (
     FEATURE_NAMES,
     DominantImageDetector,
     DominantImageRanker,
+    candidates_from_record,
     extract_candidates,
     image_key,
+    page_record_candidates,
     parse_srcset,
     weak_labels,
 )
+from lait.scoring.dominant_image.candidates import unusable_body_rows
 
 URL = "https://news.example.com/2024/05/park-expansion-approved"
 TEXT = (
@@ -441,3 +444,21 @@ def test_a_year_and_month_folder_is_no_width_in_the_url():
     assert url_size("https://blog.example.com/wp-content/uploads/2016/05/lead.jpg") == (0.0, 0.0)
     assert url_size("https://cdn.example.com/images/1200/lead.jpg") == (1200.0, 0.0)
     assert url_size("https://blog.example.com/2016/05/lead-640x480.jpg") == (640.0, 480.0)
+
+
+def test_parse_pages_leaves_out_only_the_features_no_decision_reads(parser, detector):
+    # ParsePages' mode (describe_unusable=False) skips the markup, link, URL-word and text features of
+    # pixels, icons and site-wide images: every other row, and the decision, must equal the full mode's.
+    html = page_html('<figure><img src="/media/2024/council-vote.jpg" width="1200" height="800" alt="The vote">'
+                     '<figcaption>Council members vote on the park plan.</figcaption></figure>'
+                     '<img src="/static/spacer.gif" width="1" height="1"><img src="/media/map.svg">'
+                     '<a href="/2024/other-story"><img src="/media/2024/other-thumb.jpg" width="300"></a>')
+    full = extract_candidates(parser.parse(html, URL))
+    lean = extract_candidates(parser.parse(html, URL), describe_unusable=False)
+    unusable = unusable_body_rows(full)
+    assert unusable.any() and not unusable.all()
+    assert np.array_equal(unusable, unusable_body_rows(lean))
+    assert np.array_equal(full.features[~unusable], lean.features[~unusable])
+    assert not np.array_equal(full.features[unusable], lean.features[unusable])  # the work skipped
+    decisions = [detector.detect_found(candidates_from_record(*page_record_candidates(found))) for found in (full, lean)]
+    assert decisions[0] == decisions[1] and decisions[0]["image_url"].endswith("council-vote.jpg")
