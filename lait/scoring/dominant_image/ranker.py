@@ -147,10 +147,10 @@ class DominantImageRanker:
         flat = X.ravel()
         row_starts = (np.arange(len(X)) * X.shape[1])[:, None]
         node = np.broadcast_to(self.roots_, (len(X), len(self.roots_)))
-        for _ in range(self.depth_):
-            go_left = flat[row_starts + split_feature[node]] <= self.threshold_[node]
-            node = children[2 * node + go_left]
-        return self.init_ + self.value_[node].sum(axis=1)
+        for _ in range(self.depth_):  # `take`, not indexing: the same values without fancy indexing's set-up
+            go_left = flat.take(row_starts + split_feature.take(node)) <= self.threshold_.take(node)
+            node = children.take(2 * node + go_left)
+        return self.init_ + self.value_.take(node).sum(axis=1)
 
     def _walk_tables(self) -> tuple[np.ndarray, np.ndarray]:
         """`(split feature, children)` of every node: the feature (0 at leaves) and, at `2 * node`
