@@ -16,6 +16,7 @@ fails to decode falls through to the next source instead of producing mojibake.
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -280,7 +281,11 @@ class Page:
     language_score: float = 0.0
     base_url: str = ""
     scan: BodyScan = field(default_factory=BodyScan)
-    elements: dict[str, list] = field(default_factory=dict)  # elements_by_tag(root)
+
+    @functools.cached_property
+    def elements(self) -> dict[str, list]:
+        """:func:`elements_by_tag` of the tree, found once."""
+        return elements_by_tag(self.root)
 
     @property
     def text(self) -> str:
@@ -330,9 +335,8 @@ class PageParser:
         if root is None:
             return False, "parse_error", "no HTML element could be parsed"
         scan = scan_body(root, self.max_text_chars)
-        elements = elements_by_tag(root)
-        page = Page(url=url, root=root, encoding=encoding, title=page_title(elements["title"]),
-                    base_url=base_url(elements["base"], url), scan=scan, elements=elements)
+        page = Page(url=url, root=root, encoding=encoding, scan=scan)
+        page.title, page.base_url = page_title(page.elements["title"]), base_url(page.elements["base"], url)
         if (not scan.text or scan.text.isspace()) and not page.title:
             return False, "no_text", None
         if self.identifier is not None:

@@ -91,12 +91,13 @@ def _element_urls(element, base: str) -> tuple[str | None, list[str], float, int
     if src and (src.startswith("data:") or is_placeholder_url(src)):
         src = None
     lazy_src = None
-    for name in LAZY_SRC_ATTRS if not names.isdisjoint(_LAZY_SRC_NAMES) else ():
-        value = attrib.get(name)
-        if value and not value.startswith("data:"):
-            lazy_src = _first_url(value)
-            lazy = True
-            break
+    if not names.isdisjoint(_LAZY_SRC_NAMES):
+        for name in LAZY_SRC_ATTRS:  # in order of preference
+            value = attrib.get(name)
+            if value and not value.startswith("data:"):
+                lazy_src = _first_url(value)
+                lazy = True
+                break
     srcset_names = [name for name in _SRCSET_ATTRS if name in names]
     if not src and not lazy_src and not any(attrib.get(name) for name in srcset_names):
         lazy_src = _unknown_lazy_src(attrib)

@@ -133,7 +133,6 @@ class _PageContext:
     paragraph_up: dict
     chrome: ChromeTest = field(default_factory=ChromeTest)
     groups_of: dict = field(default_factory=dict)  # class/id token groups of the ancestors candidates share
-    areas: list = field(default_factory=list)  # of the candidates placed so far, in pixels
 
     @classmethod
     def of(cls, page: Page, n: int) -> _PageContext:
@@ -170,7 +169,7 @@ def candidate_features(page: Page, body: list[Candidate], describe_unusable: boo
         if not skip:
             _add_markup_features(context, row, cand)
     x = np.array(rows, dtype=np.float32)
-    areas = np.array(context.areas)
+    areas = np.array([_area(cand) for cand in body])
     top = areas.max()
     if top > 0:
         x[:, FEATURE_INDEX["area_vs_page_max"]] = areas / top
@@ -179,14 +178,12 @@ def candidate_features(page: Page, body: list[Candidate], describe_unusable: boo
 
 
 def _placement_row(context: _PageContext, i: int, cand: Candidate) -> list[float]:
-    """A candidate's row with its size, place on the page and file type filled in (its area kept in
-    `context.areas`); its alt and title read."""
+    """A candidate's row with its size, place on the page and file type filled in; its alt and title read."""
     f = FEATURE_INDEX
     row = [0.0] * len(FEATURE_NAMES)
     scan, n, element, url = context.page.scan, context.n, cand.element, cand.url
-    url_w, url_h = url_size(url)
-    best_w = cand.width or cand.srcset_width or url_w
-    best_h = cand.height or url_h
+    url_w = url_size(url)[0]
+    best_w, best_h = _best_size(cand)
     row[f["width"]] = math.log1p(cand.width)
     row[f["height"]] = math.log1p(cand.height)
     row[f["has_declared_size"]] = bool(cand.width or cand.height)
@@ -194,9 +191,7 @@ def _placement_row(context: _PageContext, i: int, cand: Candidate) -> list[float
     row[f["url_width"]] = math.log1p(url_w)
     row[f["best_width"]] = math.log1p(best_w)
     row[f["best_height"]] = math.log1p(best_h)
-    area = best_w * (best_h or best_w * 0.6)
-    context.areas.append(area)
-    row[f["log_area"]] = math.log1p(area)
+    row[f["log_area"]] = math.log1p(_area(cand))
     row[f["log_aspect"]] = math.log(best_w / best_h) if best_w and best_h else 0.0
     row[f["is_pixel"]] = (0 < cand.width <= 3) or (0 < cand.height <= 3)
     side = max(cand.width, cand.height)
@@ -234,6 +229,18 @@ def _placement_row(context: _PageContext, i: int, cand: Candidate) -> list[float
     row[f["ext_" + (ext if ext in EXTENSIONS else "other")]] = 1.0
     cand.alt, cand.title = collapse(element.get("alt"))[:1000], collapse(element.get("title"))[:1000]
     return row
+
+
+def _best_size(cand: Candidate) -> tuple[float, float]:
+    """Width and height of the image as best known: declared, else its srcset, else its URL (0 unknown)."""
+    url_w, url_h = url_size(cand.url)
+    return cand.width or cand.srcset_width or url_w, cand.height or url_h
+
+
+def _area(cand: Candidate) -> float:
+    """Pixels of :func:`_best_size`, a height unknown taken as 0.6 of the width."""
+    width, height = _best_size(cand)
+    return width * (height or width * 0.6)
 
 
 def _add_markup_features(context: _PageContext, row: list[float], cand: Candidate) -> None:
