@@ -6,7 +6,7 @@ beforehand, forward, the four losses, backward, AdamW) at the paper's shape: 36 
 same width, depth, heads, FFN, embeddings and heads, but its encoder is
 ``torch.nn.TransformerEncoder`` (batch_first, post-LayerNorm, GELU), timed in the same run on
 the same batches. On CUDA it also reports MFU (bf16 autocast; PaLM-style 6N + 12LHS FLOPs per
-token, peak from --peak-flops). Prints one JSON object.
+token, peak from --peak-flops, else the GPU's datasheet figure by its name). Prints one JSON object.
 
     nice -n 10 .venv/bin/python bench/bench_imagebert.py                # CPU, a few steps each
     .venv/bin/python bench/bench_imagebert.py --device cuda --pairs 64 --steps 20 --compile
@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lait.imagebert import tasks  # noqa: E402
 from lait.imagebert.model import ImageBertForPretraining, preset_config  # noqa: E402
+from lait.imagebert.peak_flops import peak_flops  # noqa: E402
 
 FEATURE_DIM, NUM_LABELS, VOCAB = 2048, 1600, 30522
 
@@ -118,7 +119,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per model")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--compile", action="store_true", help="torch.compile both models")
-    parser.add_argument("--peak-flops", type=float, default=989e12, help="per device, for MFU (H100 bf16 dense)")
+    parser.add_argument("--peak-flops", type=float, default=0.0,
+                        help="per device, for MFU (default: the GPU's datasheet bf16 peak, lait.imagebert.peak_flops)")
     args = parser.parse_args()
     device = torch.device(args.device)
     generator = torch.Generator().manual_seed(0)
@@ -130,6 +132,11 @@ def main() -> None:
               "threads": torch.get_num_threads(), "machine": platform.machine(), "pairs_per_step": args.pairs,
               "rows_per_step": int(batches[0]["input_ids"].shape[0]), "text_len": args.text_len,
               "regions": args.regions, "steps": args.steps, "presets": {}}
+    peak = None
+    if device.type == "cuda":
+        result["device_name"] = torch.cuda.get_device_name(device)
+        peak = args.peak_flops or peak_flops(result["device_name"])
+        result["peak_flops"] = peak
     for preset in args.presets.split(","):
         config = preset_config(preset, FEATURE_DIM, NUM_LABELS, VOCAB, dropout=0.1)
         entry = {}
@@ -139,9 +146,9 @@ def main() -> None:
             run = torch.compile(model, dynamic=True) if args.compile else model
             timing = time_training(run, batches, device, args.steps, args.warmup)
             timing["parameters_m"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 1)
-            if device.type == "cuda" and name == "imagebert":
+            if peak and name == "imagebert":
                 flops = model.flops_per_token(args.text_len + args.regions) * timing["tokens"] / timing["seconds"]
-                timing["mfu"] = round(flops / args.peak_flops, 4)
+                timing["mfu"] = round(flops / peak, 4)
             timing.pop("tokens"), timing.pop("seconds")
             entry[name] = timing
             del model, run

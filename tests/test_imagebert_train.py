@@ -9,7 +9,8 @@ import shutil
 import pytest
 import torch
 
-from lait.imagebert.train import TrainConfig, config_from_overrides, load_checkpoint, train
+from lait.imagebert.peak_flops import peak_flops
+from lait.imagebert.train import TrainConfig, config_from_overrides, device_peak_flops, load_checkpoint, train
 from lait.pipeline.cli import main as lait
 from tests.conftest import shared_path
 from tests.imagebert_fixtures import flickr_captions, write_pairs, write_small_vocab
@@ -152,3 +153,22 @@ def test_a_small_run_says_why_pairs_sit_out_and_when_there_is_no_validation(data
     assert "32 pairs per epoch (8 of the 40 sit out each epoch, others each time: an epoch is whole batches of 16)" \
         in out
     assert "no validation loss: val_fraction 0.01 holds out no image (too few images: raise it)" in out
+
+
+@pytest.mark.parametrize("name, peak", [
+    ("NVIDIA H100 80GB HBM3", 989e12), ("NVIDIA H100 PCIe", 756e12), ("NVIDIA H100 NVL", 835e12),
+    ("NVIDIA H200", 989e12), ("NVIDIA A100-SXM4-80GB", 312e12), ("NVIDIA A100 80GB PCIe", 312e12),
+    ("NVIDIA L40S", 362e12), ("NVIDIA L40", 181e12), ("NVIDIA L4", 121e12), ("Tesla T4", None), ("NVIDIA A10G", None),
+])
+def test_mfu_divides_by_the_peak_of_the_gpu_the_run_is_on(name, peak):
+    assert peak_flops(name) == peak
+
+
+def test_mfu_peak_given_by_the_user_wins_and_a_cpu_has_none(monkeypatch):
+    lines = []
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla T4")
+    cuda = torch.device("cuda")
+    assert device_peak_flops(cuda, TrainConfig(), lines.append) is None
+    assert lines == ["no MFU: lait does not know the peak of Tesla T4; give it with --set peak_flops=FLOPS"]
+    assert device_peak_flops(cuda, TrainConfig(peak_flops=65e12)) == 65e12
+    assert device_peak_flops(torch.device("cpu"), TrainConfig(peak_flops=65e12)) is None

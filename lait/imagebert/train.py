@@ -52,6 +52,7 @@ from lait.imagebert.model import (
     load_text_weights,
     preset_config,
 )
+from lait.imagebert.peak_flops import peak_flops
 from lait.imagebert.run_directory import CHECKPOINT_FILE, RunDirectory
 from lait.imagebert.run_log import RunLog, keep_log_until  # noqa: F401 - keep_log_until: used by callers
 
@@ -102,7 +103,7 @@ class TrainConfig:
     # -- system
     device: str = ""  # "" = cuda when available, else cpu
     compile: bool = False  # torch.compile the model
-    peak_flops: float = 989e12  # per device, for MFU (H100 SXM dense bf16; A100: 312e12)
+    peak_flops: float = 0.0  # per device, for MFU; 0 = the datasheet's, by the GPU's name (lait.imagebert.peak_flops)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -115,7 +116,7 @@ SETTING_RANGES = {
     "batch_size": (1, None), "grad_accum": (1, None), "max_text_len": (3, None), "max_regions": (1, None),
     "num_workers": (0, None), "shuffle_buffer": (1, None), "dropout": (0, 0.99), "learning_rate": (1e-12, None),
     "weight_decay": (0, None), "beta1": (0, 0.9999), "beta2": (0, 0.9999), "grad_clip": (0, None),
-    "max_steps": (1, None), "warmup_steps": (0, None), "peak_flops": (1, None),
+    "max_steps": (1, None), "warmup_steps": (0, None), "peak_flops": (0, None),
     "tasks.mlm_prob": (0, 1), "tasks.moc_prob": (0, 1), "tasks.region_zero_prob": (0, 1),
     "tasks.itm_neg_ratio": (0, None), "retrieval.group_size": (2, None), "retrieval.margin": (0, None),
 }
@@ -368,6 +369,7 @@ def _train(config: TrainConfig, objective, run_dir: RunDirectory) -> list[dict]:
     log(f"{raw_model.num_parameters() / 1e6:.1f}M parameters, {stream.num_pairs} pairs, "
         f"{config.batch_size * accum * world_size} pairs per step on {world_size} x {device.type}, "
         + epoch_note(stream, world_size))
+    peak = device_peak_flops(device, config, log if master else None)
     validation = validation_stream(config, tokenizer, objective, val_texts, log) if master else None
     if master:
         (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
@@ -423,7 +425,7 @@ def _train(config: TrainConfig, objective, run_dir: RunDirectory) -> list[dict]:
         # the same decision on every rank (val_texts is): a record is a collective step under DDP
         evaluate = bool(val_texts) and (step % config.eval_interval == 0 or step == config.max_steps)
         if step % config.log_interval == 0 or step == config.max_steps or evaluate:
-            record = _log_record(window, step, scheduler, grad_norm, raw_model, world_size, ddp, device, config)
+            record = _log_record(window, step, scheduler, grad_norm, raw_model, world_size, ddp, peak, config)
             if master:
                 if evaluate and validation is not None:
                     record.update(validation_losses(raw_model, objective, validation, device, autocast))
@@ -464,9 +466,24 @@ class PretrainingObjective:
         return pretraining.pretraining_losses(outputs, batch, self.task_config)
 
 
+def device_peak_flops(device: torch.device, config: TrainConfig, log=None) -> float | None:
+    """The peak FLOP/s MFU divides by: `config.peak_flops` when set, else the GPU's datasheet
+    figure; None on a CPU or a GPU whose peak lait does not know (`log` says how to give it)."""
+    if device.type != "cuda":
+        return None
+    if config.peak_flops:
+        return config.peak_flops
+    name = torch.cuda.get_device_name(device)
+    peak = peak_flops(name)
+    if log is not None:
+        log(f"MFU against {name}'s peak, {peak / 1e12:g} TFLOP/s bf16" if peak else
+            f"no MFU: lait does not know the peak of {name}; give it with --set peak_flops=FLOPS")
+    return peak
+
+
 def _log_record(window: dict, step: int, scheduler, grad_norm, model, world_size: int, ddp: bool,
-                device: torch.device, config: TrainConfig) -> dict:
-    """Mean losses since the last record (over all processes), throughput and MFU."""
+                peak: float | None, config: TrainConfig) -> dict:
+    """Mean losses since the last record (over all processes), throughput and MFU (with a `peak`)."""
     names = sorted(window["sums"])
     means = torch.stack([window["sums"][k] for k in names]).float() / window["n"]
     counts = torch.tensor([window["pairs"], window["tokens"]], dtype=torch.float64, device=means.device)
@@ -480,10 +497,10 @@ def _log_record(window: dict, step: int, scheduler, grad_norm, model, world_size
               **{k: round(float(v), 5) for k, v in zip(names, means)},
               "samples_per_s": round(pairs / seconds, 2), "tokens_per_s": round(tokens / seconds, 1),
               "stage": config.stage}
-    if device.type == "cuda":
+    if peak:
         seq_len = config.max_text_len + config.max_regions
         achieved = model.flops_per_token(seq_len) * tokens / seconds
-        record["mfu"] = round(achieved / (config.peak_flops * world_size), 4)
+        record["mfu"] = round(achieved / (peak * world_size), 4)
     return record
 
 
