@@ -14,6 +14,8 @@ shared machine slow a pass down, they never speed one up.
 Limits, measured on the same pages in this process: decoding alone, lxml parsing alone
 (the HTML parser ParsePages uses), selectolax/Lexbor parsing alone (when installed), the
 body scan (visible text and image positions) alone, fastText on the language samples alone.
+`selectolax_lexbor_body_scan` is the scan's bookkeeping over a Lexbor tree through selectolax's
+node API (:func:`lexbor_body_scan`): what a port of the DOM code to Lexbor would pay for it.
 
 Instructions (`--instructions`, needs valgrind): the instructions one pass over the timing pages
 executes in each tree, counted by valgrind's cachegrind as the difference between a process
@@ -163,6 +165,52 @@ def compare_decisions(old_path: str, new_path: str) -> dict:
             "candidate_records_differ": sum(a["candidates"] != b["candidates"] for a, b in zip(old, new))}
 
 
+def lexbor_body_scan(tree, max_chars: int = 100_000, min_paragraph_chars: int = 80) -> tuple:
+    """`scan_body`'s bookkeeping (visible text, image offsets, paragraph spans) over a Lexbor tree,
+    walked in Python through selectolax's node API: what the scan would cost after a port."""
+    from lait.filters.page import _BLOCK_TEXT_TAGS, IMAGE_TAGS, INLINE_TAGS, INVISIBLE_TAGS
+
+    body = tree.body
+    if body is None:
+        return "", [], []
+    chunks, images, paragraphs, size, order = [], [], [], 0, 0
+    open_elements = [(body, 0)]  # (element, text offset at its start)
+    node = body.child
+    while node is not None:
+        tag, following = node.tag, None
+        if tag == "-text":
+            text = node.text_content if size < max_chars else None
+            if text:
+                chunks.append(text)
+                size += len(text)
+        elif not tag.startswith(("-", "_")):  # comments, doctype
+            order += 1
+            if tag not in INVISIBLE_TAGS:
+                if tag in IMAGE_TAGS:
+                    images.append((node, size, order))
+                if tag not in INLINE_TAGS:
+                    chunks.append(" ")
+                    size += 1
+                if node.child is not None:
+                    open_elements.append((node, size))
+                    node = node.child
+                    continue
+                if tag not in INLINE_TAGS:
+                    chunks.append(" ")
+                    size += 1
+        following = node.next
+        while following is None and len(open_elements) > 1:
+            element, start = open_elements.pop()
+            if element.tag in _BLOCK_TEXT_TAGS and size - start >= min_paragraph_chars:
+                paragraphs.append((start, size - start))
+            if element.tag not in INLINE_TAGS:
+                chunks.append(" ")
+                size += 1
+            following = element.next
+        node = following
+    return "".join(chunks), images, paragraphs
+
+
 def limits(repeats: int = 3) -> dict:
     """Pages/s per core of each part alone, on the timing pages (best of `repeats`)."""
     from lait.filters.language import LanguageIdentifier
@@ -181,6 +229,8 @@ def limits(repeats: int = 3) -> dict:
         from selectolax.lexbor import LexborHTMLParser
 
         parts["selectolax_lexbor_parse"] = lambda: [LexborHTMLParser(text) for text in texts]
+        trees = [LexborHTMLParser(text) for text in texts]
+        parts["selectolax_lexbor_body_scan"] = lambda: [lexbor_body_scan(tree) for tree in trees]
     except ImportError:
         pass
     result = {}
