@@ -9,7 +9,8 @@
 - Throughput: `--pairs` dev pairs, each with its own photo (nothing cached), scored in
   batches of 64 on ONE torch thread: pairs/s per core (pairs / CPU seconds of the
   process, so other load on the machine does not count) including JPEG decode, both
-  networks, all features and the classifier, with the CPU time of each part.
+  networks (EfficientNet twice: at 224 px and the wide look at 320 px), all features and the
+  classifier, with the CPU time of each part.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ sys.path.insert(0, str(ROOT))
 
 from lait.scoring.relevance import RelevanceModel  # noqa: E402
 from lait.scoring.relevance_features import (  # noqa: E402
+    WIDE_INPUT_SIZE,
     ImageEncoding,
     TextEncoding,
+    content_stems,
     decode_image,
     image_statistics,
 )
@@ -59,7 +62,8 @@ def throughput(model: RelevanceModel, n: int, batch: int = 64) -> dict:
     pairs = dev_pairs(n)
     extractor.features(pairs[:8])  # warm-up (first-call allocations)
     parts = dict.fromkeys(("text_minilm", "text_statistics_and_language", "page_title_minilm", "image_decode",
-                           "image_efficientnet", "image_statistics", "pair_features", "interaction", "classifier"), 0.0)
+                           "image_efficientnet", "image_efficientnet_wide", "image_statistics", "pair_features",
+                           "interaction", "classifier"), 0.0)
 
     def timed(key, fn, *a):
         t = time.process_time()
@@ -77,12 +81,15 @@ def throughput(model: RelevanceModel, n: int, batch: int = 64) -> dict:
         title_emb = timed("page_title_minilm", extractor.text_encoder.encode, [p["page_title"] for p in chunk])
         titles = TextEncoding(title_emb, np.zeros((len(chunk), 0)), np.zeros(len(chunk)), [], [])
         decoded = timed("image_decode", lambda c: [decode_image(p["image_bytes"]) for p in c], chunk)
-        e, pr = timed("image_efficientnet", extractor.image_model.embed_and_classify, decoded)
+        e, pr, detail = timed("image_efficientnet", extractor.image_model.encode, decoded)
+        wide = timed("image_efficientnet_wide", lambda d: extractor.image_model.encode(d, size=WIDE_INPUT_SIZE)[0],
+                     decoded)
         st = timed("image_statistics", lambda d, c: np.array([image_statistics(im, p["image_bytes"], p)
                                                               for im, p in zip(d, c)], dtype=np.float32), decoded, chunk)
-        images = ImageEncoding(e, pr, st, np.ones(len(chunk), dtype=bool))
+        images = ImageEncoding(np.hstack([e, detail]), pr, st, np.ones(len(chunk), dtype=bool), wide)
         X = timed("pair_features", extractor.pair_features, chunk, text_enc, images, None, None, titles)
-        inter = timed("interaction", model.interaction, e, emb)
+        inter = timed("interaction", model.interaction, images.embeddings, emb,
+                      [content_stems(words) for words in text_enc.words], wide)
         timed("classifier", model.predict_proba, np.hstack([X, inter]))
     wall, cpu = time.perf_counter() - total_start, time.process_time() - cpu_start
     return {
@@ -91,7 +98,8 @@ def throughput(model: RelevanceModel, n: int, batch: int = 64) -> dict:
         # One thread: CPU seconds are core seconds, whatever else shares the machine.
         "pairs_per_s_per_core": round(len(pairs) / cpu, 1),
         "pairs_per_s_wall": round(len(pairs) / wall, 1),
-        # When FilterImages hands over its EfficientNet-Lite0 outputs (efficientnet_embedding/probs).
+        # When FilterImages hands over its EfficientNet-Lite0 outputs (efficientnet_embedding/probs/detail);
+        # the wide look (WIDE_INPUT_SIZE) is ScoreRelevance's own.
         "pairs_per_s_per_core_reusing_efficientnet": round(len(pairs) / (cpu - parts["image_efficientnet"]), 1),
         "model_load_s": round(load_s, 2),
         "share_of_cpu": {k: round(v / cpu, 3) for k, v in parts.items()},

@@ -348,3 +348,26 @@ def test_a_photos_own_caption_beats_a_look_alikes_and_its_words_are_grounded():
     assert stored.vocabulary_ == ["word0", "word1", "word2", "word3"]
     np.testing.assert_allclose(stored.features(query_images, [{"word0"}, {"word1"}, {"word0"}, {"unknown"}]), words,
                                atol=0.05)
+
+
+def test_the_wide_look_is_the_photo_at_320_px_and_its_projection_prefers_the_own_caption(model, extractor,
+                                                                                          dev_photos):
+    from lait.scoring.relevance import WIDE_PROJECTION_NAMES
+    from lait.scoring.relevance_features import WIDE_INPUT_SIZE, decode_image
+
+    pairs = [{"text": caps[0], "image_bytes": img} for img, caps in dev_photos[:6]] + [
+        {"text": "a dog runs on the grass", "image_bytes": b"not an image"}]
+    texts, images, _ = extractor.encode(pairs)
+    photo = decode_image(dev_photos[0][0])
+    np.testing.assert_allclose(images.wide[0], extractor.image_model.encode([photo], size=WIDE_INPUT_SIZE).embeddings[0],
+                               atol=1e-4)
+    assert not np.allclose(images.wide[0], images.embeddings[0, :1280], atol=0.05)  # not the 224 px pass
+    assert np.isnan(images.wide[-1]).all()
+    names = model.feature_names
+    columns = [names.index(name) for name in WIDE_PROJECTION_NAMES]
+    own = model.feature_matrix(extractor, pairs)[:, columns]
+    assert np.isnan(own[-1]).all() and np.isfinite(own[:-1]).all()
+    # Each photo's wide-look cosine with its own caption beats the mean with the other photos' captions.
+    swapped = model.feature_matrix(extractor, [{**p, "text": pairs[(i + 1) % 6]["text"]} for i, p in
+                                               enumerate(pairs[:-1])])[:, columns]
+    assert (own[:-1, 0] > swapped[:, 0]).mean() >= 5 / 6

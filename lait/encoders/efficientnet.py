@@ -142,8 +142,9 @@ class EfficientNetLite0:
         return self.encode(images)[:2]
 
     @torch.inference_mode()
-    def encode(self, images: list[Image.Image]) -> NetworkOutputs:
-        """Pooled embeddings [B, 1280], class probabilities [B, 1000] and detail [B, 512], float32.
+    def encode(self, images: list[Image.Image], size: int = INPUT_SIZE) -> NetworkOutputs:
+        """Pooled embeddings [B, 1280], class probabilities [B, 1000] and detail [B, 512], float32,
+        of the images scaled to `size` (the network's own 224 by default).
 
         The detail is the mean over the image of the outputs of DETAIL_BLOCKS, the ends of the
         last two stages before the head: colours, textures and parts that the head's pooled
@@ -151,7 +152,7 @@ class EfficientNetLite0:
         """
         if not images:
             return NetworkOutputs.empty()
-        features, detail = self._features_and_pooled_blocks(self.preprocess(images), DETAIL_BLOCKS)
+        features, detail = self._features_and_pooled_blocks(self.preprocess(images, size), DETAIL_BLOCKS)
         pooled = features.mean(dim=(2, 3))
         probs = torch.softmax(self.classify_pooled(pooled), dim=1)
         return NetworkOutputs(pooled.float().cpu().numpy(), probs.float().cpu().numpy(), detail.float().cpu().numpy())

@@ -32,6 +32,7 @@ from lait.encoders.efficientnet import (
     EfficientNetLite0,
     NetworkOutputs,
     _square_crop,
+    default_device,
     folded_weights,
 )
 from lait.encoders.onnx_sessions import cpu_session
@@ -67,11 +68,20 @@ class OnnxEfficientNetLite0:
         """Pooled embeddings [B, 1280] and softmax class probabilities [B, 1000], both float32."""
         return self.encode(images)[:2]
 
-    def encode(self, images: list[Image.Image]) -> NetworkOutputs:
-        """Pooled embeddings [B, 1280], class probabilities [B, 1000] and detail [B, 512], float32."""
+    def encode(self, images: list[Image.Image], size: int = INPUT_SIZE) -> NetworkOutputs:
+        """Pooled embeddings [B, 1280], class probabilities [B, 1000] and detail [B, 512], float32,
+        of the images scaled to `size`."""
         if not images:
             return NetworkOutputs.empty()
-        return NetworkOutputs(*self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: self.preprocess(images)}))
+        return NetworkOutputs(*self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: self.preprocess(images, size)}))
+
+
+def load_efficientnet(device: str | None = None, threads: int = 1) -> OnnxEfficientNetLite0 | EfficientNetLite0:
+    """EfficientNet-Lite0 on ONNX Runtime for the CPU (`threads` intra-op threads), on PyTorch for
+    another device (None: CUDA when available)."""
+    if torch.device(device or default_device()).type == "cpu":
+        return OnnxEfficientNetLite0(threads=threads)
+    return EfficientNetLite0(device=device)
 
 
 def efficientnet_onnx_model(model: torch.nn.Module) -> bytes:

@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 from lait.encoders.efficientnet import NetworkOutputs
+from lait.encoders.efficientnet_onnx import load_efficientnet
 from lait.encoders.image_resize import resized_planes
 
 MODEL_FILE = Path(__file__).resolve().parent.parent / "scoring" / "models" / "naturalness.json"
@@ -436,7 +437,7 @@ class NaturalnessScorer:
     def __init__(self, model_path: str | Path | None = None, device: str | None = None, net=None,
                  threads: int = 1) -> None:
         self.classifier = NaturalnessClassifier.load(model_path or MODEL_FILE)
-        self.net = net or _load_network(device, threads)
+        self.net = net or load_efficientnet(device, threads)
 
     @property
     def threshold(self) -> float:
@@ -451,16 +452,3 @@ class NaturalnessScorer:
             return np.zeros(0, dtype=np.float32), NetworkOutputs.empty()
         features, outputs = _features_and_network_outputs(images, self.net, self.classifier.class_features)
         return self.classifier.predict_proba(features)[:, 1].astype(np.float32), outputs
-
-
-def _load_network(device: str | None, threads: int):
-    """EfficientNet-Lite0 on ONNX Runtime for the CPU, on PyTorch for another device."""
-    import torch
-
-    from lait.encoders.efficientnet import EfficientNetLite0, default_device
-
-    if torch.device(device or default_device()).type == "cpu":
-        from lait.encoders.efficientnet_onnx import OnnxEfficientNetLite0
-
-        return OnnxEfficientNetLite0(threads=threads)
-    return EfficientNetLite0(device=device)

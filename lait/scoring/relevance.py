@@ -8,7 +8,8 @@ cross-modal features". This module holds the two learned parts on top of
 - :class:`ImageTextProjection`, the learned interaction between the MiniLM text embedding
   and the EfficientNet-Lite0 image embedding: two linear maps into a shared low-rank
   space trained contrastively (InfoNCE, as CLIP) on the supervised pairs; its cosine, and
-  that cosine relative to reference images and captions, are features;
+  that cosine relative to reference images and captions, are features; a second one does the
+  same for the image's wide look (its pooled embedding at 320 px);
 - :class:`NeighbourBank`, the captions of the training photos nearest to the pair's image
   (and the photos of the captions nearest to its text): how close the text is to what
   people wrote about similar photos. It separates captions of look-alike photos (the hard
@@ -42,7 +43,7 @@ __all__ = ["ImageTextProjection", "NeighbourBank", "LookAlikeCaptions", "WordGro
            "INTERACTION_NAMES", "NEIGHBOUR_NAMES", "DEFAULT_MODEL_PATH"]
 
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "models" / "relevance.npz"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 NEIGHBOUR_NAMES = [
     "cross.neighbours.caption_similarity", "cross.neighbours.caption_similarity_max",
     "cross.neighbours.caption_similarity_z", "cross.neighbours.image_similarity",
@@ -56,7 +57,12 @@ PROJECTION_NAMES = [
     "cross.interaction.similarity", "cross.interaction.z_vs_reference_images",
     "cross.interaction.z_vs_reference_texts", "cross.interaction.rank_vs_reference_images",
 ]
-INTERACTION_NAMES = [*PROJECTION_NAMES, *NEIGHBOUR_NAMES, *LOOK_ALIKE_NAMES, *GROUNDING_NAMES]
+# The same cosine and z-scores from a second projection, of the image's wide look (WIDE_INPUT_SIZE).
+WIDE_PROJECTION_NAMES = [
+    "cross.wide_interaction.similarity", "cross.wide_interaction.z_vs_reference_images",
+    "cross.wide_interaction.z_vs_reference_texts",
+]
+INTERACTION_NAMES = [*PROJECTION_NAMES, *NEIGHBOUR_NAMES, *LOOK_ALIKE_NAMES, *GROUNDING_NAMES, *WIDE_PROJECTION_NAMES]
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -395,36 +401,62 @@ class LearnedParts:
     neighbours: NeighbourBank
     look_alikes: LookAlikeCaptions
     grounding: WordGrounding
+    wide_projection: ImageTextProjection  # of the wide look's embedding, with its own references
+    wide_reference_images: np.ndarray
+    wide_reference_texts: np.ndarray
 
-    def features(self, image_emb: np.ndarray, text_emb: np.ndarray, text_stems: Sequence[set[str]]) -> np.ndarray:
-        """[N, len(INTERACTION_NAMES)] for pairs (row i: image i with text i), NaN where the image is missing."""
-        # Columns in the order of INTERACTION_NAMES: projection, neighbours, look-alikes, grounding.
+    def features(self, image_emb: np.ndarray, text_emb: np.ndarray, text_stems: Sequence[set[str]],
+                 wide_emb: np.ndarray) -> np.ndarray:
+        """[N, len(INTERACTION_NAMES)] for pairs (row i: image i, its wide look `wide_emb[i]`, with text i),
+        NaN where the image is missing."""
+        # Columns in the order of INTERACTION_NAMES: projection, neighbours, look-alikes, grounding, wide projection.
         projection = np.full((len(text_emb), len(PROJECTION_NAMES)), np.nan, dtype=np.float32)
         look_alikes = np.full((len(text_emb), len(LOOK_ALIKE_NAMES)), np.nan, dtype=np.float32)
+        wide = np.full((len(text_emb), len(WIDE_PROJECTION_NAMES)), np.nan, dtype=np.float32)
         ok = np.isfinite(image_emb).all(1)
         if ok.any():
-            zi = self.projection.project_images(image_emb[ok])
-            zt = self.projection.project_texts(text_emb[ok])
-            sim = (zi * zt).sum(1)
-            vs_images = zt @ self.reference_images.T  # [n, R]
-            vs_texts = zi @ self.reference_texts.T
-            projection[ok] = np.stack([sim, (sim - vs_images.mean(1)) / vs_images.std(1).clip(1e-6),
-                                       (sim - vs_texts.mean(1)) / vs_texts.std(1).clip(1e-6),
-                                       (vs_images < sim[:, None]).mean(1)], axis=1)
+            zi, sim, projection[ok] = _projection_columns(self.projection, self.reference_images,
+                                                          self.reference_texts, image_emb[ok], text_emb[ok])
             look_alikes[ok] = self.look_alikes.features(zi, sim)
+        ok &= np.isfinite(wide_emb).all(1)
+        if ok.any():
+            wide[ok] = _projection_columns(self.wide_projection, self.wide_reference_images, self.wide_reference_texts,
+                                           wide_emb[ok], text_emb[ok])[2][:, :len(WIDE_PROJECTION_NAMES)]
         return np.hstack([projection, self.neighbours.features(image_emb, text_emb), look_alikes,
-                          self.grounding.features(image_emb, text_stems)])
+                          self.grounding.features(image_emb, text_stems), wide])
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {**self.projection.to_arrays(), **self.neighbours.to_arrays(), **self.look_alikes.to_arrays(),
                 **self.grounding.to_arrays(), "reference.images": self.reference_images.astype(np.float16),
-                "reference.texts": self.reference_texts.astype(np.float16)}
+                "reference.texts": self.reference_texts.astype(np.float16),
+                **self.wide_projection.to_arrays("wide_projection."),
+                "wide_reference.images": self.wide_reference_images.astype(np.float16),
+                "wide_reference.texts": self.wide_reference_texts.astype(np.float16)}
 
     @classmethod
     def from_arrays(cls, arrays) -> LearnedParts:
-        return cls(ImageTextProjection.from_arrays(arrays), np.asarray(arrays["reference.images"], dtype=np.float32),
-                   np.asarray(arrays["reference.texts"], dtype=np.float32), NeighbourBank.from_arrays(arrays),
-                   LookAlikeCaptions.from_arrays(arrays), WordGrounding.from_arrays(arrays))
+        def array(name: str) -> np.ndarray:
+            return np.asarray(arrays[name], dtype=np.float32)
+
+        return cls(ImageTextProjection.from_arrays(arrays), array("reference.images"), array("reference.texts"),
+                   NeighbourBank.from_arrays(arrays), LookAlikeCaptions.from_arrays(arrays),
+                   WordGrounding.from_arrays(arrays), ImageTextProjection.from_arrays(arrays, "wide_projection."),
+                   array("wide_reference.images"), array("wide_reference.texts"))
+
+
+def _projection_columns(projection: ImageTextProjection, reference_images: np.ndarray, reference_texts: np.ndarray,
+                        image_emb: np.ndarray, text_emb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`(projected images, cosines, [N, len(PROJECTION_NAMES)] columns)`: each pair's cosine, its z-scores
+    against the text with reference images and the image with reference captions, and its rank there."""
+    zi = projection.project_images(image_emb)
+    zt = projection.project_texts(text_emb)
+    sim = (zi * zt).sum(1)
+    vs_images = zt @ reference_images.T  # [n, R]
+    vs_texts = zi @ reference_texts.T
+    columns = np.stack([sim, (sim - vs_images.mean(1)) / vs_images.std(1).clip(1e-6),
+                        (sim - vs_texts.mean(1)) / vs_texts.std(1).clip(1e-6),
+                        (vs_images < sim[:, None]).mean(1)], axis=1)
+    return zi, sim, columns
 
 
 # ----------------------------------------------------------------------------- trees as arrays
@@ -563,8 +595,9 @@ class RelevanceModel:
             raise ValueError("the relevance model was trained on other features than this code extracts; retrain it")
         return extractor
 
-    def interaction(self, image_emb: np.ndarray, text_emb: np.ndarray, text_stems: Sequence[set[str]]) -> np.ndarray:
-        return self.parts.features(image_emb, text_emb, text_stems)
+    def interaction(self, image_emb: np.ndarray, text_emb: np.ndarray, text_stems: Sequence[set[str]],
+                    wide_emb: np.ndarray) -> np.ndarray:
+        return self.parts.features(image_emb, text_emb, text_stems, wide_emb)
 
     def feature_matrix(self, extractor, pairs: Sequence[dict]) -> np.ndarray:
         """All classifier inputs [N, F] of `pairs`."""
@@ -573,7 +606,7 @@ class RelevanceModel:
         from lait.scoring.relevance_features import content_stems
 
         return np.hstack([base, self.interaction(images.embeddings, texts.embeddings,
-                                                 [content_stems(words) for words in texts.words])])
+                                                 [content_stems(words) for words in texts.words], images.wide)])
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return self.trees.predict_proba(X).astype(np.float32)

@@ -331,6 +331,10 @@ def file_name_words(image_url: str | None) -> list[str]:
 
 # An image's vector for relevance: EfficientNet's pooled embedding followed by its detail.
 IMAGE_VECTOR_DIM = EMBEDDING_DIM + DETAIL_DIM
+# The side of the image's second, wider look: EfficientNet's pooled embedding of the image
+# scaled to 320 px (its objects larger on the network's grid) tells captions of look-alike
+# photos apart better than the 224 px pass FilterImages shares (bench/bench_relevance_variants.py).
+WIDE_INPUT_SIZE = 320
 
 
 def precomputed_image_outputs(pair: dict) -> tuple[np.ndarray, np.ndarray] | None:
@@ -369,6 +373,7 @@ class ImageEncoding:
     probs: np.ndarray  # [N, 1000]
     statistics: np.ndarray  # [N, len(IMAGE_STAT_NAMES)]
     decoded: np.ndarray  # [N] bool
+    wide: np.ndarray  # [N, EMBEDDING_DIM]: EfficientNet's pooled embedding at WIDE_INPUT_SIZE
 
 
 class RelevanceFeatures:
@@ -377,7 +382,8 @@ class RelevanceFeatures:
     Parameters
     ----------
     device : str, optional
-        Torch device for MiniLM and EfficientNet-Lite0 (default CPU).
+        Torch device for MiniLM and EfficientNet-Lite0 (default CPU, where EfficientNet-Lite0
+        runs on ONNX Runtime on one thread, as in FilterImages).
     text_encoder, image_model, language_identifier : optional
         Already-built models to share (tests, training); built here when None.
     label_embeddings : ndarray [1000, 384], optional
@@ -392,12 +398,13 @@ class RelevanceFeatures:
 
     def __init__(self, device: str | None = None, text_encoder=None, image_model=None, language_identifier=None,
                  label_embeddings: np.ndarray | None = None):
-        from lait.encoders.efficientnet import IMAGENET_CLASSES, EfficientNetLite0
+        from lait.encoders.efficientnet import IMAGENET_CLASSES
+        from lait.encoders.efficientnet_onnx import load_efficientnet
         from lait.encoders.minilm import MiniLMEncoder
         from lait.filters.language import LanguageIdentifier
 
         self.text_encoder = text_encoder or MiniLMEncoder(device=device or "cpu")
-        self.image_model = image_model or EfficientNetLite0(device=device or "cpu")
+        self.image_model = image_model or load_efficientnet(device or "cpu")
         self.language_identifier = language_identifier or LanguageIdentifier()
         self.class_names = list(IMAGENET_CLASSES)
         self.groups = load_imagenet_groups(self.class_names)
@@ -433,7 +440,8 @@ class RelevanceFeatures:
 
         A pair that already carries EfficientNet-Lite0 outputs for its image (keys
         ``efficientnet_embedding`` [1280], ``efficientnet_probs`` [1000] and ``efficientnet_detail``
-        [512], arrays or raw float32 bytes, e.g. from FilterImages) is not run through the network again.
+        [512], arrays or raw float32 bytes, e.g. from FilterImages) is not run through the network
+        again at 224 px; every decoded image gets its :data:`WIDE_INPUT_SIZE` pass here.
         """
         pairs = pairs or [{} for _ in images]
         decoded = [decode_image(b) for b in images]
@@ -452,9 +460,14 @@ class RelevanceFeatures:
             rows = todo[start : start + 32]
             e, p, detail = self.image_model.encode([decoded[i] for i in rows])
             emb[rows], probs[rows] = np.hstack([e, detail]), p
+        wide = np.full((len(images), EMBEDDING_DIM), np.nan, dtype=np.float32)
+        seen = [i for i, image in enumerate(decoded) if image is not None]
+        for start in range(0, len(seen), 32):
+            rows = seen[start : start + 32]
+            wide[rows] = self.image_model.encode([decoded[i] for i in rows], size=WIDE_INPUT_SIZE).embeddings
         stats = np.array([image_statistics(im, b, pr) for im, b, pr in zip(decoded, images, pairs)],
                          dtype=np.float32).reshape(len(images), -1)
-        return ImageEncoding(emb, probs, stats, np.array([im is not None for im in decoded]))
+        return ImageEncoding(emb, probs, stats, np.array([im is not None for im in decoded]), wide)
 
     # -- per pair --------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ the captions have no pages, so the page features carry no learned weight.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import re
@@ -53,6 +54,7 @@ from lait.scoring.relevance import (
 )
 from lait.scoring.relevance_features import (
     IMAGE_VECTOR_DIM,
+    WIDE_INPUT_SIZE,
     ImageEncoding,
     RelevanceFeatures,
     TextEncoding,
@@ -149,23 +151,22 @@ class EncodingCache:
         self.log = log
 
     def images(self, corpus: Corpus):
-        # The vector's width in the key: a cache written for another image vector is not read.
-        key = hashlib.sha1("\n".join([*corpus.images, str(IMAGE_VECTOR_DIM)]).encode()).hexdigest()[:12]
-        path = self.cache_dir / f"images-{key}.npz" if self.cache_dir else None
+        # The vector's width and the wide look's side in the key: another encoding's cache is not read.
+        key = hashlib.sha1("\n".join([*corpus.images, str(IMAGE_VECTOR_DIM), f"wide {WIDE_INPUT_SIZE}"]).encode())
+        path = self.cache_dir / f"images-{key.hexdigest()[:12]}.npz" if self.cache_dir else None
         if path and path.exists():
             with np.load(path) as d:
-                return ImageEncoding(d["embeddings"], d["probs"], d["statistics"], d["decoded"])
+                return ImageEncoding(*(d[name] for name in IMAGE_ENCODING_FIELDS))
         started = time.time()
         chunks = []
         for start in range(0, len(corpus.images), 256):
             names = corpus.images[start : start + 256]
             chunks.append(self.extractor.encode_images([(corpus.image_dir / n).read_bytes() for n in names]))
             self.log(f"  images {start + len(names)}/{len(corpus.images)} ({time.time() - started:.0f} s)")
-        enc = ImageEncoding(*(np.concatenate([getattr(c, f) for c in chunks])
-                              for f in ("embeddings", "probs", "statistics", "decoded")))
+        enc = _concat_images(*chunks)
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(path, embeddings=enc.embeddings, probs=enc.probs, statistics=enc.statistics, decoded=enc.decoded)
+            np.savez(path, **{name: getattr(enc, name) for name in IMAGE_ENCODING_FIELDS})
         return enc
 
 
@@ -281,21 +282,24 @@ class Encoded:
 def fit_learned_parts(corpus: Corpus, enc: Encoded, names: list[str], seed: int, epochs: int) -> LearnedParts:
     """Projection, reference banks, neighbour bank, look-alike captions and word grounding fitted on
     the photos `names` and their captions."""
-    image_emb = enc.images.embeddings[[enc.image_rows[n] for n in names]]
+    rows = [enc.image_rows[n] for n in names]
+    image_emb, wide_emb = enc.images.embeddings[rows], enc.images.wide[rows]
     captions = _captions_by_image(corpus, names, enc.texts.embeddings, enc.text_rows)
     projection = ImageTextProjection(epochs=epochs, seed=seed).fit(image_emb, captions)
     ref_i, ref_t = _reference_banks(projection, image_emb, np.concatenate(captions), seed)
+    wide_projection = ImageTextProjection(epochs=epochs, seed=seed).fit(wide_emb, captions)
     photo_stems = [set().union(*(content_stems(enc.texts.words[enc.text_rows[c]]) for c in corpus.captions[n]))
                    for n in names]
     return LearnedParts(projection, ref_i, ref_t, NeighbourBank().fit(image_emb, captions),
                         LookAlikeCaptions().fit(projection, image_emb, captions),
-                        WordGrounding(seed=seed).fit(image_emb, photo_stems))
+                        WordGrounding(seed=seed).fit(image_emb, photo_stems), wide_projection,
+                        *_reference_banks(wide_projection, wide_emb, np.concatenate(captions), seed))
 
 
 def learned_features(parts: LearnedParts, enc: Encoded, image_index: np.ndarray, text_index: np.ndarray) -> np.ndarray:
     """The learned columns of the pairs (image_index[i], text_index[i])."""
     return parts.features(enc.images.embeddings[image_index], enc.texts.embeddings[text_index],
-                          [content_stems(enc.texts.words[t]) for t in text_index])
+                          [content_stems(enc.texts.words[t]) for t in text_index], enc.images.wide[image_index])
 
 
 def _concat_texts(a: TextEncoding, b: TextEncoding) -> TextEncoding:
@@ -303,9 +307,11 @@ def _concat_texts(a: TextEncoding, b: TextEncoding) -> TextEncoding:
                         np.concatenate([a.language, b.language]), a.stems + b.stems, a.words + b.words)
 
 
+IMAGE_ENCODING_FIELDS = tuple(f.name for f in dataclasses.fields(ImageEncoding))
+
+
 def _concat_images(*parts: ImageEncoding) -> ImageEncoding:
-    return ImageEncoding(*(np.concatenate([getattr(p, f) for p in parts])
-                           for f in ("embeddings", "probs", "statistics", "decoded")))
+    return ImageEncoding(*(np.concatenate([getattr(p, f) for p in parts]) for f in IMAGE_ENCODING_FIELDS))
 
 
 def encode_sets(extractor: RelevanceFeatures, corpus: Corpus, web: WebPairs | None, cache_dir: Path | None,
@@ -326,7 +332,8 @@ def encode_sets(extractor: RelevanceFeatures, corpus: Corpus, web: WebPairs | No
         texts_list += web_texts
     no_image = ImageEncoding(np.full((1, images.embeddings.shape[1]), np.nan, np.float32),
                              np.full((1, images.probs.shape[1]), np.nan, np.float32),
-                             np.array([image_statistics(None, None, {})], dtype=np.float32), np.array([False]))
+                             np.array([image_statistics(None, None, {})], dtype=np.float32), np.array([False]),
+                             np.full((1, images.wide.shape[1]), np.nan, np.float32))
     image_names.append(NO_IMAGE)
     return Encoded(_concat_images(*parts, no_image), texts, {n: i for i, n in enumerate(image_names)},
                    {t: i for i, t in enumerate(texts_list)})
