@@ -26,7 +26,9 @@ webcrawl WARC files' weak labels (67 more pages) gets the same DOM-alone figure 
 fitted on pages plus the mainimage pages of the other sources (leave one source out:
 postlight/parser; metascraper; newspaper4k with goose3), the same again in every fold (27 of 31,
 12 of 19, 5 of 6), all pages 198 of 207 instead of 197. The DOM-alone misses do not move with
-more data of the same kind: see the closing notes of issue 25 for what they are.
+more data of the same kind: see the closing notes of issue 25 for what they are. A narrower token
+group for lead-image words beside the broad `lead` one (hero, featur-, cover, splash, lede: own,
+ancestor and URL features), retrained on pages/: DOM-alone 43 of 56, all pages 196 of 207; not kept.
 
 Throughput: one process, one core, the same work the two stages' DoFns do (decode, parse,
 language identification, candidates and features, record round trip, ranking, decision).
