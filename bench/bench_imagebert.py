@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lait.imagebert import tasks  # noqa: E402
 from lait.imagebert.model import ImageBertForPretraining, preset_config  # noqa: E402
-from lait.imagebert.peak_flops import peak_flops  # noqa: E402
+from lait.imagebert.train import TrainConfig, device_peak_flops  # noqa: E402
 
 FEATURE_DIM, NUM_LABELS, VOCAB = 2048, 1600, 30522
 
@@ -132,11 +132,9 @@ def main() -> None:
               "threads": torch.get_num_threads(), "machine": platform.machine(), "pairs_per_step": args.pairs,
               "rows_per_step": int(batches[0]["input_ids"].shape[0]), "text_len": args.text_len,
               "regions": args.regions, "steps": args.steps, "presets": {}}
-    peak = None
+    peak = device_peak_flops(device, TrainConfig(peak_flops=args.peak_flops))
     if device.type == "cuda":
-        result["device_name"] = torch.cuda.get_device_name(device)
-        peak = args.peak_flops or peak_flops(result["device_name"])
-        result["peak_flops"] = peak
+        result["device_name"], result["peak_flops"] = torch.cuda.get_device_name(device), peak
     for preset in args.presets.split(","):
         config = preset_config(preset, FEATURE_DIM, NUM_LABELS, VOCAB, dropout=0.1)
         entry = {}

@@ -421,7 +421,7 @@ class LearnedParts:
         ok &= np.isfinite(wide_emb).all(1)
         if ok.any():
             wide[ok] = _projection_columns(self.wide_projection, self.wide_reference_images, self.wide_reference_texts,
-                                           wide_emb[ok], text_emb[ok])[2][:, :len(WIDE_PROJECTION_NAMES)]
+                                           wide_emb[ok], text_emb[ok], rank=False)[2]
         return np.hstack([projection, self.neighbours.features(image_emb, text_emb), look_alikes,
                           self.grounding.features(image_emb, text_stems), wide])
 
@@ -445,18 +445,21 @@ class LearnedParts:
 
 
 def _projection_columns(projection: ImageTextProjection, reference_images: np.ndarray, reference_texts: np.ndarray,
-                        image_emb: np.ndarray, text_emb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`(projected images, cosines, [N, len(PROJECTION_NAMES)] columns)`: each pair's cosine, its z-scores
-    against the text with reference images and the image with reference captions, and its rank there."""
+                        image_emb: np.ndarray, text_emb: np.ndarray,
+                        rank: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`(projected images, cosines, columns)`: each pair's cosine, its z-scores against the text with
+    reference images and the image with reference captions, and (`rank`) its rank there: the
+    columns of PROJECTION_NAMES, or without the rank those of WIDE_PROJECTION_NAMES."""
     zi = projection.project_images(image_emb)
     zt = projection.project_texts(text_emb)
     sim = (zi * zt).sum(1)
     vs_images = zt @ reference_images.T  # [n, R]
     vs_texts = zi @ reference_texts.T
-    columns = np.stack([sim, (sim - vs_images.mean(1)) / vs_images.std(1).clip(1e-6),
-                        (sim - vs_texts.mean(1)) / vs_texts.std(1).clip(1e-6),
-                        (vs_images < sim[:, None]).mean(1)], axis=1)
-    return zi, sim, columns
+    columns = [sim, (sim - vs_images.mean(1)) / vs_images.std(1).clip(1e-6),
+               (sim - vs_texts.mean(1)) / vs_texts.std(1).clip(1e-6)]
+    if rank:
+        columns.append((vs_images < sim[:, None]).mean(1))
+    return zi, sim, np.stack(columns, axis=1)
 
 
 # ----------------------------------------------------------------------------- trees as arrays

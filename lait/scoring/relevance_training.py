@@ -285,15 +285,16 @@ def fit_learned_parts(corpus: Corpus, enc: Encoded, names: list[str], seed: int,
     rows = [enc.image_rows[n] for n in names]
     image_emb, wide_emb = enc.images.embeddings[rows], enc.images.wide[rows]
     captions = _captions_by_image(corpus, names, enc.texts.embeddings, enc.text_rows)
+    all_captions = np.concatenate(captions)
     projection = ImageTextProjection(epochs=epochs, seed=seed).fit(image_emb, captions)
-    ref_i, ref_t = _reference_banks(projection, image_emb, np.concatenate(captions), seed)
+    ref_i, ref_t = _reference_banks(projection, image_emb, all_captions, seed)
     wide_projection = ImageTextProjection(epochs=epochs, seed=seed).fit(wide_emb, captions)
     photo_stems = [set().union(*(content_stems(enc.texts.words[enc.text_rows[c]]) for c in corpus.captions[n]))
                    for n in names]
     return LearnedParts(projection, ref_i, ref_t, NeighbourBank().fit(image_emb, captions),
                         LookAlikeCaptions().fit(projection, image_emb, captions),
                         WordGrounding(seed=seed).fit(image_emb, photo_stems), wide_projection,
-                        *_reference_banks(wide_projection, wide_emb, np.concatenate(captions), seed))
+                        *_reference_banks(wide_projection, wide_emb, all_captions, seed))
 
 
 def learned_features(parts: LearnedParts, enc: Encoded, image_index: np.ndarray, text_index: np.ndarray) -> np.ndarray:
