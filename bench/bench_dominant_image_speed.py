@@ -13,7 +13,11 @@ shared machine slow a pass down, they never speed one up.
 
 Limits, measured on the same pages in this process: decoding alone, lxml parsing alone
 (the HTML parser ParsePages uses), selectolax/Lexbor parsing alone (when installed), the
-body scan (visible text and image positions) alone, fastText on the language samples alone.
+body scan (visible text and image positions) alone, compiled (`body_scan`, where lait's C
+extension is built) and in Python (`body_scan_python`), fastText on the language samples alone.
+
+Both trees run with their C extension built where they have one (`python setup.py build_ext
+--inplace` in the baseline's copy); `compiled` in the report says which did.
 `selectolax_lexbor_body_scan` is the scan's bookkeeping over a Lexbor tree through selectolax's
 node API (:func:`lexbor_body_scan`): what a port of the DOM code to Lexbor would pay for it.
 
@@ -118,7 +122,9 @@ def child_time(passes: int) -> None:
         for content, url in pages:
             work(content, url)
         best = min(best, time.process_time() - started)
-    print(json.dumps({"pages": len(pages), "cpu_seconds": best, "pages_per_s_per_core": len(pages) / best}))
+    compiled = getattr(sys.modules["lait.filters.page"], "_dom", None) is not None
+    print(json.dumps({"pages": len(pages), "cpu_seconds": best, "pages_per_s_per_core": len(pages) / best,
+                      "compiled": compiled}))
 
 
 def child_decisions(sample_crawl: str, out_path: str) -> None:
@@ -141,6 +147,13 @@ def run_child(tree: str, *args: str, wrapper: tuple[str, ...] = ()) -> str:
                           capture_output=True, text=True, check=True)
     out = (done.stdout + done.stderr) if wrapper else done.stdout
     return out.strip().splitlines()[-1] if out.strip() else ""
+
+
+def build_extension(tree: str) -> None:
+    """Build a tree's C extension in place, where it has one (as `make install` does)."""
+    if any(name.endswith(".pyx") for _, _, names in os.walk(os.path.join(tree, "lait")) for name in names):
+        subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=tree, capture_output=True,
+                       check=True)
 
 
 def instructions_per_page(tree: str) -> float:
@@ -211,10 +224,15 @@ def lexbor_body_scan(tree, max_chars: int = 100_000, min_paragraph_chars: int = 
     return "".join(chunks), images, paragraphs
 
 
+def body_of(root):
+    body = root.find("body")
+    return root if body is None else body
+
+
 def limits(repeats: int = 3) -> dict:
     """Pages/s per core of each part alone, on the timing pages (best of `repeats`)."""
     from lait.filters.language import LanguageIdentifier
-    from lait.filters.page import decode_html, language_sample, parse_html, scan_body
+    from lait.filters.page import decode_html, language_sample, parse_html, scan_body, walk_body
 
     pages = mainimage_pages()
     texts = [decode_html(content)[0] for content, _ in pages]
@@ -224,6 +242,7 @@ def limits(repeats: int = 3) -> dict:
     parts = {"decode": lambda: [decode_html(content) for content, _ in pages],
              "lxml_parse": lambda: [parse_html(text) for text in texts],
              "body_scan": lambda: [scan_body(root) for root in roots if root is not None],
+             "body_scan_python": lambda: [walk_body(body_of(root)) for root in roots if root is not None],
              "fasttext": lambda: [identifier.identify(sample) for sample in samples]}
     try:
         from selectolax.lexbor import LexborHTMLParser
@@ -271,15 +290,20 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as workdir:
         baseline = os.path.join(workdir, "baseline")
         os.makedirs(baseline)
-        archive = subprocess.run(["git", "-C", ROOT, "archive", args.baseline, "lait"], capture_output=True, check=True)
+        archive = subprocess.run(["git", "-C", ROOT, "archive", args.baseline, "lait", "setup.py", "README.md"],
+                                 capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", baseline], input=archive.stdout, check=True)
+        build_extension(baseline)
         sample = os.path.join(workdir, "sample.warc.gz")
         subprocess.run([sys.executable, "-m", "lait", "sample-crawl", sample], cwd=ROOT, capture_output=True, check=True)
         trees = {"baseline": baseline, "this_tree": ROOT}
         timings: dict = {name: [] for name in trees}
+        compiled: dict = {}
         for _ in range(args.rounds):
             for name, tree in trees.items():
-                timings[name].append(json.loads(run_child(tree, "time", str(args.passes)))["pages_per_s_per_core"])
+                timed = json.loads(run_child(tree, "time", str(args.passes)))
+                timings[name].append(timed["pages_per_s_per_core"])
+                compiled[name] = timed.get("compiled", False)
         for name, tree in trees.items():
             run_child(tree, "decisions", sample, os.path.join(workdir, f"{name}.jsonl"))
         instructions = {name: instructions_per_page(tree) for name, tree in trees.items()} if args.instructions else {}
@@ -290,7 +314,7 @@ def main() -> int:
         "pages": len(mainimage_pages()),
         "pages_per_s_per_core": {name: max(values) for name, values in timings.items()},
         "rounds": {name: [round(v, 1) for v in values] for name, values in timings.items()},
-        "baseline": args.baseline, "this_tree": head.strip(),
+        "baseline": args.baseline, "this_tree": head.strip(), "compiled": compiled,
         "limits_pages_per_s_per_core": limits(),
         "decisions": decisions,
         "load_average_1min": round(os.getloadavg()[0], 2), "cores": os.cpu_count(),

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import codecs
+import os
 
+import lxml.etree
+import lxml.html
 import pytest
 
 from lait.filters.page import (
+    BodyScan,
     PageParser,
     decode_html,
-    elements_by_tag,
+    index_elements,
     page_title,
     parse_html,
     scan_body,
     visible_text,
+    walk_body,
 )
 
 ARTICLE_EN = (
@@ -71,7 +76,7 @@ def test_visible_text_leaves_out_scripts_styles_and_comments():
         "<!-- a comment --><div>Second block</div><noscript>enable js</noscript>"))
     text = visible_text(root)
     assert text == "Hello big world Second block"
-    assert page_title(elements_by_tag(root)["title"]) == "Park expansion approved"
+    assert page_title(index_elements(root)["title"]) == "Park expansion approved"
 
 
 def test_scan_body_records_image_positions_and_paragraphs():
@@ -148,3 +153,89 @@ def test_a_story_without_paragraph_tags_is_identified_by_its_text():
             f"<div>{story}<br><br>{story}</div></body></html>")
     page = PageParser().parse(html.encode(), "https://example.com/story")
     assert not isinstance(page, tuple) and page.language == "en"
+
+
+# Pages for the compiled walks' corner cases: inline and block nesting, skipped subtrees and their
+# tails, <noscript> images, paragraphs around the length limit, the first <h1> only, text around
+# comments, non-ASCII text (offsets count characters, not bytes), itemprop=image on any element.
+WALK_PAGES = [
+    html_page(f"<h1>Title</h1><img src='a.jpg'><p>{ARTICLE_EN}</p><noscript><p><img src='b.jpg'></p></noscript>"),
+    html_page("<div>a<b>b</b>c<script>x</script>d<style>y</style>e<span>f<i>g</i></span>h</div>tail<br>"
+              "<h1>first</h1><h1>second</h1><input type=image src=i.png><picture><source srcset=s.jpg>"
+              "<img src=p.jpg></picture><svg><image href=v.png /></svg>after"),
+    html_page("<!-- before --><p>Zürich café — naïve “quotes” 東京 🙂 " + "x" * 80 + "</p><!-- between -->text"
+              "<ul><li>" + "é" * 79 + "</li><li>" + "é" * 80 + "</li></ul><td>cell</td><blockquote><p>"
+              + ARTICLE_EN + "</p></blockquote>" + "".join(f"<p>{i} {ARTICLE_EN}</p>" for i in range(7))),
+    html_page("<div itemprop=image><img itemprop=image src=x.jpg></div><span itemprop='image' "
+              "content='/y.jpg'>s</span><a itemprop='images'>no</a><b itemprop='&#105;mage'>yes</b>",
+              head="<title>t</title><meta itemprop=image content=/m.jpg><link itemprop=image href=/l.jpg>"
+                   "<base href=/b/><script type='application/ld+json'>{}</script>"),
+    html_page("<div>" * 200 + "<p>deep " + ARTICLE_EN + "</p><img src=d.jpg>" + "</div>" * 200),
+    "<html><head><title>No body</title></head><frameset><frame src=f.html></frameset></html>",
+    html_page("<template><img src=t.jpg></template><noscript>plain <img src=n1.jpg> and <img src=n2.jpg></noscript>"
+              "<video poster=v.jpg><source src=v.mp4></video><iframe>inner</iframe>end"),
+]
+
+
+def _python_walks(monkeypatch):
+    import lait.filters.page as page
+
+    monkeypatch.setattr(page, "_dom", None)
+
+
+def test_compiled_walks_are_built():
+    import lait.filters.page as page
+
+    if os.environ.get("LAIT_NO_EXTENSIONS"):
+        pytest.skip("LAIT_NO_EXTENSIONS is set: lait runs its Python walks")
+    assert page._dom is not None, ("lait's C extension (lait/filters/_dom.pyx) is not built: `make install` builds it "
+                                   "(needs a C compiler); LAIT_NO_EXTENSIONS=1 runs without it")
+
+
+def _assert_walks_equal(root, monkeypatch, max_chars=(100_000, 300)):
+    import lait.filters.page as page
+
+    if page._dom is None:
+        pytest.skip("the C extension is not built (test_compiled_walks_are_built says why)")
+    body = root.find("body")
+    body = root if body is None else body
+    for limit in max_chars:
+        compiled = BodyScan(*page._dom.scan(body, limit, 80))
+        assert compiled == walk_body(body, limit)
+    compiled = index_elements(root)
+    with monkeypatch.context() as patch:
+        _python_walks(patch)
+        assert index_elements(root) == compiled
+
+
+@pytest.mark.parametrize("html", WALK_PAGES)
+def test_compiled_walks_equal_their_python_definitions(html, monkeypatch):
+    for root in (parse_html(html), lxml.html.fromstring(html),
+                 lxml.etree.fromstring(html, lxml.etree.HTMLParser(remove_comments=False, remove_pis=False))):
+        _assert_walks_equal(root, monkeypatch)
+
+
+def test_compiled_walks_read_xhtml_namespaces_as_lxml_does(monkeypatch):
+    root = lxml.etree.fromstring('<html xmlns="http://www.w3.org/1999/xhtml"><body><p>one <img src="a.jpg"/> two'
+                                 '</p><script>x</script><h1>h</h1></body></html>')
+    _assert_walks_equal(root, monkeypatch)
+
+
+def test_compiled_walks_equal_their_python_definitions_on_every_shared_page(monkeypatch):
+    import gzip
+    import json
+
+    from tests.conftest import shared_path
+
+    checked = 0
+    for folder, index in (("mainimage", "labels.jsonl"), ("pages", "index.jsonl")):
+        directory = shared_path(folder)
+        with open(directory / index, encoding="utf-8") as f:
+            for row in map(json.loads, f):
+                content = (directory / row["path"]).read_bytes()
+                content = gzip.decompress(content) if row["path"].endswith(".gz") else content
+                root = parse_html(decode_html(content)[0])
+                if root is not None:
+                    _assert_walks_equal(root, monkeypatch, max_chars=(100_000,))
+                    checked += 1
+    assert checked > 1000

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import functools
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -135,6 +136,7 @@ IMAGE_TAGS = frozenset(["img", "input", "source"])
 _BLOCK_TEXT_TAGS = frozenset(["p", "li", "blockquote", "dd", "td", "pre"])
 
 
+
 @dataclass
 class BodyScan:
     """One document-order pass over the body: visible text and where images and headings sit in it.
@@ -159,6 +161,15 @@ def scan_body(root: lxml.etree._Element, max_chars: int = 100_000, min_paragraph
     body = root.find("body")
     if body is None:
         body = root
+    if _dom is None:
+        return walk_body(body, max_chars, min_paragraph_chars)
+    text, images, paragraphs, paragraph_elements, h1_offset, h1, n_elements = _dom.scan(
+        body, max_chars, min_paragraph_chars)
+    return BodyScan(text, images, paragraphs, paragraph_elements, h1_offset, h1, n_elements)
+
+
+def walk_body(body: lxml.etree._Element, max_chars: int = 100_000, min_paragraph_chars: int = 80) -> BodyScan:
+    """:func:`scan_body`'s definition, in Python: the compiled scan (`_dom.scan`) must equal it."""
     scan = BodyScan()
     chunks: list[str] = []
     size = 0
@@ -218,6 +229,7 @@ def visible_text(root: lxml.etree._Element, max_chars: int = 100_000) -> str:
     return collapse(scan_body(root, max_chars).text)[:max_chars]
 
 
+
 def language_sample(scan: BodyScan, chars: int = 400) -> str:
     """Text to identify a page's language from: its paragraphs first (menus and footers
     are short, often English boilerplate on any page), else the visible text.
@@ -240,26 +252,48 @@ def language_sample(scan: BodyScan, chars: int = 400) -> str:
 
 
 # Tags read wherever they are in the document. A walk of the whole tree costs the same whatever
-# tags it looks for, so they are all collected in one (:func:`elements_by_tag`).
+# it looks for, so they are all collected in one (:func:`index_elements`), with the elements
+# other than `<img>` that say `itemprop="image"` (schema.org microdata naming the page's image).
 INDEXED_TAGS = ("title", "base", "meta", "link", "script", "video")
+ITEMPROP_IMAGE = "itemprop=image"
+_ITEMPROP_IMAGE = lxml.etree.XPath("//@itemprop[.='image']/parent::*[not(self::img)]")
 
 
-def elements_by_tag(root: lxml.etree._Element) -> dict[str, list]:
-    """Every element of :data:`INDEXED_TAGS` in the document, by tag, in document order."""
-    found: dict[str, list] = {tag: [] for tag in INDEXED_TAGS}
-    for element in root.iter(*INDEXED_TAGS):
-        found[element.tag].append(element)
+# The compiled walks (`_dom.pyx`), where setup.py could build them; their Python definitions
+# (walk_body, index_elements' loop) otherwise, or with LAIT_NO_EXTENSIONS=1 (to tell whether a
+# difference comes from the extension).
+_dom = None
+if not os.environ.get("LAIT_NO_EXTENSIONS"):
+    try:
+        from lait.filters import _dom
+    except ImportError:  # not built: no C compiler where lait was installed
+        pass
+if _dom is not None:
+    _dom.set_tag_kinds(INVISIBLE_TAGS, INLINE_TAGS, IMAGE_TAGS, _BLOCK_TEXT_TAGS, INDEXED_TAGS)
+
+
+def index_elements(root: lxml.etree._Element) -> dict[str, list]:
+    """Every element of :data:`INDEXED_TAGS` in the document, by tag, and under
+    :data:`ITEMPROP_IMAGE` every element but `<img>` with `itemprop="image"`, in document order."""
+    if _dom is not None:
+        found, marked = _dom.index(root, "itemprop", "image", "img")
+    else:
+        found = {tag: [] for tag in INDEXED_TAGS}
+        for element in root.iter(*INDEXED_TAGS):
+            found[element.tag].append(element)
+        marked = _ITEMPROP_IMAGE(root)
+    found[ITEMPROP_IMAGE] = marked
     return found
 
 
 def page_title(titles: list) -> str:
-    """The document's first `<title>` (of `elements_by_tag(root)["title"]`), whitespace collapsed ('' when none)."""
+    """The document's first `<title>` (of `index_elements(root)["title"]`), whitespace collapsed ('' when none)."""
     return collapse("".join(titles[0].itertext())) if titles else ""
 
 
 def base_url(bases: list, page_url: str) -> str:
     """URL that relative links resolve against: the first valid `<base href>` of `bases`
-    (`elements_by_tag(root)["base"]`), else the page URL."""
+    (`index_elements(root)["base"]`), else the page URL."""
     for base in bases:
         href = base.get("href")
         if href:
@@ -284,8 +318,8 @@ class Page:
 
     @functools.cached_property
     def elements(self) -> dict[str, list]:
-        """:func:`elements_by_tag` of the tree, found once."""
-        return elements_by_tag(self.root)
+        """:func:`index_elements` of the tree, found once."""
+        return index_elements(self.root)
 
     @property
     def text(self) -> str:

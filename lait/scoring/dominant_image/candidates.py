@@ -7,10 +7,9 @@ import json
 import re
 from dataclasses import dataclass, field
 
-import lxml.etree
 import numpy as np
 
-from lait.filters.page import Page, collapse
+from lait.filters.page import ITEMPROP_IMAGE, Page, collapse
 from lait.scoring.dominant_image.features import (
     FEATURE_INDEX,
     FEATURE_NAMES,
@@ -261,11 +260,6 @@ def _jsonld_urls(scripts: list, base: str) -> list[str]:
     return urls
 
 
-# Elements other than <img> with itemprop=image, in document order, reached through the attribute:
-# libxml2 finds the few itemprop attributes sooner than it tests every element for one.
-_ITEMPROP_IMAGE = lxml.etree.XPath("//@itemprop[.='image']/parent::*[not(self::img)]")
-
-
 @dataclass
 class PageCandidates:
     """What :func:`extract_candidates` finds on a page."""
@@ -297,7 +291,7 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
         in any branch of the decision, and their feature rows are never ranked: ParsePages
         passes False, and their rows hold only the size, place and file type the rule reads.
     """
-    root, base = page.root, page.base_url or page.url
+    base = page.base_url or page.url
     by_key: dict[str, Candidate] = {}
     body: list[Candidate] = []
     scan = page.scan
@@ -375,7 +369,7 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
                     add_named(by_key, url, "link")
         for url in _jsonld_urls(page.elements["script"], base):
             add_named(by_key, url, "jsonld")
-        for element in _ITEMPROP_IMAGE(root):
+        for element in page.elements[ITEMPROP_IMAGE]:
             value = element.get("content") or element.get("href") or element.get("src") or element.get("data-src")
             url = absolute_image_url(value, base)
             if url:
