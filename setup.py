@@ -118,7 +118,11 @@ def compiled_extensions() -> list:
     except ImportError:
         return []
     extension = setuptools.Extension("lait.filters._dom", ["lait/filters/_dom.pyx"], include_dirs=lxml.get_include())
-    return cythonize([extension], compiler_directives={"language_level": 3}, quiet=True)
+    try:
+        return cythonize([extension], compiler_directives={"language_level": 3}, quiet=True)
+    except Exception as error:  # noqa: BLE001 - a Cython that cannot compile it: the Python walks run
+        print(f"warning: lait's C extension will not be built ({error})", file=sys.stderr)
+        return []
 
 
 class OptionalBuildExt(build_ext):
