@@ -16,8 +16,8 @@ Limits, measured on the same pages in this process: decoding alone, lxml parsing
 body scan (visible text and image positions) alone, compiled (`body_scan`, where lait's C
 extension is built) and in Python (`body_scan_python`), fastText on the language samples alone.
 
-Both trees run with their C extension built where they have one (`python setup.py build_ext
---inplace` in the baseline's copy); `compiled` in the report says which did.
+Both trees run with their C extension built where they have one (:func:`measure.baseline_checkout`
+builds the baseline's); `compiled` in the report says which did.
 `selectolax_lexbor_body_scan` is the scan's bookkeeping over a Lexbor tree through selectolax's
 node API (:func:`lexbor_body_scan`): what a port of the DOM code to Lexbor would pay for it.
 
@@ -159,13 +159,6 @@ def run_child(tree: str, *args: str, wrapper: tuple[str, ...] = ()) -> str:
     return out.strip().splitlines()[-1] if out.strip() else ""
 
 
-def build_extension(tree: str) -> None:
-    """Build a tree's C extension in place, where it has one (as `make install` does)."""
-    if any(name.endswith(".pyx") for _, _, names in os.walk(os.path.join(tree, "lait")) for name in names):
-        subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=tree, capture_output=True,
-                       check=True)
-
-
 def instructions_per_page(tree: str) -> float:
     """Instructions of one pass over the timing pages, per page (valgrind's count, two passes minus one)."""
     counts = []
@@ -297,13 +290,13 @@ def main() -> int:
     if not os.path.isdir(MAINIMAGE):
         print(json.dumps({"skipped": f"needs {MAINIMAGE} (the shared test data beside the repo)"}))
         return 0
+    sys.path.insert(0, ROOT)
+    from bench.measure import baseline_checkout
+
     with tempfile.TemporaryDirectory() as workdir:
         baseline = os.path.join(workdir, "baseline")
         os.makedirs(baseline)
-        archive = subprocess.run(["git", "-C", ROOT, "archive", args.baseline, "lait", "setup.py", "README.md"],
-                                 capture_output=True, check=True)
-        subprocess.run(["tar", "-x", "-C", baseline], input=archive.stdout, check=True)
-        build_extension(baseline)
+        baseline_checkout(ROOT, args.baseline, baseline)
         sample = os.path.join(workdir, "sample.warc.gz")
         subprocess.run([sys.executable, "-m", "lait", "sample-crawl", sample], cwd=ROOT, capture_output=True, check=True)
         trees = {"baseline": baseline, "this_tree": ROOT}

@@ -44,7 +44,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.measure import MIB, PeakMemory  # noqa: E402
+from bench.measure import MIB, PeakMemory, baseline_checkout  # noqa: E402
 from lait.pipeline.in_process_runner import InProcessRunner  # noqa: E402
 from lait.pipeline.options import LaitOptions  # noqa: E402
 from lait.pipeline.parse_pages import ParsePages  # noqa: E402
@@ -168,8 +168,7 @@ def e2e_beside_baseline(inputs: list[str], folder: Path, baseline: str, rounds: 
     hits both alike): pages per CPU second of every run, and whether every funnel was equal."""
     code = folder / "baseline"
     code.mkdir()
-    archive = subprocess.run(["git", "-C", ROOT, "archive", baseline, "lait"], capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", code], input=archive.stdout, check=True)
+    baseline_checkout(str(ROOT), baseline, str(code))
     runs: dict[str, list[dict]] = {baseline: [], "this_tree": []}
     for round_ in range(rounds):
         for name, root in ((baseline, code), ("this_tree", ROOT)):

@@ -1,7 +1,11 @@
-"""What the benches measure with: peak resident memory of a process tree, sampled."""
+"""What the benches measure with: peak resident memory of a process tree, sampled; the code of a
+baseline revision to run beside this checkout."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 
 import psutil
@@ -46,3 +50,14 @@ class PeakMemory:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def baseline_checkout(root: str, revision: str, folder: str) -> None:
+    """`revision`'s `lait` package extracted into `folder`, its C extension built where it has one
+    (as `make install` builds this checkout's): the code a bench runs beside this checkout."""
+    archive = subprocess.run(["git", "-C", root, "archive", revision, "lait", "setup.py", "README.md"],
+                             capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", folder], input=archive.stdout, check=True)
+    if any(name.endswith(".pyx") for _, _, names in os.walk(os.path.join(folder, "lait")) for name in names):
+        subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=folder, capture_output=True,
+                       check=True)
