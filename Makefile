@@ -18,10 +18,11 @@ $(STAMP): setup.py constraints.txt
 	$(PY) setup.py --quiet install_model_packages
 	touch $(STAMP)
 
-# The C extension (setup.py), built again when its source changes: an edit to the .pyx would
-# otherwise be shadowed by the extension `make install` built before it.
+# The C extension (setup.py), built again against this environment's lxml (pip built it in an
+# isolated one, with whichever lxml 6 was newest) and whenever its source changes: an edit to
+# the .pyx would otherwise be shadowed by the extension built before it.
 $(EXTENSION): $(STAMP) lait/filters/_dom.pyx
-	$(PY) setup.py --quiet build_ext --inplace
+	$(PY) setup.py --quiet build_ext --inplace --force
 	touch $(EXTENSION)
 
 install: $(STAMP) $(EXTENSION)

@@ -19,6 +19,7 @@ import codecs
 import functools
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 
 import lxml.etree
@@ -268,6 +269,9 @@ if not os.environ.get("LAIT_NO_EXTENSIONS"):
         from lait.filters import _dom
     except ImportError:  # not built: no C compiler where lait was installed
         pass
+    except Exception as error:  # noqa: BLE001 - built against another lxml's C API: slower, never wrong
+        warnings.warn(f"lait's C extension does not load ({error}); rebuild it with `make install` or "
+                      "`python setup.py build_ext --inplace`. The Python walks run meanwhile", stacklevel=1)
 if _dom is not None:
     _dom.set_tag_kinds(INVISIBLE_TAGS, INLINE_TAGS, IMAGE_TAGS, _BLOCK_TEXT_TAGS, INDEXED_TAGS)
 
