@@ -191,7 +191,7 @@ cdef void _noscript_images(list images, cetree._Document doc, tree.xmlNode* top,
 
 def scan(body, Py_ssize_t max_chars, Py_ssize_t min_paragraph_chars) -> tuple:
     """`(text, images, paragraphs, paragraph_elements, h1_offset, h1, n_elements)` of `body`,
-    as `scan_body` computes them; raises UnicodeDecodeError where lxml would."""
+    the fields of the `BodyScan` that `walk_body` returns; raises UnicodeDecodeError where lxml would."""
     if not _configured:
         raise RuntimeError("set_tag_kinds() was not called")
     cdef cetree._Element top = <cetree._Element?>body
@@ -213,10 +213,9 @@ def scan(body, Py_ssize_t max_chars, Py_ssize_t min_paragraph_chars) -> tuple:
             # "start" of node
             order += 1
             kind = _kind(<const char*>node.name) if node.ns == NULL else 0
-            if kind & INVISIBLE:
+            if kind & INVISIBLE:  # its subtree is skipped: its "end" follows at once
                 if kind & NOSCRIPT:  # lazy-loading pages put the real <img> here
                     _noscript_images(images, doc, node, text.chars, order)
-                pass  # its subtree is skipped; its "end" follows at once
             else:
                 if kind & IMAGE:
                     images.append((cetree.elementFactory(doc, node), text.chars, order, False))
