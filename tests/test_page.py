@@ -239,3 +239,35 @@ def test_compiled_walks_equal_their_python_definitions_on_every_shared_page(monk
                     _assert_walks_equal(root, monkeypatch, max_chars=(100_000,))
                     checked += 1
     assert checked > 1000
+
+
+def _tag_soup(rng, depth: int = 0) -> str:
+    """Random markup: visible, inline, invisible, image and paragraph tags, multi-byte text,
+    comments and stray end tags, nested a few levels."""
+    tags = ["div", "p", "li", "span", "b", "a", "h1", "td", "script", "style", "noscript", "template", "svg", "pre",
+            "blockquote", "section", "ul", "figure", "picture"]
+    words = ["plain", "café", "東京", "🙂", " ", "\n", "a" * 90, "&amp;", "<!-- c -->", "</p>", "x&nbsp;y"]
+    parts = []
+    for _ in range(rng.randint(1, 5)):
+        roll = rng.random()
+        if roll < 0.35:
+            parts.append(rng.choice(words))
+        elif roll < 0.5:
+            parts.append(rng.choice(["<img src=a.jpg>", "<img itemprop=image src=b.png>", "<source srcset=c.jpg>",
+                                     "<input type=image src=d.png>", "<br>", "<meta itemprop=image content=e.jpg>"]))
+        elif depth < 6:
+            tag = rng.choice(tags)
+            parts.append(f"<{tag}>{_tag_soup(rng, depth + 1)}</{tag}>{rng.choice(words)}")
+    return "".join(parts)
+
+
+def test_compiled_walks_equal_their_python_definitions_on_random_markup(monkeypatch):
+    import random
+
+    rng = random.Random(7)
+    for _ in range(300):
+        html = html_page(_tag_soup(rng)) if rng.random() < 0.8 else _tag_soup(rng)
+        for root in (parse_html(html),
+                     lxml.etree.fromstring(html, lxml.etree.HTMLParser(remove_comments=False, remove_pis=False))):
+            if root is not None:
+                _assert_walks_equal(root, monkeypatch, max_chars=(100_000, 120))
