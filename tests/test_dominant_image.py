@@ -462,3 +462,23 @@ def test_parse_pages_leaves_out_only_the_features_no_decision_reads(parser, dete
     assert not np.array_equal(full.features[unusable], lean.features[unusable])  # the work skipped
     decisions = [detector.detect_found(candidates_from_record(*page_record_candidates(found))) for found in (full, lean)]
     assert decisions[0] == decisions[1] and decisions[0]["image_url"].endswith("council-vote.jpg")
+
+
+def test_compiled_tree_walk_equals_the_numpy_walk(monkeypatch):
+    from lait.scoring.dominant_image import ranker as ranker_module
+    from lait.scoring.dominant_image.features import FEATURE_NAMES
+
+    if ranker_module._trees is None:
+        pytest.skip("the C extension is not built (tests/test_extensions.py says why)")
+    model = DominantImageRanker.load()
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(300, len(FEATURE_NAMES))) * 3).astype(np.float32)
+    X[::7, :20] = np.nan  # missing values go right, as in numpy's comparison
+    splits = np.flatnonzero(model.feature_ >= 0)[:100]
+    X[np.arange(100), model.feature_[splits]] = model.threshold_[splits]  # rows on a threshold
+    compiled = ranker_module._trees.leaf_values(X, model.feature_, model.threshold_, model.left_, model.right_,
+                                                 model.value_, model.roots_, model.depth_)
+    assert np.array_equal(compiled, model.leaf_values(X))
+    scores = model.decision_function(X)
+    monkeypatch.setattr(ranker_module, "_trees", None)
+    assert np.array_equal(scores, model.decision_function(X))

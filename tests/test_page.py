@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import os
 
 import lxml.etree
 import lxml.html
@@ -183,20 +182,11 @@ def _python_walks(monkeypatch):
     monkeypatch.setattr(page, "_dom", None)
 
 
-def test_compiled_walks_are_built():
-    import lait.filters.page as page
-
-    if os.environ.get("LAIT_NO_EXTENSIONS"):
-        pytest.skip("LAIT_NO_EXTENSIONS is set: lait runs its Python walks")
-    assert page._dom is not None, ("lait's C extension (lait/filters/_dom.pyx) is not built: `make install` builds it "
-                                   "(needs a C compiler); LAIT_NO_EXTENSIONS=1 runs without it")
-
-
 def _assert_walks_equal(root, monkeypatch, max_chars=(100_000, 300)):
     import lait.filters.page as page
 
     if page._dom is None:
-        pytest.skip("the C extension is not built (test_compiled_walks_are_built says why)")
+        pytest.skip("the C extension is not built (tests/test_extensions.py says why)")
     body = root.find("body")
     body = root if body is None else body
     for limit in max_chars:

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import codecs
 import functools
-import os
 import re
-import warnings
 from dataclasses import dataclass, field
 
 import lxml.etree
 
+from lait.extensions import compiled
 from lait.filters.urls import normalize_url
 
 _BOMS = [(codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")]
@@ -260,18 +259,9 @@ ITEMPROP_IMAGE = "itemprop=image"
 _ITEMPROP_IMAGE = lxml.etree.XPath("//@itemprop[.='image']/parent::*[not(self::img)]")
 
 
-# The compiled walks (`_dom.pyx`), where setup.py could build them; their Python definitions
-# (walk_body, index_elements' loop) otherwise, or with LAIT_NO_EXTENSIONS=1 (to tell whether a
-# difference comes from the extension).
-_dom = None
-if not os.environ.get("LAIT_NO_EXTENSIONS"):
-    try:
-        from lait.filters import _dom
-    except ImportError:  # not built: no C compiler where lait was installed
-        pass
-    except Exception as error:  # noqa: BLE001 - built against another lxml's C API: slower, never wrong
-        warnings.warn(f"lait's C extension does not load ({error}); rebuild it with `make install` or "
-                      "`python setup.py build_ext --inplace`. The Python walks run meanwhile", stacklevel=1)
+# The compiled walks (`_dom.pyx`), where they were built (lait.extensions); walk_body and
+# index_elements' loop otherwise.
+_dom = compiled("lait.filters._dom")
 if _dom is not None:
     _dom.set_tag_kinds(INVISIBLE_TAGS, INLINE_TAGS, IMAGE_TAGS, _BLOCK_TEXT_TAGS, INDEXED_TAGS)
 

@@ -1,4 +1,4 @@
-"""The ranker: gradient-boosted trees fitted with scikit-learn, kept as flat arrays, scored with numpy, saved as JSON."""
+"""The ranker: gradient-boosted trees fitted with scikit-learn, kept as flat arrays, scored in C or numpy, saved as JSON."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import os
 
 import numpy as np
 
+from lait.extensions import compiled
 from lait.scoring.dominant_image.features import FEATURE_NAMES
+
+# The compiled tree walk (`_trees.pyx`), where it was built (lait.extensions); the numpy walk otherwise.
+_trees = compiled("lait.scoring.dominant_image._trees")
 
 DEFAULT_MODEL_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "models", "dominant_image.json")
 
@@ -17,8 +21,8 @@ class DominantImageRanker:
     """Gradient-boosted trees scoring how likely a candidate is its page's main image.
 
     Fitted with scikit-learn's `GradientBoostingClassifier`; the trees are then kept as flat
-    arrays, scored with numpy (all trees at once) and saved as JSON, so loading a model file
-    runs no code (no pickle) and needs no scikit-learn.
+    arrays, scored in C (`_trees.pyx`, or with numpy where it is not built) and saved as JSON, so
+    loading a model file runs no code (no pickle) and needs no scikit-learn.
 
     Parameters
     ----------
@@ -143,6 +147,12 @@ class DominantImageRanker:
         X = np.ascontiguousarray(X, dtype=np.float32)
         if not len(X):
             return np.zeros(0)
+        return self.init_ + (self.leaf_values(X) if _trees is None else _trees.leaf_values(
+            X, self.feature_, self.threshold_, self.left_, self.right_, self.value_, self.roots_, self.depth_)).sum(axis=1)
+
+    def leaf_values(self, X: np.ndarray) -> np.ndarray:
+        """`(rows, trees)`: the value of the leaf each row of float32 `X` reaches in each tree, all
+        rows and trees at once (the definition `_trees.leaf_values` must equal)."""
         split_feature, children = self._walk_tables()
         flat = X.ravel()
         row_starts = (np.arange(len(X)) * X.shape[1])[:, None]
@@ -150,7 +160,7 @@ class DominantImageRanker:
         for _ in range(self.depth_):  # `take`, not indexing: the same values without fancy indexing's set-up
             go_left = flat.take(row_starts + split_feature.take(node)) <= self.threshold_.take(node)
             node = children.take(2 * node + go_left)
-        return self.init_ + self.value_.take(node).sum(axis=1)
+        return self.value_.take(node)
 
     def _walk_tables(self) -> tuple[np.ndarray, np.ndarray]:
         """`(split feature, children)` of every node: the feature (0 at leaves) and, at `2 * node`
