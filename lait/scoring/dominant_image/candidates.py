@@ -343,10 +343,10 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
         for alias in aliases:
             by_key.setdefault(alias, cand)
 
-    features = candidate_features(page, body, describe_unusable=describe_unusable)
+    features, unusable = candidate_features(page, body, describe_unusable=describe_unusable)
     # Only a body image that could be chosen may stand for a meta image's other rendition.
     excluded = excluded_body_rows(PageCandidates(candidates=body, meta=[], info={}, features=features,
-                                                 n_body=len(body)))
+                                                 n_body=len(body)), unusable)
     add_rank_features(features, excluded, has_headline=page.scan.h1_offset >= 0)
     mergeable = {id(c) for c, out in zip(body, excluded) if not out}
     meta: list[tuple[str, int]] = []

@@ -149,24 +149,23 @@ class _PageContext:
                    paragraph_up=paragraph_up)
 
 
-def candidate_features(page: Page, body: list[Candidate], describe_unusable: bool = True) -> np.ndarray:
-    """Feature matrix of the body candidates (rows follow `body`); also fills their texts.
+def candidate_features(page: Page, body: list[Candidate], describe_unusable: bool = True
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """`(features, unusable)`: the feature matrix of the body candidates (rows follow `body`) and
+    their :func:`unusable_rows`; also fills their texts.
 
     The size, place and file type of every candidate come first; with `describe_unusable=False`
-    the rest (markup, links, URL words, texts) is left out for :func:`unusable_rows`, which are
+    the rest (markup, links, URL words, texts) is left out for the unusable rows, which are
     never ranked or chosen.
     """
     n = len(body)
     if not n:
-        return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
+        return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32), np.zeros(0, dtype=bool)
     context = _PageContext.of(page, n)
     rows = [_placement_row(context, i, cand) for i, cand in enumerate(body)]  # lists: numpy items cost more
-    if describe_unusable:
-        unusable = np.zeros(n, dtype=bool)
-    else:
-        unusable = unusable_rows(np.array(rows, dtype=np.float32), [c.url for c in body])
+    unusable = unusable_rows(np.array(rows, dtype=np.float32), [c.url for c in body])  # placement columns only
     for row, cand, skip in zip(rows, body, unusable):
-        if not skip:
+        if describe_unusable or not skip:
             _add_markup_features(context, row, cand)
     x = np.array(rows, dtype=np.float32)
     areas = np.array([_area(cand) for cand in body])
@@ -174,7 +173,7 @@ def candidate_features(page: Page, body: list[Candidate], describe_unusable: boo
     if top > 0:
         x[:, FEATURE_INDEX["area_vs_page_max"]] = areas / top
         x[:, FEATURE_INDEX["is_largest_on_page"]] = areas == top
-    return x
+    return x, unusable
 
 
 def _placement_row(context: _PageContext, i: int, cand: Candidate) -> list[float]:
