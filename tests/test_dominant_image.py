@@ -482,3 +482,21 @@ def test_compiled_tree_walk_equals_the_numpy_walk(monkeypatch):
     scores = model.decision_function(X)
     monkeypatch.setattr(ranker_module, "_trees", None)
     assert np.array_equal(scores, model.decision_function(X))
+
+
+def test_compiled_tree_walk_refuses_out_of_range_nodes_and_columns():
+    from lait.scoring.dominant_image import ranker as ranker_module
+
+    if ranker_module._trees is None:
+        pytest.skip("the C extension is not built (tests/test_extensions.py says why)")
+    model = DominantImageRanker.load()
+    arrays = [model.feature_, model.threshold_, model.left_, model.right_, model.value_, model.roots_]
+    narrow = np.zeros((2, 3), dtype=np.float32)  # fewer columns than the model splits on
+    with pytest.raises(ValueError, match="splits on column"):
+        ranker_module._trees.leaf_values(narrow, *arrays, model.depth_)
+    X = np.zeros((2, len(model.feature_names_)), dtype=np.float32)
+    bad_left = model.left_.copy()
+    bad_left[model.roots_] = len(bad_left) + 5
+    with pytest.raises(ValueError, match="reaches node"):
+        ranker_module._trees.leaf_values(X, model.feature_, model.threshold_, bad_left, model.right_,
+                                         model.value_, model.roots_, model.depth_)

@@ -136,7 +136,6 @@ IMAGE_TAGS = frozenset(["img", "input", "source"])
 _BLOCK_TEXT_TAGS = frozenset(["p", "li", "blockquote", "dd", "td", "pre"])
 
 
-
 @dataclass
 class BodyScan:
     """One document-order pass over the body: visible text and where images and headings sit in it.
@@ -227,7 +226,6 @@ def walk_body(body: lxml.etree._Element, max_chars: int = 100_000, min_paragraph
 def visible_text(root: lxml.etree._Element, max_chars: int = 100_000) -> str:
     """Text a reader sees in the page body, whitespace collapsed."""
     return collapse(scan_body(root, max_chars).text)[:max_chars]
-
 
 
 def language_sample(scan: BodyScan, chars: int = 400) -> str:
