@@ -227,15 +227,10 @@ def lexbor_body_scan(tree, max_chars: int = 100_000, min_paragraph_chars: int = 
     return "".join(chunks), images, paragraphs
 
 
-def body_of(root):
-    body = root.find("body")
-    return root if body is None else body
-
-
 def limits(repeats: int = 3) -> dict:
     """Pages/s per core of each part alone, on the timing pages (best of `repeats`)."""
     from lait.filters.language import LanguageIdentifier
-    from lait.filters.page import decode_html, language_sample, parse_html, scan_body, walk_body
+    from lait.filters.page import body_of, decode_html, language_sample, parse_html, scan_body, walk_body
 
     pages = mainimage_pages()
     texts = [decode_html(content)[0] for content, _ in pages]

@@ -11,6 +11,7 @@ import pytest
 from lait.filters.page import (
     BodyScan,
     PageParser,
+    body_of,
     decode_html,
     index_elements,
     page_title,
@@ -187,8 +188,7 @@ def _assert_walks_equal(root, monkeypatch, max_chars=(100_000, 300)):
 
     if page._dom is None:
         pytest.skip("the C extension is not built (tests/test_extensions.py says why)")
-    body = root.find("body")
-    body = root if body is None else body
+    body = body_of(root)
     for limit in max_chars:
         compiled = BodyScan(*page._dom.scan(body, limit, 80))
         assert compiled == walk_body(body, limit)

@@ -189,12 +189,17 @@ cdef void _noscript_images(list images, cetree._Document doc, tree.xmlNode* top,
             node = node.next
 
 
+cdef cetree._Element _walked(element):
+    """`element` as lxml's C type, once :func:`set_tag_kinds` has classified the tags."""
+    if not _configured:
+        raise RuntimeError("set_tag_kinds() was not called")
+    return <cetree._Element?>element
+
+
 def scan(body, Py_ssize_t max_chars, Py_ssize_t min_paragraph_chars) -> tuple:
     """`(text, images, paragraphs, paragraph_elements, h1_offset, h1, n_elements)` of `body`,
     the fields of the `BodyScan` that `walk_body` returns; raises UnicodeDecodeError where lxml would."""
-    if not _configured:
-        raise RuntimeError("set_tag_kinds() was not called")
-    cdef cetree._Element top = <cetree._Element?>body
+    cdef cetree._Element top = _walked(body)
     cdef cetree._Document doc = top._doc
     cdef tree.xmlNode* root = top._c_node
     cdef tree.xmlNode* node = root
@@ -296,9 +301,7 @@ cdef bint _attribute_is(tree.xmlNode* node, const char* name, const char* value)
 def index(root, attribute: str, value: str, skip_tag: str) -> tuple:
     """`({tag: [elements]}, [elements with attribute=value])` in document order, `root` included,
     for the indexed tags of :func:`set_tag_kinds`; the second list leaves out elements named `skip_tag`."""
-    if not _configured:
-        raise RuntimeError("set_tag_kinds() was not called")
-    cdef cetree._Element top = <cetree._Element?>root
+    cdef cetree._Element top = _walked(root)
     cdef cetree._Document doc = top._doc
     cdef tree.xmlNode* start = top._c_node
     cdef tree.xmlNode* node = start

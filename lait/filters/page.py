@@ -155,11 +155,15 @@ class BodyScan:
     n_elements: int = 0
 
 
+def body_of(root: lxml.etree._Element) -> lxml.etree._Element:
+    """The document's `<body>`, or its root where it has none (a frameset): what :func:`scan_body` walks."""
+    body = root.find("body")
+    return root if body is None else body
+
+
 def scan_body(root: lxml.etree._Element, max_chars: int = 100_000, min_paragraph_chars: int = 80) -> BodyScan:
     """Visible text (scripts, styles, templates... left out, whitespace collapsed) and image positions."""
-    body = root.find("body")
-    if body is None:
-        body = root
+    body = body_of(root)
     if _dom is None:
         return walk_body(body, max_chars, min_paragraph_chars)
     text, images, paragraphs, paragraph_elements, h1_offset, h1, n_elements = _dom.scan(
