@@ -1,7 +1,7 @@
 """lait's optional C extensions: each compiled module, or None where it cannot be used.
 
 setup.py builds them where there is a C compiler: `lait.filters._dom` (the page walks of
-ParsePages) and `lait.scoring.dominant_image._trees` (the ranker's tree walk). Each has a
+ParsePages, and the caption and headline walks of each candidate image) and `lait.scoring.dominant_image._trees` (the ranker's tree walk). Each has a
 Python definition beside it that it must equal (the tests compare them), which runs where the
 extension was not built, or with LAIT_NO_EXTENSIONS=1 (to tell whether a difference comes from
 an extension).

@@ -1,10 +1,12 @@
 """Caption text from an image's place in the tree, and the headline above it (lait.filters.image_context)."""
 
+import lxml.etree
 import lxml.html
 import pytest
 
+from lait.filters import image_context
 from lait.filters.image_context import image_caption, in_chrome, next_sentence, preceding_heading
-from lait.filters.page import PageParser
+from lait.filters.page import PageParser, parse_html
 from lait.scoring.dominant_image import extract_candidates, rendition_path
 
 
@@ -93,3 +95,102 @@ def test_next_sentence_is_the_first_sentence_of_the_body_text_after_the_image():
     for byline in ("Robert Brum and Isabel Keane Monday Mar 16, 2020 at 3:44 AM Rockland County Executive Ed Day said.",
                    "By Ann Lee. Ann Lee is a reporter."):
         assert next_sentence(_image(f'<div><img src="a.jpg"></div><p>{byline}</p>')) == ""
+
+
+# The compiled walks (image_texts, lait.filters._dom) against their Python definitions: every
+# element of a page, one ChromeTest a page for each, as DetectDominantImage's features use them.
+CONTEXT_PAGES = [
+    '<nav class="site-nav"><a href="/"><img src="logo.png"></a> Home</nav><article><h2>Story</h2>'
+    '<div class="wp-caption"><a href="x"><img src="a.jpg"></a><p class="wp-caption-text">A heron</p></div>'
+    '<p>Intro. <img src="b.jpg"> Bees forage there. Hives are checked.</p><div><img src="c.jpg"><br>'
+    '<b>(l to r) Ann</b><br><br>next</div></article><aside>Follow us <img src="d.jpg"></aside>',
+    '<div id="sidebar"><h3>Side</h3><img src="s.jpg"></div><main><div><div><img src="m.jpg"></div></div>'
+    '<div><p>By Ann Lee. A reporter.</p></div><picture><source srcset="p.jpg"><img src="p.jpg"></picture>'
+    'Caption <i>after</i> the picture</main><footer><img src="f.jpg">© 2020</footer>',
+    '<div>text before <!-- a comment --> <img src="a.jpg"> and after &amp; <span>more</span></div>'
+    '<h1>Zürich café</h1><div class="Sidebar-Widget"><p>東京 🙂 x&nbsp;y\u00a0z\u2003w</p><img src="b.jpg"></div>'
+    '<div><iframe src="v.html"></iframe><img src="c.jpg"><video src="v.mp4"></video></div>'
+    '<table><tr><td><img src="t.jpg"></td><td>Cell text. Second sentence.</td></tr></table>',
+    '<div class="post">' + '<div>' * 12 + '<img src="deep.jpg">' + '</div>' * 12 + '<p>' + 'word ' * 45
+    + '</p></div><h2>Next</h2><p>' + 'Sentence one is here. ' * 80 + '</p><img src="late.jpg">'
+    '<script>var x = "<img>";</script><noscript><img src="n.jpg"></noscript><br><br><br><img src="z.jpg">',
+    # four elements between a heading and the image, and three
+    '<div><h2>Far</h2><i>a</i><i>b</i><i>c</i><i>d</i><img src="a.jpg"></div>'
+    '<div><h3>Near</h3><i>a</i><i>b</i><i>c</i><img src="b.jpg"></div>',
+]
+
+
+def _assert_image_texts_equal(elements) -> int:
+    """How many of `elements` (of one page) were compared."""
+    if image_context._dom is None:
+        pytest.skip("the C extension is not built (tests/test_extensions.py says why)")
+    python, compiled, checked = image_context.ChromeTest(), image_context.ChromeTest(), 0
+    for element in elements:
+        expected = (*image_context.caption_or_next_sentence(element, python),
+                    image_context.preceding_heading(element, chrome=python))
+        assert image_context.image_texts(element, compiled) == expected, lxml.html.tostring(element)[:200]
+        checked += 1
+    return checked
+
+
+def _parsed(html: str) -> list:
+    """The trees ParsePages and lxml.html build, and one with comments and PIs kept."""
+    roots = [parse_html(html), lxml.html.fromstring(html),
+             lxml.etree.fromstring(html, lxml.etree.HTMLParser(remove_comments=False, remove_pis=False))]
+    return [root for root in roots if root is not None]
+
+
+@pytest.mark.parametrize("markup", CONTEXT_PAGES)
+def test_compiled_image_texts_equal_their_python_definitions(markup):
+    for root in _parsed(f"<html><head><title>t</title></head><body>{markup}</body></html>"):
+        assert _assert_image_texts_equal(root.iter()) > 10
+
+
+def _context_soup(rng, depth: int = 0) -> str:
+    """Random markup of what captions and headings are read from: blocks, inline wrappers, breaks,
+    headings, images and frames, chrome by tag and by class, comments and entities."""
+    tags = ["div", "p", "span", "a", "b", "h1", "h2", "h4", "figure", "picture", "nav", "aside", "article", "main",
+            "section", "li", "script", "noscript", "footer", "td"]
+    classes = ["", " class='sidebar'", " id='main-nav'", " class='entry-content'", " class='caption'"]
+    words = ["Ann Lee won.", "By Jo", "café 東京", " ", "\n", "word " * 25, "&amp;", "<!-- c -->", "x&nbsp;y",
+             "Two. Sentences here.", "\u2003"]
+    parts = []
+    for _ in range(rng.randint(1, 5)):
+        roll = rng.random()
+        if roll < 0.35:
+            parts.append(rng.choice(words))
+        elif roll < 0.55:
+            parts.append(rng.choice(["<img src=a.jpg>", "<br>", "<br><br>", "<iframe src=f></iframe>",
+                                     "<input type=image src=d.png>", "<svg></svg>", "<hr>"]))
+        elif depth < 7:
+            tag = rng.choice(tags)
+            parts.append(f"<{tag}{rng.choice(classes)}>{_context_soup(rng, depth + 1)}</{tag}>{rng.choice(words)}")
+    return "".join(parts)
+
+
+def test_compiled_image_texts_equal_their_python_definitions_on_random_markup():
+    import random
+
+    rng = random.Random(11)
+    for _ in range(300):
+        for root in _parsed(f"<html><body>{_context_soup(rng)}</body></html>"):
+            _assert_image_texts_equal(root.iter())
+
+
+def test_compiled_image_texts_equal_their_python_definitions_on_every_shared_page():
+    import gzip
+    import json
+
+    from tests.conftest import shared_path
+
+    checked = 0
+    for folder, index in (("mainimage", "labels.jsonl"), ("pages", "index.jsonl")):
+        directory = shared_path(folder)
+        with open(directory / index, encoding="utf-8") as f:
+            for row in map(json.loads, f):
+                content = (directory / row["path"]).read_bytes()
+                content = gzip.decompress(content) if row["path"].endswith(".gz") else content
+                page = PageParser(languages=None).parse(content, row["url"])
+                if not isinstance(page, tuple):
+                    checked += _assert_image_texts_equal(element for element, *_ in page.scan.images)
+    assert checked > 50_000

@@ -1,19 +1,22 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
-"""Two walks of :mod:`lait.filters.page` compiled: over libxml2's nodes in C, instead of one lxml
-proxy object per element and event.
+"""The DOM walks of :mod:`lait.filters.page` and :mod:`lait.filters.image_context` compiled: over
+libxml2's nodes in C, instead of one lxml proxy object per element and event.
 
 - :func:`scan`: :func:`lait.filters.page.walk_body`, the visible text and where images sit in it.
 - :func:`index`: :func:`lait.filters.page.index_elements`, the elements looked up by tag or by
   `itemprop=image` wherever they are.
+- :func:`caption_lines`, :func:`leading_text_after`, :func:`preceding_heading`: the walks of
+  :func:`lait.filters.image_context.image_texts`, an image's caption, next sentence and headline.
 
-Each must give exactly what its Python definition gives (tests/test_page.py compares them on
-every shared page); the Python stays the definition, and runs wherever this module was not
-built. Tags are classified by the sets page.py passes in (:func:`set_tag_kinds`), so they are
-written once.
+Each must give exactly what its Python definition gives (tests/test_page.py and
+tests/test_image_context.py compare them on every shared page); the Python stays the
+definition, and runs wherever this module was not built. Tags are classified by the sets the
+Python modules pass in (:func:`set_tag_kinds`, :func:`set_context_kinds`), so they are written once.
 """
 
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
-from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.unicode cimport Py_UNICODE_ISSPACE, PyUnicode_DecodeUTF8
 from libc.string cimport memcpy, strcmp, strlen
 
 cimport lxml.includes.etreepublic as cetree
@@ -30,6 +33,17 @@ cdef enum:
     H1 = 32
     INDEXED = 64
     KNOWN = 128  # a table slot in use
+    # image_context's kinds (set_context_kinds)
+    CONTEXT_IMAGE = 256  # image_context._IMAGES: an image, or a frame that shows one
+    HOLDS_IMAGE = 512  # what _holds_image looks for below an element
+    HEADING = 1024  # h1-h6
+    HEADLINE = 2048  # h1-h3
+    CHROME = 4096  # image_context._CHROME_TAGS
+    BREAK = 8192  # br
+    PICTURE = 16384
+    PAGE = 32768  # body, html: the chrome test stops below them
+    ARTICLE = 65536  # body, article, main: a block after an image is not looked for above them
+    ELEMENT = 1 << 20  # not in the table: any element (a tag that is a string), see _node_kind
 
 # Tag kinds by name, in an open-addressing table: names are hashed by content, never by the
 # pointer libxml2 interns them at, so a table outlives any parser's dictionary.
@@ -44,6 +58,8 @@ cdef struct Slot:
 cdef Slot _slots[SLOTS]
 cdef bint _configured = False
 cdef tuple _indexed_tags = ()
+cdef bint _context_configured = False  # set_context_kinds
+cdef object _chrome_name = None
 
 
 cdef inline unsigned int _hash(const char* name) noexcept nogil:
@@ -57,30 +73,31 @@ cdef inline unsigned int _hash(const char* name) noexcept nogil:
 def set_tag_kinds(invisible, inline, image, block_text, indexed) -> None:
     """Classify tags as page.py's sets do; every other tag is a plain block element.
     `indexed` are the tags :func:`index` collects."""
-    global _configured, _indexed_tags
+    global _configured, _indexed_tags, _context_configured
     cdef int i
     for i in range(SLOTS):
         _slots[i].kind = 0
-    kinds = {}
     for names, kind in ((invisible, INVISIBLE), (inline, INLINE), (image, IMAGE), (block_text, BLOCK_TEXT),
-                        (indexed, INDEXED)):
-        for name in names:
-            kinds[name] = kinds.get(name, 0) | kind
-    kinds["noscript"] = kinds.get("noscript", 0) | NOSCRIPT
-    kinds["h1"] = kinds.get("h1", 0) | H1
+                        (indexed, INDEXED), (("noscript",), NOSCRIPT), (("h1",), H1)):
+        _add_kind(names, kind)
+    _indexed_tags = tuple(indexed)
+    _configured = True
+    _context_configured = False  # the table was cleared: set_context_kinds must run again
+
+
+cdef _add_kind(names, int kind):
+    """Give each tag of `names` the `kind` bits too (a slot for each tag not yet in the table)."""
     cdef bytes raw
     cdef unsigned int slot
-    for name, kind in kinds.items():
+    for name in names:
         raw = name.encode("ascii")
         if len(raw) >= NAME_BYTES:
             raise ValueError(f"tag name too long for the table: {name}")
         slot = _hash(raw) % SLOTS
-        while _slots[slot].kind:
+        while _slots[slot].kind and strcmp(_slots[slot].name, raw) != 0:
             slot = (slot + 1) % SLOTS
         memcpy(_slots[slot].name, <const char*>raw, len(raw) + 1)
-        _slots[slot].kind = kind | KNOWN
-    _indexed_tags = tuple(indexed)
-    _configured = True
+        _slots[slot].kind |= kind | KNOWN
 
 
 cdef inline int _kind(const char* name) noexcept nogil:
@@ -328,3 +345,437 @@ def index(root, attribute: str, value: str, skip_tag: str) -> tuple:
                 return found, marked
         node = node.next
     return found, marked
+
+
+# ---------------------------------------------------------------------------------------------
+# Image context: the tree walks of lait.filters.image_context (image_texts). Each function below
+# mirrors the Python one of the same name there; the strings they read are finished (split,
+# joined, matched) by the same Python string methods, so the texts are equal character for
+# character. lxml's views are mirrored too: an element's children, siblings and parent are its
+# elements, comments, PIs and entity references (`_is_element_like`); the tag of the last three
+# is not a string; their `.text` is their content (an entity's, `&name;`).
+
+def set_context_kinds(images, holds_image, headings, headlines, chrome, chrome_name) -> None:
+    """Classify tags as image_context's sets do (after :func:`set_tag_kinds`); `chrome_name(names)`
+    answers whether a class and id string names page chrome."""
+    global _context_configured, _chrome_name
+    if not _configured:
+        raise RuntimeError("set_tag_kinds() was not called")
+    for names, kind in ((images, CONTEXT_IMAGE), (holds_image, HOLDS_IMAGE), (headings, HEADING),
+                        (headlines, HEADLINE), (chrome, CHROME), (("br",), BREAK), (("picture",), PICTURE),
+                        (("body", "html"), PAGE), (("body", "article", "main"), ARTICLE)):
+        _add_kind(names, kind)
+    _chrome_name = chrome_name
+    _context_configured = True
+
+
+cdef inline int _node_kind(tree.xmlNode* node) noexcept nogil:
+    if node.type != tree.XML_ELEMENT_NODE:
+        return 0
+    return (_kind(<const char*>node.name) if node.ns == NULL else 0) | ELEMENT
+
+
+cdef inline tree.xmlNode* _element_like(tree.xmlNode* node, bint forward) noexcept nogil:
+    """`node` or the first element-like node after it (before it, not `forward`); NULL when none."""
+    while node != NULL and not _is_element_like(node):
+        node = node.next if forward else node.prev
+    return node
+
+
+cdef inline tree.xmlNode* _first_child(tree.xmlNode* node) noexcept nogil:
+    return _element_like(node.children, True) if node.type == tree.XML_ELEMENT_NODE else NULL
+
+
+cdef inline tree.xmlNode* _parent(tree.xmlNode* node) noexcept nogil:
+    """lxml's getparent(): NULL above the root element."""
+    node = node.parent
+    return node if node != NULL and _is_element_like(node) else NULL
+
+
+cdef bint _blank(const unsigned char* data, Py_ssize_t n) noexcept:
+    """Whether UTF-8 `data` is all whitespace as Python's str.isspace() counts it (or empty)."""
+    cdef Py_ssize_t i = 0
+    cdef Py_UCS4 c
+    cdef unsigned char b
+    while i < n:
+        b = data[i]
+        if b < 0x80:
+            c, i = b, i + 1
+        elif b < 0xE0:
+            c, i = ((b & 0x1F) << 6) | (data[i + 1] & 0x3F), i + 2
+        elif b < 0xF0:
+            c, i = ((b & 0x0F) << 12) | ((data[i + 1] & 0x3F) << 6) | (data[i + 2] & 0x3F), i + 3
+        else:
+            c = ((b & 0x07) << 18) | ((data[i + 1] & 0x3F) << 12) | ((data[i + 2] & 0x3F) << 6) | (data[i + 3] & 0x3F)
+            i += 4
+        if not Py_UNICODE_ISSPACE(c):
+            return False
+    return True
+
+
+cdef bint _run_has_text(tree.xmlNode* node) noexcept:
+    """Whether the run of text nodes at `node` (a `.text` or `.tail`) has a character besides whitespace."""
+    while node != NULL and _is_text(node):
+        if node.content != NULL and not _blank(node.content, strlen(<const char*>node.content)):
+            return True
+        node = node.next
+    return False
+
+
+cdef int _append_own_text(Text* text, tree.xmlNode* node) except -1:
+    """Append lxml's `.text` of an element-like node."""
+    cdef bytes entity
+    if node.type == tree.XML_ELEMENT_NODE:
+        _append_run(text, node.children)
+    elif node.type == tree.XML_ENTITY_REF_NODE:
+        entity = b"&" + <bytes>node.name + b";"
+        _append_bytes(text, entity, len(entity))
+    elif node.content != NULL:
+        _append_bytes(text, <const char*>node.content, strlen(<const char*>node.content))
+    return 0
+
+
+cdef int _append_bytes(Text* text, const char* data, Py_ssize_t n) except -1:
+    cdef Py_ssize_t i
+    _grow(text, n)
+    memcpy(text.data + text.length, data, n)
+    text.length += n
+    for i in range(n):
+        if (<unsigned char>data[i] & 0xC0) != 0x80:
+            text.chars += 1
+    return 0
+
+
+cdef bint _own_text_has_text(tree.xmlNode* node) noexcept:
+    if node.type == tree.XML_ELEMENT_NODE:
+        return _run_has_text(node.children)
+    if node.type == tree.XML_ENTITY_REF_NODE:
+        return True
+    return node.content != NULL and not _blank(node.content, strlen(<const char*>node.content))
+
+
+cdef str _decoded(Text* text):
+    return PyUnicode_DecodeUTF8(text.data, text.length, NULL) if text.length else ""
+
+
+cdef str _run_string(tree.xmlNode* node):
+    """A `.text` or `.tail` run as a string ("" for none)."""
+    cdef Text text
+    text.data, text.length, text.capacity, text.chars = NULL, 0, 0, 0
+    try:
+        _append_run(&text, node)
+        return _decoded(&text)
+    finally:
+        PyMem_Free(text.data)
+
+
+cdef bint _collect(Text* text, tree.xmlNode* node, Py_ssize_t stop) except -1:
+    """Append `_chunks(node)` until `stop` characters are reached; True when stopped there."""
+    cdef int kind = _node_kind(node)
+    cdef bint spaced = not kind & INLINE
+    cdef Py_ssize_t before
+    cdef tree.xmlNode* child
+    if kind & INVISIBLE:
+        return False
+    if spaced:
+        _space(text)
+        if text.chars >= stop:
+            return True
+    before = text.length
+    _append_own_text(text, node)
+    if text.length > before and text.chars >= stop:
+        return True
+    child = _first_child(node)
+    while child != NULL:
+        if _collect(text, child, stop):
+            return True
+        before = text.length
+        _append_run(text, child.next)
+        if text.length > before and text.chars >= stop:
+            return True
+        child = _element_like(child.next, True)
+    if spaced:
+        _space(text)
+        if text.chars >= stop:
+            return True
+    return False
+
+
+cdef str _raw_text(tree.xmlNode* node, Py_ssize_t stop, bint* stopped):
+    cdef Text text
+    text.data, text.length, text.capacity, text.chars = NULL, 0, 0, 0
+    try:
+        stopped[0] = _collect(&text, node, stop)
+        return _decoded(&text)
+    finally:
+        PyMem_Free(text.data)
+
+
+cdef str _text_of(tree.xmlNode* node):
+    cdef bint stopped
+    return " ".join(_raw_text(node, PY_SSIZE_T_MAX, &stopped).split())
+
+
+cdef str _leading_text(tree.xmlNode* node, Py_ssize_t max_chars):
+    cdef bint stopped
+    return " ".join(_raw_text(node, max_chars, &stopped).split())
+
+
+cdef bint _has_more_words(tree.xmlNode* node, Py_ssize_t limit) except -1:
+    cdef bint stopped = True
+    cdef Py_ssize_t stop = 2 * limit + 1
+    while stopped:  # a start with more words decides; else a longer start is read
+        if len(_raw_text(node, stop, &stopped).split()) > limit:
+            return True
+        stop *= 2
+    return False
+
+
+cdef bint _has_text(tree.xmlNode* node) noexcept:
+    cdef tree.xmlNode* child
+    if _node_kind(node) & INVISIBLE:
+        return False
+    if _own_text_has_text(node):
+        return True
+    child = _first_child(node)
+    while child != NULL:
+        if _has_text(child) or _run_has_text(child.next):
+            return True
+        child = _element_like(child.next, True)
+    return False
+
+
+cdef inline bint _is_block(int kind) noexcept nogil:
+    return kind & ELEMENT and not kind & (INLINE | BREAK | CONTEXT_IMAGE)
+
+
+cdef bint _holds_image(tree.xmlNode* top) noexcept nogil:
+    """Whether `top` is an image or has one below it."""
+    cdef tree.xmlNode* node
+    if top.type != tree.XML_ELEMENT_NODE:
+        return False
+    if _node_kind(top) & CONTEXT_IMAGE:
+        return True
+    node = top.children
+    while node != NULL:
+        if node.type == tree.XML_ELEMENT_NODE:
+            if _node_kind(node) & HOLDS_IMAGE:
+                return True
+            if node.children != NULL:
+                node = node.children
+                continue
+        while node.next == NULL:
+            node = node.parent
+            if node == top:
+                return False
+        node = node.next
+    return False
+
+
+cdef tree.xmlNode* _last_headline(tree.xmlNode* top) noexcept nogil:
+    """The last h1-h3 below `top` in document order, NULL when none."""
+    cdef tree.xmlNode* node = top.children
+    cdef tree.xmlNode* found = NULL
+    while node != NULL:
+        if node.type == tree.XML_ELEMENT_NODE:
+            if _node_kind(node) & HEADLINE:
+                found = node
+            if node.children != NULL:
+                node = node.children
+                continue
+        while node.next == NULL:
+            node = node.parent
+            if node == top:
+                return found
+        node = node.next
+    return found
+
+
+cdef str _attribute(tree.xmlNode* node, const char* name):
+    """lxml's `get(name)` of an attribute without a namespace; None when absent."""
+    cdef tree.xmlAttr* attribute = node.properties
+    cdef Text text
+    while attribute != NULL:
+        if attribute.ns == NULL and strcmp(<const char*>attribute.name, name) == 0:
+            text.data, text.length, text.capacity, text.chars = NULL, 0, 0, 0
+            try:
+                _append_run(&text, attribute.children)
+                return _decoded(&text)
+            finally:
+                PyMem_Free(text.data)
+        attribute = attribute.next
+    return None
+
+
+cdef bint _own_chrome(tree.xmlNode* node, int kind) except -1:
+    if kind & CHROME:
+        return True
+    if not kind & ELEMENT:
+        return False
+    identifier = _attribute(node, b"id")
+    names = _attribute(node, b"class") or identifier
+    return bool(names) and bool(_chrome_name(names + " " + (identifier or "")))
+
+
+cdef bint _in_chrome(tree.xmlNode* node, dict known) except -1:
+    """ChromeTest's answer, `known` its answers so far by node address."""
+    below = []
+    answer = False
+    cdef int kind
+    while node != NULL:
+        key = <size_t>node
+        found = known.get(key)
+        if found is not None:
+            answer = found
+            break
+        kind = _node_kind(node)
+        if kind & PAGE:
+            break
+        below.append(key)
+        if _own_chrome(node, kind):
+            answer = True
+            break
+        node = _parent(node)
+    for key in below:
+        known[key] = answer
+    return answer
+
+
+cdef tree.xmlNode* _anchor(tree.xmlNode* image) noexcept:
+    cdef tree.xmlNode* anchor = image
+    cdef tree.xmlNode* parent
+    cdef tree.xmlNode* child
+    cdef int kind
+    while True:
+        parent = _parent(anchor)
+        if parent == NULL:
+            return anchor
+        kind = _node_kind(parent)
+        if _is_block(kind) and not kind & PICTURE:
+            return anchor
+        if _own_text_has_text(parent):
+            return anchor
+        child = _first_child(parent)
+        while child != NULL:
+            if child != anchor and (_has_text(child) or _holds_image(child) or _run_has_text(child.next)):
+                return anchor
+            child = _element_like(child.next, True)
+        anchor = parent
+
+
+cdef str _line_after(tree.xmlNode* anchor):
+    chunks = [_run_string(anchor.next)]
+    cdef Py_ssize_t breaks = 0
+    cdef tree.xmlNode* sibling = _element_like(anchor.next, True)
+    cdef int kind
+    while sibling != NULL:
+        kind = _node_kind(sibling)
+        if kind & BREAK:
+            breaks += 1
+            if breaks >= 2 and "".join(chunks).strip():
+                break
+            chunks.append(" ")
+        elif _is_block(kind) or _holds_image(sibling):
+            break
+        else:
+            breaks = 0
+            chunks.append(_text_of(sibling))
+        chunks.append(_run_string(sibling.next))
+        sibling = _element_like(sibling.next, True)
+    return " ".join("".join(chunks).split())
+
+
+cdef str _line_before(tree.xmlNode* anchor):
+    chunks = []
+    cdef tree.xmlNode* sibling = _element_like(anchor.prev, False)
+    cdef tree.xmlNode* parent
+    cdef int kind
+    while sibling != NULL:
+        chunks.append(_run_string(sibling.next))
+        kind = _node_kind(sibling)
+        if kind & BREAK:
+            chunks.append(" ")
+        elif _is_block(kind) or _holds_image(sibling):
+            break
+        else:
+            chunks.append(_text_of(sibling))
+        sibling = _element_like(sibling.prev, False)
+    else:
+        parent = _parent(anchor)
+        chunks.append(_run_string(parent.children) if parent != NULL else "")
+    return " ".join("".join(reversed(chunks)).split())
+
+
+cdef str _block_after(tree.xmlNode* anchor, Py_ssize_t max_levels, Py_ssize_t max_chars, dict known):
+    """`_block_after` reading `_text_of` (`max_chars` < 0) or `_leading_text(sibling, max_chars)`."""
+    cdef tree.xmlNode* node = anchor
+    cdef tree.xmlNode* sibling
+    cdef tree.xmlNode* parent
+    cdef int kind
+    for _ in range(max_levels):
+        sibling = _element_like(node.next, True)
+        while sibling != NULL:
+            kind = _node_kind(sibling)
+            if not kind & BREAK:
+                if kind & HEADING or _holds_image(sibling) or _in_chrome(sibling, known):
+                    return ""
+                text = _text_of(sibling) if max_chars < 0 else _leading_text(sibling, max_chars)
+                if text:
+                    return text
+            sibling = _element_like(sibling.next, True)
+        parent = _parent(node)
+        if parent == NULL or _has_text(parent) or _node_kind(parent) & ARTICLE:
+            return ""
+        node = parent
+    return ""
+
+
+cdef tree.xmlNode* _context_node(image) except NULL:
+    if not _context_configured:
+        raise RuntimeError("set_context_kinds() was not called")
+    return _walked(image)._c_node
+
+
+def caption_lines(image, dict known, Py_ssize_t max_levels):
+    """None where the image is in page chrome, else `(after, before, block)` of its anchor: the
+    `_line_after` and `_line_before` of image_context's `_caption_at`, and where both are empty
+    the block after it that `_next_block` reads (`_block_after(anchor, max_levels, _text_of)`)."""
+    cdef tree.xmlNode* node = _context_node(image)
+    if _in_chrome(node, known):
+        return None
+    node = _anchor(node)
+    after, before = _line_after(node), _line_before(node)
+    return after, before, "" if after or before else _block_after(node, max_levels, -1, known)
+
+
+def leading_text_after(image, dict known, Py_ssize_t max_levels, Py_ssize_t max_chars) -> str:
+    """image_context's `_block_after(_anchor(image), max_levels, _leading_text)`, `_leading_text`
+    reading `max_chars`; for an image not in page chrome."""
+    return _block_after(_anchor(_context_node(image)), max_levels, max_chars, known)
+
+
+def preceding_heading(image, dict known, Py_ssize_t max_levels, Py_ssize_t max_words) -> str:
+    """image_context's `preceding_heading`, `_has_more_words` counting to `max_words`."""
+    cdef tree.xmlNode* node = _context_node(image)
+    cdef tree.xmlNode* sibling
+    cdef tree.xmlNode* heading
+    cdef Py_ssize_t checked
+    cdef int kind
+    for _ in range(max_levels):
+        checked = 0
+        sibling = _element_like(node.prev, False)
+        while sibling != NULL:
+            kind = _node_kind(sibling)
+            if checked >= 4 or (kind & ELEMENT and _holds_image(sibling)):
+                return ""
+            heading = sibling if kind & HEADLINE else _last_headline(sibling) if kind & ELEMENT else NULL
+            if heading != NULL:
+                return "" if _in_chrome(heading, known) else _text_of(heading)
+            if _has_more_words(sibling, max_words):
+                return ""
+            checked += 1
+            sibling = _element_like(sibling.prev, False)
+        node = _parent(node)
+        if node == NULL or _node_kind(node) & PAGE:
+            return ""
+    return ""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import re
 
+from lait.extensions import compiled
 from lait.filters.page import INLINE_TAGS, INVISIBLE_TAGS
 
 # A caption longer than this is a paragraph about the topic, not a caption: its first
@@ -35,7 +36,9 @@ MAX_BODY_WRAPPER_LEVELS = 9
 # A first sentence longer than this is cut here (CleanText's --max_words drops it anyway).
 MAX_SENTENCE_CHARS = 1000
 _HEADINGS = frozenset(["h1", "h2", "h3", "h4", "h5", "h6"])
+_HEADLINES = ("h1", "h2", "h3")  # what preceding_heading takes
 _IMAGES = frozenset(["img", "picture", "source", "input", "video", "iframe", "svg", "object", "embed"])
+_HELD_IMAGES = ("img", "picture", "video", "iframe")  # what _holds_image looks for below an element
 _CHROME_TAGS = frozenset(["nav", "footer", "aside", "form", "menu"])
 _CHROME_WORDS = frozenset(["nav", "navbar", "navigation", "menu", "breadcrumb", "breadcrumbs", "sidebar", "widget",
                            "footer", "comment", "comments", "share", "sharing", "social", "related", "masthead",
@@ -108,7 +111,7 @@ def _is_block(element) -> bool:
 
 def _holds_image(element) -> bool:
     tag = element.tag if isinstance(element.tag, str) else ""
-    return tag in _IMAGES or any(True for _ in element.iter("img", "picture", "video", "iframe"))
+    return tag in _IMAGES or any(True for _ in element.iter(*_HELD_IMAGES))
 
 
 def _anchor(image):
@@ -146,13 +149,14 @@ class ChromeTest:
     """
 
     def __init__(self):
-        self._known: dict = {}
+        # Answers so far: by element, and by node address for the compiled walks (image_texts).
+        self.known: dict = {}
 
     def __call__(self, element) -> bool:
         below = []  # elements whose answer is their nearest decided ancestor's
         node, answer = element, False
         while node is not None:
-            known = self._known.get(node)
+            known = self.known.get(node)
             if known is not None:
                 answer = known
                 break
@@ -164,7 +168,7 @@ class ChromeTest:
                 break
             node = node.getparent()
         for node in below:
-            self._known[node] = answer
+            self.known[node] = answer
         return answer
 
 
@@ -212,12 +216,6 @@ def _line_before(anchor) -> str:
     return " ".join("".join(reversed(chunks)).split())
 
 
-def _next_block(anchor, chrome) -> str:
-    """The short block right after the image (climbing out of wrappers that hold only it)."""
-    text = _block_after(anchor, MAX_WRAPPER_LEVELS, _text_of, chrome)
-    return text if len(text.split()) <= MAX_SIBLING_WORDS else ""
-
-
 def _block_after(anchor, max_levels: int, read, chrome) -> str:
     """`read(block)` of the first block with text after the image, climbing out of wrappers that
     hold only it; "" at a heading, another image or page chrome."""
@@ -262,13 +260,20 @@ def image_caption(image, chrome=in_chrome) -> tuple[str, str]:
 
 
 def _caption_at(anchor, chrome) -> tuple[str, str]:
-    after = _line_after(anchor)
-    before = _line_before(anchor)
+    after, before = _line_after(anchor), _line_before(anchor)
+    # Without a line beside it, the block right after the image (climbing out of wrappers that hold only it).
+    block = "" if after or before else _block_after(anchor, MAX_WRAPPER_LEVELS, _text_of, chrome)
+    return _caption_of(after, before, block)
+
+
+def _caption_of(after: str, before: str, block: str) -> tuple[str, str]:
+    """:func:`image_caption`'s choice among the line after the image, the line before it and the
+    block after it (read only where both lines are empty)."""
     if after and not before:
         words = after.split()
         return (after if len(words) <= MAX_CAPTION_WORDS else _first_sentence(after)), "line"
     if not after and not before:
-        block = _next_block(anchor, chrome)
+        block = block if len(block.split()) <= MAX_SIBLING_WORDS else ""  # a longer one is body text
         return (block, "block") if block else ("", "")
     if after:
         return _first_sentence(after), "sentence"
@@ -290,8 +295,12 @@ def next_sentence(image, max_levels: int = MAX_BODY_WRAPPER_LEVELS, chrome=in_ch
 
 
 def _sentence_after(anchor, chrome, max_levels: int = MAX_BODY_WRAPPER_LEVELS) -> str:
-    text = _block_after(anchor, max_levels, _leading_text, chrome)
-    return "" if _BYLINE.search(text[:BYLINE_CHARS]) else _first_sentence(text)
+    return _sentence_of(_block_after(anchor, max_levels, _leading_text, chrome))
+
+
+def _sentence_of(block: str) -> str:
+    """The first sentence of the block after an image, unless the block is a byline or timestamp line."""
+    return "" if _BYLINE.search(block[:BYLINE_CHARS]) else _first_sentence(block)
 
 
 def caption_or_next_sentence(image, chrome=in_chrome) -> tuple[str, str]:
@@ -350,9 +359,9 @@ def preceding_heading(image, max_levels: int = MAX_WRAPPER_LEVELS, chrome=in_chr
             tag = sibling.tag if isinstance(sibling.tag, str) else ""
             if checked >= 4 or (tag and _holds_image(sibling)):
                 return ""
-            if tag in ("h1", "h2", "h3"):
+            if tag in _HEADLINES:
                 return "" if chrome(sibling) else _text_of(sibling)
-            headings = list(sibling.iter("h1", "h2", "h3")) if tag else []  # document order, as XPath gives
+            headings = list(sibling.iter(*_HEADLINES)) if tag else []  # document order, as XPath gives
             if headings:
                 return "" if chrome(headings[-1]) else _text_of(headings[-1])
             if _has_more_words(sibling, MAX_SIBLING_WORDS):
@@ -362,3 +371,25 @@ def preceding_heading(image, max_levels: int = MAX_WRAPPER_LEVELS, chrome=in_chr
             return ""
     return ""
 
+
+
+# The walks above compiled (`lait.filters._dom`), where built (lait.extensions): image_texts
+# takes them; the functions above are their definition and run wherever they were not built.
+_dom = compiled("lait.filters._dom")
+if _dom is not None:
+    _dom.set_context_kinds(_IMAGES, _HELD_IMAGES, _HEADINGS, _HEADLINES, _CHROME_TAGS, _chrome_name)
+
+
+def image_texts(image, chrome: ChromeTest) -> tuple[str, str, str]:
+    """`(caption, next sentence, headline)` of an image: :func:`caption_or_next_sentence` and
+    :func:`preceding_heading`, with one :class:`ChromeTest` for all images of a page."""
+    if _dom is None:
+        return (*caption_or_next_sentence(image, chrome), preceding_heading(image, chrome=chrome))
+    lines = _dom.caption_lines(image, chrome.known, MAX_WRAPPER_LEVELS)
+    caption = sentence = ""
+    if lines is not None:
+        caption = _caption_of(*lines)[0]
+        if not caption:
+            sentence = _sentence_of(_dom.leading_text_after(image, chrome.known, MAX_BODY_WRAPPER_LEVELS,
+                                                            MAX_SENTENCE_CHARS))
+    return caption, sentence, _dom.preceding_heading(image, chrome.known, MAX_WRAPPER_LEVELS, MAX_SIBLING_WORDS)

@@ -12,7 +12,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import numpy as np
 
-from lait.filters.image_context import ChromeTest, caption_or_next_sentence, preceding_heading
+from lait.filters.image_context import ChromeTest, image_texts
 from lait.filters.page import Page, collapse
 from lait.filters.urls import url_host
 from lait.scoring.dominant_image.urls import proxied_path, site_image_url, url_size
@@ -333,9 +333,8 @@ def _add_texts(row: list, cand: Candidate, chrome: ChromeTest) -> None:
     cand.figcaption = _figcaption(element)
     row[f["has_figcaption"]] = bool(cand.figcaption)
     row[f["figcaption_words"]] = math.log1p(len(cand.figcaption.split()))
-    context, sentence = caption_or_next_sentence(element, chrome)
-    cand.context, cand.next_sentence = context[:1000], sentence[:1000]
-    cand.headline = preceding_heading(element, chrome=chrome)[:500]
+    context, sentence, headline = image_texts(element, chrome)
+    cand.context, cand.next_sentence, cand.headline = context[:1000], sentence[:1000], headline[:500]
     row[f["context_words"]] = math.log1p(len(cand.context.split()))
 
 
