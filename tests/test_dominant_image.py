@@ -500,3 +500,68 @@ def test_compiled_tree_walk_refuses_out_of_range_nodes_and_columns():
     with pytest.raises(ValueError, match="reaches node"):
         ranker_module._trees.leaf_values(X, model.feature_, model.threshold_, bad_left, model.right_,
                                          model.value_, model.roots_, model.depth_)
+
+
+def _assert_ancestors_equal(page, elements) -> int:
+    """Compare the compiled ancestor walk with walk_ancestors on `elements` of a parsed page."""
+    from lait.scoring.dominant_image import features
+
+    if features._dom is None:
+        pytest.skip("the C extension is not built (tests/test_extensions.py says why)")
+    context, checked = features._PageContext.of(page, 1), 0
+    for element in elements:
+        expected = features.walk_ancestors(element, context.h1_up, context.paragraph_up)
+        assert features._ancestry(context, element) == expected
+        checked += 1
+    return checked
+
+
+def test_compiled_ancestor_walk_equals_its_python_definition(parser):
+    import random
+
+    import lxml.html
+
+    from lait.filters.page import Page, scan_body
+
+    long = "Words of a long paragraph that readers read. " * 3
+    pages = [page_html(
+        f'<article itemprop="image"><h1>T</h1><a href="/x"><figure class="hero" id="lead"><a href="a.jpg">'
+        f'<picture><img src="a.jpg"></picture></a></figure></a><p>{long}</p><table><tr><td><form><li>'
+        f'<img src="b.jpg"></li></form></td></tr></table></article><nav><header><footer><aside><main><img src="c.jpg">'
+        f'</main></aside></footer></header></nav><div><div><div><div><div><div><div><div><img src="d.jpg">'
+        f'</div></div></div></div></div></div></div></div><noscript><img src="n.jpg"></noscript>'),
+        b"<html><body><img src='top.jpg'><div><p>short</p></div></body></html>",  # no headline, no long paragraph
+    ]
+    rng = random.Random(3)
+    tags = ["div", "a", "figure", "p", "h1", "li", "span", "article", "main", "picture", "header", "table"]
+    for _ in range(200):
+        markup = ""
+        for _ in range(rng.randint(1, 8)):
+            tag = rng.choice(tags)
+            attributes = rng.choice(["", " class='post-thumb'", " id='x' itemprop='image'", " href='/a.jpg'",
+                                     " itemprop='images'", " class='a b' id='c'"])
+            markup = f"<{tag}{attributes}>{rng.choice(['', long, 'x'])}{markup}<img src='i.jpg'></{tag}>"
+        pages.append(page_html(markup))
+    for html in pages:
+        page = parser.parse(html, URL)
+        _assert_ancestors_equal(page, page.root.iter())
+        root = lxml.html.fromstring(html)  # lxml.html's tree, comments kept
+        _assert_ancestors_equal(Page(url=URL, root=root, encoding="utf-8", scan=scan_body(root)), root.iter())
+
+
+def test_compiled_ancestor_walk_equals_its_python_definition_on_every_shared_page(parser):
+    import gzip
+
+    from tests.conftest import shared_path
+
+    checked = 0
+    for folder, index in (("mainimage", "labels.jsonl"), ("pages", "index.jsonl")):
+        directory = shared_path(folder)
+        with open(directory / index, encoding="utf-8") as f:
+            for row in map(json.loads, f):
+                content = (directory / row["path"]).read_bytes()
+                content = gzip.decompress(content) if row["path"].endswith(".gz") else content
+                page = parser.parse(content, row["url"])
+                if not isinstance(page, tuple):
+                    checked += _assert_ancestors_equal(page, (element for element, *_ in page.scan.images))
+    assert checked > 50_000

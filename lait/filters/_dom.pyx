@@ -779,3 +779,60 @@ def preceding_heading(image, dict known, Py_ssize_t max_levels, Py_ssize_t max_w
         if node == NULL or _node_kind(node) & PAGE:
             return ""
     return ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Ancestors: what lait.scoring.dominant_image.features reads of an image's ancestors.
+
+cdef Py_ssize_t _levels_below(tree.xmlNode* ancestor, tree.xmlNode* node) noexcept nogil:
+    """How many levels `ancestor` is above `node` (0 for `node` itself), -1 where it is not above it."""
+    cdef Py_ssize_t level = 0
+    while node != NULL:
+        if node == ancestor:
+            return level
+        node = _parent(node)
+        level += 1
+    return -1
+
+
+def ancestors(element, h1, paragraphs, Py_ssize_t class_levels, tags) -> tuple:
+    """`(depth, h1_distance, paragraph_distance, container_depth, tags, class_texts, outer_href,
+    itemprop_image)` of `element`'s ancestors: the definition is
+    :func:`lait.scoring.dominant_image.features.walk_ancestors`, with `h1` and `paragraphs` the
+    elements whose ancestors it was given."""
+    cdef tree.xmlNode* node = _walked(element)._c_node
+    cdef tree.xmlNode* h1_node = (<cetree._Element?>h1)._c_node if h1 is not None else NULL
+    cdef list paragraph_nodes = [<size_t>(<cetree._Element?>p)._c_node for p in paragraphs]
+    cdef Py_ssize_t depth = 0, h1_distance = 0, paragraph_distance = 0, container_depth = 0, level, best
+    cdef tree.xmlNode* ancestor = _parent(node)
+    cdef bytes raw
+    cdef bint itemprop_image = False
+    wanted = {tag.encode("ascii"): tag for tag in tags}
+    found, class_texts, outer_href = [], [], None
+    while ancestor != NULL:
+        depth += 1
+        if not h1_distance and h1_node != NULL:
+            level = _levels_below(ancestor, h1_node)
+            if level >= 0:
+                h1_distance = depth + level
+        if not paragraph_distance:
+            best = -1
+            for p in paragraph_nodes:
+                level = _levels_below(ancestor, <tree.xmlNode*><size_t>p)
+                if level >= 0 and (best < 0 or level < best):
+                    best = level
+            if best >= 0:
+                paragraph_distance, container_depth = depth + best, depth
+        if ancestor.type == tree.XML_ELEMENT_NODE and ancestor.ns == NULL:
+            raw = <bytes>ancestor.name
+            if raw in wanted:
+                found.append(wanted[raw])
+                if raw == b"a":
+                    outer_href = _attribute(ancestor, b"href") or ""
+        if depth <= class_levels:
+            class_texts.append((_attribute(ancestor, b"class") or "") + " " + (_attribute(ancestor, b"id") or ""))
+        if not itemprop_image and ancestor.properties != NULL:
+            itemprop_image = _attribute_is(ancestor, b"itemprop", b"image")
+        ancestor = _parent(ancestor)
+    return (depth, h1_distance, paragraph_distance, container_depth, found, class_texts, outer_href,
+            itemprop_image)

@@ -12,6 +12,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import numpy as np
 
+from lait.extensions import compiled
 from lait.filters.image_context import ChromeTest, image_texts
 from lait.filters.page import Page, collapse
 from lait.filters.urls import url_host
@@ -20,6 +21,8 @@ from lait.scoring.dominant_image.urls import proxied_path, site_image_url, url_s
 if TYPE_CHECKING:  # candidates.py imports this module
     from lait.scoring.dominant_image.candidates import Candidate
 
+# The compiled DOM walks (lait.extensions), where built: _ancestry takes them.
+_dom = compiled("lait.filters._dom")
 # Pages name the same few hosts many times.
 _url_host = functools.lru_cache(maxsize=8192)(url_host)
 _WORD = re.compile(r"\w+", re.U)
@@ -129,24 +132,28 @@ class _PageContext:
     page_host: str
     paragraph_starts: list  # in order of their ends: nested blocks end first
     sorted_starts: list
-    h1_up: dict
-    paragraph_up: dict
     chrome: ChromeTest = field(default_factory=ChromeTest)
-    groups_of: dict = field(default_factory=dict)  # class/id token groups of the ancestors candidates share
 
     @classmethod
     def of(cls, page: Page, n: int) -> _PageContext:
-        scan = page.scan
-        starts = [start for start, _ in scan.paragraphs]
-        # Ancestors of the headline and of the first long paragraphs, by how far up they are.
-        paragraph_up: dict = {}
-        for paragraph in scan.paragraph_elements:
-            for ancestor, level in _levels_up(paragraph).items():
-                paragraph_up[ancestor] = min(level, paragraph_up.get(ancestor, 99))
+        starts = [start for start, _ in page.scan.paragraphs]
         return cls(page=page, n=n, title_words=_word_set(page.title),
                    page_words=_word_set(unquote(urlsplit(page.url).path)), page_host=_url_host(page.url),
-                   paragraph_starts=starts, sorted_starts=sorted(starts), h1_up=_levels_up(scan.h1),
-                   paragraph_up=paragraph_up)
+                   paragraph_starts=starts, sorted_starts=sorted(starts))
+
+    @functools.cached_property
+    def h1_up(self) -> dict:
+        """The headline and its ancestors, by how far up they are."""
+        return _levels_up(self.page.scan.h1)
+
+    @functools.cached_property
+    def paragraph_up(self) -> dict:
+        """The first long paragraphs and their ancestors, by how far up from the nearest they are."""
+        up: dict = {}
+        for paragraph in self.page.scan.paragraph_elements:
+            for ancestor, level in _levels_up(paragraph).items():
+                up[ancestor] = min(level, up.get(ancestor, 99))
+        return up
 
 
 def candidate_features(page: Page, body: list[Candidate], describe_unusable: bool = True
@@ -246,35 +253,19 @@ def _add_markup_features(context: _PageContext, row: list[float], cand: Candidat
     """Fill a candidate's ancestor, class, link and URL-word features, and its texts."""
     f = FEATURE_INDEX
     element, url, page_host = cand.element, cand.url, context.page_host
-    # Ancestors: tags, class/id tokens, link wrapping, itemprop, depth.
-    depth = 0
-    ancestor_groups: set[str] = set()
-    h1_distance = paragraph_distance = container_depth = 0.0
-    h1_up, paragraph_up, groups_of = context.h1_up, context.paragraph_up, context.groups_of
-    for ancestor in element.iterancestors():
-        depth += 1
-        if not h1_distance and ancestor in h1_up:
-            h1_distance = depth + h1_up[ancestor]
-        if not paragraph_distance and ancestor in paragraph_up:
-            paragraph_distance = depth + paragraph_up[ancestor]
-            container_depth = depth
-        tag = ancestor.tag
-        if tag in _ANCESTOR_FEATURE:
-            row[_ANCESTOR_FEATURE[tag]] = 1.0
-            if tag == "a":
-                href = ancestor.get("href") or ""
-                row[f["link_wrapped"]] = 1.0
-                row[f["link_to_image"]] = href.lower().split("?")[0].endswith((".jpg", ".jpeg", ".png", ".webp", ".gif"))
-                row[f["link_same_page"]] = _same_page(href, context.page.url)
-                row[f["link_site_page"]] = (not row[f["link_same_page"]] and not row[f["link_to_image"]]
-                                            and _same_site(href, page_host))
-        if depth <= 6:
-            groups = groups_of.get(ancestor)
-            if groups is None:
-                groups = groups_of[ancestor] = token_groups(_class_text(ancestor))
-            ancestor_groups |= groups
-        if ancestor.get("itemprop") == "image":
-            row[f["itemprop_image"]] = 1.0
+    depth, h1_distance, paragraph_distance, container_depth, tags, class_texts, href, itemprop = _ancestry(
+        context, element)
+    for tag in tags:
+        row[_ANCESTOR_FEATURE[tag]] = 1.0
+    if href is not None:
+        row[f["link_wrapped"]] = 1.0
+        row[f["link_to_image"]] = href.lower().split("?")[0].endswith((".jpg", ".jpeg", ".png", ".webp", ".gif"))
+        row[f["link_same_page"]] = _same_page(href, context.page.url)
+        row[f["link_site_page"]] = (not row[f["link_same_page"]] and not row[f["link_to_image"]]
+                                    and _same_site(href, page_host))
+    ancestor_groups = set().union(*map(token_groups, class_texts))
+    if itemprop:
+        row[f["itemprop_image"]] = 1.0
     row[f["depth"]] = depth
     row[f["tree_distance_h1"]] = h1_distance or 60.0
     row[f["tree_distance_paragraph"]] = paragraph_distance or 60.0
@@ -307,6 +298,50 @@ def _add_markup_features(context: _PageContext, row: list[float], cand: Candidat
     row[f["has_query"]] = bool(parts.query)
     row[f["year_in_path"]] = bool(_YEAR_PATH.search(path))
     row[f["wp_uploads"]] = "/uploads/" in path
+
+
+# Ancestors this near an image describe it by their class and id (CMS wrappers, a teaser list);
+# those further up describe the page's layout.
+CLASS_LEVELS = 6
+
+
+def _ancestry(context: _PageContext, element) -> tuple:
+    """:func:`walk_ancestors` of a candidate's element, compiled (`lait.filters._dom`) where built."""
+    if _dom is None:
+        return walk_ancestors(element, context.h1_up, context.paragraph_up)
+    scan = context.page.scan
+    return _dom.ancestors(element, scan.h1, scan.paragraph_elements, CLASS_LEVELS, _ANCESTOR_FEATURE)
+
+
+def walk_ancestors(element, h1_up: dict, paragraph_up: dict, class_levels: int = CLASS_LEVELS) -> tuple:
+    """`(depth, h1_distance, paragraph_distance, container_depth, tags, class_texts, outer_href,
+    itemprop_image)` of an element's ancestors.
+
+    `depth` counts them. The distances go through the nearest ancestor shared with the headline
+    (`h1_up`: {element: levels above the headline}) or with one of the first long paragraphs
+    (`paragraph_up`), `container_depth` is how far up that paragraph's is; 0 where none is.
+    `tags` are those of :data:`ANCESTOR_TAGS` among them (not noscript: the scan marks it),
+    `class_texts` the class and id of the `class_levels` nearest, `outer_href` the `href` of the
+    outermost link around the element (None without a link), and `itemprop_image` whether one
+    says `itemprop="image"`.
+    """
+    depth = h1_distance = paragraph_distance = container_depth = 0
+    tags, class_texts, outer_href, itemprop_image = [], [], None, False
+    for ancestor in element.iterancestors():
+        depth += 1
+        if not h1_distance and ancestor in h1_up:
+            h1_distance = depth + h1_up[ancestor]
+        if not paragraph_distance and ancestor in paragraph_up:
+            paragraph_distance, container_depth = depth + paragraph_up[ancestor], depth
+        tag = ancestor.tag
+        if tag in _ANCESTOR_FEATURE:
+            tags.append(tag)
+            if tag == "a":
+                outer_href = ancestor.get("href") or ""
+        if depth <= class_levels:
+            class_texts.append(_class_text(ancestor))
+        itemprop_image = itemprop_image or ancestor.get("itemprop") == "image"
+    return depth, h1_distance, paragraph_distance, container_depth, tags, class_texts, outer_href, itemprop_image
 
 
 def unusable_rows(features: np.ndarray, urls: list[str]) -> np.ndarray:
