@@ -20,8 +20,10 @@ $(STAMP): setup.py constraints.txt
 
 # The C extensions (setup.py), built again against this environment's lxml (pip built them in an
 # isolated one, with whichever lxml 6 was newest) and whenever a source changes: an edit to a
-# .pyx would otherwise be shadowed by the extension built before it.
-$(EXTENSION): $(STAMP) lait/filters/_dom.pyx lait/scoring/dominant_image/_trees.pyx
+# .pyx would otherwise be shadowed by the extension built before it, and an edited module of
+# COMPILED_SOURCES would run as Python (lait.extensions.run_current_sources).
+COMPILED_SOURCES := $(shell grep -o '"lait/[a-z_/]*\.pyx\?"' setup.py | tr -d '"' | sort -u)
+$(EXTENSION): $(STAMP) $(COMPILED_SOURCES)
 	$(PY) setup.py --quiet build_ext --inplace --force
 	touch $(EXTENSION)
 

