@@ -550,18 +550,11 @@ def test_compiled_ancestor_walk_equals_its_python_definition(parser):
 
 
 def test_compiled_ancestor_walk_equals_its_python_definition_on_every_shared_page(parser):
-    import gzip
-
-    from tests.conftest import shared_path
+    from tests.conftest import shared_pages
 
     checked = 0
-    for folder, index in (("mainimage", "labels.jsonl"), ("pages", "index.jsonl")):
-        directory = shared_path(folder)
-        with open(directory / index, encoding="utf-8") as f:
-            for row in map(json.loads, f):
-                content = (directory / row["path"]).read_bytes()
-                content = gzip.decompress(content) if row["path"].endswith(".gz") else content
-                page = parser.parse(content, row["url"])
-                if not isinstance(page, tuple):
-                    checked += _assert_ancestors_equal(page, (element for element, *_ in page.scan.images))
+    for row, content in shared_pages():
+        page = parser.parse(content, row["url"])
+        if not isinstance(page, tuple):
+            checked += _assert_ancestors_equal(page, (element for element, *_ in page.scan.images))
     assert checked > 50_000

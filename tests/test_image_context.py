@@ -146,26 +146,19 @@ def test_compiled_image_texts_equal_their_python_definitions(markup):
         assert _assert_image_texts_equal(root.iter()) > 10
 
 
-def _context_soup(rng, depth: int = 0) -> str:
+def _context_soup(rng) -> str:
     """Random markup of what captions and headings are read from: blocks, inline wrappers, breaks,
     headings, images and frames, chrome by tag and by class, comments and entities."""
+    from tests.conftest import tag_soup
+
     tags = ["div", "p", "span", "a", "b", "h1", "h2", "h4", "figure", "picture", "nav", "aside", "article", "main",
             "section", "li", "script", "noscript", "footer", "td"]
-    classes = ["", " class='sidebar'", " id='main-nav'", " class='entry-content'", " class='caption'"]
     words = ["Ann Lee won.", "By Jo", "café 東京", " ", "\n", "word " * 25, "&amp;", "<!-- c -->", "x&nbsp;y",
              "Two. Sentences here.", "\u2003"]
-    parts = []
-    for _ in range(rng.randint(1, 5)):
-        roll = rng.random()
-        if roll < 0.35:
-            parts.append(rng.choice(words))
-        elif roll < 0.55:
-            parts.append(rng.choice(["<img src=a.jpg>", "<br>", "<br><br>", "<iframe src=f></iframe>",
-                                     "<input type=image src=d.png>", "<svg></svg>", "<hr>"]))
-        elif depth < 7:
-            tag = rng.choice(tags)
-            parts.append(f"<{tag}{rng.choice(classes)}>{_context_soup(rng, depth + 1)}</{tag}>{rng.choice(words)}")
-    return "".join(parts)
+    singles = ["<img src=a.jpg>", "<br>", "<br><br>", "<iframe src=f></iframe>", "<input type=image src=d.png>",
+               "<svg></svg>", "<hr>"]
+    attributes = ("", " class='sidebar'", " id='main-nav'", " class='entry-content'", " class='caption'")
+    return tag_soup(rng, tags, words, singles, attributes, single_share=0.2, depth=7)
 
 
 def test_compiled_image_texts_equal_their_python_definitions_on_random_markup():
@@ -178,19 +171,11 @@ def test_compiled_image_texts_equal_their_python_definitions_on_random_markup():
 
 
 def test_compiled_image_texts_equal_their_python_definitions_on_every_shared_page():
-    import gzip
-    import json
+    from tests.conftest import shared_pages
 
-    from tests.conftest import shared_path
-
-    checked = 0
-    for folder, index in (("mainimage", "labels.jsonl"), ("pages", "index.jsonl")):
-        directory = shared_path(folder)
-        with open(directory / index, encoding="utf-8") as f:
-            for row in map(json.loads, f):
-                content = (directory / row["path"]).read_bytes()
-                content = gzip.decompress(content) if row["path"].endswith(".gz") else content
-                page = PageParser(languages=None).parse(content, row["url"])
-                if not isinstance(page, tuple):
-                    checked += _assert_image_texts_equal(element for element, *_ in page.scan.images)
+    checked, parser = 0, PageParser(languages=None)
+    for row, content in shared_pages():
+        page = parser.parse(content, row["url"])
+        if not isinstance(page, tuple):
+            checked += _assert_image_texts_equal(element for element, *_ in page.scan.images)
     assert checked > 50_000

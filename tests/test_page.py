@@ -212,43 +212,28 @@ def test_compiled_walks_read_xhtml_namespaces_as_lxml_does(monkeypatch):
 
 
 def test_compiled_walks_equal_their_python_definitions_on_every_shared_page(monkeypatch):
-    import gzip
-    import json
-
-    from tests.conftest import shared_path
+    from tests.conftest import shared_pages
 
     checked = 0
-    for folder, index in (("mainimage", "labels.jsonl"), ("pages", "index.jsonl")):
-        directory = shared_path(folder)
-        with open(directory / index, encoding="utf-8") as f:
-            for row in map(json.loads, f):
-                content = (directory / row["path"]).read_bytes()
-                content = gzip.decompress(content) if row["path"].endswith(".gz") else content
-                root = parse_html(decode_html(content)[0])
-                if root is not None:
-                    _assert_walks_equal(root, monkeypatch, max_chars=(100_000,))
-                    checked += 1
+    for _, content in shared_pages():
+        root = parse_html(decode_html(content)[0])
+        if root is not None:
+            _assert_walks_equal(root, monkeypatch, max_chars=(100_000,))
+            checked += 1
     assert checked > 1000
 
 
-def _tag_soup(rng, depth: int = 0) -> str:
+def _tag_soup(rng) -> str:
     """Random markup: visible, inline, invisible, image and paragraph tags, multi-byte text,
     comments and stray end tags, nested a few levels."""
+    from tests.conftest import tag_soup
+
     tags = ["div", "p", "li", "span", "b", "a", "h1", "td", "script", "style", "noscript", "template", "svg", "pre",
             "blockquote", "section", "ul", "figure", "picture"]
     words = ["plain", "café", "東京", "🙂", " ", "\n", "a" * 90, "&amp;", "<!-- c -->", "</p>", "x&nbsp;y"]
-    parts = []
-    for _ in range(rng.randint(1, 5)):
-        roll = rng.random()
-        if roll < 0.35:
-            parts.append(rng.choice(words))
-        elif roll < 0.5:
-            parts.append(rng.choice(["<img src=a.jpg>", "<img itemprop=image src=b.png>", "<source srcset=c.jpg>",
-                                     "<input type=image src=d.png>", "<br>", "<meta itemprop=image content=e.jpg>"]))
-        elif depth < 6:
-            tag = rng.choice(tags)
-            parts.append(f"<{tag}>{_tag_soup(rng, depth + 1)}</{tag}>{rng.choice(words)}")
-    return "".join(parts)
+    singles = ["<img src=a.jpg>", "<img itemprop=image src=b.png>", "<source srcset=c.jpg>",
+               "<input type=image src=d.png>", "<br>", "<meta itemprop=image content=e.jpg>"]
+    return tag_soup(rng, tags, words, singles)
 
 
 def test_compiled_walks_equal_their_python_definitions_on_random_markup(monkeypatch):

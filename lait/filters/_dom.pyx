@@ -187,23 +187,26 @@ cdef tree.xmlNode* _next_element(Text* text, tree.xmlNode* node, Py_ssize_t max_
     return NULL
 
 
+cdef inline tree.xmlNode* _next_below(tree.xmlNode* node, tree.xmlNode* top) noexcept nogil:
+    """The node after `node` in document order, staying below `top` (NULL past its last): the
+    first child of an element, else the next sibling of it or of its nearest ancestor below `top`."""
+    if node.type == tree.XML_ELEMENT_NODE and node.children != NULL:
+        return node.children
+    while node.next == NULL:
+        node = node.parent
+        if node == top or node == NULL:
+            return NULL
+    return node.next
+
+
 cdef void _noscript_images(list images, cetree._Document doc, tree.xmlNode* top, Py_ssize_t offset,
                            Py_ssize_t order) except *:
     """Every <img> below `top`, in document order (`element.iter("img")`)."""
     cdef tree.xmlNode* node = top.children
     while node != NULL:
-        if node.type == tree.XML_ELEMENT_NODE:
-            if node.ns == NULL and strcmp(<const char*>node.name, b"img") == 0:
-                images.append((cetree.elementFactory(doc, node), offset, order, True))
-            if node.children != NULL:
-                node = node.children
-                continue
-        while node != NULL and node.next == NULL:
-            node = node.parent
-            if node == top:
-                return
-        if node != NULL:
-            node = node.next
+        if node.type == tree.XML_ELEMENT_NODE and node.ns == NULL and strcmp(<const char*>node.name, b"img") == 0:
+            images.append((cetree.elementFactory(doc, node), offset, order, True))
+        node = _next_below(node, top)
 
 
 cdef cetree._Element _walked(element):
@@ -558,17 +561,9 @@ cdef bint _holds_image(tree.xmlNode* top) noexcept nogil:
         return True
     node = top.children
     while node != NULL:
-        if node.type == tree.XML_ELEMENT_NODE:
-            if _node_kind(node) & HOLDS_IMAGE:
-                return True
-            if node.children != NULL:
-                node = node.children
-                continue
-        while node.next == NULL:
-            node = node.parent
-            if node == top:
-                return False
-        node = node.next
+        if _node_kind(node) & HOLDS_IMAGE:
+            return True
+        node = _next_below(node, top)
     return False
 
 
@@ -577,17 +572,9 @@ cdef tree.xmlNode* _last_headline(tree.xmlNode* top) noexcept nogil:
     cdef tree.xmlNode* node = top.children
     cdef tree.xmlNode* found = NULL
     while node != NULL:
-        if node.type == tree.XML_ELEMENT_NODE:
-            if _node_kind(node) & HEADLINE:
-                found = node
-            if node.children != NULL:
-                node = node.children
-                continue
-        while node.next == NULL:
-            node = node.parent
-            if node == top:
-                return found
-        node = node.next
+        if _node_kind(node) & HEADLINE:
+            found = node
+        node = _next_below(node, top)
     return found
 
 
