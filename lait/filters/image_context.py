@@ -372,7 +372,6 @@ def preceding_heading(image, max_levels: int = MAX_WRAPPER_LEVELS, chrome=in_chr
     return ""
 
 
-
 # The walks above compiled (`lait.filters._dom`), where built (lait.extensions): image_texts
 # takes them; the functions above are their definition and run wherever they were not built.
 _dom = compiled("lait.filters._dom")
