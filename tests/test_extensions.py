@@ -16,8 +16,17 @@ import lait
 from lait.extensions import SOURCES_FILE, compiled, compiled_sources, source_hash
 
 EXTENSIONS = ("lait.filters._dom", "lait.scoring.dominant_image._trees")
-COMPILED_SOURCES = ("lait.scoring.dominant_image.features", "lait.scoring.dominant_image.candidates",
-                    "lait.scoring.dominant_image.urls")
+
+
+def _setup_compiled_sources() -> list[str]:
+    """The modules of setup.py's COMPILED_SOURCES."""
+    import ast
+
+    with open(os.path.join(os.path.dirname(os.path.dirname(lait.__file__)), "setup.py"), encoding="utf-8") as f:
+        for node in ast.parse(f.read()).body:
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "COMPILED_SOURCES":
+                return [os.path.splitext(path)[0].replace("/", ".") for path in ast.literal_eval(node.value)]
+    raise AssertionError("setup.py has no COMPILED_SOURCES")
 
 
 @pytest.mark.parametrize("name", EXTENSIONS)
@@ -51,7 +60,7 @@ def test_compiled_sources_are_built_current_and_imported():
     if os.environ.get("LAIT_NO_EXTENSIONS"):
         pytest.skip("LAIT_NO_EXTENSIONS is set: lait runs the modules' .py")
     found = compiled_sources(os.path.dirname(lait.__file__), "lait")
-    for name in COMPILED_SOURCES:
+    for name in _setup_compiled_sources():
         assert found.get(name, ("", False))[1], (f"{name} is not compiled from its .py as it is: `make` builds it "
                                                  "(needs a C compiler); LAIT_NO_EXTENSIONS=1 runs the tests without it")
         assert importlib.import_module(name).__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))

@@ -404,13 +404,12 @@ cdef bint _blank(const unsigned char* data, Py_ssize_t n) noexcept:
         b = data[i]
         if b < 0x80:
             c, i = b, i + 1
-        elif b < 0xE0:
+        elif b < 0xE0 and i + 1 < n:
             c, i = ((b & 0x1F) << 6) | (data[i + 1] & 0x3F), i + 2
-        elif b < 0xF0:
+        elif b < 0xF0 and i + 2 < n:
             c, i = ((b & 0x0F) << 12) | ((data[i + 1] & 0x3F) << 6) | (data[i + 2] & 0x3F), i + 3
-        else:
-            c = ((b & 0x07) << 18) | ((data[i + 1] & 0x3F) << 12) | ((data[i + 2] & 0x3F) << 6) | (data[i + 3] & 0x3F)
-            i += 4
+        else:  # no whitespace takes four bytes (nor is a sequence cut short any)
+            return False
         if not Py_UNICODE_ISSPACE(c):
             return False
     return True
