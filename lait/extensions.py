@@ -94,8 +94,9 @@ def run_current_sources(package_dir: str = os.path.dirname(os.path.abspath(__fil
     off = bool(os.environ.get("LAIT_NO_EXTENSIONS"))
     sources = {module: source for module, (source, current) in found.items() if off or not current}
     if sources and not off:
-        warnings.warn(f"{', '.join(sorted(sources))} changed since compiled: lait runs the source, slower. "
-                      "Rebuild with `make` or `python setup.py build_ext --inplace`.", stacklevel=2)
+        warnings.warn(f"{', '.join(sorted(sources))}: not compiled from the .py as it is now (edited since the "
+                      "build?); lait runs the .py, slower. Rebuild with `make` or `python setup.py build_ext "
+                      "--inplace`.", stacklevel=2)
     if sources:
         sys.meta_path.insert(0, SourceFinder(sources))
     return sources

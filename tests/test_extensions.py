@@ -102,4 +102,4 @@ def test_a_compiled_module_runs_its_source_once_the_source_changes(tmp_path):
     source.write_text('WHO = "edited"\n')  # the compiled copy is now stale
     edited = _import_in_child(tmp_path)
     assert edited.stdout.split("\n")[:2] == [str(source), "edited"]
-    assert "package.module changed since compiled" in edited.stderr and "make" in edited.stderr
+    assert "package.module: not compiled from the .py as it is now" in edited.stderr and "make" in edited.stderr
