@@ -781,11 +781,22 @@ cdef Py_ssize_t _levels_below(tree.xmlNode* ancestor, tree.xmlNode* node) noexce
     return -1
 
 
-def ancestors(element, h1, paragraphs, Py_ssize_t class_levels, tags) -> tuple:
+cdef dict _ancestor_tags = None  # set_ancestor_tags: {name as bytes: name}
+
+
+def set_ancestor_tags(tags) -> None:
+    """The tags :func:`ancestors` reports."""
+    global _ancestor_tags
+    _ancestor_tags = {tag.encode("ascii"): tag for tag in tags}
+
+
+def ancestors(element, h1, paragraphs, Py_ssize_t class_levels) -> tuple:
     """`(depth, h1_distance, paragraph_distance, container_depth, tags, class_texts, outer_href,
     itemprop_image)` of `element`'s ancestors: the definition is
     :func:`lait.scoring.dominant_image.features.walk_ancestors`, with `h1` and `paragraphs` the
-    elements whose ancestors it was given."""
+    elements whose ancestors it was given, and `tags` those of :func:`set_ancestor_tags`."""
+    if _ancestor_tags is None:
+        raise RuntimeError("set_ancestor_tags() was not called")
     cdef tree.xmlNode* node = _walked(element)._c_node
     cdef tree.xmlNode* h1_node = (<cetree._Element?>h1)._c_node if h1 is not None else NULL
     cdef list paragraph_nodes = [<size_t>(<cetree._Element?>p)._c_node for p in paragraphs]
@@ -793,7 +804,7 @@ def ancestors(element, h1, paragraphs, Py_ssize_t class_levels, tags) -> tuple:
     cdef tree.xmlNode* ancestor = _parent(node)
     cdef bytes raw
     cdef bint itemprop_image = False
-    wanted = {tag.encode("ascii"): tag for tag in tags}
+    wanted = _ancestor_tags
     found, class_texts, outer_href = [], [], None
     while ancestor != NULL:
         depth += 1

@@ -310,7 +310,7 @@ def _ancestry(context: _PageContext, element) -> tuple:
     if _dom is None:
         return walk_ancestors(element, context.h1_up, context.paragraph_up)
     scan = context.page.scan
-    return _dom.ancestors(element, scan.h1, scan.paragraph_elements, CLASS_LEVELS, _ANCESTOR_FEATURE)
+    return _dom.ancestors(element, scan.h1, scan.paragraph_elements, CLASS_LEVELS)
 
 
 def walk_ancestors(element, h1_up: dict, paragraph_up: dict, class_levels: int = CLASS_LEVELS) -> tuple:
@@ -473,3 +473,5 @@ def add_rank_features(features: np.ndarray, excluded: np.ndarray, has_headline: 
 
 
 _ANCESTOR_FEATURE = {tag: FEATURE_INDEX[f"in_{tag}"] for tag in ANCESTOR_TAGS if tag != "noscript"}
+if _dom is not None:
+    _dom.set_ancestor_tags(_ANCESTOR_FEATURE)
