@@ -76,16 +76,23 @@ def decode_html(content: bytes, content_type: str | None = None) -> tuple[str, s
     content_type : str, optional
         The HTTP `Content-Type` header value, when known.
     """
+    text, codec, _ = _decode(content, content_type)
+    return text, codec
+
+
+def _decode(content: bytes, content_type: str | None) -> tuple[str, str, bool]:
+    """:func:`decode_html`'s `(text, codec)` and whether `content` is exactly `text` in `codec`:
+    decoded whole and strictly, with no byte-order mark cut off."""
     for bom, codec in _BOMS:
         if content.startswith(bom):
-            return content[len(bom):].decode(codec, "replace"), codec
+            return content[len(bom):].decode(codec, "replace"), codec, False
     for codec in (header_charset(content_type), meta_charset(content), "utf-8"):
         if codec is None:
             continue
         if codec.startswith("utf-16"):  # a UTF-16 label on ASCII-compatible bytes is a known server lie
             continue
         try:
-            return content.decode(codec), codec
+            return content.decode(codec), codec, True
         except (UnicodeDecodeError, LookupError):
             continue
     sample = content[:200_000]
@@ -93,12 +100,12 @@ def decode_html(content: bytes, content_type: str | None = None) -> tuple[str, s
     if high < 0.05 * len(sample):
         # A few accented letters in ASCII text: a Western single-byte page. Detectors guess
         # a CJK multi-byte codec on so little evidence and turn every accent into an ideogram.
-        return content.decode("cp1252", "replace"), "cp1252"
+        return content.decode("cp1252", "replace"), "cp1252", False
     from bs4 import UnicodeDammit
 
     dammit = UnicodeDammit(sample, is_html=True)
     codec = _codec(dammit.original_encoding) or "cp1252"
-    return content.decode(codec, "replace"), codec
+    return content.decode(codec, "replace"), codec, False
 
 
 # Plain lxml elements: lxml.html's element classes cost a Python lookup per node visited.
@@ -116,12 +123,15 @@ def parse_html(text: str, utf8: bytes | None = None) -> lxml.etree._Element | No
     """
     if _XML_DECLARATION.match(text):  # it names the bytes' encoding, not the text's
         text, utf8 = _XML_DECLARATION.sub("", text, count=1), None
-    if "\x00" in text:
-        text, utf8 = text.replace("\x00", ""), None
+    data = utf8 if utf8 is not None else text.encode("utf-8", "replace")
+    # U+0000 is the one character with a zero byte in UTF-8; bytes are searched faster than text.
+    if b"\x00" in data:
+        text = text.replace("\x00", "")
+        data = text.encode("utf-8", "replace")
     if not text or text.isspace():
         return None
     try:
-        root = lxml.etree.fromstring(utf8 if utf8 is not None else text.encode("utf-8", "replace"), _HTML_PARSER)
+        root = lxml.etree.fromstring(data, _HTML_PARSER)
     except (lxml.etree.ParserError, lxml.etree.XMLSyntaxError, ValueError):
         return None
     return root if root is not None and len(root) else None
@@ -358,10 +368,8 @@ class PageParser:
         """A `Page`, or `(False, reason, detail)` with reason page_too_large, parse_error, no_text or language."""
         if len(content) > self.max_page_bytes:
             return False, "page_too_large", f"{len(content)} bytes > {self.max_page_bytes}"
-        text, encoding = decode_html(content, content_type)
-        # A UTF-8 page's bytes are its text's UTF-8, unless a BOM was cut off or a bad byte replaced.
-        own_bytes = encoding == "utf-8" and not content.startswith(codecs.BOM_UTF8) and "\ufffd" not in text
-        root = parse_html(text, content if own_bytes else None)
+        text, encoding, exact = _decode(content, content_type)
+        root = parse_html(text, content if exact and encoding == "utf-8" else None)
         if root is None:
             return False, "parse_error", "no HTML element could be parsed"
         scan = scan_body(root, self.max_text_chars)
