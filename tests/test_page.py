@@ -111,6 +111,17 @@ def test_german_is_kept_when_asked_for():
     assert not isinstance(page, tuple) and page.language == "de"
 
 
+def test_language_sample_whitespace_becomes_single_spaces(parser):
+    import random
+    import re
+
+    spaces = " \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u1680\u2003\u2028\u3000"
+    rng = random.Random(0)
+    for _ in range(200):
+        text = "".join(rng.choice(spaces + "ab\u00e9\u200b") for _ in range(rng.randint(0, 30)))
+        assert parser.identifier._prepare(text) == re.sub(r"\s+", " ", text).strip()  # what fastText reads
+
+
 def test_oversized_page_is_dropped_before_parsing(parser):
     big = html_page("<p>" + "word " * 60_000 + "</p>").encode()
     assert parser.parse(big, "https://example.com/")[:2] == (False, "page_too_large")
@@ -131,6 +142,28 @@ def test_broken_input_never_crashes(parser, content):
         assert result[0] is False and result[1] in ("parse_error", "no_text", "language")
     else:
         assert result.root is not None
+
+
+@pytest.mark.parametrize("content", [
+    html_page(f"<p>{ARTICLE_EN} \u2019quoted\u2019</p>").encode(),
+    html_page(f"<p>{ARTICLE_EN}\x00 with\x00 NUL characters</p>").encode(),
+    html_page(f"<p>{ARTICLE_EN} \ufffd a replacement character the page itself has</p>").encode(),
+    codecs.BOM_UTF8 + html_page(f"<p>{ARTICLE_EN} caf\u00e9</p>").encode(),
+    html_page(f"<p>{ARTICLE_EN} caf\u00e9</p>").encode() + b"\xff\xfe broken UTF-8",
+    html_page(f"<p>{ARTICLE_EN} caf\u00e9</p>").encode("cp1252"),
+    b"<?xml version='1.0' encoding='latin-1'?>" + html_page(f"<p>{ARTICLE_EN} \u2019</p>").encode(),
+])
+def test_a_page_parsed_from_its_own_bytes_equals_it_parsed_from_its_text(parser, content):
+    # PageParser hands libxml2 the page's bytes where they are its text's UTF-8: the tree
+    # must be the one its decoded text gives.
+    from lait.filters.page import _decode
+
+    text, codec, exact = _decode(content, None)
+    assert (text, codec) == decode_html(content)
+    assert not exact or text.encode(codec) == content  # "exact": the bytes are the text in that codec
+    page = parser.parse(content, "https://example.com/")
+    from_text = parse_html(text)
+    assert lxml.etree.tostring(page.root) == lxml.etree.tostring(from_text)
 
 
 def test_unclosed_markup_still_gives_text(parser):

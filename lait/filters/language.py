@@ -8,11 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
-
-import numpy as np
-
-_WHITESPACE = re.compile(r"\s+")
 
 
 def lid_model_path() -> str:
@@ -35,7 +30,7 @@ class LanguageIdentifier:
         self.max_chars = max_chars
 
     def _prepare(self, text: str) -> str:
-        return _WHITESPACE.sub(" ", text[: self.max_chars]).strip()
+        return " ".join(text[: self.max_chars].split())  # whitespace runs to one space, as fastText reads words
 
     def identify(self, text: str | None) -> tuple[str | None, float]:
         if not text:
@@ -44,7 +39,7 @@ class LanguageIdentifier:
         if not any(ch.isalpha() for ch in line):
             return None, 0.0
         labels, probs = self.model.predict(line, k=1)
-        return labels[0].removeprefix("__label__"), float(np.clip(probs[0], 0.0, 1.0))
+        return labels[0].removeprefix("__label__"), min(max(float(probs[0]), 0.0), 1.0)
 
     def identify_batch(self, texts: list[str]) -> list[tuple[str | None, float]]:
         return [self.identify(t) for t in texts]
