@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import bisect
 import functools
 import math
@@ -169,12 +170,12 @@ def candidate_features(page: Page, body: list[Candidate], describe_unusable: boo
     if not n:
         return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32), np.zeros(0, dtype=bool)
     context = _PageContext.of(page, n)
-    rows = [_placement_row(context, i, cand) for i, cand in enumerate(body)]  # lists: numpy items cost more
-    unusable = unusable_rows(np.array(rows, dtype=np.float32), [c.url for c in body])  # placement columns only
+    rows = [_placement_row(context, i, cand) for i, cand in enumerate(body)]
+    unusable = unusable_rows(_matrix(rows), [c.url for c in body])  # placement columns only
     for row, cand, skip in zip(rows, body, unusable):
         if describe_unusable or not skip:
             _add_markup_features(context, row, cand)
-    x = np.array(rows, dtype=np.float32)
+    x = _matrix(rows)
     areas = np.array([_area(cand) for cand in body])
     top = areas.max()
     if top > 0:
@@ -183,10 +184,20 @@ def candidate_features(page: Page, body: list[Candidate], describe_unusable: boo
     return x, unusable
 
 
-def _placement_row(context: _PageContext, i: int, cand: Candidate) -> list[float]:
+# A candidate's row is filled item by item: an item of a float32 array costs less than one of a numpy
+# array, and the rows join into the matrix without numpy converting every Python float (as it would a list).
+_ZERO_ROW = array.array("f", bytes(4 * len(FEATURE_NAMES)))
+
+
+def _matrix(rows: list[array.array]) -> np.ndarray:
+    """The float32 `(len(rows), len(FEATURE_NAMES))` matrix of feature rows, writable."""
+    return np.frombuffer(bytearray().join(rows), dtype=np.float32).reshape(len(rows), len(FEATURE_NAMES))
+
+
+def _placement_row(context: _PageContext, i: int, cand: Candidate) -> array.array:
     """A candidate's row with its size, place on the page and file type filled in; its alt and title read."""
     f = FEATURE_INDEX
-    row = [0.0] * len(FEATURE_NAMES)
+    row = array.array("f", _ZERO_ROW)
     scan, n, element, url = context.page.scan, context.n, cand.element, cand.url
     url_w = url_size(url)[0]
     best_w, best_h = _best_size(cand)
@@ -249,7 +260,7 @@ def _area(cand: Candidate) -> float:
     return width * (height or width * 0.6)
 
 
-def _add_markup_features(context: _PageContext, row: list[float], cand: Candidate) -> None:
+def _add_markup_features(context: _PageContext, row: array.array, cand: Candidate) -> None:
     """Fill a candidate's ancestor, class, link and URL-word features, and its texts."""
     f = FEATURE_INDEX
     element, url, page_host = cand.element, cand.url, context.page_host
@@ -360,7 +371,7 @@ def unusable_rows(features: np.ndarray, urls: list[str]) -> np.ndarray:
     return unusable
 
 
-def _add_texts(row: list, cand: Candidate, chrome: ChromeTest) -> None:
+def _add_texts(row: array.array, cand: Candidate, chrome: ChromeTest) -> None:
     """Fill a candidate's figcaption, context, headline and (without a context) next sentence, and the
     features counting their words."""
     f = FEATURE_INDEX
