@@ -484,6 +484,31 @@ def test_compiled_tree_walk_equals_the_numpy_walk(monkeypatch):
     assert np.array_equal(scores, model.decision_function(X))
 
 
+def test_compiled_tree_walk_equals_the_numpy_walk_on_random_forests():
+    # Any arrays, not only a fitted model's: leaves that do not lead back to themselves, splits
+    # on any column, rows exactly on a threshold, missing values.
+    from lait.scoring.dominant_image import ranker as ranker_module
+
+    if ranker_module._trees is None:
+        pytest.skip("the C extension is not built (tests/test_extensions.py says why)")
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        n_nodes, n_columns, depth = int(rng.integers(1, 40)), int(rng.integers(1, 6)), int(rng.integers(0, 6))
+        model = DominantImageRanker()
+        model.feature_ = np.where(rng.random(n_nodes) < 0.3, -1, rng.integers(0, n_columns, n_nodes)).astype(np.int32)
+        model.threshold_ = rng.integers(-2, 3, n_nodes).astype(np.float64)
+        model.left_ = rng.integers(0, n_nodes, n_nodes).astype(np.int32)
+        model.right_ = rng.integers(0, n_nodes, n_nodes).astype(np.int32)
+        model.value_ = rng.normal(size=n_nodes)
+        model.roots_ = rng.integers(0, n_nodes, int(rng.integers(1, 8))).astype(np.int32)
+        model.depth_ = depth
+        X = rng.integers(-3, 4, (int(rng.integers(0, 9)), n_columns)).astype(np.float32)
+        X[rng.random(X.shape) < 0.1] = np.nan
+        compiled = ranker_module._trees.leaf_values(X, model.feature_, model.threshold_, model.left_, model.right_,
+                                                     model.value_, model.roots_, model.depth_)
+        assert np.array_equal(compiled, model.leaf_values(X))
+
+
 def test_compiled_tree_walk_refuses_out_of_range_nodes_and_columns():
     from lait.scoring.dominant_image import ranker as ranker_module
 
