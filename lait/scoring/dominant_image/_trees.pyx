@@ -1,6 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
-"""The ranker's tree walk (:meth:`DominantImageRanker.decision_function`) compiled: each row down
-each tree in C, instead of numpy's gathers over every (row, tree) pair at each level, which cost
+"""The ranker's tree walk (:meth:`DominantImageRanker.decision_function`) compiled: every row down
+every tree in C, instead of numpy's gathers over every (row, tree) pair at each level, which cost
 more in set-up than in work for the ten-odd candidates of a page.
 
 It must give exactly the leaf values numpy's walk reaches (tests/test_dominant_image.py compares
