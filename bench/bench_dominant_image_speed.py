@@ -3,13 +3,21 @@ decisions compared record by record, and the parts' limits, all in one run.
 
     python bench/bench_dominant_image_speed.py --baseline ab60ad9
     python bench/bench_dominant_image_speed.py --baseline ab60ad9 --rounds 5 --output bench/results/dominant_image_speed.json
+    python bench/bench_dominant_image_speed.py --baseline ab60ad9 --rounds 7 --side-by-side
 
 Timing: ../shared/data/mainimage (rows without `doubt`), one process per measurement, the
 work of bench_dominant_image.py's `run_lait` (decode, parse, language identification,
 candidates and features, record round trip, ranking, decision). Baseline and this tree run
 alternately, `--rounds` times each; each process reports the CPU time of its fastest of
 `--passes` passes over the pages, and the best of the rounds is kept: other processes on a
-shared machine slow a pass down, they never speed one up.
+shared machine slow a pass down, they never speed one up. `round_ratios` are this tree's pages/s
+over the baseline's, round by round, and `median_round_ratio` their median.
+
+`--side-by-side` times the two trees at once instead, each process pinned to its own core (swapped
+every round). On a shared VM whose speed moves by a third from one minute to the next, trees
+taking turns see different machines, and a ratio of bests reads whichever tree had the lucky
+round; side by side they see the same minutes. The cores still differ from round to round (the
+host's other tenants), so read the median of the round ratios, beside the instruction counts.
 
 Limits, measured on the same pages in this process: decoding alone, lxml parsing alone
 (the HTML parser ParsePages uses), selectolax/Lexbor parsing alone (when installed), the
@@ -53,6 +61,7 @@ import gzip
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -158,15 +167,40 @@ def child_decisions(sample_crawl: str, out_path: str) -> None:
             out.write(json.dumps(row, sort_keys=True, default=lambda b: b.hex()) + "\n")
 
 
-def run_child(tree: str, *args: str, wrapper: tuple[str, ...] = ()) -> str:
-    """The last line the child prints (stderr's too with a `wrapper` such as valgrind, which writes there)."""
+def _child_env(tree: str, wrapper: tuple[str, ...] = ()) -> dict:
     env = {**os.environ, "PYTHONPATH": tree, "PYTHONWARNINGS": "ignore"}
     if wrapper:  # string hashing moves set orders and with them a count by a percent or two
         env["PYTHONHASHSEED"] = "0"
-    done = subprocess.run([*wrapper, sys.executable, os.path.abspath(__file__), "--child", *args], env=env, cwd=tree,
-                          capture_output=True, text=True, check=True)
+    return env
+
+
+def run_child(tree: str, *args: str, wrapper: tuple[str, ...] = ()) -> str:
+    """The last line the child prints (stderr's too with a `wrapper` such as valgrind, which writes there)."""
+    done = subprocess.run([*wrapper, sys.executable, os.path.abspath(__file__), "--child", *args],
+                          env=_child_env(tree, wrapper), cwd=tree, capture_output=True, text=True, check=True)
     out = (done.stdout + done.stderr) if wrapper else done.stdout
     return out.strip().splitlines()[-1] if out.strip() else ""
+
+
+def time_side_by_side(trees: dict[str, str], passes: int, round_number: int) -> dict[str, dict]:
+    """Time the two trees at once, each pinned to its own core (swapped from round to round), and
+    return each child's report: on a shared VM whose speed moves by a third from minute to
+    minute, both then run at the same speed, and their ratio holds where taking turns does not."""
+    cores = sorted(os.sched_getaffinity(0))[:2]
+    if round_number % 2:
+        cores.reverse()
+    children = {}
+    for (name, tree), core in zip(trees.items(), cores):
+        children[name] = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--child", "time", str(passes)], env=_child_env(tree),
+            cwd=tree, stdout=subprocess.PIPE, text=True, preexec_fn=lambda core=core: os.sched_setaffinity(0, {core}))
+    reports = {}
+    for name, child in children.items():
+        out, _ = child.communicate()
+        if child.returncode:
+            raise subprocess.CalledProcessError(child.returncode, child.args)
+        reports[name] = json.loads(out.strip().splitlines()[-1])
+    return reports
 
 
 def instructions_per_page(tree: str) -> float:
@@ -279,6 +313,8 @@ def main() -> int:
     parser.add_argument("--output", default=os.path.join(ROOT, "out", "bench", "dominant_image_speed.json"))
     parser.add_argument("--instructions", action="store_true",
                         help="also count each tree's instructions per page with valgrind (minutes)")
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="time the two trees at once, one per core, instead of in turns (needs 2 cores)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -290,6 +326,8 @@ def main() -> int:
         return 0
     if not args.baseline:
         parser.error("--baseline is required")
+    if args.side_by_side and len(os.sched_getaffinity(0)) < 2:
+        parser.error("--side-by-side needs two cores; without it the trees take turns on one")
     if args.instructions and not shutil.which("valgrind"):
         parser.error("--instructions needs valgrind on PATH (apt-get install valgrind)")
     if not os.path.isdir(MAINIMAGE):
@@ -307,9 +345,12 @@ def main() -> int:
         trees = {"baseline": baseline, "this_tree": ROOT}
         timings: dict = {name: [] for name in trees}
         compiled: dict = {}
-        for _ in range(args.rounds):
-            for name, tree in trees.items():
-                timed = json.loads(run_child(tree, "time", str(args.passes)))
+        for round_number in range(args.rounds):
+            if args.side_by_side:
+                reports = time_side_by_side(trees, args.passes, round_number)
+            else:
+                reports = {name: json.loads(run_child(tree, "time", str(args.passes))) for name, tree in trees.items()}
+            for name, timed in reports.items():
                 timings[name].append(timed["pages_per_s_per_core"])
                 compiled[name] = timed.get("compiled", False)
         for name, tree in trees.items():
@@ -329,6 +370,10 @@ def main() -> int:
     }
     report["pages_per_s_per_core"] = {k: round(v, 1) for k, v in report["pages_per_s_per_core"].items()}
     report["speedup"] = round(report["pages_per_s_per_core"]["this_tree"] / report["pages_per_s_per_core"]["baseline"], 2)
+    ratios = [new / old for old, new in zip(timings["baseline"], timings["this_tree"])]
+    report["timing"] = "side by side, one core each" if args.side_by_side else "in turns"
+    report["round_ratios"] = [round(r, 3) for r in ratios]
+    report["median_round_ratio"] = round(statistics.median(ratios), 3)
     if instructions:
         report["instructions_per_page"] = {name: round(value) for name, value in instructions.items()}
         report["instructions_ratio"] = round(instructions["this_tree"] / instructions["baseline"], 3)
