@@ -98,7 +98,7 @@ def _element_urls(element, base: str) -> tuple[str | None, list[str], float, int
                 lazy = True
                 break
     srcset_names = [name for name in _SRCSET_ATTRS if name in names]
-    if not src and not lazy_src and not any(attrib.get(name) for name in srcset_names):
+    if not src and not lazy_src and not [name for name in srcset_names if attrib.get(name)]:
         lazy_src = _unknown_lazy_src(attrib)
         lazy = lazy_src is not None
     best_raw, best_size, best_unit, n_srcset = None, 0.0, "", 0
@@ -131,7 +131,7 @@ def _element_urls(element, base: str) -> tuple[str | None, list[str], float, int
             if chosen:
                 break
     raws += [raw for raw in (lazy_src, src) if raw]
-    keys = [key for key in (alias_key(raw, base) for raw in raws) if key]
+    keys = [key for raw in raws if (key := alias_key(raw, base))]
     return chosen, keys, srcset_width, n_srcset, lazy
 
 
@@ -331,8 +331,7 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
                     cand.srcset_width = max(cand.srcset_width, s_width)
                 cand.sources.append("source")
             cand.width, cand.height = pixels(element.get("width")), pixels(element.get("height"))
-            cand.full_size_urls = [url for url in (absolute_image_url(element.get(name), base) for name in FULL_SIZE_ATTRS)
-                                   if url]
+            cand.full_size_urls = [url for name in FULL_SIZE_ATTRS if (url := absolute_image_url(element.get(name), base))]
             by_key[cand.key] = cand
             body.append(cand)
         elif cand.offset < scan.h1_offset <= offset:  # shown above the headline and again below it

@@ -39,7 +39,10 @@ def is_placeholder_url(url: str) -> bool:
     """
     if url.isascii():
         lowered = url.lower()
-        if not any(word in lowered for word in _PLACEHOLDER_WORDS):
+        for word in _PLACEHOLDER_WORDS:  # a loop, not any(): compiled, a generator costs more than the tests
+            if word in lowered:
+                break
+        else:
             return False
     return PLACEHOLDER_URL.search(url) is not None
 
