@@ -131,7 +131,7 @@ def _element_urls(element, base: str) -> tuple[str | None, list[str], float, int
             if chosen:
                 break
     raws += [raw for raw in (lazy_src, src) if raw]
-    keys = [key for raw in raws if (key := alias_key(raw, base))]
+    keys = [alias for raw in raws if (alias := alias_key(raw, base))]
     return chosen, keys, srcset_width, n_srcset, lazy
 
 
@@ -331,7 +331,8 @@ def extract_candidates(page: Page, hide_meta: bool = False, hide_structured: boo
                     cand.srcset_width = max(cand.srcset_width, s_width)
                 cand.sources.append("source")
             cand.width, cand.height = pixels(element.get("width")), pixels(element.get("height"))
-            cand.full_size_urls = [url for name in FULL_SIZE_ATTRS if (url := absolute_image_url(element.get(name), base))]
+            cand.full_size_urls = [full for name in FULL_SIZE_ATTRS
+                                   if (full := absolute_image_url(element.get(name), base))]
             by_key[cand.key] = cand
             body.append(cand)
         elif cand.offset < scan.h1_offset <= offset:  # shown above the headline and again below it
