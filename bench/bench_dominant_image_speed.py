@@ -167,6 +167,10 @@ def child_decisions(sample_crawl: str, out_path: str) -> None:
             out.write(json.dumps(row, sort_keys=True, default=lambda b: b.hex()) + "\n")
 
 
+def _child_command(*args: str) -> list[str]:
+    return [sys.executable, os.path.abspath(__file__), "--child", *args]
+
+
 def _child_env(tree: str, wrapper: tuple[str, ...] = ()) -> dict:
     env = {**os.environ, "PYTHONPATH": tree, "PYTHONWARNINGS": "ignore"}
     if wrapper:  # string hashing moves set orders and with them a count by a percent or two
@@ -176,8 +180,8 @@ def _child_env(tree: str, wrapper: tuple[str, ...] = ()) -> dict:
 
 def run_child(tree: str, *args: str, wrapper: tuple[str, ...] = ()) -> str:
     """The last line the child prints (stderr's too with a `wrapper` such as valgrind, which writes there)."""
-    done = subprocess.run([*wrapper, sys.executable, os.path.abspath(__file__), "--child", *args],
-                          env=_child_env(tree, wrapper), cwd=tree, capture_output=True, text=True, check=True)
+    done = subprocess.run([*wrapper, *_child_command(*args)], env=_child_env(tree, wrapper), cwd=tree,
+                          capture_output=True, text=True, check=True)
     out = (done.stdout + done.stderr) if wrapper else done.stdout
     return out.strip().splitlines()[-1] if out.strip() else ""
 
@@ -185,15 +189,15 @@ def run_child(tree: str, *args: str, wrapper: tuple[str, ...] = ()) -> str:
 def time_side_by_side(trees: dict[str, str], passes: int, round_number: int) -> dict[str, dict]:
     """Time the two trees at once, each pinned to its own core (swapped from round to round), and
     return each child's report: on a shared VM whose speed moves by a third from minute to
-    minute, both then run at the same speed, and their ratio holds where taking turns does not."""
+    minute, both then run in the same minutes, where taking turns they would not."""
     cores = sorted(os.sched_getaffinity(0))[:2]
     if round_number % 2:
         cores.reverse()
     children = {}
     for (name, tree), core in zip(trees.items(), cores):
         children[name] = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--child", "time", str(passes)], env=_child_env(tree),
-            cwd=tree, stdout=subprocess.PIPE, text=True, preexec_fn=lambda core=core: os.sched_setaffinity(0, {core}))
+            _child_command("time", str(passes)), env=_child_env(tree), cwd=tree, stdout=subprocess.PIPE, text=True,
+            preexec_fn=lambda core=core: os.sched_setaffinity(0, {core}))
     reports = {}
     for name, child in children.items():
         out, _ = child.communicate()

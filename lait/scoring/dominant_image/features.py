@@ -384,7 +384,6 @@ def _add_texts(row: array.array, cand: Candidate, chrome: ChromeTest) -> None:
     row[f["context_words"]] = math.log1p(len(cand.context.split()))
 
 
-
 def _names_cdn(host: str) -> bool:
     """Whether a host's name says it serves files (`cdn.`, `images.`, `cloudfront`...)."""
     for word in _CDN_WORDS:  # a loop, not any(): compiled, a generator costs more than the tests
