@@ -17,7 +17,8 @@ wrong. `accuracy_min_score_0_*` repeats lait's figures without the minimum-score
 image, else its first `<img>`") on the same pages, and on the webcrawl labels
 (`bench/labels/webcrawl.jsonl`, pages with a lead photo, grouped by WARC repository; a pick is
 right when one of the renditions it lists, which AcquireImages tries in order, is the lead
-photo). Every figure is held out by source: the shipped ranker is fitted on
+photo; `webcrawl/dom`: the same pages with the metadata stripped as above, those whose
+labelled photo is a body image). Every figure is held out by source: the shipped ranker is fitted on
 ../shared/data/pages (trafilatura, fundus, htmldate fixtures), none of these sources, and the
 decision has no threshold fitted on them (`min_score` keeps its default).
 
@@ -50,6 +51,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from bench.measure import write_report  # noqa: E402
 from bench.webcrawl_labels import load_labels, photo_urls  # noqa: E402
 from lait.filters.page import PageParser  # noqa: E402
 from lait.scoring.dominant_image import (  # noqa: E402
@@ -138,6 +140,8 @@ def by_source(jobs: list[dict], webcrawl: list[dict], model: str | None = None) 
     counts: dict = {}
     pages = [(job, "mainimage", job["mode"], [job["label"]], None) for job in jobs]
     pages += [(page, "webcrawl", "lead_photo", page["labels"], page["content_type"]) for page in webcrawl]
+    pages += [({**page, "content": strip_metadata(page["content"])}, "webcrawl", "dom", page["labels"],
+               page["content_type"]) for page in webcrawl]
     for page, name, mode, labels, content_type in pages:
         content = page.get("content")
         if content is None:
@@ -145,6 +149,8 @@ def by_source(jobs: list[dict], webcrawl: list[dict], model: str | None = None) 
                 content = f.read()
         parsed = parser.parse(content, page["url"], content_type)
         found = None if isinstance(parsed, tuple) else extract_candidates(parsed)
+        if name == "webcrawl" and mode == "dom" and not _shows_label(found, labels, page["url"]):
+            continue
         result = detector.detect_found(found) if found else {}
         lait_urls = result.get("image_urls") or [result.get("image_url")]
         # mainimage labels name one rendition: the pick's own URL must be it.
@@ -159,6 +165,14 @@ def by_source(jobs: list[dict], webcrawl: list[dict], model: str | None = None) 
         for method in ("lait", "meta_rule"):
             entry[method] = round(entry[method] / entry["pages"], 3)
     return counts
+
+
+def _shows_label(found, labels: list[str], page_url: str) -> bool:
+    """Whether one of a page's body images is a labelled photo (any rendition): the webcrawl
+    pages DOM-alone counts, as mainimage's `in_img` does."""
+    body = found.candidates[:found.n_body] if found else []
+    return any(same_image(url, label, page_url) for c in body for url in (c.url, *c.full_size_urls)
+               for label in labels)
 
 
 def ranking_picks(jobs: list[dict], model: str | None = None) -> dict:
@@ -263,10 +277,7 @@ def main() -> int:
             for peer in PEERS:
                 ran = run_peer(peer, jobs, workdir)
                 report[peer] = {**accuracy(ran[0], jobs), **ran[1]} if ran else {"error": "peer failed, see stderr"}
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
-    print(json.dumps(report, indent=2))
+    write_report(report, args.output)
     return 0
 
 

@@ -338,7 +338,7 @@ def main() -> int:
         print(json.dumps({"skipped": f"needs {MAINIMAGE} (the shared test data beside the repo)"}))
         return 0
     sys.path.insert(0, ROOT)
-    from bench.measure import baseline_checkout
+    from bench.measure import baseline_checkout, write_report
 
     with tempfile.TemporaryDirectory() as workdir:
         baseline = os.path.join(workdir, "baseline")
@@ -381,11 +381,7 @@ def main() -> int:
     if instructions:
         report["instructions_per_page"] = {name: round(value) for name, value in instructions.items()}
         report["instructions_ratio"] = round(instructions["this_tree"] / instructions["baseline"], 3)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
-        f.write("\n")
-    print(json.dumps(report, indent=2))
+    write_report(report, args.output)
     return 0
 
 

@@ -50,6 +50,7 @@ from bench.bench_dominant_image import (  # noqa: E402
     strip_metadata,
     webcrawl_pages,
 )
+from bench.measure import write_report  # noqa: E402
 from lait.filters.page import PageParser  # noqa: E402
 from lait.scoring.dominant_image import (  # noqa: E402
     DominantImageRanker,
@@ -196,11 +197,7 @@ def main() -> int:
         entry["top1"] = round(entry["right"] / entry["pages"], 4)
     report["held_out"] = held_out
     report["seconds"] = round(time.time() - started, 1)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
-        f.write("\n")
-    print(json.dumps(report, indent=2))
+    write_report(report, args.output)
     return 0
 
 

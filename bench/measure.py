@@ -1,8 +1,9 @@
 """What the benches measure with: peak resident memory of a process tree, sampled; the code of a
-baseline revision to run beside this checkout."""
+baseline revision to run beside this checkout; the JSON report they write."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -61,3 +62,12 @@ def baseline_checkout(root: str, revision: str, folder: str) -> None:
     if any(name.endswith(".pyx") for _, _, names in os.walk(os.path.join(folder, "lait")) for name in names):
         subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=folder, capture_output=True,
                        check=True)
+
+
+def write_report(report: dict, path: str) -> None:
+    """Write `report` as indented JSON to `path` (its folder made) and print it."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
+    print(json.dumps(report, indent=2))
