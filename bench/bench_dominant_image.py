@@ -14,7 +14,8 @@ A pick is right when its URL equals the label after the README's comparison rule
 wrong. `accuracy_min_score_0_*` repeats lait's figures without the minimum-score rule.
 
 `by_source`: the same figures per source repository, beside the meta rule ("the page's og/twitter
-image, else its first `<img>`") on the same pages, and on the webcrawl labels
+image, else its first `<img>`") on the same pages, with the pages lait gets right where the
+rule is wrong and wrong where the rule is right (counts), and on the webcrawl labels
 (`bench/labels/webcrawl.jsonl`, pages with a lead photo, grouped by WARC repository; a pick is
 right when one of the renditions it lists, which AcquireImages tries in order, is the lead
 photo; `webcrawl/dom`: the same pages with the metadata stripped as above, those whose
@@ -156,11 +157,18 @@ def by_source(jobs: list[dict], webcrawl: list[dict], model: str | None = None) 
         # mainimage labels name one rendition: the pick's own URL must be it.
         lait_urls = lait_urls if name == "webcrawl" else lait_urls[:1]
         picks = {"lait": lait_urls, "meta_rule": meta_rule(found) if found else []}
+        right = {method: any(same_image(url, label, page["url"]) for url in urls for label in labels)
+                 for method, urls in picks.items()}
         for key in (f"{name}/{mode}", f"{name}/{mode}/{page['source']}"):
-            entry = counts.setdefault(key, {"pages": 0, "lait": 0, "meta_rule": 0})
+            entry = counts.setdefault(key, {"pages": 0, "lait": 0, "meta_rule": 0, "meta_rule_wrong": 0,
+                                            "lait_right_where_meta_rule_wrong": 0,
+                                            "lait_wrong_where_meta_rule_right": 0})
             entry["pages"] += 1
-            for method, urls in picks.items():
-                entry[method] += any(same_image(url, label, page["url"]) for url in urls for label in labels)
+            entry["lait"] += right["lait"]
+            entry["meta_rule"] += right["meta_rule"]
+            entry["meta_rule_wrong"] += not right["meta_rule"]
+            entry["lait_right_where_meta_rule_wrong"] += right["lait"] and not right["meta_rule"]
+            entry["lait_wrong_where_meta_rule_right"] += right["meta_rule"] and not right["lait"]
     for entry in counts.values():
         for method in ("lait", "meta_rule"):
             entry[method] = round(entry[method] / entry["pages"], 3)
