@@ -21,11 +21,11 @@ Reported:
 
 Other learners, tried and not kept (same rows, same folds; held-out = mainimage + webcrawl,
 142 pages): scikit-learn's trees as shipped 597 of 695 pages leave-one-source-out, 126 held
-out; LightGBM `lambdarank` (pairwise, per page) 616 and 126; LightGBM binary 602 and 127; rows
-weighted so each page counts once 596 and 126, and 43 of 56 DOM-alone decisions instead of 44.
-A "teaser" column (the image links to another page of the site that a text link also names)
-592 and 126. The ranking objective's gain on the weak labels does not carry to the held-out
-labels, and its scores have no absolute level for `min_score` to read.
+out; LightGBM `lambdarank` (pairwise, per page) 616 and 126; LightGBM binary 601 to 603 (three
+seeds) and 127; rows weighted so each page counts once 596 and 126, and 43 of 56 DOM-alone
+decisions instead of 44. A "teaser" column (the image links to another page of the site that a
+text link also names) 592 and 126. The ranking objective's gain on the weak labels does not
+carry to the held-out labels, and its scores have no absolute level for `min_score` to read.
 """
 
 from __future__ import annotations
