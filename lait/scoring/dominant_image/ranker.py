@@ -27,8 +27,8 @@ class DominantImageRanker:
     Parameters
     ----------
     n_estimators : int, default=500
-        Number of trees. Chosen again inside source-grouped folds (300 to 800 trees, depth 3 or
-        4), the held-out sources' top-1 barely moves: `bench/bench_dominant_ranker_grouped.py`.
+        Number of trees. Choosing it (300 to 800) and the depth (3 or 4) inside source-grouped
+        folds barely moves the held-out sources' top-1: `bench/bench_dominant_ranker_grouped.py`.
     max_depth : int, default=3
         Depth of each tree.
     learning_rate : float, default=0.05
