@@ -51,6 +51,7 @@ from bench.bench_dominant_image import (  # noqa: E402
     webcrawl_pages,
 )
 from bench.measure import write_report  # noqa: E402
+from lait import progress  # noqa: E402
 from lait.filters.page import PageParser  # noqa: E402
 from lait.scoring.dominant_image import (  # noqa: E402
     DominantImageRanker,
@@ -106,14 +107,17 @@ def held_out_pages(parser: PageParser) -> list[dict]:
     return pages
 
 
-def fit_stages(pages: list[dict], depth: int, trees: int):
-    """Gradient-boosted trees with the shipped settings but `depth` and `trees`, fitted on `pages`."""
+def fit_stages(pages: list[dict], depth: int, trees: int, bar: progress.Bar):
+    """Gradient-boosted trees with the shipped settings but `depth` and `trees`, fitted on `pages`
+    (one step of `bar`)."""
     from sklearn.ensemble import GradientBoostingClassifier
 
     shipped = DominantImageRanker()
     model = GradientBoostingClassifier(n_estimators=trees, max_depth=depth, learning_rate=shipped.learning_rate,
                                        subsample=shipped.subsample, random_state=shipped.random_state)
-    return model.fit(np.concatenate([p["X"] for p in pages]), np.concatenate([p["y"] for p in pages]))
+    model.fit(np.concatenate([p["X"] for p in pages]), np.concatenate([p["y"] for p in pages]))
+    bar.update(1)
+    return model
 
 
 def right_pages(scores: np.ndarray, pages: list[dict]) -> int:
@@ -134,23 +138,53 @@ def staged_right(model, pages: list[dict], stages: tuple[int, ...]) -> dict[int,
             if n in stages}
 
 
-def by_source(pages: list[dict]) -> dict[str, list[dict]]:
+def group_by_source(pages: list[dict]) -> dict[str, list[dict]]:
     groups: dict[str, list[dict]] = {}
     for page in pages:
         groups.setdefault(page["source"], []).append(page)
     return groups
 
 
-def choose(training: dict[str, list[dict]]) -> tuple[int, int]:
+def choose(training: dict[str, list[dict]], bar: progress.Bar) -> tuple[int, int]:
     """`(depth, trees)` with the most pages right, leave-one-source-out over `training` only."""
     right = {(d, n): 0 for d in GRID_DEPTHS for n in GRID_TREES}
     for held in training:
         rest = [p for source, pages in training.items() if source != held for p in pages]
         for depth in GRID_DEPTHS:
-            for trees, count in staged_right(fit_stages(rest, depth, max(GRID_TREES)), training[held],
+            for trees, count in staged_right(fit_stages(rest, depth, max(GRID_TREES), bar), training[held],
                                              GRID_TREES).items():
                 right[depth, trees] += count
     return max(right, key=lambda k: (right[k], -k[0], -k[1]))  # ties: the smaller model
+
+
+def source_folds(sources: dict[str, list[dict]], depth: int, trees: int, bar: progress.Bar) -> tuple[dict, dict]:
+    """`(leave_one_source_out, nested)`: each source predicted by trees fitted on the others, with
+    the shipped `depth` and `trees`, and with those chosen by :func:`choose` on the others alone."""
+    loso, nested = {}, {}
+    for held, held_pages in sources.items():
+        rest = [p for source, group in sources.items() if source != held for p in group]
+        right = staged_right(fit_stages(rest, depth, trees, bar), held_pages, (trees,))[trees]
+        loso[held] = {"pages": len(held_pages), "right": right, "top1": round(right / len(held_pages), 4)}
+        chosen = choose({s: g for s, g in sources.items() if s != held}, bar)
+        right = staged_right(fit_stages(rest, *chosen, bar), held_pages, (chosen[1],))[chosen[1]]
+        nested[held] = {"pages": len(held_pages), "right": right, "top1": round(right / len(held_pages), 4),
+                        "chosen": {"max_depth": chosen[0], "n_estimators": chosen[1]}}
+    return loso, nested
+
+
+def held_out_top1(parser: PageParser) -> dict:
+    """The shipped model's top-1 on :func:`held_out_pages`, per set and per source."""
+    ranker = DominantImageRanker.load()
+    held_out: dict = {}
+    for source, group in group_by_source(held_out_pages(parser)).items():
+        right = right_pages(np.concatenate([ranker.decision_function(p["X"]) for p in group]), group)
+        held_out[source] = {"pages": len(group), "right": right}
+        entry = held_out.setdefault(source.split("/")[0], {"pages": 0, "right": 0})
+        entry["pages"] += len(group)
+        entry["right"] += right
+    for entry in held_out.values():
+        entry["top1"] = round(entry["right"] / entry["pages"], 4)
+    return held_out
 
 
 def main() -> int:
@@ -163,39 +197,21 @@ def main() -> int:
     started = time.time()
     page_parser = PageParser(languages=None)
     pages = training_pages(page_parser)
-    sources = by_source(pages)
+    sources = group_by_source(pages)
     shipped = DominantImageRanker()
     depth, trees = shipped.max_depth, shipped.n_estimators
     report: dict = {"pages": len(pages), "sources": {s: len(p) for s, p in sources.items()},
                     "shipped": {"max_depth": depth, "n_estimators": trees},
                     "grid": {"max_depth": GRID_DEPTHS, "n_estimators": GRID_TREES}}
-    in_sample = staged_right(fit_stages(pages, depth, trees), pages, (trees,))[trees]
+    fits = 1 + len(sources) * (2 + (len(sources) - 1) * len(GRID_DEPTHS))
+    with progress.Bar(fits, desc="rankers fitted", unit="fits") as bar:
+        in_sample = staged_right(fit_stages(pages, depth, trees, bar), pages, (trees,))[trees]
+        loso, nested = source_folds(sources, depth, trees, bar)
     report["in_sample"] = {"right": in_sample, "top1": round(in_sample / len(pages), 4)}
-    loso, nested = {}, {}
-    for held, held_pages in sources.items():
-        rest = [p for source, group in sources.items() if source != held for p in group]
-        right = staged_right(fit_stages(rest, depth, trees), held_pages, (trees,))[trees]
-        loso[held] = {"pages": len(held_pages), "right": right, "top1": round(right / len(held_pages), 4)}
-        chosen = choose({s: g for s, g in sources.items() if s != held})
-        right = staged_right(fit_stages(rest, *chosen), held_pages, (chosen[1],))[chosen[1]]
-        nested[held] = {"pages": len(held_pages), "right": right, "top1": round(right / len(held_pages), 4),
-                        "chosen": {"max_depth": chosen[0], "n_estimators": chosen[1]}}
-        print(f"{held}: shipped settings {loso[held]['right']}/{len(held_pages)}, "
-              f"chosen in fold {chosen} {right}/{len(held_pages)}", file=sys.stderr)
     for name, folds in (("leave_one_source_out", loso), ("nested", nested)):
         right = sum(f["right"] for f in folds.values())
         report[name] = {"right": right, "top1": round(right / len(pages), 4), "per_source": folds}
-    ranker = DominantImageRanker.load()
-    held_out = {}
-    for source, group in by_source(held_out_pages(page_parser)).items():
-        entry = held_out.setdefault(source.split("/")[0], {"pages": 0, "right": 0})
-        scores = np.concatenate([ranker.decision_function(p["X"]) for p in group])
-        entry["pages"] += len(group)
-        entry["right"] += right_pages(scores, group)
-        held_out[source] = {"pages": len(group), "right": right_pages(scores, group)}
-    for entry in held_out.values():
-        entry["top1"] = round(entry["right"] / entry["pages"], 4)
-    report["held_out"] = held_out
+    report["held_out"] = held_out_top1(page_parser)
     report["seconds"] = round(time.time() - started, 1)
     write_report(report, args.output)
     return 0
