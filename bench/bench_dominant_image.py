@@ -50,6 +50,8 @@ import sys
 import tempfile
 import time
 
+import numpy as np
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from bench.measure import write_report  # noqa: E402
@@ -150,7 +152,7 @@ def by_source(jobs: list[dict], webcrawl: list[dict], model: str | None = None) 
                 content = f.read()
         parsed = parser.parse(content, page["url"], content_type)
         found = None if isinstance(parsed, tuple) else extract_candidates(parsed)
-        if name == "webcrawl" and mode == "dom" and not _shows_label(found, labels, page["url"]):
+        if name == "webcrawl" and mode == "dom" and not (found and shown_labels(found, labels, page["url"]).any()):
             continue
         result = detector.detect_found(found) if found else {}
         lait_urls = result.get("image_urls") or [result.get("image_url")]
@@ -175,12 +177,11 @@ def by_source(jobs: list[dict], webcrawl: list[dict], model: str | None = None) 
     return counts
 
 
-def _shows_label(found, labels: list[str], page_url: str) -> bool:
-    """Whether one of a page's body images is a labelled photo (any rendition): the webcrawl
-    pages DOM-alone counts, as mainimage's `in_img` does."""
-    body = found.candidates[:found.n_body] if found else []
-    return any(same_image(url, label, page_url) for c in body for url in (c.url, *c.full_size_urls)
-               for label in labels)
+def shown_labels(found, labels: list[str], page_url: str) -> np.ndarray:
+    """Per body image of a page, whether one of its renditions is a labelled photo: the webcrawl
+    pages DOM-alone counts are those with one (as mainimage's `in_img`)."""
+    return np.array([any(same_image(url, label, page_url) for url in (c.url, *c.full_size_urls) for label in labels)
+                     for c in found.candidates[:found.n_body]], dtype=bool)
 
 
 def ranking_picks(jobs: list[dict], model: str | None = None) -> dict:

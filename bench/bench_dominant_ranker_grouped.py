@@ -47,6 +47,7 @@ from bench.bench_dominant_image import (  # noqa: E402
     WEBCRAWL,
     load_jobs,
     same_image,
+    shown_labels,
     strip_metadata,
     webcrawl_pages,
 )
@@ -99,8 +100,7 @@ def held_out_pages(parser: PageParser) -> list[dict]:
         if isinstance(page, tuple):
             continue
         found = extract_candidates(page)
-        y = np.array([any(same_image(url, label, web["url"]) for url in (c.url, *c.full_size_urls)
-                          for label in web["labels"]) for c in found.candidates[:found.n_body]])
+        y = shown_labels(found, web["labels"], web["url"])
         if y.any():
             pages.append({"source": "webcrawl/" + web["source"], "X": found.features, "y": y,
                           "excluded": excluded_body_rows(found)})

@@ -37,14 +37,17 @@ def is_placeholder_url(url: str) -> bool:
     its words is answered by substring tests; other URLs go to the expression, whose case
     folding (`re.I` on Unicode) `str.lower` does not copy.
     """
-    if url.isascii():
-        lowered = url.lower()
-        for word in _PLACEHOLDER_WORDS:  # a loop, not any(): compiled, a generator costs more than the tests
-            if word in lowered:
-                break
-        else:
-            return False
+    if url.isascii() and not contains_any(url.lower(), _PLACEHOLDER_WORDS):
+        return False
     return PLACEHOLDER_URL.search(url) is not None
+
+
+def contains_any(text: str, words: tuple[str, ...]) -> bool:
+    """Whether one of `words` occurs in `text`."""
+    for word in words:  # a loop, not any(): compiled, a generator costs more than the tests
+        if word in text:
+            return True
+    return False
 
 
 @functools.lru_cache(maxsize=8192)
