@@ -36,8 +36,8 @@ The extras are not in the shipped model: they raise the webcrawl figure but cost
 (the figures are in naturalness_extra_images.py and the JSON), and 3-D game renders still pass
 as photos. Also tried there, not kept: single photos with caption bands as more photos (natural/
 AUC 0.9957, webcrawl 0.9503), the extras weighted 0.1 to 0.5, balanced class weights, C 0.03 to
-0.3, and 160 collages of three other seeds (natural/ accuracy 0.971 to 0.978, webcrawl photo
-recall 0.88 to 0.94).
+0.3, collages with gutters of 4 px or more, and 160 collages of three other seeds (natural/
+accuracy 0.971 to 0.978, webcrawl photo recall 0.88 to 0.94).
 
 Beside it the 5-fold StratifiedGroupKFold by source that `lait train-naturalness` reports, and
 the in-sample figures of the recipe fitted on everything (optimistic, labelled so).
