@@ -1,6 +1,6 @@
 """Extra non-photo training images for the naturalness classifier: video-game frames and photo collages.
 
-    pip install vizdoom ale-py crafter        # the game engines (not dependencies of lait)
+    pip install vizdoom ale-py crafter        # the game engines, beside lait (not its dependencies)
     python bench/naturalness_extra_images.py /tmp/natural_extra
     python bench/naturalness_extra_images.py /tmp/natural_extra --only collage   # no game engine needed
 
@@ -43,10 +43,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import random
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -54,6 +56,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lait import progress  # noqa: E402
+
 NATURAL = Path(os.environ.get("LAIT_SHARED", ROOT.parent / "shared")) / "data" / "natural"
 FONT_FOLDERS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/truetype/liberation"))
 FIELDS = ["path", "label", "kind", "source_repo"]
@@ -246,6 +252,7 @@ def collages(count: int, rng: random.Random, natural: Path = NATURAL):
 
 
 KINDS = ("doom", "atari", "crafter", "collage")
+ENGINES = {"doom": "vizdoom", "atari": "ale_py", "crafter": "crafter"}  # the module each game kind needs
 
 
 def made_images(kind: str, count: int, rng: random.Random):
@@ -255,8 +262,6 @@ def made_images(kind: str, count: int, rng: random.Random):
     if kind in games:
         source, frames = games[kind]
         return ((source, "other", "game", image) for image in frames(count, rng))
-    if not NATURAL.is_dir():
-        raise SystemExit(f"{kind} images need {NATURAL} (the shared data beside the repo)")
     return ((f"collage:{source}", "other", "collage", image) for source, image in collages(count, rng))
 
 
@@ -267,17 +272,24 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=80, help="images of each kind")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    kinds = args.only or list(KINDS)
+    missing = [ENGINES[kind] for kind in kinds if kind in ENGINES and importlib.util.find_spec(ENGINES[kind]) is None]
+    if missing:
+        parser.error(f"no module {', '.join(missing)}: pip install vizdoom ale-py crafter, or make --only collage")
+    if "collage" in kinds and not NATURAL.is_dir():
+        parser.error(f"collages need {NATURAL} (the shared data beside the repo); leave out collage with --only")
     folder = Path(args.folder)
     rows = []
-    for kind in args.only or KINDS:
-        rng = random.Random(f"{args.seed}:{kind}")  # each kind the same with or without --only
-        for i, (source, label, kind_label, image) in enumerate(made_images(kind, args.count, rng)):
-            path = f"{kind}/{i:04d}.jpg"
-            save_jpeg(image, folder / path, rng)
-            rows.append({"path": path, "label": label, "kind": kind_label, "source_repo": source})
-        print(f"{kind}: {sum(row['path'].startswith(kind + '/') for row in rows)} images", flush=True)
+    with progress.Bar(total=args.count * len(kinds), desc="extra images", unit="images") as bar:
+        for kind in kinds:
+            rng = random.Random(f"{args.seed}:{kind}")  # each kind the same with or without --only
+            for i, (source, label, kind_label, image) in enumerate(made_images(kind, args.count, rng)):
+                path = f"{kind}/{i:04d}.jpg"
+                save_jpeg(image, folder / path, rng)
+                rows.append({"path": path, "label": label, "kind": kind_label, "source_repo": source})
+                bar.update(1, kind=kind)
     (folder / "made.json").write_text(json.dumps({"script": "bench/naturalness_extra_images.py", "seed": args.seed,
-                                                  "count": args.count, "kinds": args.only or list(KINDS)}) + "\n")
+                                                  "count": args.count, "kinds": kinds}) + "\n")
     with open(folder / "labels.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
         writer.writeheader()

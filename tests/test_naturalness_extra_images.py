@@ -1,11 +1,13 @@
 """The collages of bench/naturalness_extra_images.py: layouts tile the canvas, runs repeat for a seed."""
 
 import csv
+import importlib.util
 import random
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from bench.naturalness_extra_images import collage_layout, photo_collage
@@ -48,3 +50,13 @@ def test_collage_folder_repeats_for_a_seed_and_names_the_photos_source(tmp_path)
         assert row["source_repo"].removeprefix("collage:") in sources
         assert (folders[0] / row["path"]).read_bytes() == (folders[1] / row["path"]).read_bytes()
         assert min(Image.open(folders[0] / row["path"]).size) >= 240
+
+
+def test_a_missing_game_engine_is_a_one_line_error(tmp_path):
+    if importlib.util.find_spec("vizdoom") is not None:
+        pytest.skip("vizdoom is installed here: the error it would give cannot show")
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "naturalness_extra_images.py"), str(tmp_path),
+                           "--only", "doom"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2
+    assert "error: no module vizdoom: pip install vizdoom" in done.stderr and "Traceback" not in done.stderr
+    assert not any(tmp_path.iterdir())
