@@ -30,8 +30,13 @@ shipped recipe trained without them:
 
 They help on the web kinds and cost photos of natural/: mostly Urban100's building facades
 (photo recall 0.95 -> 0.62 with games + collages, 0.87 with collages alone). Mass Effect's 3-D
-renders still score as photos. Other seeds and counts move each figure by a point or two. So the shipped model does not train on them. A user whose crawl is mostly games or comics
-may (`lait train-naturalness` on natural/ plus this folder).
+renders still score as photos. Other seeds and counts move each figure by a point or two. So the shipped model does not train on them. A user whose crawl is mostly games or comics may:
+
+    python bench/quality_naturalness_web.py --training_folder /tmp/natural_web --extras /tmp/natural_extra
+    lait train-naturalness /tmp/natural_web --statistics_weight 4 --output my_naturalness.json
+
+(The 5-fold report of `train-naturalness` then counts `collage:SOURCE` as a source of its own;
+`quality_naturalness_web.py --cv --extras` is the figure to trust.)
 
 Every image is saved as JPEG (as web pages serve them), with `labels.csv` in the same format as
 natural/ (`path,label,kind,source_repo`), label `other`, and `made.json` (the arguments). The

@@ -6,8 +6,8 @@
         # + grouped cross-validation of the training recipes on natural/ and the webcrawl images
     python bench/quality_naturalness_web.py --cv --cache /tmp/natweb.npz --extras /tmp/natural_extra
         # + the recipes trained with the generated game frames and collages as well
-    python bench/quality_naturalness_web.py --training_folder /tmp/natural_web
-        # write natural/ (symlinks) + the webcrawl images as one folder for `lait train-naturalness`
+    python bench/quality_naturalness_web.py --training_folder /tmp/natural_web [--extras /tmp/natural_extra]
+        # write natural/ (symlinks) + the webcrawl images (+ the extras) as one folder for `lait train-naturalness`
 
 Labels: `bench/labels/webcrawl_images.jsonl`, every image record of the 7 WARCs of
 ../shared/data/webcrawl larger than 300 px on both sides (309), looked at one by one: `photo`
@@ -232,17 +232,23 @@ def cross_validate(nat: dict, web: dict, recipe: dict, extra: dict | None = None
     }
 
 
-def write_training_folder(folder: Path, labels: list[dict], blobs: list[bytes]) -> None:
-    """natural/ (symlinked) + the webcrawl images, with one labels.csv (source_repo = site)."""
-    folder.mkdir(parents=True, exist_ok=True)
+def linked_rows(folder: Path, name: str, source: Path) -> list[dict]:
+    """The rows of `source`/labels.csv, each image symlinked under `folder`/`name`."""
     rows = []
-    for row in natural_rows():
-        link = folder / "natural" / row["path"]
+    for row in natural_rows(source):
+        link = folder / name / row["path"]
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.exists():
-            link.symlink_to(NATURAL / row["path"])
-        rows.append({"path": f"natural/{row['path']}", "label": row["label"], "kind": row["kind"],
+            link.symlink_to(source.resolve() / row["path"])
+        rows.append({"path": f"{name}/{row['path']}", "label": row["label"], "kind": row["kind"],
                      "source_repo": row["source_repo"]})
+    return rows
+
+
+def write_training_folder(folder: Path, labels: list[dict], blobs: list[bytes], extras: Path | None = None) -> None:
+    """natural/ (symlinked) + the webcrawl images (+ the extras, symlinked), with one labels.csv."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = linked_rows(folder, "natural", NATURAL) + (linked_rows(folder, "extras", extras) if extras else [])
     (folder / "webcrawl").mkdir(exist_ok=True)
     for i, (row, blob) in enumerate(zip(labels, blobs)):
         path = f"webcrawl/{i:04d}.img"
@@ -263,7 +269,8 @@ def main() -> int:
     parser.add_argument("--cache", default=None, help="npz file caching the network outputs of both image sets")
     parser.add_argument("--training_folder", default=None, help="write the combined training folder here and stop")
     parser.add_argument("--extras", default=None,
-                        help="with --cv: a folder of naturalness_extra_images.py, for the recipes trained on it too")
+                        help="a folder of naturalness_extra_images.py: with --cv, the recipes trained on it too; "
+                             "with --training_folder, its images in that folder too")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
     if not WEBCRAWL.is_dir() or not NATURAL.is_dir():
@@ -279,7 +286,7 @@ def main() -> int:
     labels = load_labels()
     blobs = webcrawl_images(labels)
     if args.training_folder:
-        write_training_folder(Path(args.training_folder), labels, blobs)
+        write_training_folder(Path(args.training_folder), labels, blobs, Path(args.extras) if args.extras else None)
         return 0
     cache = Path(args.cache) if args.cache else None
     if cache and cache.exists():
