@@ -64,10 +64,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lait import progress  # noqa: E402
+from lait.pipeline.commands.train_naturalness import LABEL_COLUMNS  # noqa: E402
 
 NATURAL = Path(os.environ.get("LAIT_SHARED", ROOT.parent / "shared")) / "data" / "natural"
 FONT_FOLDERS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/truetype/liberation"))
-FIELDS = ["path", "label", "kind", "source_repo"]
 
 
 def save_jpeg(image: Image.Image, path: Path, rng: random.Random) -> None:
@@ -296,7 +296,7 @@ def main() -> int:
     (folder / "made.json").write_text(json.dumps({"script": "bench/naturalness_extra_images.py", "seed": args.seed,
                                                   "count": args.count, "kinds": kinds}) + "\n")
     with open(folder / "labels.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        writer = csv.DictWriter(f, fieldnames=LABEL_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     print(f"wrote {len(rows)} images and labels.csv to {folder}")

@@ -247,6 +247,8 @@ def linked_rows(folder: Path, name: str, source: Path) -> list[dict]:
 
 def write_training_folder(folder: Path, labels: list[dict], blobs: list[bytes], extras: Path | None = None) -> None:
     """natural/ (symlinked) + the webcrawl images (+ the extras, symlinked), with one labels.csv."""
+    from lait.pipeline.commands.train_naturalness import LABEL_COLUMNS
+
     folder.mkdir(parents=True, exist_ok=True)
     rows = linked_rows(folder, "natural", NATURAL) + (linked_rows(folder, "extras", extras) if extras else [])
     (folder / "webcrawl").mkdir(exist_ok=True)
@@ -255,7 +257,7 @@ def write_training_folder(folder: Path, labels: list[dict], blobs: list[bytes], 
         (folder / path).write_bytes(blob)
         rows.append({"path": path, "label": row["label"], "kind": row["kind"], "source_repo": row["site"]})
     with open(folder / "labels.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=["path", "label", "kind", "source_repo"])
+        writer = csv.DictWriter(f, fieldnames=LABEL_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     print(f"wrote {folder}: {len(rows)} images; train with\n"

@@ -53,14 +53,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch_size", type=Number(int, 1), default=32, help="images per EfficientNet batch (default 32)")
 
 
+# The columns of a labelled image folder's labels.csv (as ../shared/data/natural has them).
+LABEL_COLUMNS = ("path", "label", "kind", "source_repo")
+
+
 def read_labels(folder: Path) -> list[dict]:
     """Rows of `labels.csv`; a missing file or column is a UsageError."""
     labels = folder / "labels.csv"
     if not labels.is_file():
-        raise UsageError(f"{labels} not found: DATA must be a folder with labels.csv (path,label,kind,source_repo)")
+        raise UsageError(f"{labels} not found: DATA must be a folder with labels.csv ({','.join(LABEL_COLUMNS)})")
     with open(labels, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    missing = {"path", "label", "kind", "source_repo"} - set(rows[0] if rows else {})
+    missing = set(LABEL_COLUMNS) - set(rows[0] if rows else {})
     if missing:
         raise UsageError(f"{labels} lacks column(s) {', '.join(sorted(missing))}")
     absent = [row["path"] for row in rows if not (folder / row["path"]).is_file()]
