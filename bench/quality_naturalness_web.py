@@ -34,7 +34,7 @@ of natural/ (a repository or package) by one that saw nothing of that source. Re
 
 The extras are not in the shipped model: they raise the webcrawl figure but cost natural/ photos
 (the figures are in naturalness_extra_images.py and the JSON), and 3-D game renders still pass
-as photos. Also tried there, not kept: single photos with caption bands as more photos (natural/
+as photos. Also tried, with an earlier folder of extras, not kept: single photos with caption bands as more photos (natural/
 AUC 0.9957, webcrawl 0.9503), the extras weighted 0.1 to 0.5, balanced class weights, C 0.03 to
 0.3, collages with gutters of 4 px or more, and 160 collages of three other seeds (natural/
 accuracy 0.971 to 0.978, webcrawl photo recall 0.88 to 0.94).
@@ -275,6 +275,8 @@ def main() -> int:
                              "with --training_folder, its images in that folder too")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
+    if args.extras and not (Path(args.extras) / "labels.csv").is_file():
+        parser.error(f"{args.extras} has no labels.csv: make it with bench/naturalness_extra_images.py")
     if not WEBCRAWL.is_dir() or not NATURAL.is_dir():
         print(f"skipped: needs {WEBCRAWL} and {NATURAL} (the shared data beside the repo), absent here")
         return 0
