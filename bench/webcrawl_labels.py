@@ -16,8 +16,8 @@ back.
 sides in the crawl, else null. `renditions` are other URLs of the same photo (crops, sizes).
 `describing` holds one key per text on the page that says what or who the photo shows (alt,
 title, figcaption, the caption line under it, a sentence beside it, a headline that names what
-the photo shows); an output text describes the photo when most of its words come from one of
-them (`text_describes`).
+the photo shows); an output text describes the photo when most of its words, the words of
+the site's host name left out, come from one of them (`text_describes`).
 """
 
 from __future__ import annotations
@@ -51,6 +51,6 @@ def judge(label: dict, image_url: str, text: str) -> str:
     """'good' when the pair is the page's lead photo with a describing text; else why not."""
     if image_url not in photo_urls(label):
         return "wrong_image" if label.get("lead_photo") else "no_photo_page"
-    if not text_describes(text, label.get("describing", [])):
+    if not text_describes(text, label.get("describing", []), label["page_url"]):
         return "wrong_text"
     return "good"

@@ -278,6 +278,17 @@ def test_web_judge_takes_a_text_made_of_a_describing_texts_words_and_nothing_els
         assert describes(text, describing) is expected, text
 
 
+def test_web_judge_does_not_count_the_site_name_as_description():
+    from lait.scoring.relevance_web import describes, text_key
+
+    page = "https://idlermag.com/2012/01/02/homemade-chicken-and-dumplings-soup/"
+    describing = [text_key("Homemade chicken and dumplings soup | Idlermag.com")]
+    for text, expected in (("Idlermag.com", False), ("IDLERMAG", False), ("Homemade chicken and dumplings soup", True),
+                           ("Homemade chicken and dumplings soup | Idlermag.com", True), ("Soup | Idlermag.com", False)):
+        assert describes(text, describing, page) is expected, text
+    assert describes("Idlermag.com", describing)  # without the page, the host's words are words like any other
+
+
 def test_thresholds_and_folds_of_the_grouped_evaluation():
     from lait.scoring.relevance_grouped_cv import grouped_folds, threshold_for_recall
     from lait.scoring.relevance_training import TrainingRows

@@ -7,7 +7,8 @@ turns a labelled crawl (WARC files with their images, and per page the labels of
 texts that describe it) into labelled pairs, grouped by site:
 
 - ``web_positive``: the lead photo with a text of its page that describes it (most of its
-  content words come from one labelled describing text, the judge of the webcrawl bench);
+  content words, the site's name left out, come from one labelled describing text: the judge
+  of the webcrawl bench);
 - ``web_page_text``: the lead photo with any other text lait's parsing finds on its page
   (alt, title, figcaption, caption-like context and headline of every image, og:title,
   og:description, the page title): chrome, bylines, other images' captions;
@@ -30,10 +31,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
-__all__ = ["WebPairs", "collect_web_pairs", "describes", "text_key", "WEB_KINDS"]
+__all__ = ["WebPairs", "collect_web_pairs", "describes", "site_words", "text_key", "WEB_KINDS"]
 
 WEB_KINDS = ("web_positive", "web_page_text", "web_swap")
 # The pipeline's CleanText drops longer texts before ScoreRelevance sees them.
@@ -69,9 +71,20 @@ def text_key(text: str) -> list[str]:
     return sorted({word_hash(w) for w in content_words(text)})
 
 
-def describes(text: str, describing: list[list[str]]) -> bool:
-    """True when most content words of `text` belong to one labelled describing text (a `text_key`)."""
-    words = {word_hash(w) for w in content_words(text)}
+def site_words(page_url: str | None) -> frozenset[str]:
+    """The words of a page's host name ("idlermag", "com" for https://idlermag.com/...)."""
+    host = urlsplit(page_url or "").hostname or ""
+    return frozenset(_WORD.findall(host.lower()))
+
+
+def describes(text: str, describing: list[list[str]], page_url: str | None = None) -> bool:
+    """True when most content words of `text` belong to one labelled describing text (a `text_key`).
+
+    The words of the page's host name (`page_url`) do not count: a describing headline often
+    ends with the site's name ("Homemade soup | Idlermag.com"), and the bare site name, which
+    the page shows as its banner, says nothing about the photo."""
+    ignored = site_words(page_url)
+    words = {word_hash(w) for w in content_words(text) if w not in ignored}
     if not words:
         return False
     for key in describing:
@@ -156,7 +169,7 @@ def collect_web_pairs(crawl_records: Iterable, labels_path: Path, seed: int = 0)
             continue
         out.images[photo] = all_images[photo]
         for source, text in _page_texts(page, extract_candidates(page)):
-            positive = describes(text, label.get("describing", []))
+            positive = describes(text, label.get("describing", []), record["url"])
             out.pairs.append({"text": text, "text_source": source, "image_url": photo, "page_url": record["url"],
                               "site": label["site"], "label": int(positive),
                               "kind": "web_positive" if positive else "web_page_text"})
