@@ -286,6 +286,9 @@ def test_web_judge_does_not_count_the_site_name_as_description():
     for text, expected in (("Idlermag.com", False), ("IDLERMAG", False), ("Homemade chicken and dumplings soup", True),
                            ("Homemade chicken and dumplings soup | Idlermag.com", True), ("Soup | Idlermag.com", False)):
         assert describes(text, describing, page) is expected, text
+    one_word = [text_key("Limitless | Idlermag.com")]
+    assert describes("Limitless", one_word, page) and describes("Limitless – Idlermag.com", one_word, page)
+    assert not describes("Idlermag.com", one_word, page)
     assert describes("Idlermag.com", describing)  # without the page, the host's words are words like any other
 
 

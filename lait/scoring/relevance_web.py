@@ -80,15 +80,16 @@ def site_words(page_url: str | None) -> frozenset[str]:
 def describes(text: str, describing: list[list[str]], page_url: str | None = None) -> bool:
     """True when most content words of `text` belong to one labelled describing text (a `text_key`).
 
-    The words of the page's host name (`page_url`) do not count: a describing headline often
-    ends with the site's name ("Homemade soup | Idlermag.com"), and the bare site name, which
-    the page shows as its banner, says nothing about the photo."""
-    ignored = site_words(page_url)
-    words = {word_hash(w) for w in content_words(text) if w not in ignored}
+    The words of the page's host name (`page_url`), in the text and in the keys, do not count:
+    a describing headline often ends with the site's name ("Homemade soup | Idlermag.com"), and
+    the bare site name, which the page shows as its banner, says nothing about the photo."""
+    ignored = {word_hash(w) for w in site_words(page_url)}
+    words = {word_hash(w) for w in content_words(text)} - ignored
     if not words:
         return False
     for key in describing:
-        shared = len(words & set(key))
+        key = set(key) - ignored
+        shared = len(words & key)
         if shared >= min(2, len(key)) and shared / len(words) >= MIN_WORD_PRECISION:
             return True
     return False
