@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-__all__ = ["WebPairs", "collect_web_pairs", "describes", "site_words", "text_key", "WEB_KINDS"]
+__all__ = ["WebPairs", "collect_web_pairs", "describes", "text_key", "WEB_KINDS"]
 
 WEB_KINDS = ("web_positive", "web_page_text", "web_swap")
 # The pipeline's CleanText drops longer texts before ScoreRelevance sees them.
@@ -71,8 +71,11 @@ def text_key(text: str) -> list[str]:
     return sorted({word_hash(w) for w in content_words(text)})
 
 
-def site_words(page_url: str | None) -> frozenset[str]:
-    """The words of a page's host name ("idlermag", "com" for https://idlermag.com/...)."""
+def _site_words(page_url: str | None) -> frozenset[str]:
+    """The words of a page's host name ("idlermag", "com" for https://idlermag.com/...).
+
+    Every label of the host, not only the brand that lait.filters.description.site_names gives
+    ("idlermag"): a labelled title ends in "Idlermag.com", and its "com" must not count either."""
     host = urlsplit(page_url or "").hostname or ""
     return frozenset(_WORD.findall(host.lower()))
 
@@ -83,7 +86,7 @@ def describes(text: str, describing: list[list[str]], page_url: str | None = Non
     The words of the page's host name (`page_url`), in the text and in the keys, do not count:
     a describing headline often ends with the site's name ("Homemade soup | Idlermag.com"), and
     the bare site name, which the page shows as its banner, says nothing about the photo."""
-    ignored = {word_hash(w) for w in site_words(page_url)}
+    ignored = {word_hash(w) for w in _site_words(page_url)}
     words = {word_hash(w) for w in content_words(text)} - ignored
     if not words:
         return False
