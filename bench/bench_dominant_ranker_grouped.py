@@ -26,6 +26,13 @@ seeds) and 127; rows weighted so each page counts once 596 and 126, and 43 of 56
 decisions instead of 44. A "teaser" column (the image links to another page of the site that a
 text link also names) 592 and 126. The ranking objective's gain on the weak labels does not
 carry to the held-out labels, and its scores have no absolute level for `min_score` to read.
+
+A photo-credit column, also not kept: the image's alt, title, figcaption or nearby text names a
+credit ("Photo:", "Image:", "courtesy", (c), Getty, Reuters, AP Photo, iStock, Shutterstock...).
+In the weak labels the lead image's nearby text has one 20% of the time, other images' 2%; yet
+the ranker with it gets 598 of 695 pages leave-one-source-out (597 without), and 44 of 56
+DOM-alone decisions on mainimage (the same; with alt, title, figcaption and nearby text as four
+columns, 43) and 83 of 86 on the webcrawl pages (82).
 """
 
 from __future__ import annotations

@@ -39,6 +39,19 @@ AUC 0.9957, webcrawl 0.9503), the extras weighted 0.1 to 0.5, balanced class wei
 0.3, collages with gutters of 4 px or more, and 160 collages of three other seeds (natural/
 accuracy 0.971 to 0.978, webcrawl photo recall 0.88 to 0.94).
 
+Two more tries at the 3-D game renders, recipe `after`, not kept:
+- 42 statistics of the full-resolution pixels that tell computer graphics from photographs in
+  the forensics literature (Lyu and Farid: spread, mean magnitude, kurtosis and near-zero share
+  of 3 levels of Haar subbands; the residual's spread in the flattest 30% of the image; the
+  correlation of the colour channels' residuals, which demosaicing leaves in camera images),
+  as more weighted columns: webcrawl 0.9183 (weight 1) to 0.9108 (weight 4), natural/ 0.9987
+  to 0.9972. No single column separates the game frames from the webcrawl photos (AUC 0.31 to
+  0.69): at web sizes and JPEG qualities the photos have lost their sensor noise too.
+- 120 frames of textured 3-D scenes rendered by `pip:panda3d` (its bundled terrain and models,
+  the software renderer, random cameras, lights and fog) as more non-photos: webcrawl 0.9230,
+  webcrawl photo recall 0.967 -> 0.930, natural/ accuracy 0.9825 -> 0.9785; Portal and Mass
+  Effect still score 0.98 to 1.0.
+
 Beside it the 5-fold StratifiedGroupKFold by source that `lait train-naturalness` reports, and
 the in-sample figures of the recipe fitted on everything (optimistic, labelled so).
 Results go to `bench/results/quality_naturalness_web.json`. Without ../shared the script says
