@@ -71,13 +71,13 @@ def text_key(text: str) -> list[str]:
     return sorted({word_hash(w) for w in content_words(text)})
 
 
-def _site_words(page_url: str | None) -> frozenset[str]:
-    """The words of a page's host name ("idlermag", "com" for https://idlermag.com/...).
+def _site_word_hashes(page_url: str | None) -> frozenset[str]:
+    """The hashed words of a page's host name ("idlermag", "com" for https://idlermag.com/...).
 
     Every label of the host, not only the brand that lait.filters.description.site_names gives
     ("idlermag"): a labelled title ends in "Idlermag.com", and its "com" must not count either."""
     host = urlsplit(page_url or "").hostname or ""
-    return frozenset(_WORD.findall(host.lower()))
+    return frozenset(word_hash(w) for w in _WORD.findall(host.lower()))
 
 
 def describes(text: str, describing: list[list[str]], page_url: str | None = None) -> bool:
@@ -86,14 +86,14 @@ def describes(text: str, describing: list[list[str]], page_url: str | None = Non
     The words of the page's host name (`page_url`), in the text and in the keys, do not count:
     a describing headline often ends with the site's name ("Homemade soup | Idlermag.com"), and
     the bare site name, which the page shows as its banner, says nothing about the photo."""
-    ignored = {word_hash(w) for w in _site_words(page_url)}
+    ignored = _site_word_hashes(page_url)
     words = {word_hash(w) for w in content_words(text)} - ignored
     if not words:
         return False
     for key in describing:
-        key = set(key) - ignored
-        shared = len(words & key)
-        if shared >= min(2, len(key)) and shared / len(words) >= MIN_WORD_PRECISION:
+        kept = set(key) - ignored
+        shared = len(words & kept)
+        if shared >= min(2, len(kept)) and shared / len(words) >= MIN_WORD_PRECISION:
             return True
     return False
 
