@@ -292,6 +292,14 @@ def test_web_judge_does_not_count_the_site_name_as_description():
     assert describes("Idlermag.com", describing)  # without the page, the host's words are words like any other
 
 
+def test_web_judge_reads_a_malformed_page_url_as_no_site():
+    from lait.scoring.relevance_web import describes, text_key
+
+    describing = [text_key("Homemade chicken and dumplings soup")]
+    assert describes("Homemade chicken and dumplings soup", describing, "http://[idlermag.com/soup")
+    assert not describes("Soup", describing, "http://[idlermag.com/soup")
+
+
 def test_thresholds_and_folds_of_the_grouped_evaluation():
     from lait.scoring.relevance_grouped_cv import grouped_folds, threshold_for_recall
     from lait.scoring.relevance_training import TrainingRows

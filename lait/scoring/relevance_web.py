@@ -76,7 +76,10 @@ def _site_word_hashes(page_url: str | None) -> frozenset[str]:
 
     Every label of the host, not only the brand that lait.filters.description.site_names gives
     ("idlermag"): a labelled title ends in "Idlermag.com", and its "com" must not count either."""
-    host = urlsplit(page_url or "").hostname or ""
+    try:
+        host = urlsplit(page_url or "").hostname or ""
+    except ValueError:  # an unclosed IPv6 bracket in a crawled URL: no site name to leave out
+        host = ""
     return frozenset(word_hash(w) for w in _WORD.findall(host.lower()))
 
 
