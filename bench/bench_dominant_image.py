@@ -31,6 +31,9 @@ postlight/parser; metascraper; newspaper4k with goose3), the same again in every
 more data of the same kind: see the closing notes of issue 25 for what they are. A narrower token
 group for lead-image words beside the broad `lead` one (hero, featur-, cover, splash, lede: own,
 ancestor and URL features), retrained on pages/: DOM-alone 43 of 56, all pages 196 of 207; not kept.
+Body images whose shape FilterImages would reject (longer side over `--max_aspect_ratio` 3 times
+the shorter, by the declared or srcset size) left out of the ranking, not kept: every figure the
+same (0004's 118x640 strip gives way to another wrong photo, not to the labelled one).
 
 Throughput: one process, one core, the same work the two stages' DoFns do (decode, parse,
 language identification, candidates and features, record round trip, ranking, decision).
