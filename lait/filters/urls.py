@@ -78,7 +78,7 @@ def normalize_url(url: str, base: str | None = None) -> str | None:
     path = _normalize_escapes(_remove_dot_segments(parts.path or "/"), _SAFE_PATH)
     query = _normalize_escapes(parts.query, _SAFE_QUERY)
     return urlunsplit((scheme, netloc, path, query, ""))
-def url_host(url: str) -> str:
-    """Host of a URL, lower-cased, without a leading `www.`."""
-    host = (urlsplit(url).hostname or "").lower()
+def url_host(url: str | None) -> str:
+    """Host of a URL, lower-cased, without a leading `www.` ("" for no URL)."""
+    host = (urlsplit(url or "").hostname or "").lower()
     return host[4:] if host.startswith("www.") else host

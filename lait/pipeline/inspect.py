@@ -11,13 +11,13 @@ import ast
 import html
 import json
 from collections import Counter
-from urllib.parse import urlsplit
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
 from lait import storage
+from lait.filters.urls import url_host
 from lait.pipeline.funnel import format_funnel
 from lait.pipeline.output_dir import SUCCESS, TMP_PREFIX
 from lait.pipeline.schema import COLUMN_NAMES, image_bytes, image_column_problem
@@ -104,11 +104,6 @@ def _column(table, name: str) -> np.ndarray:
     return table.column(name).to_numpy(zero_copy_only=False).astype(float)
 
 
-def _host(url: str | None) -> str:
-    host = (urlsplit(url or "").hostname or "").lower()
-    return host[4:] if host.startswith("www.") else host
-
-
 def summarize(directory: str, top: int = 10) -> dict:
     """Shard count, rows, bytes, funnel and the distributions of a corpus, from metadata and small columns."""
     paths = shard_paths(directory)
@@ -133,8 +128,8 @@ def summarize(directory: str, top: int = 10) -> dict:
             **{name: _quantiles(_column(table, name)) for name in SCORE_COLUMNS},
         },
         "text_sources": dict(Counter(table.column("text_source").to_pylist()).most_common()),
-        "top_page_domains": dict(Counter(map(_host, table.column("page_url").to_pylist())).most_common(top)),
-        "top_image_domains": dict(Counter(map(_host, table.column("image_url").to_pylist())).most_common(top)),
+        "top_page_domains": dict(Counter(map(url_host, table.column("page_url").to_pylist())).most_common(top)),
+        "top_image_domains": dict(Counter(map(url_host, table.column("image_url").to_pylist())).most_common(top)),
         "images_on_several_pages": int(np.nansum(np.asarray(n_pages, dtype=float) > 1)),
         "duplicate_pairs_merged": merged,
     }
@@ -281,7 +276,7 @@ def _card(row: dict, fields: list[str]) -> str:
     facts = "".join(f"<li>{html.escape(k)}: {html.escape(_short(row[k]))}</li>"
                     for k in fields if row.get(k) is not None)
     page = row.get("page_url") or row.get("url")
-    link = f'<a href="{html.escape(page)}" rel="noreferrer">{html.escape(_host(page))}</a>' if page else ""
+    link = f'<a href="{html.escape(page)}" rel="noreferrer">{html.escape(url_host(page))}</a>' if page else ""
     return (f'<div class="card">{image}<p class="text">{html.escape(row.get("text") or "")}</p>'
             f"<ul>{facts}</ul>{link}</div>")
 
