@@ -6,6 +6,8 @@
         # + grouped cross-validation of the training recipes on natural/ and the webcrawl images
     python bench/quality_naturalness_web.py --cv --cache /tmp/natweb.npz --extras /tmp/natural_extra
         # + the recipes trained with the generated game frames and collages as well
+    python bench/quality_naturalness_web.py --charts matplotlib-3.11.2.tar.gz
+        # + matplotlib's baseline charts (its sdist from PyPI) as held-out non-photos
     python bench/quality_naturalness_web.py --training_folder /tmp/natural_web [--extras /tmp/natural_extra]
         # write natural/ (symlinks) + the webcrawl images (+ the extras) as one folder for `lait train-naturalness`
 
@@ -28,9 +30,12 @@ of natural/ (a repository or package) by one that saw nothing of that source. Re
 - `after`: that, natural/ + webcrawl images (what ships; trained by
   `lait train-naturalness FOLDER --statistics_weight 4` on the `--training_folder`);
 - with `--extras FOLDER` (made by `naturalness_extra_images.py`: video-game frames and photo
-  collages, the two kinds natural/ lacks), `after_with_extras` and `after_with_collages`: `after`
-  with those images always in training. A collage is left out of a natural/ fold whose source
-  gave its photos.
+  collages, the two kinds natural/ lacks), `after_with_extras` (the generated game frames and
+  the collages), `after_with_collages` and `after_with_game_renders` (the real renders of Debian's
+  game packages, `--only render`): `after` with those images always in training. A collage is
+  left out of a natural/ fold whose source gave its photos. `extras_leave_one_source_out`: each
+  source of the extras scored by a model trained without it (does a game teach about another
+  game?).
 
 The extras are not in the shipped model: they raise the webcrawl figure but cost natural/ photos
 (the figures are in naturalness_extra_images.py and the JSON), and 3-D game renders still pass
@@ -51,6 +56,9 @@ Two more tries at the 3-D game renders, recipe `after`, not kept:
   the software renderer, random cameras, lights and fog) as more non-photos: webcrawl 0.9230,
   webcrawl photo recall 0.967 -> 0.930, natural/ accuracy 0.9825 -> 0.9785; Portal and Mass
   Effect still score 0.98 to 1.0.
+Real renders of three games from Debian's packages do teach it (recipe `after_with_game_renders`:
+webcrawl 0.9613, Portal under 0.5, each game held out 20% scored photo) at the price of 1 in 20
+photos of natural/: figures in naturalness_extra_images.py.
 
 Flickr8k's 1,500 train photos (../shared/data/captions) as more training photos, recipe `after`,
 not kept either: natural/ AUC 0.9986 -> 0.9992, but webcrawl 0.9179 -> 0.9072 (300 of them:
@@ -68,7 +76,11 @@ drops 2 of the 213 webcrawl photos.
 
 `held_out_photos`: the model (shipped or --model) on the 2,500 Flickr8k photos of
 ../shared/data/captions, a photo source that neither natural/ nor the webcrawl labels draw from:
-its photo recall at the threshold and the lowest-scored files (photos only, so no AUC).
+its photo recall at the threshold and the lowest-scored files. `held_out_charts` (`--charts`): the
+same model on a non-photo source none of them draws from, the baseline images of matplotlib's test
+suite at 301 px or more on both sides (charts, plots, colour maps: 539 in 3.11.2), and their AUC
+against those Flickr8k photos. The shipped model rejects all 539 (the highest score 0.399, a
+colour bar); AUC 1.0.
 
 Beside it the 5-fold StratifiedGroupKFold by source that `lait train-naturalness` reports, and
 the in-sample figures of the recipe fitted on everything (optimistic, labelled so).
@@ -80,9 +92,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -106,9 +120,11 @@ RECIPES = {
     "after": {"classes": None, "statistics_weight": 4.0, "web_data": True},
 }
 # Recipes that also train on the images of naturalness_extra_images.py, by their `kind` column.
+# `extra_sources`, where given, keeps only rows whose source starts with one of them.
 EXTRA_RECIPES = {
-    "after_with_extras": {**RECIPES["after"], "extra_kinds": ("game", "collage")},
+    "after_with_extras": {**RECIPES["after"], "extra_kinds": ("game", "collage"), "extra_sources": ("pip:", "collage:")},
     "after_with_collages": {**RECIPES["after"], "extra_kinds": ("collage",)},
+    "after_with_game_renders": {**RECIPES["after"], "extra_kinds": ("game",), "extra_sources": ("deb:",)},
 }
 
 
@@ -171,8 +187,9 @@ def extra_images(folder: Path, net) -> dict[str, np.ndarray]:
             "groups": np.array([row["source_repo"] for row in rows]), "kinds": np.array([row["kind"] for row in rows])}
 
 
-def held_out_photos(model, net, folder: Path = CAPTION_PHOTOS, lowest: int = 5) -> dict:
-    """The model on photos of a source that neither natural/ nor the webcrawl labels draw from (Flickr8k)."""
+def held_out_photos(model, net, folder: Path = CAPTION_PHOTOS, lowest: int = 5) -> tuple[dict, np.ndarray]:
+    """The model on photos of a source that neither natural/ nor the webcrawl labels draw from (Flickr8k):
+    `(summary, scores)`."""
     paths = sorted(folder.glob("*.jpg"))
     outputs = network_outputs([p.read_bytes() for p in paths], net)
     scores = model.predict_proba(model.features(outputs["stats"], outputs["emb"], outputs["probs"]))[:, 1]
@@ -181,7 +198,40 @@ def held_out_photos(model, net, folder: Path = CAPTION_PHOTOS, lowest: int = 5) 
             "photos": len(paths),
             "photo_recall": round(float((scores >= model.threshold).mean()), 4),
             "mean_score": round(float(scores.mean()), 4),
-            "lowest": [{"image": paths[i].name, "score": round(float(scores[i]), 3)} for i in order]}
+            "lowest": [{"image": paths[i].name, "score": round(float(scores[i]), 3)} for i in order]}, scores
+
+
+def baseline_charts(sdist: Path, min_side: int = 301) -> dict[str, bytes]:
+    """matplotlib's test baseline images (charts, plots, colour maps) of at least `min_side` px on both
+    sides, the size FilterImages lets through, by path, from its sdist (.tar.gz) or that unpacked."""
+    from PIL import Image
+
+    def wanted(path: str) -> bool:
+        return "/tests/baseline_images/" in path and path.endswith(".png")
+
+    if sdist.is_dir():
+        blobs = {str(p.relative_to(sdist)): p.read_bytes() for p in sorted(sdist.rglob("*.png")) if wanted(str(p))}
+    else:
+        with tarfile.open(sdist) as tar:
+            blobs = {m.name: tar.extractfile(m).read() for m in tar if m.isfile() and wanted(m.name)}
+    return {path: blob for path, blob in sorted(blobs.items())
+            if min(Image.open(io.BytesIO(blob)).size) >= min_side}
+
+
+def held_out_charts(model, net, sdist: Path, photo_scores: np.ndarray) -> dict:
+    """The model on non-photos of a source none of its training draws from (matplotlib's charts), and
+    their AUC against the Flickr8k photos: both sides held out."""
+    from sklearn.metrics import roc_auc_score
+
+    charts = baseline_charts(sdist)
+    outputs = network_outputs(list(charts.values()), net)
+    scores = model.predict_proba(model.features(outputs["stats"], outputs["emb"], outputs["probs"]))[:, 1]
+    y = np.concatenate([np.ones(len(photo_scores)), np.zeros(len(scores))])
+    top = np.argsort(-scores)[:5]
+    return {"source": sdist.name, "charts": len(charts),
+            "other_rejected": round(float((scores < model.threshold).mean()), 4),
+            "roc_auc_against_flickr8k_photos": round(float(roc_auc_score(y, np.concatenate([photo_scores, scores]))), 4),
+            "highest": [{"image": list(charts)[i], "score": round(float(scores[i]), 3)} for i in top]}
 
 
 def _metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict:
@@ -238,6 +288,8 @@ def cross_validate(nat: dict, web: dict, recipe: dict, extra: dict | None = None
     Xe, ye, ge = np.zeros((0, Xn.shape[1])), np.zeros(0, dtype=int), np.zeros(0, dtype=str)
     if extra is not None:
         kept = np.isin(extra["kinds"], recipe.get("extra_kinds", ()))
+        if "extra_sources" in recipe:
+            kept &= np.array([str(group).startswith(recipe["extra_sources"]) for group in extra["groups"]], dtype=bool)
         Xe = model.features(extra["stats"], extra["emb"], extra["probs"]).astype(np.float64)[kept]
         ye, ge = extra["y"][kept], extra["groups"][kept]
 
@@ -265,6 +317,14 @@ def cross_validate(nat: dict, web: dict, recipe: dict, extra: dict | None = None
         collages_of_test = ~np.isin(ge, [f"collage:{group}" for group in set(g[test])])
         p5[test] = fit(X[train], y[train], collages_of_test).predict_proba(X[test])[:, 1]
     everything = fit(X, y)
+    # Each extra source scored by a model that saw natural/, the webcrawl images and the other extras:
+    # whether what they teach carries to a source of the same kind it never saw.
+    extras_out = {}
+    for group in sorted(set(ge)):
+        s = ge == group
+        p = fit(np.vstack([Xn, Xw]) if use_web else Xn, np.concatenate([yn, yw]) if use_web else yn, ~s)
+        extras_out[group] = {"n": int(s.sum()),
+                             "scored_photo": round(float((p.predict_proba(Xe[s])[:, 1] >= 0.5).mean()), 4)}
     return {
         "recipe": {**recipe, "classes": list(classes), "C": 0.1, "extra_rows": int(len(ye))},
         "natural_leave_one_source_out": _metrics(yn, pn),
@@ -273,6 +333,7 @@ def cross_validate(nat: dict, web: dict, recipe: dict, extra: dict | None = None
                                              **({"webcrawl": _metrics(yw, p5[len(yn):])} if use_web else {})},
         "in_sample_optimistic": {"natural": _metrics(yn, everything.predict_proba(Xn)[:, 1]),
                                  "webcrawl": _metrics(yw, everything.predict_proba(Xw)[:, 1])},
+        **({"extras_leave_one_source_out": extras_out} if extras_out else {}),
         "_webcrawl_scores": pw,
     }
 
@@ -318,8 +379,12 @@ def main() -> int:
     parser.add_argument("--extras", default=None,
                         help="a folder of naturalness_extra_images.py: with --cv, the recipes trained on it too; "
                              "with --training_folder, its images in that folder too")
+    parser.add_argument("--charts", default=None,
+                        help="matplotlib's sdist (.tar.gz, or that unpacked): its baseline charts as held-out non-photos")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
+    if args.charts and not Path(args.charts).exists():
+        parser.error(f"{args.charts} does not exist: give matplotlib's sdist, e.g. matplotlib-3.11.2.tar.gz from PyPI")
     if args.extras and not (Path(args.extras) / "labels.csv").is_file():
         parser.error(f"{args.extras} has no labels.csv: make it with bench/naturalness_extra_images.py")
     if not WEBCRAWL.is_dir() or not NATURAL.is_dir():
@@ -374,9 +439,14 @@ def main() -> int:
 
     if CAPTION_PHOTOS.is_dir():
         net = net or EfficientNetLite0(device="cpu")
-        result["held_out_photos"] = held_out_photos(model, net)
+        result["held_out_photos"], photo_scores = held_out_photos(model, net)
         print(f"{model_path.name} on {result['held_out_photos']['photos']} Flickr8k photos (a source it never saw): "
               f"photo recall {result['held_out_photos']['photo_recall']}")
+        if args.charts:
+            result["held_out_charts"] = held_out_charts(model, net, Path(args.charts), photo_scores)
+            charts = result["held_out_charts"]
+            print(f"  and on {charts['charts']} matplotlib baseline charts (never seen either): rejected "
+                  f"{charts['other_rejected']}, AUC against the Flickr8k photos {charts['roc_auc_against_flickr8k_photos']}")
 
     if args.cv:
         web["y"] = np.array([row["label"] == PHOTO for row in labels], dtype=int)

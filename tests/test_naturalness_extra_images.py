@@ -1,16 +1,20 @@
-"""The collages of bench/naturalness_extra_images.py: layouts tile the canvas, runs repeat for a seed."""
+"""bench/naturalness_extra_images.py: collage layouts tile the canvas, runs repeat for a seed, game renders
+come out of Debian packages."""
 
 import csv
 import importlib.util
+import io
 import random
+import shutil
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from bench.naturalness_extra_images import collage_layout, photo_collage
+from bench.naturalness_extra_images import collage_layout, game_renders, photo_collage
 from tests.conftest import ROOT, shared_path
 
 
@@ -60,3 +64,62 @@ def test_a_missing_game_engine_is_a_one_line_error(tmp_path):
     assert done.returncode == 2
     assert "error: no module vizdoom: pip install vizdoom" in done.stderr and "Traceback" not in done.stderr
     assert not any(tmp_path.iterdir())
+
+
+def fake_game_package(folder, name: str, files: dict) -> None:
+    """A real .deb (dpkg-deb --build) named like the package `apt-get download` fetches."""
+    root = folder / f"{name}-root"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(f"Package: {name}\nVersion: 1.0\nArchitecture: all\n"
+                                             "Maintainer: lait tests <tests@example.org>\nDescription: test data\n")
+    for path, data in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(data)
+    subprocess.run(["dpkg-deb", "--build", str(root), str(folder / f"{name}_1.0_all.deb")], check=True,
+                   capture_output=True)
+
+
+def image_bytes(colour, fmt: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(out, fmt)
+    return out.getvalue()
+
+
+def test_game_renders_are_read_from_the_debian_packages_and_their_pk3_archives(tmp_path):
+    if not shutil.which("dpkg-deb"):
+        pytest.skip("no dpkg-deb here: render needs a Debian system")
+    pk3 = io.BytesIO()
+    with zipfile.ZipFile(pk3, "w") as archive:
+        archive.writestr("maps/hall.jpg", image_bytes((10, 20, 200), "JPEG"))
+        archive.writestr("maps/hall/lm_0000.tga", b"lightmap, not a screenshot")
+    packages = {
+        "nexuiz-data": {"usr/share/games/nexuiz/data/data.pk3": pk3.getvalue()},
+        "redeclipse-data": {"usr/share/games/redeclipse/data/maps/a.png": image_bytes((200, 0, 0), "PNG"),
+                            "usr/share/games/redeclipse/data/maps/b.png": image_bytes((0, 200, 0), "PNG"),
+                            "usr/share/games/redeclipse/data/maps/a.cfg": b"map settings"},
+        "supertuxkart-data": {"usr/share/games/supertuxkart/data/tracks/cove/screenshot.jpg":
+                              image_bytes((200, 200, 0), "JPEG"),
+                              "usr/share/games/supertuxkart/data/tracks/cove/track.xml": b"<track/>"},
+    }
+    for name, files in packages.items():
+        fake_game_package(tmp_path, name, files)
+    renders = list(game_renders(5, random.Random(0), tmp_path))
+    assert sorted(source for source, _ in renders) == ["deb:nexuiz-data", "deb:redeclipse-data",
+                                                       "deb:redeclipse-data", "deb:supertuxkart-data"]
+    colours = {source: [] for source, _ in renders}
+    for source, image in renders:
+        colours[source].append(image.convert("RGB").getpixel((5, 5)))
+    assert max(abs(a - b) for a, b in zip(colours["deb:nexuiz-data"][0], (10, 20, 200))) < 12
+    assert sorted(colours["deb:redeclipse-data"]) == [(0, 200, 0), (200, 0, 0)]
+    assert len(list(game_renders(1, random.Random(0), tmp_path))) == 3  # at most --count from each game
+
+
+def test_renders_without_debian_tools_is_a_one_line_error(tmp_path):
+    bare = tmp_path / "bin"  # an empty PATH: no apt-get, no dpkg-deb
+    bare.mkdir()
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "naturalness_extra_images.py"),
+                           str(tmp_path / "out"), "--only", "render"], capture_output=True, text=True, cwd=ROOT,
+                          env={"PATH": str(bare)})
+    assert done.returncode == 2
+    assert "error: render needs apt-get and dpkg-deb" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
