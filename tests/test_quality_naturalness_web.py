@@ -18,6 +18,7 @@ SDIST = {
     "matplotlib-9.9/lib/matplotlib/tests/baseline_images/test_axes/plot.png": png(640, 480),
     "matplotlib-9.9/lib/mpl_toolkits/mplot3d/tests/baseline_images/test_axes3d/surface.png": png(400, 301),
     "matplotlib-9.9/lib/matplotlib/tests/baseline_images/test_axes/thin.png": png(640, 300),  # FilterImages drops it
+    "matplotlib-9.9/lib/matplotlib/tests/baseline_images/test_axes/strip.png": png(1000, 320),  # and this (aspect)
     "matplotlib-9.9/lib/matplotlib/tests/baseline_images/pngsuite/basn2c16.png": png(32, 32),
     "matplotlib-9.9/doc/_static/stinkbug.png": png(500, 375),  # a photo, outside the test baselines
     "matplotlib-9.9/lib/matplotlib/tests/baseline_images/test_axes/plot.pdf": b"%PDF-1.4",
