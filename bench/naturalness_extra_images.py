@@ -233,8 +233,10 @@ def debian_package(name: str, folder: Path) -> Path:
     found = sorted(folder.glob(f"{name}_*.deb"))
     if not found:
         folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["apt-get", "download", name], cwd=folder, check=True, stdout=subprocess.DEVNULL)
+        fetched = subprocess.run(["apt-get", "download", name], cwd=folder, stdout=subprocess.DEVNULL)
         found = sorted(folder.glob(f"{name}_*.deb"))
+        if fetched.returncode or not found:
+            raise SystemExit(f"error: apt-get could not download {name} (see above); put its .deb in {folder}")
     return found[-1]
 
 
