@@ -68,7 +68,7 @@ anyway) gives natural/ 0.9956 (photo recall 0.936), webcrawl 0.9619; the embeddi
 centre crop at the image's own scale (textures at full resolution) 0.9949 (0.931), 0.9573; a
 second backbone, the mean and spread of NudeNet's YOLOv8n feature maps at strides 8, 16 and 32
 (the detector FilterImages runs anyway), 0.9968 (0.939), 0.9417: it rejects the held-out Debian
-games better (10% scored photo) and Portal worse, and keeps 0.962 of Flickr8k's photos.
+games better (10% scored photo) and Portal worse, and keeps 0.962 of Flickr8k's 1,000 dev photos.
 
 So the shipped model does not train on them. A user whose crawl is mostly games or comics may:
 
