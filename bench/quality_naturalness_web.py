@@ -187,12 +187,16 @@ def extra_images(folder: Path, net) -> dict[str, np.ndarray]:
             "groups": np.array([row["source_repo"] for row in rows]), "kinds": np.array([row["kind"] for row in rows])}
 
 
+def photo_scores(model, outputs: dict[str, np.ndarray]) -> np.ndarray:
+    """The model's photo probability for each image of `network_outputs`."""
+    return model.predict_proba(model.features(outputs["stats"], outputs["emb"], outputs["probs"]))[:, 1]
+
+
 def held_out_photos(model, net, folder: Path = CAPTION_PHOTOS, lowest: int = 5) -> tuple[dict, np.ndarray]:
     """The model on photos of a source that neither natural/ nor the webcrawl labels draw from (Flickr8k):
     `(summary, scores)`."""
     paths = sorted(folder.glob("*.jpg"))
-    outputs = network_outputs([p.read_bytes() for p in paths], net)
-    scores = model.predict_proba(model.features(outputs["stats"], outputs["emb"], outputs["probs"]))[:, 1]
+    scores = photo_scores(model, network_outputs([p.read_bytes() for p in paths], net))
     order = np.argsort(scores)[:lowest]
     return {"folder": str(folder.relative_to(SHARED)) if folder.is_relative_to(SHARED) else str(folder),
             "photos": len(paths),
@@ -220,20 +224,19 @@ def baseline_charts(sdist: Path) -> dict[str, bytes]:
             if size_refusal(*Image.open(io.BytesIO(blob)).size) is None}
 
 
-def held_out_charts(model, net, sdist: Path, photo_scores: np.ndarray) -> dict:
+def held_out_charts(model, net, sdist: Path, flickr_scores: np.ndarray) -> dict:
     """The model on non-photos of a source none of its training draws from (matplotlib's charts), and
     their AUC against the Flickr8k photos: both sides held out."""
     from sklearn.metrics import roc_auc_score
 
     charts = baseline_charts(sdist)
-    outputs = network_outputs(list(charts.values()), net)
-    scores = model.predict_proba(model.features(outputs["stats"], outputs["emb"], outputs["probs"]))[:, 1]
-    y = np.concatenate([np.ones(len(photo_scores)), np.zeros(len(scores))])
-    top = np.argsort(-scores)[:5]
+    scores = photo_scores(model, network_outputs(list(charts.values()), net))
+    y = np.concatenate([np.ones(len(flickr_scores)), np.zeros(len(scores))])
+    top, paths = np.argsort(-scores)[:5], list(charts)
     return {"source": sdist.name, "charts": len(charts),
             "other_rejected": round(float((scores < model.threshold).mean()), 4),
-            "roc_auc_against_flickr8k_photos": round(float(roc_auc_score(y, np.concatenate([photo_scores, scores]))), 4),
-            "highest": [{"image": list(charts)[i], "score": round(float(scores[i]), 3)} for i in top]}
+            "roc_auc_against_flickr8k_photos": round(float(roc_auc_score(y, np.concatenate([flickr_scores, scores]))), 4),
+            "highest": [{"image": paths[i], "score": round(float(scores[i]), 3)} for i in top]}
 
 
 def _metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict:
@@ -425,7 +428,7 @@ def main() -> int:
 
     model_path = Path(args.model) if args.model else MODEL_FILE
     model = NaturalnessClassifier.load(model_path)
-    scores = model.predict_proba(model.features(web["stats"], web["emb"], web["probs"]))[:, 1]
+    scores = photo_scores(model, web)
     result = {"labels": str(LABELS.relative_to(ROOT)), "model": str(model_path.relative_to(ROOT))
               if model_path.is_relative_to(ROOT) else str(model_path),
               "threshold": model.threshold,
@@ -441,11 +444,11 @@ def main() -> int:
 
     if CAPTION_PHOTOS.is_dir():
         net = net or EfficientNetLite0(device="cpu")
-        result["held_out_photos"], photo_scores = held_out_photos(model, net)
+        result["held_out_photos"], flickr_scores = held_out_photos(model, net)
         print(f"{model_path.name} on {result['held_out_photos']['photos']} Flickr8k photos (a source it never saw): "
               f"photo recall {result['held_out_photos']['photo_recall']}")
         if args.charts:
-            result["held_out_charts"] = held_out_charts(model, net, Path(args.charts), photo_scores)
+            result["held_out_charts"] = held_out_charts(model, net, Path(args.charts), flickr_scores)
             charts = result["held_out_charts"]
             print(f"  and on {charts['charts']} matplotlib baseline charts (never seen either): rejected "
                   f"{charts['other_rejected']}, AUC against the Flickr8k photos {charts['roc_auc_against_flickr8k_photos']}")

@@ -16,6 +16,7 @@ from PIL import Image
 
 from bench.naturalness_extra_images import collage_layout, game_renders, photo_collage
 from tests.conftest import ROOT, shared_path
+from tests.synthetic_images import encode
 
 
 def test_layouts_tile_the_canvas_without_overlap():
@@ -80,9 +81,7 @@ def fake_game_package(folder, name: str, files: dict) -> None:
 
 
 def image_bytes(colour, fmt: str) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (64, 48), colour).save(out, fmt)
-    return out.getvalue()
+    return encode(Image.new("RGB", (64, 48), colour), fmt)
 
 
 def test_game_renders_are_read_from_the_debian_packages_and_their_pk3_archives(tmp_path):

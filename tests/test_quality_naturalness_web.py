@@ -6,12 +6,11 @@ import tarfile
 from PIL import Image
 
 from bench.quality_naturalness_web import baseline_charts
+from tests.synthetic_images import encode
 
 
 def png(width: int, height: int) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), (255, 255, 255)).save(out, "PNG")
-    return out.getvalue()
+    return encode(Image.new("RGB", (width, height), (255, 255, 255)))
 
 
 SDIST = {
