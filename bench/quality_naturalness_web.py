@@ -224,16 +224,15 @@ def baseline_charts(sdist: Path) -> dict[str, bytes]:
             if size_refusal(*Image.open(io.BytesIO(blob)).size) is None}
 
 
-def held_out_charts(model, net, sdist: Path, flickr_scores: np.ndarray) -> dict:
-    """The model on non-photos of a source none of its training draws from (matplotlib's charts), and
-    their AUC against the Flickr8k photos: both sides held out."""
+def held_out_charts(model, net, charts: dict[str, bytes], source: str, flickr_scores: np.ndarray) -> dict:
+    """The model on non-photos of a source none of its training draws from (matplotlib's charts, from
+    :func:`baseline_charts`), and their AUC against the Flickr8k photos: both sides held out."""
     from sklearn.metrics import roc_auc_score
 
-    charts = baseline_charts(sdist)
     scores = photo_scores(model, network_outputs(list(charts.values()), net))
     y = np.concatenate([np.ones(len(flickr_scores)), np.zeros(len(scores))])
     top, paths = np.argsort(-scores)[:5], list(charts)
-    return {"source": sdist.name, "charts": len(charts),
+    return {"source": source, "charts": len(charts),
             "other_rejected": round(float((scores < model.threshold).mean()), 4),
             "roc_auc_against_flickr8k_photos": round(float(roc_auc_score(y, np.concatenate([flickr_scores, scores]))), 4),
             "highest": [{"image": paths[i], "score": round(float(scores[i]), 3)} for i in top]}
@@ -388,8 +387,15 @@ def main() -> int:
                         help="matplotlib's sdist (.tar.gz, or that unpacked): its baseline charts as held-out non-photos")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
-    if args.charts and not Path(args.charts).exists():
-        parser.error(f"{args.charts} does not exist: give matplotlib's sdist, e.g. matplotlib-3.11.2.tar.gz from PyPI")
+    charts = {}
+    if args.charts:  # read first: a wrong file is a one-line error, not a traceback after the photos
+        try:
+            charts = baseline_charts(Path(args.charts))
+        except (OSError, tarfile.TarError) as error:
+            parser.error(f"cannot read {args.charts} ({type(error).__name__}): give matplotlib's sdist, "
+                         "e.g. matplotlib-3.11.2.tar.gz")
+        if not charts:
+            parser.error(f"{args.charts} has no test baseline images: give matplotlib's sdist, e.g. matplotlib-3.11.2.tar.gz")
     if args.extras and not (Path(args.extras) / "labels.csv").is_file():
         parser.error(f"{args.extras} has no labels.csv: make it with bench/naturalness_extra_images.py")
     if not WEBCRAWL.is_dir() or not NATURAL.is_dir():
@@ -447,8 +453,8 @@ def main() -> int:
         result["held_out_photos"], flickr_scores = held_out_photos(model, net)
         print(f"{model_path.name} on {result['held_out_photos']['photos']} Flickr8k photos (a source it never saw): "
               f"photo recall {result['held_out_photos']['photo_recall']}")
-        if args.charts:
-            result["held_out_charts"] = held_out_charts(model, net, Path(args.charts), flickr_scores)
+        if charts:
+            result["held_out_charts"] = held_out_charts(model, net, charts, Path(args.charts).name, flickr_scores)
             charts = result["held_out_charts"]
             print(f"  and on {charts['charts']} matplotlib baseline charts (never seen either): rejected "
                   f"{charts['other_rejected']}, AUC against the Flickr8k photos {charts['roc_auc_against_flickr8k_photos']}")
